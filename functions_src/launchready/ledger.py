@@ -1,0 +1,108 @@
+"""The event ledger: exactly-once side effects on at-least-once delivery.
+
+`events/{key}` is claimed once with Firestore `create`, so of two concurrent deliveries exactly one
+wins. Each side effect of an event is a step in `events/{key}/steps/{step}`: before running, a step
+takes a short lease in a transaction (a concurrent duplicate backs off instead of repeating the
+call); after running it is recorded as done with its result. A redelivery after a crash or timeout
+skips the done steps and resumes at the first incomplete one. A crash between a side effect and its
+record is covered by the provider's idempotency key (or a naturally idempotent call).
+"""
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from google.api_core.exceptions import AlreadyExists
+from google.cloud import firestore
+
+from . import log
+from .clients import db
+from .errors import TransientError
+
+EVENTS = "events"
+STEPS = "steps"
+DEFAULT_LEASE_SECONDS = 120
+
+T = TypeVar("T")
+
+
+class StepInProgress(TransientError):
+    """Another delivery holds the step's lease; Pub/Sub will redeliver after backoff."""
+
+
+def doc_id(key: str) -> str:
+    # Firestore ids may not contain "/"; keys are built from provider ids, which never do.
+    return key.replace("/", "_")
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Ledger:
+    def __init__(self, client: firestore.Client | None = None) -> None:
+        self._db = client or db()
+
+    def _event(self, key: str) -> firestore.DocumentReference:
+        return self._db.collection(EVENTS).document(doc_id(key))
+
+    def _step(self, key: str, step: str) -> firestore.DocumentReference:
+        return self._event(key).collection(STEPS).document(step)
+
+    def claim(self, key: str, **fields: Any) -> bool:
+        """True for the first claim of `key`; False if it was already claimed (a duplicate)."""
+        try:
+            self._event(key).create({"key": key, "claimed_at": now(), **fields})
+        except AlreadyExists:
+            return False
+        return True
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        snapshot = self._event(key).get()
+        return snapshot.to_dict() if snapshot.exists else None
+
+    def update(self, key: str, **fields: Any) -> None:
+        self._event(key).set({**fields, "updated_at": now()}, merge=True)
+
+    def step_result(self, key: str, step: str) -> dict[str, Any] | None:
+        snapshot = self._step(key, step).get()
+        data = snapshot.to_dict() if snapshot.exists else None
+        return data if data and data.get("state") == "done" else None
+
+    def run_step(self, key: str, step: str, action: Callable[[], T], *,
+                 lease_seconds: int = DEFAULT_LEASE_SECONDS) -> T:
+        """Run `action` once for (key, step) and return its result; a completed step returns the
+        recorded result without running again. The result must be storable in Firestore."""
+        done = self._acquire(key, step, lease_seconds)
+        if done is not None:
+            log.info("step already done", step=step, ledger_key=key)
+            return done.get("result")
+        try:
+            result = action()
+        except BaseException as exc:
+            self._step(key, step).set({"state": "failed", "lease_until": None, "last_error": str(exc)[:500],
+                                       "failed_at": now()}, merge=True)
+            raise
+        self._step(key, step).set({"state": "done", "result": result, "done_at": now(), "lease_until": None},
+                                  merge=True)
+        return result
+
+    def _acquire(self, key: str, step: str, lease_seconds: int) -> dict[str, Any] | None:
+        ref = self._step(key, step)
+        transaction = self._db.transaction()
+
+        @firestore.transactional
+        def acquire(tx: firestore.Transaction) -> dict[str, Any] | None:
+            snapshot = ref.get(transaction=tx)
+            data = snapshot.to_dict() if snapshot.exists else {}
+            if data.get("state") == "done":
+                return data
+            lease_until = data.get("lease_until")
+            if data.get("state") == "running" and lease_until and lease_until > now():
+                raise StepInProgress(f"step {step} of {key} is running elsewhere")
+            tx.set(ref, {"state": "running", "lease_until": now() + timedelta(seconds=lease_seconds),
+                         "attempts": int(data.get("attempts", 0)) + 1, "step": step,
+                         "correlation_id": log.current_correlation_id()}, merge=True)
+            return None
+
+        return acquire(transaction)

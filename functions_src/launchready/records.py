@@ -1,0 +1,36 @@
+"""Operational records the ops digest reads: sync failures, unmatched events and dead letters.
+Each write is keyed by what it is about, so a redelivery overwrites instead of duplicating."""
+
+from typing import Any
+
+from . import log
+from .clients import db
+from .ledger import doc_id, now
+
+SYNC_FAILURES = "sync_failures"
+UNMATCHED_EVENTS = "unmatched_events"
+DEAD_LETTERS = "dead_letters"
+
+
+def _write(collection: str, key: str, fields: dict[str, Any]) -> None:
+    db().collection(collection).document(doc_id(key)).set(
+        {**fields, "correlation_id": log.current_correlation_id(), "recorded_at": now()}, merge=True)
+
+
+def record_sync_failure(*, function: str, event_id: str, code: str, detail: str, provider: str = "",
+                        status: int | None = None) -> None:
+    _write(SYNC_FAILURES, f"{function}:{event_id}", {
+        "function": function, "event_id": event_id, "code": code, "detail": detail[:2000],
+        "provider": provider, "status": status})
+
+
+def record_unmatched(*, event_id: str, event_type: str, reason: str, customer: str | None = None) -> None:
+    _write(UNMATCHED_EVENTS, event_id, {
+        "event_id": event_id, "event_type": event_type, "reason": reason, "customer": customer})
+
+
+def record_dead_letter(*, function: str, event_id: str, message_id: str, attempts: int, error: str,
+                       topic: str, data: Any, attributes: dict[str, str]) -> None:
+    _write(DEAD_LETTERS, f"{function}:{event_id}:{message_id}", {
+        "function": function, "event_id": event_id, "message_id": message_id, "attempts": attempts,
+        "error": error[:2000], "topic": topic, "data": data, "attributes": attributes})
