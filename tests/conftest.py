@@ -1,0 +1,65 @@
+"""Shared fixtures: Google's emulators, started once per test session on free loopback ports."""
+
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO / "functions_src"), str(REPO)]
+
+PROJECT = "demo-launchready"
+# Set before any client or settings() is created: the function code reads them once per process.
+os.environ["GOOGLE_CLOUD_PROJECT"] = PROJECT
+os.environ.setdefault("LAUNCHREADY_ENV", "test")
+
+from tools.local import emulators  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def emulator_logs() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="launchready-emulators-") as tmp:
+        yield Path(tmp)
+
+
+def _serve(process: emulators.ManagedProcess, env_var: str, host: str) -> Iterator[str]:
+    previous = os.environ.get(env_var)
+    os.environ[env_var] = host
+    try:
+        yield host
+    finally:
+        process.stop()
+        if previous is None:
+            os.environ.pop(env_var, None)
+        else:
+            os.environ[env_var] = previous
+
+
+@pytest.fixture(scope="session")
+def firestore_emulator(emulator_logs: Path) -> Iterator[str]:
+    port = emulators.free_port()
+    process = emulators.start_firestore(port, emulator_logs)
+    yield from _serve(process, "FIRESTORE_EMULATOR_HOST", f"127.0.0.1:{port}")
+
+
+@pytest.fixture(scope="session")
+def pubsub_emulator(emulator_logs: Path) -> Iterator[str]:
+    port = emulators.free_port()
+    process = emulators.start_pubsub(port, emulator_logs, PROJECT)
+    yield from _serve(process, "PUBSUB_EMULATOR_HOST", f"127.0.0.1:{port}")
+
+
+@pytest.fixture(scope="session")
+def auth_emulator(emulator_logs: Path) -> Iterator[str]:
+    port = emulators.free_port()
+    process = emulators.start_auth(port, emulator_logs / "auth", PROJECT)
+    yield from _serve(process, "FIREBASE_AUTH_EMULATOR_HOST", f"127.0.0.1:{port}")
+
+
+@pytest.fixture
+def clean_firestore(firestore_emulator: str) -> str:
+    emulators.clear_firestore(firestore_emulator, PROJECT)
+    return firestore_emulator

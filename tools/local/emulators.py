@@ -1,0 +1,157 @@
+"""Start and stop Google's Firestore and Pub/Sub emulators and the Firebase Auth emulator.
+
+Every server runs in its own process group (gcloud leaves its Java child running if only the
+wrapper is killed), bound to 127.0.0.1, with its output in a log file.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+REPO = Path(__file__).resolve().parents[2]
+FIREBASE_CLI = REPO / "node_modules" / ".bin" / "firebase"
+
+
+class StartupError(RuntimeError):
+    pass
+
+
+@dataclass
+class ManagedProcess:
+    name: str
+    popen: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def pgid(self) -> int:
+        return self.popen.pid  # start_new_session makes the child its group leader
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+            try:
+                os.killpg(self.pgid, sig)
+            except ProcessLookupError:
+                return
+            if _group_gone(self.pgid, wait):
+                self.popen.poll()
+                return
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def _group_gone(pgid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        try:  # reap the leader so it does not linger as a zombie that keeps the group "alive"
+            os.waitpid(pgid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        time.sleep(0.1)
+    return False
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def start_process(name: str, argv: list[str], log_path: Path, *, env: dict[str, str] | None = None,
+                  cwd: Path | None = None) -> ManagedProcess:
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "wb") as log_file:
+        popen = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                 env={**os.environ, **(env or {})}, cwd=cwd or REPO, start_new_session=True)
+    return ManagedProcess(name, popen, log_path)
+
+
+def wait_until_ready(process: ManagedProcess, url: str, timeout: float) -> None:
+    """Poll `url` until it answers 200; fail early, with the log tail, if the process exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not process.alive():
+            raise StartupError(f"{process.name} exited during start-up:\n{process.log_tail()}")
+        try:
+            if requests.get(url, timeout=1).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    process.stop()
+    raise StartupError(f"{process.name} was not ready at {url} after {timeout:.0f} s:\n{process.log_tail()}")
+
+
+def _require_free(name: str, port: int) -> None:
+    if port_in_use(port):
+        raise StartupError(f"port {port} for the {name} is already in use; choose another port")
+
+
+def start_firestore(port: int, log_dir: Path, rules: Path | None = None, timeout: float = 60) -> ManagedProcess:
+    _require_free("Firestore emulator", port)
+    argv = ["gcloud", "emulators", "firestore", "start", f"--host-port=127.0.0.1:{port}"]
+    if rules is not None:
+        argv.append(f"--rules={rules}")
+    process = start_process("firestore-emulator", argv, log_dir / "firestore.log")
+    wait_until_ready(process, f"http://127.0.0.1:{port}/", timeout)
+    return process
+
+
+def start_pubsub(port: int, log_dir: Path, project: str, timeout: float = 60) -> ManagedProcess:
+    _require_free("Pub/Sub emulator", port)
+    argv = ["gcloud", "beta", "emulators", "pubsub", "start", f"--host-port=127.0.0.1:{port}",
+            f"--project={project}"]
+    process = start_process("pubsub-emulator", argv, log_dir / "pubsub.log")
+    wait_until_ready(process, f"http://127.0.0.1:{port}/", timeout)
+    return process
+
+
+def start_auth(port: int, workdir: Path, project: str, timeout: float = 90) -> ManagedProcess:
+    """firebase-tools' Auth emulator; its hub and logging ports are picked free so that several
+    instances (a running `make up` and the test suite) can coexist."""
+    _require_free("Auth emulator", port)
+    if not FIREBASE_CLI.exists():
+        raise StartupError(f"{FIREBASE_CLI} is missing: run `npm ci` (make up does it)")
+    workdir.mkdir(parents=True, exist_ok=True)
+    config = {"emulators": {"auth": {"host": "127.0.0.1", "port": port},
+                            "hub": {"host": "127.0.0.1", "port": free_port()},
+                            "logging": {"host": "127.0.0.1", "port": free_port()},
+                            "ui": {"enabled": False}, "singleProjectMode": True}}
+    (workdir / "firebase.json").write_text(json.dumps(config, indent=2))
+    argv = [str(FIREBASE_CLI), "emulators:start", "--only", "auth", "--project", project,
+            "--config", str(workdir / "firebase.json")]
+    process = start_process("auth-emulator", argv, workdir / "auth.log", cwd=workdir,
+                            env={"NO_UPDATE_NOTIFIER": "1", "FIREBASE_CLI_DISABLE_UPDATE_CHECK": "true"})
+    wait_until_ready(process, f"http://127.0.0.1:{port}/", timeout)
+    return process
+
+
+def clear_firestore(host: str, project: str) -> None:
+    requests.delete(f"http://{host}/emulator/v1/projects/{project}/databases/(default)/documents",
+                    timeout=10).raise_for_status()
+
+
+def clear_auth(host: str, project: str) -> None:
+    requests.delete(f"http://{host}/emulator/v1/projects/{project}/accounts", timeout=10).raise_for_status()
