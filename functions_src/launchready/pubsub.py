@@ -1,5 +1,6 @@
 """Publishing to the stack's topics. Every message carries `event_id` (its ledger key, stable across
-redeliveries and replays) and `correlation_id` as attributes."""
+redeliveries and replays), `correlation_id` and `source_topic` (where a dead letter came from) as
+attributes. (`topic` itself cannot be an attribute name: it is the client's first parameter.)"""
 
 import functools
 import json
@@ -35,7 +36,7 @@ def publish(topic: str, payload: dict[str, Any], *, event_id: str, correlation_i
     """Publish and wait for the server's ack, so a 2xx answer upstream means the message is stored."""
     correlation_id = correlation_id or log.current_correlation_id() or log.new_correlation_id()
     future = _publisher().publish(topic_path(topic), encode(payload), event_id=event_id,
-                                  correlation_id=correlation_id, topic=topic, **attributes)
+                                  correlation_id=correlation_id, source_topic=topic, **attributes)
     try:
         message_id = future.result(timeout=PUBLISH_TIMEOUT_SECONDS)
     except Exception as exc:  # the client raises several transport error types; all are retryable here

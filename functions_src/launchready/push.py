@@ -40,7 +40,7 @@ class PushMessage:
 
     @property
     def topic(self) -> str:
-        return self.attributes.get("topic", "")
+        return self.attributes.get("source_topic", "")
 
 
 class MalformedPush(ValueError):

@@ -1,0 +1,112 @@
+"""HubSpot CRM: contacts upserted by email (POST /crm/v3/objects/contacts/batch/upsert).
+
+An upsert is naturally idempotent, and the tags are written as the FULL set every time to the
+multi-checkbox property `launchready_tags`, so a redelivered or reordered message converges on the
+same contact instead of adding or losing a tag. The property (with one option per tag) is created
+once in the HubSpot portal (see the operations runbook).
+"""
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .config import secret, settings
+from .errors import PermanentError
+from .provider_http import ProviderApi
+
+UPSERT_PATH = "/crm/v3/objects/contacts/batch/upsert"
+TAGS_PROPERTY = "launchready_tags"
+BATCH_LIMIT = 100  # HubSpot's maximum inputs per batch call
+# HubSpot's internal values of the default lifecycle stages.
+LIFECYCLE_STAGES = frozenset(
+    {
+        "subscriber",
+        "lead",
+        "marketingqualifiedlead",
+        "salesqualifiedlead",
+        "opportunity",
+        "customer",
+        "evangelist",
+        "other",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Contact:
+    email: str
+    tags: frozenset[str] = frozenset()
+    lifecycle_stage: str = "lead"
+    properties: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> "Contact":
+        return cls(
+            email=str(data["email"]),
+            tags=frozenset(data.get("tags") or ()),
+            lifecycle_stage=str(data.get("lifecycle_stage") or "lead"),
+            properties=dict(data.get("properties") or {}),
+        )
+
+
+def _read_error(body: Any) -> tuple[str, str]:
+    # {"status":"error","message":"...","correlationId":"...","category":"VALIDATION_ERROR"}
+    return str(body.get("category") or body.get("errorType") or ""), str(body.get("message") or "")
+
+
+_API = ProviderApi("hubspot", _read_error)
+
+
+def contact_input(contact: Contact) -> dict[str, Any]:
+    """One `inputs` entry: identified by email, with the full tag set and the lifecycle stage."""
+    email = contact.email.strip().lower()
+    if "@" not in email:
+        raise ValueError(f"not an email address: {contact.email!r}")
+    if contact.lifecycle_stage not in LIFECYCLE_STAGES:
+        raise ValueError(f"unknown lifecycle stage: {contact.lifecycle_stage!r}")
+    tags = sorted({tag.strip() for tag in contact.tags if tag.strip()})
+    if any(";" in tag for tag in tags):
+        raise ValueError("a tag cannot contain ';' (HubSpot's multi-checkbox separator)")
+    properties = {
+        **contact.properties,
+        # An empty string clears the property, which is what "no tags" means for the full set.
+        TAGS_PROPERTY: ";".join(tags),
+        "lifecyclestage": contact.lifecycle_stage,
+    }
+    return {"idProperty": "email", "id": email, "properties": properties}
+
+
+def upsert_contacts(
+    contacts: Iterable[Contact | Mapping[str, Any]], *, correlation_id: str | None = None
+) -> list[str]:
+    """Create or update the contacts; returns HubSpot's contact ids.
+
+    Raises TransientError (timeout, 429, 5xx) or PermanentError (validation, or any per-input error
+    of a 207 multi-status answer).
+    """
+    inputs = [contact_input(c if isinstance(c, Contact) else Contact.from_mapping(c)) for c in contacts]
+    emails = [item["id"] for item in inputs]
+    if len(set(emails)) != len(emails):
+        raise ValueError("the same email appears twice in one upsert")
+    token = secret("HUBSPOT_TOKEN")
+    ids: list[str] = []
+    for start in range(0, len(inputs), BATCH_LIMIT):
+        response = _API.post(
+            settings().hubspot_base_url,
+            UPSERT_PATH,
+            json_body={"inputs": inputs[start : start + BATCH_LIMIT]},
+            headers={"Authorization": f"Bearer {token}"},
+            correlation_id=correlation_id,
+        )
+        errors = response.body.get("errors") or []
+        if response.status == 207 or errors:
+            first = errors[0] if errors else {}
+            raise PermanentError(
+                str(first.get("category") or "MULTI_STATUS"),
+                f"{len(errors)} of {len(inputs[start : start + BATCH_LIMIT])} contacts rejected: "
+                f"{first.get('message', 'no details')}",
+                provider="hubspot",
+                status=response.status,
+            )
+        ids.extend(str(result["id"]) for result in response.body.get("results", []))
+    return ids

@@ -1,0 +1,402 @@
+"""The HubSpot, Zendesk and Resend adapters against the provider sandbox on 127.0.0.1 (real HTTP)."""
+
+import base64
+import socket
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+import stripe
+from launchready import hubspot, log, resend, zendesk
+from launchready.config import MissingSetting, settings
+from launchready.errors import PermanentError, TransientError
+from launchready.hubspot import Contact
+from launchready.provider_http import ProviderApi
+
+from tools.sandbox import SandboxServer, start_sandbox
+from tools.sandbox.recorder import credential_digest
+
+TIMEOUT_SECONDS = 0.4
+CORRELATION_ID = "corr-providers-0001"
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[tuple[SandboxServer, str]]:
+    server, url = start_sandbox()
+    yield server, url
+    server.stop()
+
+
+@pytest.fixture
+def url(sandbox: tuple[SandboxServer, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    server, base = sandbox
+    server.sandbox.reset()
+    for name in ("HUBSPOT_BASE_URL", "ZENDESK_BASE_URL", "RESEND_BASE_URL", "STRIPE_API_BASE"):
+        monkeypatch.setenv(name, base)
+    monkeypatch.setenv("PROVIDER_TIMEOUT_SECONDS", str(TIMEOUT_SECONDS))
+    monkeypatch.setenv("EMAIL_FROM", "Launch Ready <no-reply@example.com>")
+    monkeypatch.setenv("HUBSPOT_TOKEN", "pat-na1-test-token")
+    monkeypatch.setenv("ZENDESK_EMAIL", "agent@example.com")
+    monkeypatch.setenv("ZENDESK_API_TOKEN", "zd-test-token")
+    monkeypatch.setenv("RESEND_API_KEY", "re_test_key")
+    settings.cache_clear()  # settings() is read once per process; these tests change it
+    yield base
+    settings.cache_clear()
+    server.sandbox.reset()
+
+
+def recorded(url: str, provider: str) -> list[dict]:
+    return requests.get(f"{url}/_sandbox/requests", params={"provider": provider}, timeout=5).json()[
+        "requests"
+    ]
+
+
+def state(url: str) -> dict:
+    return requests.get(f"{url}/_sandbox/state", timeout=5).json()
+
+
+def add_fault(url: str, **spec: Any) -> None:
+    assert requests.post(f"{url}/_sandbox/faults", json=spec, timeout=5).status_code == 201
+
+
+def make_ticket(key: str = "support/SR-7F3K2Q", subject: str = "Cannot log in", **overrides: str) -> int:
+    arguments = {
+        "reference": "SR-7F3K2Q",
+        "subject": subject,
+        "body": "The app says my password is wrong.",
+        "requester_email": "ada@example.com",
+        "requester_name": "Ada Lovelace",
+        "category": "Account access",
+        "priority": "normal",
+        "idempotency_key": key,
+        "correlation_id": CORRELATION_ID,
+        **overrides,
+    }
+    return zendesk.create_ticket(**arguments)
+
+
+def send(key: str = "ack/SR-7F3K2Q", subject: str = "We got your request", **overrides: object) -> str:
+    arguments: dict = {
+        "to": "ada@example.com",
+        "subject": subject,
+        "html": "<p>Reference SR-7F3K2Q</p>",
+        "text": "Reference SR-7F3K2Q",
+        "idempotency_key": key,
+        "correlation_id": CORRELATION_ID,
+        "tags": {"kind": "support_ack"},
+        **overrides,
+    }
+    return resend.send_email(**arguments)
+
+
+def upsert(*contacts: Contact) -> list[str]:
+    return hubspot.upsert_contacts(contacts, correlation_id=CORRELATION_ID)
+
+
+ADA = Contact(
+    email="Ada@Example.com",
+    tags=frozenset({"signed_up", "paid"}),
+    lifecycle_stage="customer",
+    properties={"firstname": "Ada"},
+)
+
+
+# --- HubSpot ---------------------------------------------------------------------------------------
+
+
+def test_hubspot_upsert_sends_the_real_request_and_returns_ids(url: str) -> None:
+    ids = upsert(ADA)
+    contact = state(url)["contacts"][0]
+    assert ids == [contact["id"]]
+    entry = recorded(url, "hubspot")[0]
+    assert entry["method"] == "POST" and entry["path"] == "/crm/v3/objects/contacts/batch/upsert"
+    assert entry["headers"]["Authorization"] == "Bearer [redacted]"
+    assert entry["credential_sha256"] == credential_digest("Bearer pat-na1-test-token")
+    assert entry["correlation_id"] == CORRELATION_ID
+    assert entry["body"] == {
+        "inputs": [
+            {
+                "idProperty": "email",
+                "id": "ada@example.com",
+                "properties": {
+                    "firstname": "Ada",
+                    "launchready_tags": "paid;signed_up",
+                    "lifecyclestage": "customer",
+                },
+            }
+        ]
+    }
+
+
+def test_hubspot_tags_are_the_full_set_every_time(url: str) -> None:
+    first = upsert(ADA)
+    second = upsert(Contact(email="ada@example.com", tags=frozenset({"signed_up"}), lifecycle_stage="lead"))
+    assert first == second  # same contact, updated in place
+    properties = state(url)["contacts"][0]["properties"]
+    assert properties["launchready_tags"] == "signed_up"  # "paid" is gone, not merged back in
+    assert properties["lifecyclestage"] == "lead"
+    upsert(Contact(email="ada@example.com", tags=frozenset()))
+    assert state(url)["contacts"][0]["properties"]["launchready_tags"] == ""
+
+
+def test_hubspot_accepts_plain_mappings_from_messages(url: str) -> None:
+    ids = hubspot.upsert_contacts(
+        [{"email": "grace@example.com", "tags": ["signed_up"], "lifecycle_stage": "lead"}],
+        correlation_id=CORRELATION_ID,
+    )
+    assert len(ids) == 1
+    assert state(url)["contacts"][0]["properties"]["email"] == "grace@example.com"
+
+
+def test_hubspot_batches_are_split_at_hubspots_limit(url: str) -> None:
+    contacts = [Contact(email=f"user{n}@example.com") for n in range(hubspot.BATCH_LIMIT + 20)]
+    ids = upsert(*contacts)
+    assert len(set(ids)) == len(contacts)
+    assert [len(entry["body"]["inputs"]) for entry in recorded(url, "hubspot")] == [hubspot.BATCH_LIMIT, 20]
+
+
+def test_hubspot_per_input_errors_of_a_207_are_permanent(url: str) -> None:
+    # "bad@example" passes the adapter's sanity check but not HubSpot's email validation.
+    with pytest.raises(PermanentError) as failure:
+        upsert(Contact(email="ok@example.com"), Contact(email="bad@example"))
+    assert failure.value.provider == "hubspot"
+    assert (failure.value.status, failure.value.code) == (207, "VALIDATION_ERROR")
+    assert "1 of 2" in failure.value.detail
+    # The valid input was applied; a redelivery upserts it again harmlessly.
+    assert [c["properties"]["email"] for c in state(url)["contacts"]] == ["ok@example.com"]
+
+
+def test_hubspot_whole_batch_rejection_is_permanent(url: str) -> None:
+    with pytest.raises(PermanentError) as failure:
+        upsert(Contact(email="bad@example"))
+    assert (failure.value.status, failure.value.code) == (400, "VALIDATION_ERROR")
+
+
+def test_hubspot_refuses_invalid_input_before_calling(url: str) -> None:
+    with pytest.raises(ValueError):
+        upsert(Contact(email="ada@example.com", lifecycle_stage="vip"))
+    with pytest.raises(ValueError):
+        upsert(Contact(email="ada@example.com", tags=frozenset({"a;b"})))
+    with pytest.raises(ValueError):
+        upsert(Contact(email="ada@example.com"), Contact(email="ADA@example.com"))
+    assert recorded(url, "hubspot") == []
+
+
+def test_hubspot_missing_token_is_a_configuration_error(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HUBSPOT_TOKEN")
+    with pytest.raises(MissingSetting):
+        upsert(ADA)
+    assert recorded(url, "hubspot") == []
+
+
+# --- Zendesk ---------------------------------------------------------------------------------------
+
+
+def test_zendesk_creates_a_ticket_with_the_real_request(url: str) -> None:
+    ticket_id = make_ticket()
+    ticket = state(url)["tickets"][0]
+    assert ticket_id == ticket["id"]
+    assert ticket["external_id"] == "SR-7F3K2Q"
+    entry = recorded(url, "zendesk")[0]
+    assert entry["path"] == "/api/v2/tickets.json"
+    assert entry["status"] == 201 and entry["headers"]["Authorization"] == "Basic [redacted]"
+    basic = base64.b64encode(b"agent@example.com/token:zd-test-token").decode()
+    assert entry["credential_sha256"] == credential_digest(f"Basic {basic}")
+    assert entry["idempotency_key"] == "support/SR-7F3K2Q"
+    assert entry["correlation_id"] == CORRELATION_ID
+    assert entry["body"] == {
+        "ticket": {
+            "subject": "Cannot log in",
+            "comment": {"body": "The app says my password is wrong."},
+            "requester": {"email": "ada@example.com", "name": "Ada Lovelace"},
+            "external_id": "SR-7F3K2Q",
+            "priority": "normal",
+            "tags": ["launchready", "category_account_access"],
+        }
+    }
+
+
+def test_zendesk_repeat_with_the_same_key_returns_the_original_ticket(url: str) -> None:
+    assert make_ticket() == make_ticket()
+    assert len(state(url)["tickets"]) == 1
+    assert [entry["replayed"] for entry in recorded(url, "zendesk")] == [False, True]
+
+
+def test_zendesk_same_key_different_body_is_permanent(url: str) -> None:
+    make_ticket()
+    with pytest.raises(PermanentError) as failure:
+        make_ticket(subject="Another problem")
+    assert (failure.value.status, failure.value.code) == (400, "IdempotentRequestError")
+
+
+def test_zendesk_validation_error_is_permanent_with_details(url: str) -> None:
+    with pytest.raises(PermanentError) as failure:
+        make_ticket(requester_email="not-an-email")
+    assert (failure.value.status, failure.value.code) == (422, "RecordInvalid")
+    assert "requester" in failure.value.detail
+
+
+def test_zendesk_lost_response_then_redelivery_makes_one_ticket(url: str) -> None:
+    add_fault(url, provider="zendesk", mode="lost_response", seconds=TIMEOUT_SECONDS * 4)
+    with pytest.raises(TransientError):
+        make_ticket()
+    assert len(state(url)["tickets"]) == 1  # applied although the caller saw a timeout
+    ticket_id = make_ticket()  # what Pub/Sub redelivery does
+    assert [t["id"] for t in state(url)["tickets"]] == [ticket_id]
+
+
+def test_zendesk_without_base_url_is_a_configuration_error(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ZENDESK_BASE_URL", "")
+    settings.cache_clear()
+    with pytest.raises(MissingSetting):
+        make_ticket()
+
+
+# --- Resend ----------------------------------------------------------------------------------------
+
+
+def test_resend_sends_the_real_request_and_returns_the_id(url: str) -> None:
+    email_id = send()
+    assert state(url)["emails"][0]["id"] == email_id
+    entry = recorded(url, "resend")[0]
+    assert entry["path"] == "/emails"
+    assert entry["headers"]["Authorization"] == "Bearer [redacted]"
+    assert entry["credential_sha256"] == credential_digest("Bearer re_test_key")
+    assert entry["idempotency_key"] == "ack/SR-7F3K2Q"
+    assert entry["correlation_id"] == CORRELATION_ID
+    assert entry["body"] == {
+        "from": "Launch Ready <no-reply@example.com>",
+        "to": ["ada@example.com"],
+        "subject": "We got your request",
+        "html": "<p>Reference SR-7F3K2Q</p>",
+        "text": "Reference SR-7F3K2Q",
+        "tags": [{"name": "kind", "value": "support_ack"}],
+    }
+
+
+def test_resend_repeat_with_the_same_key_returns_the_same_id(url: str) -> None:
+    assert send() == send()
+    assert len(state(url)["emails"]) == 1
+
+
+def test_resend_same_key_different_body_is_permanent(url: str) -> None:
+    send()
+    with pytest.raises(PermanentError) as failure:
+        send(subject="Something else")
+    assert (failure.value.status, failure.value.code) == (409, "invalid_idempotent_request")
+
+
+def test_resend_concurrent_idempotent_request_is_transient(url: str) -> None:
+    add_fault(url, provider="resend", mode="status", status=409, code="concurrent_idempotent_requests")
+    with pytest.raises(TransientError):
+        send()
+    assert state(url)["emails"] == []
+
+
+def test_resend_validation_error_is_permanent(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EMAIL_FROM", "not an address")
+    settings.cache_clear()
+    with pytest.raises(PermanentError) as failure:
+        send()
+    assert (failure.value.status, failure.value.code) == (422, "validation_error")
+
+
+def test_resend_lost_response_then_redelivery_sends_one_email(url: str) -> None:
+    add_fault(url, provider="resend", mode="lost_response", seconds=TIMEOUT_SECONDS * 4)
+    with pytest.raises(TransientError):
+        send()
+    email_id = send()
+    assert [email["id"] for email in state(url)["emails"]] == [email_id]
+
+
+def test_resend_refuses_tags_resend_would_reject(url: str) -> None:
+    with pytest.raises(ValueError):
+        send(tags={"kind": "has space"})
+    assert recorded(url, "resend") == []
+
+
+# --- failure mapping shared by all adapters ----------------------------------------------------------
+
+CALLS = {
+    "hubspot": lambda: upsert(ADA),
+    "zendesk": lambda: make_ticket(),
+    "resend": lambda: send(),
+}
+
+
+@pytest.mark.parametrize("provider", sorted(CALLS))
+@pytest.mark.parametrize("status", [429, 500, 502, 503])
+def test_rate_limits_and_server_errors_are_transient(url: str, provider: str, status: int) -> None:
+    add_fault(url, provider=provider, mode="status", status=status)
+    with pytest.raises(TransientError) as failure:
+        CALLS[provider]()
+    assert str(status) in str(failure.value)
+    assert all(not rows for rows in state(url).values())  # nothing applied
+    assert len(recorded(url, provider)) == 1  # no retry inside the adapter: redelivery is the retry
+
+
+@pytest.mark.parametrize("provider", sorted(CALLS))
+@pytest.mark.parametrize("status", [400, 422])
+def test_client_errors_are_permanent_with_the_providers_code(url: str, provider: str, status: int) -> None:
+    code = {"hubspot": "VALIDATION_ERROR", "zendesk": "RecordInvalid", "resend": "validation_error"}[provider]
+    add_fault(url, provider=provider, mode="status", status=status, code=code, message="field is invalid")
+    with pytest.raises(PermanentError) as failure:
+        CALLS[provider]()
+    assert (failure.value.provider, failure.value.status, failure.value.code) == (provider, status, code)
+    assert "field is invalid" in failure.value.detail
+
+
+@pytest.mark.parametrize("provider", sorted(CALLS))
+def test_a_slow_provider_is_a_transient_timeout(url: str, provider: str) -> None:
+    add_fault(url, provider=provider, mode="delay", seconds=TIMEOUT_SECONDS * 5)
+    started = time.monotonic()
+    with pytest.raises(TransientError, match="timed out"):
+        CALLS[provider]()
+    assert time.monotonic() - started < TIMEOUT_SECONDS * 3  # gave up at the timeout, once
+    assert len(recorded(url, provider)) == 1
+
+
+@pytest.mark.parametrize("provider", sorted(CALLS))
+def test_an_unreachable_provider_is_transient(
+    url: str, provider: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    monkeypatch.setenv(f"{provider.upper()}_BASE_URL", closed)
+    settings.cache_clear()
+    with pytest.raises(TransientError, match="connection failed"):
+        CALLS[provider]()
+
+
+@pytest.mark.parametrize("provider", sorted(CALLS))
+def test_missing_credentials_are_permanent_401s(url: str, provider: str) -> None:
+    # The sandbox checks auth like the provider does: prove each adapter's 401 maps to PermanentError.
+    api = {"hubspot": hubspot._API, "zendesk": zendesk._API, "resend": resend._API}[provider]
+    path = {"hubspot": hubspot.UPSERT_PATH, "zendesk": zendesk.TICKETS_PATH, "resend": resend.EMAILS_PATH}[
+        provider
+    ]
+    with pytest.raises(PermanentError) as failure:
+        api.post(url, path, json_body={}, correlation_id=CORRELATION_ID)
+    assert failure.value.status == 401
+
+
+def test_a_2xx_answer_that_is_not_json_is_transient(url: str) -> None:
+    # The sandbox's hosted checkout page answers 200 text/html, like a misrouted proxy might.
+    session = stripe.StripeClient("sk_test_x", base_addresses={"api": url}).v1.checkout.sessions.create(
+        params={"mode": "setup"}
+    )
+    api = ProviderApi("stripe", lambda body: ("", ""))
+    with pytest.raises(TransientError, match="not a JSON object"):
+        api.request("GET", url, f"/c/pay/{session.id}")
+
+
+def test_correlation_id_comes_from_the_bound_log_context(url: str) -> None:
+    with log.bound(correlation_id="corr-from-context-01"):
+        resend.send_email(to="ada@example.com", subject="s", html="<p>h</p>", text="h", idempotency_key="k1")
+    resend.send_email(to="ada@example.com", subject="s", html="<p>h</p>", text="h", idempotency_key="k2")
+    first, second = recorded(url, "resend")
+    assert first["correlation_id"] == "corr-from-context-01"
+    assert second["correlation_id"] and second["correlation_id"] != "corr-from-context-01"

@@ -1,0 +1,55 @@
+"""What the sandbox server needs from each provider: which paths it owns, its auth check, its error
+shape, its endpoints and its inspectable state."""
+
+import abc
+import base64
+import binascii
+from datetime import UTC, datetime
+from typing import Any
+
+from ..messages import SandboxRequest, SandboxResponse
+
+
+class Provider(abc.ABC):
+    name: str
+    path_prefixes: tuple[str, ...]
+
+    def owns(self, path: str) -> bool:
+        return path.startswith(self.path_prefixes)
+
+    @abc.abstractmethod
+    def authenticate(self, request: SandboxRequest) -> SandboxResponse | None:
+        """None when the credentials are acceptable, else the provider's 401 answer."""
+
+    @abc.abstractmethod
+    def error(self, status: int, code: str = "", message: str = "") -> SandboxResponse:
+        """An error answer in the provider's own shape (also used by injected faults)."""
+
+    @abc.abstractmethod
+    def handle(self, request: SandboxRequest) -> SandboxResponse: ...
+
+    @abc.abstractmethod
+    def state(self) -> dict[str, list[dict[str, Any]]]: ...
+
+    @abc.abstractmethod
+    def reset(self) -> None: ...
+
+
+def bearer_token(request: SandboxRequest) -> str:
+    scheme, _, token = request.header("Authorization").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def basic_credentials(request: SandboxRequest) -> tuple[str, str] | None:
+    scheme, _, encoded = request.header("Authorization").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        user, sep, password = base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return (user, password) if sep else None
+
+
+def iso_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,140 @@
+"""Resend: POST /emails with Resend's validation, error shape and Idempotency-Key rules
+(same key + same body within 24 h -> the same id; a different body -> 409 invalid_idempotent_request)."""
+
+import re
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from ..idempotency import IdempotencyStore, fingerprint
+from ..messages import SandboxRequest, SandboxResponse
+from .base import Provider, bearer_token
+
+EMAILS_PATH = "/emails"
+_EMAIL_PATH = re.compile(r"^/emails/([0-9a-f-]{36})$")
+IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+MAX_RECIPIENTS = 50
+_ADDRESS = re.compile(r"^(?:[^<>]*<)?([^@\s<>]+@[^@\s<>]+\.[^@\s<>]+)>?$")
+_TAG_TEXT = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+_NAMES = {
+    400: "validation_error",
+    401: "missing_api_key",
+    403: "invalid_api_key",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "invalid_idempotent_request",
+    422: "validation_error",
+    429: "rate_limit_exceeded",
+}
+
+
+class Resend(Provider):
+    name = "resend"
+    path_prefixes = ("/emails",)
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self._emails: dict[str, dict[str, Any]] = {}
+        self._idempotency = IdempotencyStore(IDEMPOTENCY_TTL_SECONDS)
+
+    def state(self) -> dict[str, list[dict[str, Any]]]:
+        return {"emails": list(self._emails.values())}
+
+    def error(self, status: int, code: str = "", message: str = "") -> SandboxResponse:
+        name = code or _NAMES.get(status, "internal_server_error" if status >= 500 else "validation_error")
+        body = {"statusCode": status, "message": message or name.replace("_", " "), "name": name}
+        headers = {"Retry-After": "1", "ratelimit-remaining": "0"} if status == 429 else {}
+        return SandboxResponse(status, body, headers)
+
+    def authenticate(self, request: SandboxRequest) -> SandboxResponse | None:
+        if bearer_token(request):
+            return None
+        return self.error(
+            401,
+            "missing_api_key",
+            "Missing API key in the authorization header. Include the following header "
+            "'Authorization: Bearer YOUR_API_KEY' in the request.",
+        )
+
+    def handle(self, request: SandboxRequest) -> SandboxResponse:
+        match = _EMAIL_PATH.match(request.path)
+        if request.method == "GET" and match:
+            email = self._emails.get(match.group(1))
+            return SandboxResponse(200, email) if email else self.error(404, message="Email not found")
+        if request.path != EMAILS_PATH:
+            return self.error(404, message="The requested endpoint does not exist.")
+        if request.method != "POST":
+            return self.error(405, message="Method is not allowed for the requested path.")
+        key = request.idempotency_key
+        if request.header("Idempotency-Key") and not 1 <= len(key) <= 256:
+            return self.error(400, "invalid_idempotency_key", "The key must be between 1-256 chars.")
+        request_fingerprint = fingerprint(request.method, request.path, request.body)
+        if key:
+            lookup = self._idempotency.lookup(key, request_fingerprint)
+            if lookup.conflict:
+                return self.error(
+                    409,
+                    "invalid_idempotent_request",
+                    "Same idempotency key used with a different request payload. Change your idempotency "
+                    "key or payload.",
+                )
+            if lookup.response:
+                lookup.response.replayed = True
+                return lookup.response
+        response = self._send(request)
+        if key and response.status == 200:
+            self._idempotency.store(key, request_fingerprint, response)
+        return response
+
+    def _send(self, request: SandboxRequest) -> SandboxResponse:
+        if request.body_error or not isinstance(request.body, dict):
+            return self.error(422, message=f"Invalid JSON body. {request.body_error}".strip())
+        problem = _validation_problem(request.body)
+        if problem:
+            return self.error(422, message=problem)
+        body = request.body
+        email_id = str(uuid.uuid4())
+        recipients = [body["to"]] if isinstance(body["to"], str) else list(body["to"])
+        self._emails[email_id] = {
+            "object": "email",
+            "id": email_id,
+            "to": recipients,
+            "from": body["from"],
+            "created_at": datetime.now(UTC).isoformat(sep=" "),
+            "subject": body["subject"],
+            "html": body.get("html"),
+            "text": body.get("text"),
+            "bcc": body.get("bcc"),
+            "cc": body.get("cc"),
+            "reply_to": body.get("reply_to"),
+            "last_event": "delivered",
+            "tags": body.get("tags") or [],
+        }
+        return SandboxResponse(200, {"id": email_id})
+
+
+def _validation_problem(body: dict[str, Any]) -> str:
+    for field in ("from", "to", "subject"):
+        if not body.get(field):
+            return f"Missing `{field}` field."
+    if not _ADDRESS.match(str(body["from"])):
+        return (
+            "Invalid `from` field. The email address needs to follow the `email@example.com` or "
+            "`Name <email@example.com>` format."
+        )
+    recipients = [body["to"]] if isinstance(body["to"], str) else body["to"]
+    if not isinstance(recipients, list) or len(recipients) > MAX_RECIPIENTS:
+        return f"Invalid `to` field. Please use a string or an array of up to {MAX_RECIPIENTS} strings."
+    for recipient in recipients:
+        if not isinstance(recipient, str) or not _ADDRESS.match(recipient):
+            return f"Invalid `to` field. Use the `email@example.com` format: {recipient}"
+    if not (body.get("html") or body.get("text") or body.get("react") or body.get("template")):
+        return "Missing `html` or `text` field."
+    for tag in body.get("tags") or []:
+        if not isinstance(tag, dict) or not all(
+            _TAG_TEXT.match(str(tag.get(k, ""))) for k in ("name", "value")
+        ):
+            return "Tags should only contain ASCII letters, numbers, underscores, or dashes."
+    return ""

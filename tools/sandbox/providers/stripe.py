@@ -1,0 +1,227 @@
+"""Stripe: Checkout Sessions (POST/GET /v1/checkout/sessions) as stripe-python calls them: form-encoded
+params, a test-mode secret key, and Stripe's idempotency (a repeat replays the stored answer with
+`Idempotent-Replayed: true`; the same key with other params is a 400 idempotency_error)."""
+
+import html
+import re
+import secrets
+import string
+import time
+from typing import Any
+
+from ..idempotency import IdempotencyStore, fingerprint
+from ..messages import SandboxRequest, SandboxResponse
+from .base import Provider, basic_credentials, bearer_token
+
+SESSIONS_PATH = "/v1/checkout/sessions"
+_SESSION_PATH = re.compile(r"^/v1/checkout/sessions/(cs_test_[A-Za-z0-9]+)$")
+_PAY_PAGE = re.compile(r"^/c/pay/(cs_test_[A-Za-z0-9]+)$")
+IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+MODES = ("payment", "setup", "subscription")
+# Every sandbox price costs this much; real prices come from the Stripe dashboard per environment.
+SANDBOX_UNIT_AMOUNT = 1900
+SANDBOX_CURRENCY = "usd"
+_ALPHABET = string.ascii_letters + string.digits
+
+
+def _random_id(prefix: str, length: int) -> str:
+    return prefix + "".join(secrets.choice(_ALPHABET) for _ in range(length))
+
+
+class Stripe(Provider):
+    name = "stripe"
+    path_prefixes = ("/v1/", "/c/pay/")
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self._sessions: dict[str, dict[str, Any]] = {}
+        self._idempotency = IdempotencyStore(IDEMPOTENCY_TTL_SECONDS)
+
+    def state(self) -> dict[str, list[dict[str, Any]]]:
+        return {"checkout_sessions": list(self._sessions.values())}
+
+    def error(self, status: int, code: str = "", message: str = "", param: str = "") -> SandboxResponse:
+        error_type = "api_error" if status >= 500 else "invalid_request_error"
+        if status == 400 and code == "idempotency_error":
+            error_type, code = "idempotency_error", ""
+        error: dict[str, Any] = {"message": message or _default_message(status), "type": error_type}
+        if status == 429 and not code:
+            code = "rate_limit"
+        if code:
+            error.update(code=code, doc_url=f"https://stripe.com/docs/error-codes/{code.replace('_', '-')}")
+        if param:
+            error["param"] = param
+        headers = {"Request-Id": _random_id("req_", 14)}
+        # stripe-python retries only when the server says so or on 409/5xx; say it like Stripe does.
+        headers["Stripe-Should-Retry"] = "true" if status == 429 or status >= 500 else "false"
+        return SandboxResponse(status, {"error": error}, headers)
+
+    def authenticate(self, request: SandboxRequest) -> SandboxResponse | None:
+        if _PAY_PAGE.match(request.path):
+            return None  # the hosted page is opened by the customer's browser, not with a secret key
+        basic = basic_credentials(request)
+        key = bearer_token(request) or (basic[0] if basic else "")
+        if not key:
+            return self.error(
+                401,
+                message="You did not provide an API key. You need to provide your API key in the "
+                "Authorization header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY').",
+            )
+        # Only test-mode keys: a live key in a local configuration is a mistake worth stopping loudly.
+        if not key.startswith(("sk_test_", "rk_test_")):
+            return self.error(401, message=f"Invalid API Key provided: {key[:8]}****{key[-4:]}")
+        return None
+
+    def handle(self, request: SandboxRequest) -> SandboxResponse:
+        pay = _PAY_PAGE.match(request.path)
+        if request.method == "GET" and pay:
+            return self._pay_page(pay.group(1))
+        session_match = _SESSION_PATH.match(request.path)
+        if request.method == "GET" and session_match:
+            session = self._sessions.get(session_match.group(1))
+            if session is None:
+                return self.error(
+                    404,
+                    "resource_missing",
+                    f"No such checkout.session: '{session_match.group(1)}'",
+                    "session",
+                )
+            return self._ok(session)
+        if request.method != "POST" or request.path != SESSIONS_PATH:
+            return self.error(404, message=f"Unrecognized request URL ({request.method}: {request.path}).")
+        key = request.idempotency_key
+        request_fingerprint = fingerprint(request.method, request.path, request.body)
+        if key:
+            lookup = self._idempotency.lookup(key, request_fingerprint)
+            if lookup.conflict:
+                return self.error(
+                    400,
+                    "idempotency_error",
+                    "Keys for idempotent requests can only be used with the same parameters they were first "
+                    f"used with. Try using a key other than '{key}' if you meant to execute a different "
+                    "request.",
+                )
+            if lookup.response:
+                lookup.response.headers["Idempotent-Replayed"] = "true"
+                lookup.response.replayed = True
+                return lookup.response
+        response = self._create(request)
+        # Stripe saves a result only once the endpoint started executing, not for rejected params.
+        if key and response.status == 200:
+            self._idempotency.store(key, request_fingerprint, response)
+        return response
+
+    def _ok(self, body: dict[str, Any]) -> SandboxResponse:
+        return SandboxResponse(200, body, {"Request-Id": _random_id("req_", 14)})
+
+    def _create(self, request: SandboxRequest) -> SandboxResponse:
+        params = request.body if isinstance(request.body, dict) else {}
+        problem = _validate(params)
+        if problem:
+            return self.error(400, *problem)
+        line_items = params.get("line_items") or []
+        amount = sum(SANDBOX_UNIT_AMOUNT * int(item.get("quantity") or 1) for item in line_items)
+        created = int(time.time())
+        session_id = _random_id("cs_test_a1", 56)
+        mode = params["mode"]
+        session = {
+            "id": session_id,
+            "object": "checkout.session",
+            "after_expiration": None,
+            "allow_promotion_codes": params.get("allow_promotion_codes") == "true" or None,
+            "amount_subtotal": amount if line_items else None,
+            "amount_total": amount if line_items else None,
+            "automatic_tax": {"enabled": False, "liability": None, "status": None},
+            "billing_address_collection": params.get("billing_address_collection"),
+            "cancel_url": params.get("cancel_url"),
+            "client_reference_id": params.get("client_reference_id"),
+            "client_secret": None,
+            "created": created,
+            "currency": SANDBOX_CURRENCY if line_items else None,
+            "customer": params.get("customer"),
+            "customer_creation": None if mode == "subscription" or params.get("customer") else "if_required",
+            "customer_details": None,
+            "customer_email": params.get("customer_email"),
+            "expires_at": created + 24 * 3600,
+            "invoice": None,
+            "livemode": False,
+            "locale": params.get("locale"),
+            "metadata": params.get("metadata") or {},
+            "mode": mode,
+            "payment_intent": None,
+            "payment_link": None,
+            "payment_method_collection": "always" if mode != "payment" else None,
+            "payment_method_types": ["card"],
+            "payment_status": "no_payment_required" if mode == "setup" else "unpaid",
+            "phone_number_collection": {"enabled": False},
+            "recovered_from": None,
+            "setup_intent": None,
+            "shipping_address_collection": None,
+            "shipping_cost": None,
+            "status": "open",
+            "submit_type": None,
+            "subscription": None,
+            "success_url": params.get("success_url"),
+            "total_details": {"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0},
+            "ui_mode": params.get("ui_mode") or "hosted",
+            "url": f"{request.base_url}/c/pay/{session_id}",
+        }
+        self._sessions[session_id] = session
+        return self._ok(session)
+
+    def _pay_page(self, session_id: str) -> SandboxResponse:
+        session = self._sessions.get(session_id)
+        if session is None:
+            return SandboxResponse(404, "<h1>Checkout session not found</h1>", content_type="text/html")
+        page = (
+            "<!doctype html><title>Sandbox Checkout</title>"
+            f"<h1>Sandbox Checkout</h1><p>Session <code>{html.escape(session_id)}</code> "
+            f"({html.escape(session['mode'])}, {session['amount_total']} {session['currency']}) "
+            f"for <code>{html.escape(str(session['client_reference_id']))}</code>.</p>"
+            "<p>No payment is taken here. Complete the flow by sending a signed "
+            "<code>checkout.session.completed</code> event to the local webhook.</p>"
+        )
+        return SandboxResponse(200, page, content_type="text/html; charset=utf-8")
+
+
+def _validate(params: dict[str, Any]) -> tuple[str, str, str] | None:
+    """(code, message, param) of the first problem, in Stripe's words."""
+    mode = params.get("mode")
+    if not mode:
+        return "parameter_missing", "Missing required param: mode.", "mode"
+    if mode not in MODES:
+        return "", f"Invalid mode: must be one of {', '.join(MODES[:-1])}, or {MODES[-1]}", "mode"
+    line_items = params.get("line_items")
+    if mode != "setup" and not line_items:
+        return "parameter_missing", "Missing required param: line_items.", "line_items"
+    if line_items is not None and not isinstance(line_items, list):
+        return "", "Invalid array", "line_items"
+    for index, item in enumerate(line_items or []):
+        price = item.get("price") if isinstance(item, dict) else None
+        if not isinstance(price, str) or not price.startswith("price_"):
+            return "resource_missing", f"No such price: '{price}'", f"line_items[{index}][price]"
+        quantity = str(item.get("quantity") or "1")
+        if not quantity.isdigit() or int(quantity) < 1:
+            return "", "Invalid positive integer", f"line_items[{index}][quantity]"
+    reference = params.get("client_reference_id")
+    if reference is not None and len(str(reference)) > 200:
+        return "", "Invalid string: must be at most 200 characters", "client_reference_id"
+    metadata = params.get("metadata") or {}
+    if not isinstance(metadata, dict) or len(metadata) > 50:
+        return "", "Invalid metadata: at most 50 keys", "metadata"
+    for key, value in metadata.items():
+        if len(key) > 40 or len(str(value)) > 500:
+            return "", "Metadata keys are limited to 40 characters and values to 500", f"metadata[{key}]"
+    return None
+
+
+def _default_message(status: int) -> str:
+    if status == 429:
+        return (
+            "Too many requests hit the API too quickly. We recommend an exponential backoff of your requests."
+        )
+    if status >= 500:
+        return "An unknown error occurred"
+    return "Invalid request"
