@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from google.api_core.exceptions import AlreadyExists
+from google.api_core.exceptions import Aborted, AlreadyExists
 from google.cloud import firestore
 
 from . import log
@@ -105,4 +105,13 @@ class Ledger:
                          "correlation_id": log.current_correlation_id()}, merge=True)
             return None
 
-        return acquire(transaction)
+        try:
+            return acquire(transaction)
+        except Aborted as exc:
+            raise StepInProgress(f"step {step} of {key} is contended") from exc
+        except ValueError as exc:
+            # The client gives up on a contended transaction with a ValueError wrapping Aborted;
+            # the lease is someone else's, so back off like any busy step.
+            if isinstance(exc.__cause__, Aborted):
+                raise StepInProgress(f"step {step} of {key} is contended") from exc
+            raise
