@@ -1,0 +1,245 @@
+"""crm_worker against the Firestore emulator and the provider sandbox's HubSpot, plus the contact
+state derivation it sends."""
+
+import base64
+import json
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import flask
+import pytest
+import requests
+from launchready import crm
+from launchready.clients import db
+from launchready.config import settings
+
+from tools.sandbox import start_sandbox
+
+UID = "uid-ada"
+STRIPE_EVENT = "evt_1QabcPaymentSucceeded"
+CORRELATION_ID = "corr-crm-0001"
+
+
+def sync_message(*, source_event_id: str | None = f"stripe:{STRIPE_EVENT}", event_created: int | None = None,
+                 reason: str = "billing") -> dict[str, Any]:
+    return {"uid": UID, "reason": reason, "source_event_id": source_event_id, "event_created": event_created}
+
+
+def deliver(data: dict[str, Any], *, attempt: int = 1, message_id: str = "7001") -> flask.Response:
+    """POST a push envelope shaped like Pub/Sub's to the entry point."""
+    event_id = f"crm:{data.get('uid')}:{data.get('source_event_id')}"
+    attributes = {"event_id": event_id, "correlation_id": CORRELATION_ID, "source_topic": "crm-sync"}
+    envelope = {
+        "message": {"data": base64.b64encode(json.dumps(data).encode()).decode(), "attributes": attributes,
+                    "messageId": message_id, "message_id": message_id,
+                    "publishTime": "2025-01-01T00:00:00Z", "publish_time": "2025-01-01T00:00:00Z"},
+        "subscription": "projects/demo-launchready/subscriptions/crm-sync-crm_worker",
+        "deliveryAttempt": attempt,
+    }
+    with flask.Flask(__name__).test_request_context("/", method="POST", json=envelope):
+        return crm.crm_worker(flask.request)
+
+
+class Sandbox:
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def contacts(self) -> list[dict[str, Any]]:
+        return requests.get(f"{self.url}/_sandbox/state", timeout=5).json()["contacts"]
+
+    def requests(self) -> list[dict[str, Any]]:
+        return requests.get(f"{self.url}/_sandbox/requests", params={"provider": "hubspot"},
+                            timeout=5).json()["requests"]
+
+    def fault(self, **spec: Any) -> None:
+        requests.post(f"{self.url}/_sandbox/faults", json={"provider": "hubspot", **spec},
+                      timeout=5).raise_for_status()
+
+
+@pytest.fixture(scope="module")
+def sandbox_url() -> Iterator[str]:
+    server, url = start_sandbox()
+    yield url
+    server.stop()
+
+
+@pytest.fixture
+def sandbox(sandbox_url: str, clean_firestore: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
+    requests.post(f"{sandbox_url}/_sandbox/reset", timeout=5).raise_for_status()
+    monkeypatch.setenv("HUBSPOT_BASE_URL", sandbox_url)
+    monkeypatch.setenv("HUBSPOT_TOKEN", "pat-na1-test")
+    monkeypatch.setenv("PROVIDER_TIMEOUT_SECONDS", "1")
+    settings.cache_clear()
+    yield Sandbox(sandbox_url)
+    settings.cache_clear()
+
+
+def write_user(billing: dict[str, Any] | None = None, **fields: Any) -> None:
+    user = {"email": "Ada@Example.com", "display_name": "Ada King Lovelace", "marketing_opt_in": False,
+            "created_at": datetime.now(UTC), **fields}
+    if billing is not None:
+        user["billing"] = billing
+    db().collection("users").document(UID).set(user)
+
+
+PAID = {"status": "active", "plan": "pro", "ever_paid": True, "payment_failed": False, "refunded": False,
+        "disputed": False}
+
+
+# --- contact state ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("billing, tags", [
+    (None, {"signed_up"}),
+    ({"status": "none"}, {"signed_up"}),
+    ({"status": "active"}, {"signed_up", "customer"}),
+    ({"status": "trialing"}, {"signed_up", "customer"}),
+    ({"status": "past_due", "payment_failed": True}, {"signed_up", "payment_failed"}),
+    ({"status": "canceled", "refunded": True}, {"signed_up", "canceled", "refunded"}),
+    ({"status": "unpaid", "disputed": True}, {"signed_up", "canceled", "disputed"}),
+    ({"status": "incomplete"}, {"signed_up"}),
+])
+def test_tags_are_the_full_set_derived_from_billing(billing: dict[str, Any] | None, tags: set[str]) -> None:
+    assert crm.tags_for(billing) == tags
+
+
+def test_lifecycle_is_customer_once_ever_paid_even_after_canceling() -> None:
+    assert crm.lifecycle_for(None) == "lead"
+    assert crm.lifecycle_for({"status": "active", "ever_paid": False}) == "lead"
+    assert crm.lifecycle_for({"status": "canceled", "ever_paid": True}) == "customer"
+
+
+def test_contact_state_normalises_email_and_splits_the_display_name() -> None:
+    state = crm.contact_state({"email": " Ada@Example.com ", "display_name": "Ada King Lovelace"})
+    assert (state.email, state.firstname, state.lastname) == ("ada@example.com", "Ada", "King Lovelace")
+    assert crm.contact_state({"email": "a@example.com", "display_name": "Cher"}).lastname == ""
+    assert crm.contact_state({"email": "a@example.com"}).as_contact().properties == {}
+
+
+# --- worker ---------------------------------------------------------------------------------------
+
+def test_one_upsert_with_the_full_tag_set_and_lifecycle(sandbox: Sandbox) -> None:
+    write_user({**PAID, "payment_failed": True})
+
+    response = deliver(sync_message())
+
+    assert response.status_code == 200
+    [request] = sandbox.requests()
+    assert request["path"] == "/crm/v3/objects/contacts/batch/upsert"
+    assert request["correlation_id"] == CORRELATION_ID
+    [contact_input] = request["body"]["inputs"]
+    assert contact_input["idProperty"] == "email" and contact_input["id"] == "ada@example.com"
+    assert contact_input["properties"] == {"firstname": "Ada", "lastname": "King Lovelace",
+                                           "launchready_tags": "customer;payment_failed;signed_up",
+                                           "lifecyclestage": "customer"}
+    [contact] = sandbox.contacts()
+    assert contact["properties"]["launchready_tags"] == "customer;payment_failed;signed_up"
+
+
+def test_a_redelivered_message_does_not_call_hubspot_again(sandbox: Sandbox) -> None:
+    write_user(PAID)
+    assert deliver(sync_message()).status_code == 200
+    assert deliver(sync_message(), attempt=2).status_code == 200
+
+    assert len(sandbox.requests()) == 1
+
+
+def test_out_of_order_messages_converge_on_the_current_user_state(sandbox: Sandbox) -> None:
+    # The newer event's message arrives first; the older one arrives late. Both send the current state.
+    write_user({**PAID, "status": "canceled"})
+    assert deliver(sync_message(source_event_id="stripe:evt_new")).status_code == 200
+    assert deliver(sync_message(source_event_id="stripe:evt_old")).status_code == 200
+
+    tag_sets = [r["body"]["inputs"][0]["properties"]["launchready_tags"] for r in sandbox.requests()]
+    assert tag_sets == ["canceled;signed_up", "canceled;signed_up"]
+    [contact] = sandbox.contacts()
+    assert contact["properties"]["launchready_tags"] == "canceled;signed_up"
+    assert contact["properties"]["lifecyclestage"] == "customer"
+
+
+def test_a_payment_event_records_its_sync_lag_once(sandbox: Sandbox, capsys: pytest.CaptureFixture) -> None:
+    write_user(PAID)
+    event_created = int(time.time()) - 42
+
+    assert deliver(sync_message(event_created=event_created)).status_code == 200
+    assert deliver(sync_message(event_created=event_created), attempt=2).status_code == 200
+
+    record = db().collection("payment_sync").document(STRIPE_EVENT).get().to_dict()
+    assert record["event_created"] == event_created
+    assert 42 <= record["lag_seconds"] < 60
+    assert abs(record["synced_at"] - datetime.now(UTC)) < timedelta(minutes=1)
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    synced = [line for line in lines if line["message"] == "payment synced"]
+    assert len(synced) == 1  # the redelivery does not count the same payment twice in the lag metric
+    assert synced[0]["sync_lag_seconds"] == record["lag_seconds"]
+    assert synced[0]["function"] == "crm_worker" and synced[0]["correlation_id"] == CORRELATION_ID
+
+
+def test_a_signup_sync_records_no_payment_lag(sandbox: Sandbox) -> None:
+    write_user()
+    assert deliver(sync_message(source_event_id="signup:uid-ada", reason="signed_up")).status_code == 200
+
+    assert db().collection("payment_sync").get() == []
+    [request] = sandbox.requests()
+    assert request["body"]["inputs"][0]["properties"]["launchready_tags"] == "signed_up"
+    assert request["body"]["inputs"][0]["properties"]["lifecyclestage"] == "lead"
+
+
+def test_a_missing_user_is_recorded_and_acked_without_calling_hubspot(sandbox: Sandbox) -> None:
+    response = deliver(sync_message())
+
+    assert response.status_code == 200
+    assert response.get_json()["error"] == "user_not_found"
+    failure = db().collection("sync_failures").document(f"crm_worker:crm:{UID}:stripe:{STRIPE_EVENT}").get()
+    assert failure.to_dict()["code"] == "user_not_found"
+    assert sandbox.requests() == []
+
+
+@pytest.mark.parametrize("status", [429, 502])
+def test_rate_limits_and_server_errors_answer_500_then_the_redelivery_syncs(sandbox: Sandbox,
+                                                                             status: int) -> None:
+    write_user(PAID)
+    sandbox.fault(mode="status", status=status)
+    message = sync_message(event_created=int(time.time()))
+
+    assert deliver(message).status_code == 500
+    assert sandbox.contacts() == []
+    assert db().collection("payment_sync").get() == []
+
+    assert deliver(message, attempt=2).status_code == 200
+    assert len(sandbox.contacts()) == 1
+    assert len(db().collection("payment_sync").get()) == 1
+
+
+def test_a_lost_response_is_retried_and_converges_on_one_contact(sandbox: Sandbox) -> None:
+    write_user(PAID)
+    sandbox.fault(mode="lost_response", seconds=3)
+
+    assert deliver(sync_message()).status_code == 500
+    assert deliver(sync_message(), attempt=2).status_code == 200
+
+    assert len(sandbox.requests()) == 2  # an upsert is naturally idempotent: the repeat is harmless
+    [contact] = sandbox.contacts()
+    assert contact["properties"]["launchready_tags"] == "customer;signed_up"
+
+
+def test_a_validation_error_is_recorded_as_a_sync_failure_and_acked(sandbox: Sandbox) -> None:
+    write_user(PAID)
+    sandbox.fault(mode="status", status=400, message="Property values were not valid")
+
+    response = deliver(sync_message())
+
+    assert response.status_code == 200
+    failure = db().collection("sync_failures").document(f"crm_worker:crm:{UID}:stripe:{STRIPE_EVENT}").get()
+    assert failure.to_dict()["provider"] == "hubspot" and failure.to_dict()["status"] == 400
+    assert failure.to_dict()["code"] == "VALIDATION_ERROR"
+
+
+def test_a_user_without_email_is_a_permanent_failure(sandbox: Sandbox) -> None:
+    write_user(PAID, email="")
+
+    assert deliver(sync_message()).status_code == 200
+    assert sandbox.requests() == []
+    failure = db().collection("sync_failures").document(f"crm_worker:crm:{UID}:stripe:{STRIPE_EVENT}").get()
+    assert failure.to_dict()["code"] == "missing_email"

@@ -1,0 +1,215 @@
+"""email_worker against the Firestore emulator and the provider sandbox's Resend.
+
+Each test delivers a Pub/Sub push envelope through a Flask test request, exactly as Pub/Sub would,
+and checks what the sandbox received and what Firestore holds afterwards.
+"""
+
+import base64
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import flask
+import pytest
+import requests
+from launchready import mailer
+from launchready.clients import db
+from launchready.config import settings
+
+from tools.sandbox import start_sandbox
+
+KEY = "support-ack:SR-7F3K2Q"
+EVENT_ID = f"email:{KEY}"
+CORRELATION_ID = "corr-mailer-0001"
+EMAIL = {"key": KEY, "to": ["ada@example.com"], "subject": "We received your request [SR-7F3K2Q]",
+         "text": "Hi Ada,\n\nThanks.", "html": "<p>Hi Ada,</p><p>Thanks.</p>",
+         "tags": {"kind": "support_ack"}}
+
+
+def deliver(data: dict[str, Any], *, event_id: str = EVENT_ID, attempt: int = 1,
+            message_id: str = "9001") -> flask.Response:
+    """POST a push envelope shaped like Pub/Sub's to the entry point."""
+    attributes = {"event_id": event_id, "correlation_id": CORRELATION_ID, "source_topic": "notifications"}
+    envelope = {
+        "message": {"data": base64.b64encode(json.dumps(data).encode()).decode(), "attributes": attributes,
+                    "messageId": message_id, "message_id": message_id,
+                    "publishTime": "2025-01-01T00:00:00Z", "publish_time": "2025-01-01T00:00:00Z"},
+        "subscription": "projects/demo-launchready/subscriptions/notifications-email_worker",
+        "deliveryAttempt": attempt,
+    }
+    with flask.Flask(__name__).test_request_context("/", method="POST", json=envelope):
+        return mailer.email_worker(flask.request)
+
+
+class Sandbox:
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def emails(self) -> list[dict[str, Any]]:
+        return requests.get(f"{self.url}/_sandbox/state", timeout=5).json()["emails"]
+
+    def requests(self) -> list[dict[str, Any]]:
+        return requests.get(f"{self.url}/_sandbox/requests", params={"provider": "resend"},
+                            timeout=5).json()["requests"]
+
+    def fault(self, **spec: Any) -> None:
+        requests.post(f"{self.url}/_sandbox/faults", json={"provider": "resend", **spec},
+                      timeout=5).raise_for_status()
+
+
+@pytest.fixture(scope="module")
+def sandbox_url() -> Iterator[str]:
+    server, url = start_sandbox()
+    yield url
+    server.stop()
+
+
+@pytest.fixture
+def sandbox(sandbox_url: str, clean_firestore: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
+    requests.post(f"{sandbox_url}/_sandbox/reset", timeout=5).raise_for_status()
+    monkeypatch.setenv("RESEND_BASE_URL", sandbox_url)
+    monkeypatch.setenv("RESEND_API_KEY", "re_test_123")
+    monkeypatch.setenv("PROVIDER_TIMEOUT_SECONDS", "1")  # lost-response faults then cost ~1 s, not 5
+    settings.cache_clear()
+    yield Sandbox(sandbox_url)
+    settings.cache_clear()
+
+
+def notification_record() -> dict[str, Any] | None:
+    return db().collection("notifications").document(KEY).get().to_dict()
+
+
+def send_step() -> dict[str, Any] | None:
+    return (db().collection("events").document(EVENT_ID).collection("steps").document("resend_send")
+            .get().to_dict())
+
+
+def test_sends_one_email_with_the_key_as_idempotency_key_and_records_it(sandbox: Sandbox) -> None:
+    response = deliver(EMAIL)
+
+    assert response.status_code == 200
+    [email] = sandbox.emails()
+    assert (email["to"], email["subject"], email["text"], email["html"]) == (
+        EMAIL["to"], EMAIL["subject"], EMAIL["text"], EMAIL["html"])
+    assert email["tags"] == [{"name": "kind", "value": "support_ack"}]
+    [request] = sandbox.requests()
+    assert request["idempotency_key"] == KEY
+    assert request["correlation_id"] == CORRELATION_ID
+    assert request["headers"]["Authorization"] == "Bearer [redacted]"
+    record = notification_record()
+    assert record is not None
+    assert record["resend_id"] == email["id"]
+    assert record["to"] == EMAIL["to"] and record["subject"] == EMAIL["subject"]
+    assert record["correlation_id"] == CORRELATION_ID
+    assert abs(record["sent_at"] - datetime.now(UTC)) < timedelta(minutes=1)
+
+
+def test_a_redelivered_message_does_not_call_resend_again(sandbox: Sandbox) -> None:
+    assert deliver(EMAIL).status_code == 200
+    assert deliver(EMAIL, attempt=2).status_code == 200
+    assert deliver(EMAIL, message_id="9002").status_code == 200  # the same email published twice
+
+    assert len(sandbox.requests()) == 1
+    assert len(sandbox.emails()) == 1
+
+
+def test_an_existing_record_means_sent_even_after_the_idempotency_window(sandbox: Sandbox) -> None:
+    # Past Resend's 24 h window (e.g. a replay from the dead-letter topic) only the record remembers.
+    db().collection("notifications").document(KEY).set({"to": EMAIL["to"], "resend_id": "earlier-id"})
+
+    assert deliver(EMAIL).status_code == 200
+
+    assert sandbox.requests() == []
+    assert notification_record()["resend_id"] == "earlier-id"
+
+
+def test_a_crash_after_the_send_step_writes_the_record_without_sending_again(sandbox: Sandbox) -> None:
+    # The step is recorded as done but the instance died before writing notifications/{key}.
+    db().collection("events").document(EVENT_ID).collection("steps").document("resend_send").set(
+        {"state": "done", "result": "id-from-first-delivery"})
+
+    assert deliver(EMAIL, attempt=2).status_code == 200
+
+    assert sandbox.requests() == []
+    assert notification_record()["resend_id"] == "id-from-first-delivery"
+
+
+def test_a_lost_response_then_redelivery_sends_exactly_one_email(sandbox: Sandbox) -> None:
+    sandbox.fault(mode="lost_response", path="/emails", seconds=3)
+
+    first = deliver(EMAIL)
+    assert first.status_code == 500  # the client timed out: Pub/Sub must redeliver
+    assert notification_record() is None
+    assert send_step()["state"] == "failed"
+
+    second = deliver(EMAIL, attempt=2)
+    assert second.status_code == 200
+
+    [email] = sandbox.emails()
+    first_request, second_request = sandbox.requests()
+    assert (first_request["fault"], second_request["replayed"]) == ("lost_response", True)
+    assert first_request["idempotency_key"] == second_request["idempotency_key"] == KEY
+    assert notification_record()["resend_id"] == email["id"]
+
+
+@pytest.mark.parametrize("status", [429, 500, 503])
+def test_rate_limits_and_server_errors_answer_500_for_redelivery(sandbox: Sandbox, status: int) -> None:
+    sandbox.fault(mode="status", status=status)
+
+    response = deliver(EMAIL)
+
+    assert response.status_code == 500
+    assert response.get_json() == {"status": "retry", "error": "TransientError"}
+    assert sandbox.emails() == [] and notification_record() is None
+    assert db().collection("sync_failures").get() == []
+    # The redelivery (fault used up) sends it.
+    assert deliver(EMAIL, attempt=2).status_code == 200
+    assert len(sandbox.emails()) == 1
+
+
+def test_a_validation_error_is_recorded_as_a_sync_failure_and_acked(sandbox: Sandbox) -> None:
+    sandbox.fault(mode="status", status=422, message="Invalid `to` field.")
+
+    response = deliver(EMAIL)
+
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "failed_permanently", "error": "validation_error"}
+    failure = db().collection("sync_failures").document(f"email_worker:{EVENT_ID}").get().to_dict()
+    assert failure["provider"] == "resend" and failure["status"] == 422
+    assert failure["detail"] == "Invalid `to` field."
+    assert notification_record() is None
+
+
+def test_a_message_outside_the_contract_is_recorded_without_calling_resend(sandbox: Sandbox) -> None:
+    response = deliver({**EMAIL, "subject": ""})
+
+    assert response.status_code == 200
+    failure = db().collection("sync_failures").document(f"email_worker:{EVENT_ID}").get().to_dict()
+    assert failure["code"] == "invalid_message"
+    assert sandbox.requests() == []
+
+
+def test_a_step_held_by_a_concurrent_delivery_backs_off_with_500(sandbox: Sandbox) -> None:
+    db().collection("events").document(EVENT_ID).collection("steps").document("resend_send").set(
+        {"state": "running", "lease_until": datetime.now(UTC) + timedelta(minutes=2)})
+
+    assert deliver(EMAIL, attempt=2).status_code == 500
+    assert sandbox.requests() == []
+
+
+def test_text_only_messages_get_the_rendered_html(sandbox: Sandbox) -> None:
+    assert deliver({**EMAIL, "html": None, "text": "a < b\n\nend"}).status_code == 200
+    [email] = sandbox.emails()
+    assert email["html"] == "<p>a &lt; b</p>\n<p>end</p>"
+
+
+def test_the_last_failed_attempt_is_recorded_as_a_dead_letter(sandbox: Sandbox) -> None:
+    sandbox.fault(mode="status", status=503)
+
+    assert deliver(EMAIL, attempt=5, message_id="9005").status_code == 500
+
+    dead = db().collection("dead_letters").document(f"email_worker:{EVENT_ID}:9005").get().to_dict()
+    assert dead["attempts"] == 5 and dead["topic"] == "notifications"
+    assert dead["data"] == EMAIL
+    assert notification_record() is None
