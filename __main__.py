@@ -1,0 +1,162 @@
+"""Launch Ready ops stack: reads the stack configuration once and wires the components together."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pulumi
+
+from components.archive import build_archive
+from components.catalog import load_catalog
+from components.edge import DnsRecordSpec, Edge, EdgeArgs
+from components.functions import FunctionIdentities, FunctionIdentitiesArgs, Functions, FunctionsArgs
+from components.hosting import ApiHosting, HostingArgs
+from components.monitoring import Monitoring, MonitoringArgs, UptimeTarget
+from components.project import FirebaseProject, NewProjectSpec, ProjectArgs, parse_indexes
+from components.secrets import Secrets, SecretsArgs
+from components.stack_config import StackConfigError, parse_stack_config, runtime_config_values
+
+ROOT = Path(__file__).resolve().parent
+WEBHOOK_FUNCTION = "stripe_webhook"
+
+
+def main() -> None:
+    try:
+        config = parse_stack_config(runtime_config_values(), pulumi.get_stack())
+    except StackConfigError as error:
+        # RunError ends the program with just this message, no stack trace.
+        raise pulumi.RunError(str(error)) from None
+
+    catalog = load_catalog(ROOT / "functions_src" / "catalog.json")
+    archive = build_archive(ROOT / "functions_src", ROOT / "build")
+
+    project = FirebaseProject(
+        "project",
+        ProjectArgs(
+            project_id=config.project_id,
+            region=config.region,
+            firestore_location=config.firestore_location,
+            firestore_rules=(ROOT / "firestore.rules").read_text(encoding="utf-8"),
+            indexes=parse_indexes((ROOT / "firestore.indexes.json").read_text(encoding="utf-8")),
+            authorized_domains=list(config.authorized_domains),
+            new_project=(
+                NewProjectSpec(
+                    billing_account=config.new_project.billing_account,
+                    folder_id=config.new_project.folder_id,
+                    org_id=config.new_project.org_id,
+                )
+                if config.new_project
+                else None
+            ),
+            labels={"environment": config.stack},
+        ),
+    )
+
+    identities = FunctionIdentities(
+        "fn-identity",
+        FunctionIdentitiesArgs(project_id=project.project_id, catalog=catalog, depends_on=project.services),
+    )
+    secrets = Secrets(
+        "secrets",
+        SecretsArgs(
+            project_id=project.project_id,
+            catalog=catalog,
+            function_service_accounts=identities.emails,
+            depends_on=project.services,
+        ),
+    )
+    functions = Functions(
+        "functions",
+        FunctionsArgs(
+            project_id=project.project_id,
+            region=config.region,
+            environment=config.stack,
+            catalog=catalog,
+            archive=archive,
+            identities=identities,
+            secret_ids=secrets.secret_ids,
+            settings={
+                "OPS_EMAIL": config.ops_email,
+                "EMAIL_FROM": config.email_from,
+                "APP_URL": config.app_url,
+                "ZENDESK_BASE_URL": config.zendesk_base_url,
+                "STRIPE_PRICE_ID": config.stripe_price_id,
+            },
+            max_instances_scale=config.max_instances_scale,
+            firestore_database=project.database_name,
+            firestore_region=config.firestore_location,
+            depends_on=[*project.services, project.database, *secrets.accessors, *identities.role_grants],
+        ),
+    )
+    hosting = ApiHosting(
+        "api",
+        HostingArgs(
+            project_id=project.project_id,
+            site_id=config.hosting_site_id,
+            region=config.region,
+            api_host=config.api_host,
+            catalog=catalog,
+            service_names=functions.service_names,
+            firebase_project=project.firebase,
+        ),
+    )
+    Edge(
+        "edge",
+        EdgeArgs(
+            zone_id=config.cloudflare_zone_id,
+            domain=config.domain,
+            api_host=config.api_host,
+            api_target=hosting.cname_target,
+            dmarc_policy=config.dmarc_policy,
+            dmarc_rua=config.dmarc_rua,
+            dkim_records=[
+                DnsRecordSpec(name=r.name, type=r.type, content=r.value, priority=r.priority or 10)
+                for r in config.dkim_records
+            ],
+            spf_includes=list(config.spf_includes),
+            caa_issuers=list(config.caa_issuers),
+            caa_iodef=config.caa_iodef,
+            rate_limited_paths=[str(spec.trigger.path) for spec in catalog.public_http],
+            proxied=config.proxy_api_host,
+            manage_zone=config.manage_zone,
+            mail_domain=config.mail_domain,
+        ),
+    )
+    monitoring = Monitoring(
+        "monitoring",
+        MonitoringArgs(
+            project_id=project.project_id,
+            alert_email=config.alert_email,
+            # Public entry points answer GET with a health response, so each check covers the whole
+            # path a client takes: Cloudflare, Firebase Hosting, the rewrite and the function.
+            uptime_targets=[
+                UptimeTarget(name=spec.resource_name, host=config.api_host, path=str(spec.trigger.path))
+                for spec in catalog.public_http
+            ],
+            function_names=[spec.name for spec in catalog.functions],
+            webhook_function=WEBHOOK_FUNCTION,
+            dead_letter_subscriptions=list(functions.dead_letter_subscriptions.values()),
+            log_retention_days=config.log_retention_days,
+        ),
+        opts=pulumi.ResourceOptions(depends_on=project.services),
+    )
+
+    api_base = f"https://{config.api_host}"
+    pulumi.export("projectId", project.project_id)
+    pulumi.export("region", config.region)
+    pulumi.export("apiBaseUrl", api_base)
+    pulumi.export(
+        "publicEndpoints", {spec.name: f"{api_base}{spec.trigger.path}" for spec in catalog.public_http}
+    )
+    # Register this URL in the Stripe dashboard as the webhook endpoint.
+    pulumi.export("stripeWebhookUrl", f"{api_base}{catalog.function(WEBHOOK_FUNCTION).trigger.path}")
+    pulumi.export("functionServiceUrls", functions.urls)
+    pulumi.export("apiHostingDefaultHost", hosting.default_host)
+    pulumi.export("apiDnsRecordsRequested", hosting.required_dns_updates)
+    pulumi.export("secretIds", secrets.secret_ids)
+    pulumi.export("deadLetterSubscriptions", functions.dead_letter_subscriptions)
+    pulumi.export("functionsSourceObject", functions.source_object.output_name)
+    pulumi.export("alertNotificationChannel", monitoring.notification_channel)
+
+
+main()

@@ -1,0 +1,188 @@
+"""Typed view of functions_src/catalog.json, the single description of every deployed function.
+
+Read by the Pulumi program and by the local runner, so cloud and local wiring come from the same data.
+Standard library only: the local runner imports this module without Pulumi installed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_CATALOG_PATH = Path(__file__).resolve().parent.parent / "functions_src" / "catalog.json"
+TRIGGER_TYPES = ("http", "pubsub", "firestore", "schedule")
+
+
+class CatalogError(ValueError):
+    """The catalog file is malformed; the message names the offending entry and field."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    memory: str
+    cpu: str
+    timeout_seconds: int
+    min_instances: int
+    max_instances: int
+    concurrency: int
+
+
+@dataclass(frozen=True)
+class Trigger:
+    type: str
+    public: bool = False
+    path: str | None = None
+    topic: str | None = None
+    event: str | None = None
+    document: str | None = None
+    schedule: str | None = None
+    time_zone: str | None = None
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    name: str
+    entry_point: str
+    description: str
+    trigger: Trigger
+    publishes: tuple[str, ...]
+    secrets: tuple[str, ...]
+    env: dict[str, str]
+    limits: Limits
+
+    @property
+    def resource_name(self) -> str:
+        """Cloud name: Cloud Run service names allow no underscores (`stripe_webhook` -> `stripe-webhook`)."""
+        return self.name.replace("_", "-")
+
+
+@dataclass(frozen=True)
+class PushSubscriptionPolicy:
+    ack_deadline_seconds: int
+    min_backoff_seconds: int
+    max_backoff_seconds: int
+    max_delivery_attempts: int
+    message_retention_seconds: int
+    dead_letter_retention_seconds: int
+
+
+@dataclass(frozen=True)
+class Catalog:
+    topics: tuple[str, ...]
+    push_subscription: PushSubscriptionPolicy
+    functions: tuple[FunctionSpec, ...] = field(default_factory=tuple)
+
+    def function(self, name: str) -> FunctionSpec:
+        for spec in self.functions:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
+
+    @property
+    def secret_names(self) -> tuple[str, ...]:
+        """Union of every function's secrets, sorted, each once."""
+        return tuple(sorted({secret for spec in self.functions for secret in spec.secrets}))
+
+    def functions_using_secret(self, secret: str) -> tuple[FunctionSpec, ...]:
+        return tuple(spec for spec in self.functions if secret in spec.secrets)
+
+    def by_trigger(self, trigger_type: str) -> tuple[FunctionSpec, ...]:
+        return tuple(spec for spec in self.functions if spec.trigger.type == trigger_type)
+
+    @property
+    def public_http(self) -> tuple[FunctionSpec, ...]:
+        return tuple(spec for spec in self.by_trigger("http") if spec.trigger.public)
+
+
+def _require(entry: dict[str, Any], key: str, kind: type, where: str) -> Any:
+    if key not in entry:
+        raise CatalogError(f"{where}: '{key}' is missing")
+    value = entry[key]
+    # bool is an int subclass; reject it where a number is expected.
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise CatalogError(f"{where}: '{key}' must be {kind.__name__}, got {type(value).__name__}")
+    return value
+
+
+def _parse_trigger(raw: dict[str, Any], where: str, topics: tuple[str, ...]) -> Trigger:
+    kind = _require(raw, "type", str, where)
+    if kind not in TRIGGER_TYPES:
+        raise CatalogError(f"{where}: trigger type '{kind}' is not one of {', '.join(TRIGGER_TYPES)}")
+    trigger = Trigger(
+        type=kind,
+        public=bool(raw.get("public", False)),
+        path=raw.get("path"),
+        topic=raw.get("topic"),
+        event=raw.get("event"),
+        document=raw.get("document"),
+        schedule=raw.get("schedule"),
+        time_zone=raw.get("time_zone"),
+    )
+    if kind == "http" and trigger.public and not (trigger.path and trigger.path.startswith("/")):
+        raise CatalogError(f"{where}: a public http trigger needs a 'path' starting with '/'")
+    if kind == "pubsub" and trigger.topic not in topics:
+        raise CatalogError(f"{where}: trigger topic '{trigger.topic}' is not in the catalog's topics")
+    if kind == "firestore" and not (trigger.event and trigger.document):
+        raise CatalogError(f"{where}: a firestore trigger needs 'event' and 'document'")
+    if kind == "schedule" and not trigger.schedule:
+        raise CatalogError(f"{where}: a schedule trigger needs 'schedule'")
+    return trigger
+
+
+def _parse_function(raw: dict[str, Any], index: int, topics: tuple[str, ...]) -> FunctionSpec:
+    where = f"catalog functions[{index}]"
+    name = _require(raw, "name", str, where)
+    where = f"catalog function '{name}'"
+    limits_raw = _require(raw, "limits", dict, where)
+    limits = Limits(
+        memory=_require(limits_raw, "memory", str, where),
+        cpu=_require(limits_raw, "cpu", str, where),
+        timeout_seconds=_require(limits_raw, "timeout_seconds", int, where),
+        min_instances=_require(limits_raw, "min_instances", int, where),
+        max_instances=_require(limits_raw, "max_instances", int, where),
+        concurrency=_require(limits_raw, "concurrency", int, where),
+    )
+    publishes = tuple(_require(raw, "publishes", list, where))
+    unknown = [topic for topic in publishes if topic not in topics]
+    if unknown:
+        raise CatalogError(f"{where}: publishes to unknown topics {unknown}")
+    env = _require(raw, "env", dict, where)
+    return FunctionSpec(
+        name=name,
+        entry_point=_require(raw, "entry_point", str, where),
+        description=str(raw.get("description", "")),
+        trigger=_parse_trigger(_require(raw, "trigger", dict, where), where, topics),
+        publishes=publishes,
+        secrets=tuple(_require(raw, "secrets", list, where)),
+        env={str(k): str(v) for k, v in env.items()},
+        limits=limits,
+    )
+
+
+def parse_catalog(raw: dict[str, Any]) -> Catalog:
+    """Build a Catalog from the decoded JSON, raising CatalogError on the first problem found."""
+    topics = tuple(_require(raw, "topics", list, "catalog"))
+    policy_raw = _require(raw, "push_subscription", dict, "catalog")
+    policy = PushSubscriptionPolicy(
+        **{
+            key: _require(policy_raw, key, int, "catalog push_subscription")
+            for key in PushSubscriptionPolicy.__dataclass_fields__
+        }
+    )
+    functions = tuple(
+        _parse_function(entry, index, topics)
+        for index, entry in enumerate(_require(raw, "functions", list, "catalog"))
+    )
+    names = [spec.name for spec in functions]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise CatalogError(f"catalog: duplicate function names {duplicates}")
+    return Catalog(topics=topics, push_subscription=policy, functions=functions)
+
+
+def load_catalog(path: Path | str = DEFAULT_CATALOG_PATH) -> Catalog:
+    """Read and validate the catalog file."""
+    with open(path, encoding="utf-8") as handle:
+        return parse_catalog(json.load(handle))

@@ -1,0 +1,360 @@
+"""Cloudflare edge for one environment: API hostname, TLS hardening, mail authentication, CAA, rate limits."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_cloudflare as cloudflare
+
+DMARC_POLICIES = ("none", "quarantine", "reject")
+MAIL_RECORD_TYPES = ("TXT", "MX", "CNAME")
+# Cloudflare's "automatic" TTL; the only value allowed on proxied records.
+AUTOMATIC_TTL = 1
+HSTS_MAX_AGE_SECONDS = 31_536_000  # one year
+# 10 s period and 10 s block are the values every Cloudflare plan accepts.
+RATE_LIMIT_PERIOD_SECONDS = 10
+RATE_LIMIT_MITIGATION_SECONDS = 10
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?"
+_HOSTNAME = re.compile(rf"^(?=.{{1,253}}$)({_LABEL}\.)*{_LABEL}$")
+
+
+@dataclass
+class DnsRecordSpec:
+    """A DNS record the email provider asks for (e.g. Resend: `resend._domainkey` TXT, `send` MX + TXT).
+
+    `name` is relative to the zone (`@` for the apex) or a full hostname inside it.
+    `priority` is used for MX records only.
+    """
+
+    name: str
+    type: str
+    content: str
+    priority: int = 10
+
+
+@dataclass
+class EdgeArgs:
+    zone_id: str
+    domain: str
+    api_host: str
+    api_target: pulumi.Input[str]
+    dmarc_policy: str
+    dmarc_rua: str
+    dkim_records: list[DnsRecordSpec]
+    spf_includes: list[str]
+    caa_issuers: list[str]
+    rate_limited_paths: list[str]
+    proxied: bool = True
+    # Where CAs report refused certificate requests (an email address or https URL); empty for none.
+    caa_iodef: str = ""
+    # Per client IP and Cloudflare data centre, per 10 s. Stripe delivers bursts from a few IPs, so this is
+    # set well above one client's normal rate; it exists to cut off floods, not to shape traffic.
+    rate_limit_requests_per_period: int = 50
+    # Zone-wide state (TLS settings, apex SPF/DMARC/CAA, the zone's rate-limit entry point) can have one
+    # owner only: with staging and prod on one zone, prod sets True and staging False, else the second
+    # stack's apex records and ruleset collide with the first's.
+    manage_zone: bool = True
+    # The domain this stack sends email from; its SPF and DMARC records (and so its DMARC policy) are
+    # published there. Empty: the apex. A staging subdomain keeps staging's policy apart from prod's.
+    mail_domain: str = ""
+
+
+def fqdn(name: str, domain: str) -> str:
+    """Full hostname for a record name given relative to the zone, `@` or already fully qualified.
+
+    Cloudflare returns full names; sending them avoids a perpetual diff on `@` and short names.
+    """
+    name = name.strip().rstrip(".").lower()
+    domain = domain.strip().rstrip(".").lower()
+    if name in ("", "@") or name == domain:
+        return domain
+    if name.endswith("." + domain):
+        return name
+    return f"{name}.{domain}"
+
+
+def txt_content(text: str) -> str:
+    """TXT content as RFC 1035 quoted character strings, the form Cloudflare's API documents."""
+    text = text.strip()
+    if text.startswith('"') and text.endswith('"'):
+        return text
+    return '"' + text.replace('"', '\\"') + '"'
+
+
+def spf_value(includes: list[str]) -> str:
+    # No include means nothing may send as the apex: a hard fail tells receivers to reject spoofs.
+    if not includes:
+        return "v=spf1 -all"
+    return "v=spf1 " + " ".join(f"include:{host}" for host in includes) + " ~all"
+
+
+def dmarc_value(policy: str, rua: str) -> str:
+    address = rua.removeprefix("mailto:")
+    return f"v=DMARC1; p={policy}; rua=mailto:{address}"
+
+
+def rate_limit_expression(paths: list[str]) -> str:
+    # Path only: the Free plan's rate limiting rules accept no other request field.
+    quoted = " ".join(f'"{path}"' for path in paths)
+    return f"(http.request.uri.path in {{{quoted}}})"
+
+
+def hostname_of(target: str) -> str:
+    """A CNAME target from either a hostname or a URL (`https://x.run.app/` -> `x.run.app`)."""
+    target = target.strip()
+    target = re.sub(r"^[a-z]+://", "", target)
+    return target.split("/", 1)[0].rstrip(".")
+
+
+def validate(args: EdgeArgs) -> None:
+    """Raise ValueError with a message naming the argument and the accepted values."""
+    domain = args.domain.strip().rstrip(".").lower()
+    if not args.zone_id.strip():
+        raise ValueError("edge: zone_id is empty; set the Cloudflare zone id of the domain")
+    if not _HOSTNAME.match(domain) or "." not in domain:
+        raise ValueError(f"edge: domain {args.domain!r} is not a valid DNS name (e.g. example.com)")
+    api_host = fqdn(args.api_host, domain)
+    if api_host == domain or not _HOSTNAME.match(api_host):
+        raise ValueError(
+            f"edge: api_host {args.api_host!r} must be a subdomain of {domain} (e.g. api.{domain})"
+        )
+    if args.dmarc_policy not in DMARC_POLICIES:
+        raise ValueError(
+            f"edge: dmarc_policy {args.dmarc_policy!r} is not one of {', '.join(DMARC_POLICIES)}"
+        )
+    if not _EMAIL.match(args.dmarc_rua.removeprefix("mailto:")):
+        raise ValueError(f"edge: dmarc_rua {args.dmarc_rua!r} is not an email address for DMARC reports")
+    for include in args.spf_includes:
+        if not _HOSTNAME.match(include.lower()) or " " in include:
+            raise ValueError(f"edge: spf_includes entry {include!r} is not a hostname (e.g. _spf.google.com)")
+    # SPF allows ten DNS lookups in total; each include costs at least one.
+    if len(args.spf_includes) > 10:
+        raise ValueError("edge: spf_includes has more than 10 entries; SPF evaluation would fail (permerror)")
+    for record in args.dkim_records:
+        if record.type.upper() not in MAIL_RECORD_TYPES:
+            raise ValueError(
+                f"edge: dkim_records entry {record.name!r} has type {record.type!r}; "
+                f"expected one of {', '.join(MAIL_RECORD_TYPES)}"
+            )
+        if not record.content.strip():
+            raise ValueError(f"edge: dkim_records entry {record.name!r} has empty content")
+        is_apex = fqdn(record.name, domain) == domain
+        if is_apex and record.type.upper() == "TXT" and record.content.strip('" ').startswith("v=spf1"):
+            raise ValueError(
+                "edge: dkim_records holds an SPF TXT record for the apex; put its includes in spf_includes "
+                "instead (two SPF records at one name make SPF fail)"
+            )
+    if args.manage_zone and not args.caa_issuers:
+        raise ValueError("edge: caa_issuers is empty; list the CAs allowed to issue (e.g. letsencrypt.org)")
+    for issuer in args.caa_issuers:
+        if not _HOSTNAME.match(issuer.lower()):
+            raise ValueError(f"edge: caa_issuers entry {issuer!r} is not a CA domain (e.g. pki.goog)")
+    if args.manage_zone and not args.rate_limited_paths:
+        raise ValueError("edge: rate_limited_paths is empty; list the public paths to protect")
+    for path in args.rate_limited_paths:
+        if not path.startswith("/") or '"' in path or " " in path:
+            raise ValueError(f"edge: rate_limited_paths entry {path!r} must be a URL path like /v1/support")
+    if args.rate_limit_requests_per_period < 1:
+        raise ValueError("edge: rate_limit_requests_per_period must be at least 1")
+
+
+class Edge(pulumi.ComponentResource):
+    """DNS, TLS and edge protection for the API hostname and the mail domain on one Cloudflare zone."""
+
+    api_hostname: pulumi.Output[str]
+    spf_record_id: pulumi.Output[str]
+    dmarc_record_id: pulumi.Output[str]
+    rate_limit_ruleset_id: pulumi.Output[str]
+
+    def __init__(self, name: str, args: EdgeArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        validate(args)
+        super().__init__("launchready:edge:Edge", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        domain = args.domain.strip().rstrip(".").lower()
+        api_host = fqdn(args.api_host, domain)
+
+        api_record = cloudflare.DnsRecord(
+            f"{name}-api",
+            zone_id=args.zone_id,
+            name=api_host,
+            type="CNAME",
+            content=pulumi.Output.from_input(args.api_target).apply(hostname_of),
+            proxied=args.proxied,
+            ttl=AUTOMATIC_TTL,
+            comment="API hostname (Launch Ready)",
+            opts=child,
+        )
+
+        self._provider_mail_records(name, args, domain, child)
+        self.api_hostname = api_record.name
+        # Empty when another stack owns the zone-wide records.
+        self.spf_record_id = pulumi.Output.from_input("")
+        self.dmarc_record_id = pulumi.Output.from_input("")
+        self.rate_limit_ruleset_id = pulumi.Output.from_input("")
+        mail_domain = fqdn(args.mail_domain, domain) if args.mail_domain else domain
+        if args.manage_zone or mail_domain != domain:
+            self.spf_record_id = self._spf_record(name, args, mail_domain, child).id
+            self.dmarc_record_id = self._dmarc_record(name, args, mail_domain, child).id
+        if args.manage_zone:
+            self._zone_settings(name, args.zone_id, child)
+            self._caa_records(name, args, domain, child)
+            self.rate_limit_ruleset_id = self._rate_limit(name, args, child).id
+        self.register_outputs(
+            {
+                "api_hostname": self.api_hostname,
+                "spf_record_id": self.spf_record_id,
+                "dmarc_record_id": self.dmarc_record_id,
+                "rate_limit_ruleset_id": self.rate_limit_ruleset_id,
+            }
+        )
+
+    @staticmethod
+    def _zone_settings(name: str, zone_id: str, opts: pulumi.ResourceOptions) -> None:
+        settings: dict[str, object] = {
+            # Full (strict): Cloudflare validates the origin certificate, so the hop to the origin is not
+            # open to a man in the middle.
+            "ssl": "strict",
+            "min_tls_version": "1.2",
+            "tls_1_3": "on",
+            "always_use_https": "on",
+            "automatic_https_rewrites": "on",
+            # Nested keys are the API's snake_case: camelCase keys are sent verbatim and never converge.
+            "security_header": {
+                "strict_transport_security": {
+                    "enabled": True,
+                    "max_age": HSTS_MAX_AGE_SECONDS,
+                    "include_subdomains": True,
+                    "nosniff": True,
+                    "preload": False,
+                }
+            },
+        }
+        for setting_id, value in settings.items():
+            cloudflare.ZoneSetting(
+                f"{name}-{setting_id.replace('_', '-')}",
+                zone_id=zone_id,
+                setting_id=setting_id,
+                value=value,
+                opts=opts,
+            )
+
+    @staticmethod
+    def _spf_record(
+        name: str, args: EdgeArgs, domain: str, opts: pulumi.ResourceOptions
+    ) -> cloudflare.DnsRecord:
+        return cloudflare.DnsRecord(
+            f"{name}-spf",
+            zone_id=args.zone_id,
+            name=domain,
+            type="TXT",
+            content=txt_content(spf_value(args.spf_includes)),
+            proxied=False,
+            ttl=AUTOMATIC_TTL,
+            comment="SPF (Launch Ready)",
+            opts=opts,
+        )
+
+    @staticmethod
+    def _dmarc_record(
+        name: str, args: EdgeArgs, domain: str, opts: pulumi.ResourceOptions
+    ) -> cloudflare.DnsRecord:
+        # Subdomains without their own _dmarc record (e.g. a staging sending domain) inherit this policy.
+        return cloudflare.DnsRecord(
+            f"{name}-dmarc",
+            zone_id=args.zone_id,
+            name=fqdn("_dmarc", domain),
+            type="TXT",
+            content=txt_content(dmarc_value(args.dmarc_policy, args.dmarc_rua)),
+            proxied=False,
+            ttl=AUTOMATIC_TTL,
+            comment="DMARC policy (Launch Ready)",
+            opts=opts,
+        )
+
+    @staticmethod
+    def _provider_mail_records(name: str, args: EdgeArgs, domain: str, opts: pulumi.ResourceOptions) -> None:
+        """The email provider's DKIM/return-path records; mail records are never proxied."""
+        used: set[str] = set()
+        for record in args.dkim_records:
+            record_type = record.type.upper()
+            host = fqdn(record.name, domain)
+            label = host.removesuffix(domain).rstrip(".").replace(".", "-").replace("_", "") or "apex"
+            resource_name = f"{name}-mail-{record_type.lower()}-{label}"
+            if resource_name in used:
+                resource_name = f"{resource_name}-{len(used)}"
+            used.add(resource_name)
+            cloudflare.DnsRecord(
+                resource_name,
+                zone_id=args.zone_id,
+                name=host,
+                type=record_type,
+                content=txt_content(record.content) if record_type == "TXT" else record.content.strip(),
+                priority=record.priority if record_type == "MX" else None,
+                # Mail hosts must resolve to the provider itself; a proxied record would hide them behind
+                # Cloudflare's HTTP proxy and break DKIM lookups and delivery.
+                proxied=False,
+                ttl=AUTOMATIC_TTL,
+                comment="Email sending (Launch Ready)",
+                opts=opts,
+            )
+
+    @staticmethod
+    def _caa_records(name: str, args: EdgeArgs, domain: str, opts: pulumi.ResourceOptions) -> None:
+        entries = [("issue", issuer.lower()) for issuer in args.caa_issuers]
+        if args.caa_iodef:
+            iodef = args.caa_iodef
+            if _EMAIL.match(iodef.removeprefix("mailto:")):
+                iodef = "mailto:" + iodef.removeprefix("mailto:")
+            entries.append(("iodef", iodef))
+        for tag, value in entries:
+            cloudflare.DnsRecord(
+                f"{name}-caa-{tag}-{re.sub(r'[^a-z0-9]+', '-', value.lower()).strip('-')}",
+                zone_id=args.zone_id,
+                name=domain,
+                type="CAA",
+                data=cloudflare.DnsRecordDataArgs(flags=0, tag=tag, value=value),
+                proxied=False,
+                ttl=AUTOMATIC_TTL,
+                comment="CAA (Launch Ready)",
+                opts=opts,
+            )
+
+    @staticmethod
+    def _rate_limit(name: str, args: EdgeArgs, opts: pulumi.ResourceOptions) -> cloudflare.Ruleset:
+        # One zone entry-point ruleset per phase: this owns the zone's http_ratelimit phase.
+        return cloudflare.Ruleset(
+            f"{name}-rate-limit",
+            zone_id=args.zone_id,
+            name="Launch Ready rate limits",
+            description="Per-client request limits on the public webhook and support endpoints",
+            kind="zone",
+            phase="http_ratelimit",
+            rules=[
+                cloudflare.RulesetRuleArgs(
+                    ref="launchready_public_endpoints",
+                    description="Limit each client IP on the public write endpoints",
+                    expression=rate_limit_expression(args.rate_limited_paths),
+                    action="block",
+                    action_parameters=cloudflare.RulesetRuleActionParametersArgs(
+                        response=cloudflare.RulesetRuleActionParametersResponseArgs(
+                            status_code=429,
+                            content_type="application/json",
+                            content='{"error":"rate_limited","detail":"Too many requests, retry shortly."}',
+                        )
+                    ),
+                    ratelimit=cloudflare.RulesetRuleRatelimitArgs(
+                        # cf.colo.id is required on every plan: counters are kept per data centre.
+                        characteristics=["cf.colo.id", "ip.src"],
+                        period=RATE_LIMIT_PERIOD_SECONDS,
+                        requests_per_period=args.rate_limit_requests_per_period,
+                        mitigation_timeout=RATE_LIMIT_MITIGATION_SECONDS,
+                    ),
+                    enabled=True,
+                )
+            ],
+            opts=opts,
+        )

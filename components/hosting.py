@@ -1,0 +1,110 @@
+"""The public API host: Firebase Hosting routes each public path to its function's Cloud Run service.
+
+Why Firebase Hosting rather than the alternatives:
+
+- A global external Application Load Balancer with serverless NEGs does the same path routing but costs a
+  forwarding rule per month even with no traffic, needs a managed certificate, URL map, backend services
+  and NEGs, and its features (Cloud Armor) overlap with the Cloudflare edge already in front.
+- Cloud Run domain mappings are not available in every region, route a whole host to one service and
+  are not meant for production use.
+- API Gateway needs an OpenAPI document kept in sync with the catalog and, for a custom domain, a load
+  balancer anyway.
+
+Firebase Hosting is already part of the Firebase project, costs nothing at this scale, provisions the
+TLS certificate for the custom domain itself and rewrites paths to Cloud Run services in the same
+region. Its limits fit these endpoints: 60 s per request (the functions time out at 30 s) and request
+bodies passed through unchanged, which the Stripe signature check needs. Rewrites are built from the
+catalog's `trigger.path`, so a new public function gets its route without touching this file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_gcp as gcp
+
+from components.catalog import Catalog
+
+
+@dataclass
+class HostingArgs:
+    project_id: pulumi.Input[str]
+    site_id: str
+    region: str
+    api_host: str
+    catalog: Catalog
+    # Catalog function name -> Cloud Run service name (short form).
+    service_names: Mapping[str, pulumi.Input[str]]
+    # The Firebase project must exist before a site can be added to it.
+    firebase_project: pulumi.Resource
+
+
+class ApiHosting(pulumi.ComponentResource):
+    """Hosting site, versioned rewrite config, its release and the API's custom domain."""
+
+    default_host: pulumi.Output[str]
+    cname_target: pulumi.Output[str]
+    required_dns_updates: pulumi.Output[list]
+
+    def __init__(self, name: str, args: HostingArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("launchready:hosting:ApiHosting", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        self.site = gcp.firebase.HostingSite(
+            f"{name}-site",
+            project=args.project_id,
+            site_id=args.site_id,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[args.firebase_project]),
+        )
+        rewrites = [
+            gcp.firebase.HostingVersionConfigRewriteArgs(
+                path=str(spec.trigger.path),
+                run=gcp.firebase.HostingVersionConfigRewriteRunArgs(
+                    service_id=args.service_names[spec.name], region=args.region
+                ),
+            )
+            for spec in sorted(args.catalog.public_http, key=lambda s: str(s.trigger.path))
+        ]
+        # A version is immutable: a change of routes creates a new version and a new release.
+        self.version = gcp.firebase.HostingVersion(
+            f"{name}-version",
+            site_id=self.site.site_id,
+            config=gcp.firebase.HostingVersionConfigArgs(rewrites=rewrites),
+            opts=child,
+        )
+        self.release = gcp.firebase.HostingRelease(
+            f"{name}-release",
+            site_id=self.site.site_id,
+            version_name=self.version.name,
+            message="Routes from functions_src/catalog.json",
+            opts=child,
+        )
+        self.custom_domain = gcp.firebase.HostingCustomDomain(
+            f"{name}-domain",
+            project=args.project_id,
+            site_id=self.site.site_id,
+            custom_domain=args.api_host,
+            # DNS is created by the edge in the same run; do not block on verification.
+            wait_dns_verification=False,
+            opts=child,
+        )
+        self.default_host = self.site.default_url.apply(lambda url: str(url).removeprefix("https://"))
+        # Firebase Hosting serves a subdomain through a CNAME to the site's web.app host.
+        self.cname_target = self.default_host
+        self.required_dns_updates = self.custom_domain.required_dns_updates.apply(
+            lambda updates: [
+                {"domain": record.domain_name, "type": record.type, "rdata": record.rdata}
+                for update in updates or []
+                for desired in update.desireds or []
+                for record in desired.records or []
+            ]
+        )
+        self.register_outputs(
+            {
+                "default_host": self.default_host,
+                "cname_target": self.cname_target,
+                "required_dns_updates": self.required_dns_updates,
+            }
+        )

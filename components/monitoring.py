@@ -1,0 +1,475 @@
+"""Cloud Monitoring for one environment: uptime checks, log-based metrics, alert policies, log retention.
+
+Every alert policy notifies one email channel. Thresholds live in module constants so the runbook
+(docs/operations-secrets.md, "Alerts") and the tests read the same numbers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_gcp as gcp
+
+MIN_LOG_RETENTION_DAYS = 7
+MAX_LOG_RETENTION_DAYS = 3650  # Cloud Logging's upper bound for a log bucket
+
+UPTIME_PERIOD = "60s"
+UPTIME_TIMEOUT = "10s"
+# Google's recommended uptime alert: fire when more than one checker region sees a failure.
+UPTIME_FAILED_REGIONS_THRESHOLD = 1
+
+FUNCTION_ERROR_WINDOW_SECONDS = 300
+FUNCTION_ERROR_THRESHOLD = 0  # Transient failures log WARNING; any ERROR line is a bug or a lost step.
+
+WEBHOOK_FAILURE_WINDOW_SECONDS = 600
+WEBHOOK_FAILURE_THRESHOLD = 3  # more than 3 failed deliveries in 10 minutes
+
+PAYMENT_SYNC_LAG_THRESHOLD_SECONDS = 300
+PAYMENT_SYNC_LAG_WINDOW_SECONDS = 300
+PAYMENT_SYNCED_MESSAGE = "payment synced"
+# Explicit bounds with one at the threshold: percentiles are interpolated inside a bucket, so a bucket
+# straddling 300 s could report a lag of 290 s as 400 s (or the reverse).
+PAYMENT_SYNC_LAG_BOUNDS = [1, 5, 10, 30, 60, 120, 180, 240, 300, 600, 900, 1800, 3600, 21600, 86400]
+
+DEAD_LETTER_THRESHOLD = 0  # any message at all
+DEAD_LETTER_ALIGNMENT_SECONDS = 60  # Pub/Sub samples num_undelivered_messages every 60 s
+
+AUTO_CLOSE = "1800s"
+RUNBOOK = "docs/operations-secrets.md#alerts"
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_TARGET_NAME = re.compile(r"^[a-z][a-z0-9-]{0,40}$")
+
+
+@dataclass
+class UptimeTarget:
+    """An HTTPS endpoint checked from Google's uptime checkers: https://{host}{path}, expecting 2xx."""
+
+    name: str
+    host: pulumi.Input[str]
+    path: str
+
+
+@dataclass
+class MonitoringArgs:
+    """`function_names` and `webhook_function` accept catalog names (`stripe_webhook`) or the deployed
+    Cloud Run service names (`stripe-webhook`); `dead_letter_subscriptions` accepts short names or full
+    `projects/.../subscriptions/...` ids (e.g. a Subscription's `name` or `id` output)."""
+
+    project_id: pulumi.Input[str]
+    alert_email: str
+    uptime_targets: list[UptimeTarget]
+    function_names: list[str]
+    webhook_function: str
+    # Sequence, not list: a list[str] or list[Output[str]] must both be accepted (list is invariant).
+    dead_letter_subscriptions: Sequence[pulumi.Input[str]]
+    log_retention_days: int
+
+
+def service_name(function_name: str) -> str:
+    """Cloud Run service backing a 2nd-gen function: service names allow no underscores."""
+    return function_name.replace("_", "-")
+
+
+def subscription_id(subscription: str) -> str:
+    return subscription.rsplit("/", 1)[-1]
+
+
+def validate(args: MonitoringArgs) -> None:
+    """Raise ValueError with a message naming the argument and what is accepted."""
+    if not _EMAIL.match(args.alert_email):
+        raise ValueError(f"monitoring: alert_email {args.alert_email!r} is not an email address")
+    if not MIN_LOG_RETENTION_DAYS <= args.log_retention_days <= MAX_LOG_RETENTION_DAYS:
+        raise ValueError(
+            f"monitoring: log_retention_days must be between {MIN_LOG_RETENTION_DAYS} and "
+            f"{MAX_LOG_RETENTION_DAYS}, got {args.log_retention_days}"
+        )
+    if not args.function_names:
+        raise ValueError("monitoring: function_names is empty; pass the deployed functions to watch")
+    services = [service_name(n) for n in args.function_names]
+    if service_name(args.webhook_function) not in services:
+        raise ValueError(
+            f"monitoring: webhook_function {args.webhook_function!r} is not one of function_names "
+            f"({', '.join(args.function_names)})"
+        )
+    if not args.uptime_targets:
+        raise ValueError("monitoring: uptime_targets is empty; check at least the API health endpoint")
+    seen: set[str] = set()
+    for target in args.uptime_targets:
+        if not _TARGET_NAME.match(target.name):
+            raise ValueError(
+                f"monitoring: uptime target name {target.name!r} must be lowercase letters, digits and '-'"
+            )
+        if target.name in seen:
+            raise ValueError(f"monitoring: uptime target name {target.name!r} is used twice")
+        seen.add(target.name)
+        if not target.path.startswith("/"):
+            raise ValueError(
+                f"monitoring: uptime target {target.name!r} path {target.path!r} must start with /"
+            )
+        if isinstance(target.host, str) and ("/" in target.host or not target.host.strip()):
+            raise ValueError(
+                f"monitoring: uptime target {target.name!r} host {target.host!r} must be a bare hostname"
+            )
+    if not args.dead_letter_subscriptions:
+        raise ValueError(
+            "monitoring: dead_letter_subscriptions is empty; dead-lettered messages would go unnoticed"
+        )
+    for subscription in args.dead_letter_subscriptions:
+        if isinstance(subscription, str) and not subscription.strip():
+            raise ValueError("monitoring: dead_letter_subscriptions holds an empty name")
+
+
+def _threshold(
+    display_name: str,
+    metric_filter: pulumi.Input[str],
+    threshold: float,
+    window_seconds: int,
+    aligner: str,
+    reducer: str,
+    group_by: list[str],
+    duration: str = "0s",
+) -> gcp.monitoring.AlertPolicyConditionArgs:
+    return gcp.monitoring.AlertPolicyConditionArgs(
+        display_name=display_name,
+        condition_threshold=gcp.monitoring.AlertPolicyConditionConditionThresholdArgs(
+            filter=metric_filter,
+            comparison="COMPARISON_GT",
+            threshold_value=threshold,
+            duration=duration,
+            aggregations=[
+                gcp.monitoring.AlertPolicyConditionConditionThresholdAggregationArgs(
+                    alignment_period=f"{window_seconds}s",
+                    per_series_aligner=aligner,
+                    cross_series_reducer=reducer,
+                    group_by_fields=group_by,
+                )
+            ],
+            trigger=gcp.monitoring.AlertPolicyConditionConditionThresholdTriggerArgs(count=1),
+        ),
+    )
+
+
+def _user_metric_filter(metric: gcp.logging.Metric) -> pulumi.Output[str]:
+    # Built from the metric's output so the policy waits for the metric to exist.
+    return metric.name.apply(
+        lambda name: (
+            f'metric.type="logging.googleapis.com/user/{name}" AND resource.type="cloud_run_revision"'
+        )
+    )
+
+
+class Monitoring(pulumi.ComponentResource):
+    """Uptime checks, log-based metrics and alert policies (all notifying one email channel)."""
+
+    notification_channel: pulumi.Output[str]
+    alert_policies: pulumi.Output[dict[str, str]]
+    uptime_check_ids: pulumi.Output[dict[str, str]]
+    log_retention_days: pulumi.Output[int]
+
+    def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        validate(args)
+        super().__init__("launchready:monitoring:Monitoring", name, None, opts)
+        self._name = name
+        self._project = args.project_id
+        self._child = pulumi.ResourceOptions(parent=self)
+        services = sorted({service_name(n) for n in args.function_names})
+
+        channel = gcp.monitoring.NotificationChannel(
+            f"{name}-email",
+            project=args.project_id,
+            type="email",
+            display_name=f"Launch Ready ops ({args.alert_email})",
+            labels={"email_address": args.alert_email},
+            opts=self._child,
+        )
+        self._channels = [channel.name]
+
+        policies: dict[str, pulumi.Output[str]] = {}
+        checks: dict[str, pulumi.Output[str]] = {}
+        for target in args.uptime_targets:
+            check = self._uptime_check(target)
+            checks[target.name] = check.uptime_check_id
+            policies[f"uptime-{target.name}"] = self._uptime_alert(target, check).name
+
+        policies["function-errors"] = self._function_errors(services).name
+        policies["webhook-failures"] = self._webhook_failures(service_name(args.webhook_function)).name
+        policies["payment-sync-lag"] = self._payment_sync_lag(services).name
+        policies["dead-letters"] = self._dead_letters(args.dead_letter_subscriptions).name
+
+        retention = gcp.logging.ProjectBucketConfig(
+            f"{name}-log-retention",
+            project=args.project_id,
+            location="global",
+            # _Default is created by Google with every project: this resource adopts and configures it.
+            bucket_id="_Default",
+            retention_days=args.log_retention_days,
+            opts=self._child,
+        )
+
+        self.notification_channel = channel.name
+        self.alert_policies = pulumi.Output.all(**policies).apply(lambda named: dict(named))
+        self.uptime_check_ids = pulumi.Output.all(**checks).apply(lambda named: dict(named))
+        self.log_retention_days = retention.retention_days.apply(lambda days: int(days or 0))
+        self.register_outputs(
+            {
+                "notification_channel": self.notification_channel,
+                "alert_policies": self.alert_policies,
+                "uptime_check_ids": self.uptime_check_ids,
+                "log_retention_days": self.log_retention_days,
+            }
+        )
+
+    # ---- uptime ---------------------------------------------------------------------------------
+
+    def _uptime_check(self, target: UptimeTarget) -> gcp.monitoring.UptimeCheckConfig:
+        return gcp.monitoring.UptimeCheckConfig(
+            f"{self._name}-uptime-{target.name}",
+            project=self._project,
+            display_name=f"Launch Ready {target.name}",
+            period=UPTIME_PERIOD,
+            timeout=UPTIME_TIMEOUT,
+            monitored_resource=gcp.monitoring.UptimeCheckConfigMonitoredResourceArgs(
+                type="uptime_url",
+                labels={"project_id": self._project, "host": target.host},
+            ),
+            http_check=gcp.monitoring.UptimeCheckConfigHttpCheckArgs(
+                request_method="GET",
+                path=target.path,
+                port=443,
+                use_ssl=True,
+                validate_ssl=True,
+                accepted_response_status_codes=[
+                    gcp.monitoring.UptimeCheckConfigHttpCheckAcceptedResponseStatusCodeArgs(
+                        status_class="STATUS_CLASS_2XX"
+                    )
+                ],
+            ),
+            opts=self._child,
+        )
+
+    def _uptime_alert(
+        self, target: UptimeTarget, check: gcp.monitoring.UptimeCheckConfig
+    ) -> gcp.monitoring.AlertPolicy:
+        check_filter = check.uptime_check_id.apply(
+            lambda check_id: (
+                'metric.type="monitoring.googleapis.com/uptime_check/check_passed" '
+                f'AND metric.label.check_id="{check_id}" AND resource.type="uptime_url"'
+            )
+        )
+        return self._policy(
+            f"uptime-{target.name}",
+            display_name=f"Launch Ready: {target.name} is down",
+            severity="CRITICAL",
+            condition=_threshold(
+                "Uptime check failing in more than one region",
+                check_filter,
+                threshold=UPTIME_FAILED_REGIONS_THRESHOLD,
+                window_seconds=1200,
+                aligner="ALIGN_NEXT_OLDER",
+                reducer="REDUCE_COUNT_FALSE",
+                group_by=["resource.label.*"],
+                duration="60s",
+            ),
+            documentation=(
+                f"The uptime check for **{target.name}** (path `{target.path}`) fails from more than one "
+                "region. Open the function's logs and the Cloudflare dashboard; see the runbook."
+            ),
+        )
+
+    # ---- log-based metrics and their alerts -----------------------------------------------------
+
+    def _function_errors(self, services: list[str]) -> gcp.monitoring.AlertPolicy:
+        metric = gcp.logging.Metric(
+            f"{self._name}-function-errors",
+            project=self._project,
+            name="launchready_function_errors",
+            description="ERROR log lines written by the Launch Ready functions",
+            # Request logs are excluded: a worker's deliberate 500 (retry later) is not an error.
+            filter=(
+                f'resource.type="cloud_run_revision" AND {_services_clause(services)} '
+                'AND severity>=ERROR AND NOT log_id("run.googleapis.com/requests")'
+            ),
+            metric_descriptor=gcp.logging.MetricMetricDescriptorArgs(
+                metric_kind="DELTA",
+                value_type="INT64",
+                unit="1",
+                labels=[
+                    gcp.logging.MetricMetricDescriptorLabelArgs(
+                        key="service", value_type="STRING", description="Cloud Run service of the function"
+                    )
+                ],
+            ),
+            label_extractors={"service": "EXTRACT(resource.labels.service_name)"},
+            opts=self._child,
+        )
+        return self._policy(
+            "function-errors",
+            display_name="Launch Ready: function errors",
+            severity="ERROR",
+            condition=_threshold(
+                f"Any ERROR log line within {FUNCTION_ERROR_WINDOW_SECONDS // 60} minutes",
+                _user_metric_filter(metric),
+                threshold=FUNCTION_ERROR_THRESHOLD,
+                window_seconds=FUNCTION_ERROR_WINDOW_SECONDS,
+                aligner="ALIGN_SUM",
+                reducer="REDUCE_SUM",
+                group_by=["metric.label.service"],
+            ),
+            documentation=(
+                "A function logged at ERROR: a permanent provider failure (recorded in `sync_failures`), "
+                "a message sent to its dead-letter topic, or an unhandled exception. The `service` label "
+                "names the function; filter its logs by `correlation_id`."
+            ),
+        )
+
+    def _webhook_failures(self, webhook_service: str) -> gcp.monitoring.AlertPolicy:
+        metric = gcp.logging.Metric(
+            f"{self._name}-webhook-failures",
+            project=self._project,
+            name="launchready_webhook_failures",
+            description="Stripe webhook deliveries answered with 4xx or 5xx",
+            # Cloud Run's own request log: it also covers crashes and timeouts the function never logged.
+            filter=(
+                f'resource.type="cloud_run_revision" AND resource.labels.service_name="{webhook_service}" '
+                'AND log_id("run.googleapis.com/requests") AND httpRequest.status>=400'
+            ),
+            metric_descriptor=gcp.logging.MetricMetricDescriptorArgs(
+                metric_kind="DELTA",
+                value_type="INT64",
+                unit="1",
+                labels=[
+                    gcp.logging.MetricMetricDescriptorLabelArgs(
+                        key="status", value_type="STRING", description="HTTP status answered to Stripe"
+                    )
+                ],
+            ),
+            label_extractors={"status": "EXTRACT(httpRequest.status)"},
+            opts=self._child,
+        )
+        return self._policy(
+            "webhook-failures",
+            display_name="Launch Ready: Stripe webhook failures",
+            severity="CRITICAL",
+            condition=_threshold(
+                f"More than {WEBHOOK_FAILURE_THRESHOLD} failed deliveries in "
+                f"{WEBHOOK_FAILURE_WINDOW_SECONDS // 60} minutes",
+                _user_metric_filter(metric),
+                threshold=WEBHOOK_FAILURE_THRESHOLD,
+                window_seconds=WEBHOOK_FAILURE_WINDOW_SECONDS,
+                aligner="ALIGN_SUM",
+                reducer="REDUCE_SUM",
+                group_by=[],
+            ),
+            documentation=(
+                "Stripe deliveries to the webhook are failing. 400 usually means a signature mismatch "
+                "(wrong or rotated `STRIPE_WEBHOOK_SECRET`); 5xx means the function or Firestore/Pub/Sub "
+                "is failing. Stripe retries for 3 days, then disables the endpoint."
+            ),
+        )
+
+    def _payment_sync_lag(self, services: list[str]) -> gcp.monitoring.AlertPolicy:
+        metric = gcp.logging.Metric(
+            f"{self._name}-payment-sync-lag",
+            project=self._project,
+            name="launchready_payment_sync_lag",
+            description="Seconds from a Stripe event's creation to the user's billing state being updated",
+            filter=(
+                f'resource.type="cloud_run_revision" AND {_services_clause(services)} '
+                f'AND jsonPayload.message="{PAYMENT_SYNCED_MESSAGE}" AND jsonPayload.sync_lag_seconds>=0'
+            ),
+            value_extractor="EXTRACT(jsonPayload.sync_lag_seconds)",
+            metric_descriptor=gcp.logging.MetricMetricDescriptorArgs(
+                metric_kind="DELTA", value_type="DISTRIBUTION", unit="s"
+            ),
+            bucket_options=gcp.logging.MetricBucketOptionsArgs(
+                explicit_buckets=gcp.logging.MetricBucketOptionsExplicitBucketsArgs(
+                    bounds=[float(b) for b in PAYMENT_SYNC_LAG_BOUNDS]
+                )
+            ),
+            opts=self._child,
+        )
+        return self._policy(
+            "payment-sync-lag",
+            display_name="Launch Ready: payment sync lag over 5 minutes",
+            severity="ERROR",
+            condition=_threshold(
+                f"99th percentile sync lag above {PAYMENT_SYNC_LAG_THRESHOLD_SECONDS} s",
+                _user_metric_filter(metric),
+                threshold=PAYMENT_SYNC_LAG_THRESHOLD_SECONDS,
+                window_seconds=PAYMENT_SYNC_LAG_WINDOW_SECONDS,
+                aligner="ALIGN_PERCENTILE_99",
+                reducer="REDUCE_MAX",
+                group_by=[],
+            ),
+            documentation=(
+                "Paid users waited more than 5 minutes for their plan to unlock. Check the "
+                "`billing-events` subscription backlog, billing_worker errors and Stripe's delivery log."
+            ),
+        )
+
+    # ---- dead letters -----------------------------------------------------------------------------
+
+    def _dead_letters(self, subscriptions: Sequence[pulumi.Input[str]]) -> gcp.monitoring.AlertPolicy:
+        dlq_filter = pulumi.Output.all(*subscriptions).apply(
+            lambda names: (
+                'metric.type="pubsub.googleapis.com/subscription/num_undelivered_messages" '
+                'AND resource.type="pubsub_subscription" AND resource.label.subscription_id=one_of('
+                + ", ".join(f'"{subscription_id(n)}"' for n in names)
+                + ")"
+            )
+        )
+        return self._policy(
+            "dead-letters",
+            display_name="Launch Ready: messages in a dead-letter topic",
+            severity="ERROR",
+            condition=_threshold(
+                "Any undelivered message on a dead-letter subscription",
+                dlq_filter,
+                threshold=DEAD_LETTER_THRESHOLD,
+                window_seconds=DEAD_LETTER_ALIGNMENT_SECONDS,
+                aligner="ALIGN_MAX",
+                reducer="REDUCE_MAX",
+                group_by=["resource.label.subscription_id"],
+            ),
+            documentation=(
+                "A message exhausted its delivery attempts and was dead-lettered. Read the error in the "
+                "worker's logs (`transient failure, dead-lettering`), fix the cause, then replay the "
+                "subscription. The alert closes when the subscription is empty."
+            ),
+        )
+
+    # ---- shared ---------------------------------------------------------------------------------------
+
+    def _policy(
+        self,
+        key: str,
+        display_name: str,
+        severity: str,
+        condition: gcp.monitoring.AlertPolicyConditionArgs,
+        documentation: str,
+    ) -> gcp.monitoring.AlertPolicy:
+        return gcp.monitoring.AlertPolicy(
+            f"{self._name}-alert-{key}",
+            project=self._project,
+            display_name=display_name,
+            combiner="OR",
+            severity=severity,
+            conditions=[condition],
+            notification_channels=self._channels,
+            alert_strategy=gcp.monitoring.AlertPolicyAlertStrategyArgs(auto_close=AUTO_CLOSE),
+            documentation=gcp.monitoring.AlertPolicyDocumentationArgs(
+                content=f"{documentation}\n\nRunbook: `{RUNBOOK}`",
+                mime_type="text/markdown",
+            ),
+            user_labels={"app": "launchready"},
+            opts=self._child,
+        )
+
+
+def _services_clause(services: list[str]) -> str:
+    quoted = " OR ".join(f'"{s}"' for s in services)
+    return f"resource.labels.service_name=({quoted})"

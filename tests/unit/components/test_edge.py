@@ -1,0 +1,274 @@
+"""The Cloudflare edge component under Pulumi mocks: TLS hardening, mail authentication, CAA, rate limits."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pulumi
+import pytest
+
+from components.edge import DnsRecordSpec, Edge, EdgeArgs
+from tools.mocks import PlanMocks, RecordedResource, run_under_mocks
+
+DNS_RECORD = "cloudflare:index/dnsRecord:DnsRecord"
+ZONE_SETTING = "cloudflare:index/zoneSetting:ZoneSetting"
+RULESET = "cloudflare:index/ruleset:Ruleset"
+SIX_MONTHS_SECONDS = 182 * 24 * 3600
+
+# The records Resend's dashboard asks for when a sending domain is added.
+RESEND_RECORDS = [
+    DnsRecordSpec(name="resend._domainkey", type="TXT", content="p=MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQC1"),
+    DnsRecordSpec(name="send", type="MX", content="feedback-smtp.eu-west-1.amazonses.com", priority=10),
+    DnsRecordSpec(name="send", type="TXT", content="v=spf1 include:amazonses.com ~all"),
+]
+
+
+def edge_args(**overrides: Any) -> EdgeArgs:
+    args = EdgeArgs(
+        zone_id="023e105f4ecef8ad9ca31a8372d0c353",
+        domain="example.com",
+        api_host="api",
+        api_target="https://stripe-webhook-abc123-ew.a.run.app/",
+        dmarc_policy="quarantine",
+        dmarc_rua="dmarc@example.com",
+        dkim_records=list(RESEND_RECORDS),
+        spf_includes=["_spf.google.com"],
+        caa_issuers=["letsencrypt.org", "pki.goog"],
+        rate_limited_paths=["/v1/stripe/webhook", "/v1/support"],
+    )
+    return dataclasses.replace(args, **overrides)
+
+
+def build(args: EdgeArgs) -> PlanMocks:
+    mocks = PlanMocks()
+    mocks.install()
+    run_under_mocks(lambda: Edge("edge", args))
+    return mocks
+
+
+@pytest.fixture(scope="module")
+def edge() -> PlanMocks:
+    return build(edge_args(caa_iodef="security@example.com"))
+
+
+def records(
+    mocks: PlanMocks, record_type: str | None = None, name: str | None = None
+) -> list[RecordedResource]:
+    found = mocks.of_type(DNS_RECORD)
+    if record_type is not None:
+        found = [r for r in found if r.inputs["type"] == record_type]
+    if name is not None:
+        found = [r for r in found if r.inputs["name"] == name]
+    return found
+
+
+def unquoted(content: str) -> str:
+    return content.strip('"')
+
+
+def setting(mocks: PlanMocks, setting_id: str) -> Any:
+    matches = [r for r in mocks.of_type(ZONE_SETTING) if r.inputs["settingId"] == setting_id]
+    assert len(matches) == 1, f"expected one zone setting {setting_id}, found {len(matches)}"
+    assert matches[0].inputs["zoneId"] == "023e105f4ecef8ad9ca31a8372d0c353"
+    return matches[0].inputs["value"]
+
+
+def test_every_child_is_parented_to_the_component(edge: PlanMocks) -> None:
+    component = edge.named("launchready:edge:Edge", "edge")
+    assert component.parent is None
+    children = [r for r in edge.resources if r is not component]
+    assert children, "the component created no resources"
+    assert {r.parent for r in children} == {"edge"}
+    assert all(r.name.startswith("edge-") for r in children)
+
+
+def test_api_hostname_is_a_proxied_cname_to_the_target_host(edge: PlanMocks) -> None:
+    (api,) = records(edge, "CNAME", "api.example.com")
+    assert api.inputs["content"] == "stripe-webhook-abc123-ew.a.run.app"
+    assert api.inputs["proxied"] is True
+    assert api.inputs["ttl"] == 1
+
+
+def test_api_hostname_can_be_dns_only() -> None:
+    (api,) = records(build(edge_args(proxied=False, api_host="api.example.com")), "CNAME")
+    assert api.inputs["name"] == "api.example.com"
+    assert api.inputs["proxied"] is False
+
+
+@pytest.mark.parametrize(
+    ("setting_id", "expected"),
+    [
+        ("ssl", "strict"),
+        ("min_tls_version", "1.2"),
+        ("tls_1_3", "on"),
+        ("always_use_https", "on"),
+        ("automatic_https_rewrites", "on"),
+    ],
+)
+def test_tls_zone_settings(edge: PlanMocks, setting_id: str, expected: str) -> None:
+    assert setting(edge, setting_id) == expected
+
+
+def test_hsts_is_on_for_six_months_or_more_with_subdomains_and_nosniff(edge: PlanMocks) -> None:
+    hsts = setting(edge, "security_header")["strict_transport_security"]
+    assert hsts["enabled"] is True
+    assert hsts["max_age"] >= SIX_MONTHS_SECONDS
+    assert hsts["include_subdomains"] is True
+    assert hsts["nosniff"] is True
+
+
+def test_exactly_one_spf_record_at_the_apex(edge: PlanMocks) -> None:
+    apex_txt = records(edge, "TXT", "example.com")
+    spf = [r for r in apex_txt if unquoted(r.inputs["content"]).startswith("v=spf1")]
+    assert len(spf) == 1
+    assert unquoted(spf[0].inputs["content"]) == "v=spf1 include:_spf.google.com ~all"
+    # Cloudflare's API documents TXT content as quoted character strings.
+    assert spf[0].inputs["content"].startswith('"')
+
+
+def test_spf_without_includes_rejects_all_mail_from_the_apex() -> None:
+    (spf,) = records(build(edge_args(spf_includes=[])), "TXT", "example.com")
+    assert unquoted(spf.inputs["content"]) == "v=spf1 -all"
+
+
+def test_provider_mail_records_are_created_and_never_proxied(edge: PlanMocks) -> None:
+    (dkim,) = records(edge, "TXT", "resend._domainkey.example.com")
+    assert unquoted(dkim.inputs["content"]).startswith("p=MIGf")
+    (mx,) = records(edge, "MX", "send.example.com")
+    assert mx.inputs["content"] == "feedback-smtp.eu-west-1.amazonses.com"
+    assert mx.inputs["priority"] == 10
+    (send_spf,) = records(edge, "TXT", "send.example.com")
+    assert unquoted(send_spf.inputs["content"]) == "v=spf1 include:amazonses.com ~all"
+
+    mail = records(edge, "TXT") + records(edge, "MX") + records(edge, "CAA")
+    assert len(mail) >= 6
+    assert all(r.inputs["proxied"] is False for r in mail)
+
+
+def test_cname_dkim_records_are_dns_only_even_when_the_api_is_proxied() -> None:
+    dkim = DnsRecordSpec(name="s1._domainkey", type="CNAME", content="s1.domainkey.u1.wl.sendgrid.net")
+    mocks = build(edge_args(dkim_records=[dkim], proxied=True))
+    (record,) = records(mocks, "CNAME", "s1._domainkey.example.com")
+    assert record.inputs["proxied"] is False
+
+
+@pytest.mark.parametrize("policy", ["none", "quarantine", "reject"])
+def test_dmarc_policy_follows_the_argument(policy: str) -> None:
+    mocks = build(edge_args(dmarc_policy=policy, dmarc_rua="mailto:reports@example.com"))
+    (dmarc,) = records(mocks, "TXT", "_dmarc.example.com")
+    assert unquoted(dmarc.inputs["content"]) == f"v=DMARC1; p={policy}; rua=mailto:reports@example.com"
+    assert dmarc.inputs["proxied"] is False
+
+
+def test_caa_allows_only_the_listed_issuers_and_reports_to_iodef(edge: PlanMocks) -> None:
+    caa = records(edge, "CAA", "example.com")
+    data = sorted((d["tag"], d["value"], d["flags"]) for d in (r.inputs["data"] for r in caa))
+    assert data == [
+        ("iodef", "mailto:security@example.com", 0),
+        ("issue", "letsencrypt.org", 0),
+        ("issue", "pki.goog", 0),
+    ]
+
+
+def test_rate_limit_rule_covers_the_webhook_and_support_paths(edge: PlanMocks) -> None:
+    (ruleset,) = edge.of_type(RULESET)
+    assert ruleset.inputs["phase"] == "http_ratelimit"
+    assert ruleset.inputs["kind"] == "zone"
+    assert ruleset.inputs["zoneId"] == "023e105f4ecef8ad9ca31a8372d0c353"
+    (rule,) = ruleset.inputs["rules"]
+    assert rule["action"] == "block"
+    assert rule["enabled"] is True
+    assert rule["actionParameters"]["response"]["statusCode"] == 429
+    assert '"/v1/stripe/webhook"' in rule["expression"]
+    assert '"/v1/support"' in rule["expression"]
+    assert rule["expression"].startswith("(http.request.uri.path in {")
+    limit = rule["ratelimit"]
+    assert "ip.src" in limit["characteristics"]
+    assert "cf.colo.id" in limit["characteristics"]
+    assert limit["period"] == 10
+    assert limit["requestsPerPeriod"] >= 1
+    assert limit["mitigationTimeout"] >= 10
+
+
+def test_a_stack_that_does_not_own_the_zone_creates_only_its_own_records() -> None:
+    staging_mail = [
+        DnsRecordSpec(
+            name="resend._domainkey.staging", type="TXT", content="p=MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQC2"
+        ),
+        DnsRecordSpec(name="send.staging", type="MX", content="feedback-smtp.eu-west-1.amazonses.com"),
+    ]
+    mocks = build(
+        edge_args(
+            manage_zone=False,
+            api_host="api.staging.example.com",
+            dkim_records=staging_mail,
+            caa_issuers=[],
+            rate_limited_paths=[],
+        )
+    )
+    # Zone-wide state stays with the owning stack: a second SPF or rate-limit entry point would collide.
+    assert mocks.of_type(ZONE_SETTING) == []
+    assert mocks.of_type(RULESET) == []
+    assert records(mocks, name="example.com") == []
+    assert records(mocks, name="_dmarc.example.com") == []
+    names = sorted((r.inputs["type"], r.inputs["name"]) for r in records(mocks))
+    assert names == [
+        ("CNAME", "api.staging.example.com"),
+        ("MX", "send.staging.example.com"),
+        ("TXT", "resend._domainkey.staging.example.com"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"dmarc_policy": "block"}, "dmarc_policy 'block' is not one of none, quarantine, reject"),
+        ({"dmarc_rua": "not-an-address"}, "dmarc_rua"),
+        ({"domain": "localhost"}, "domain 'localhost' is not a valid DNS name"),
+        ({"zone_id": " "}, "zone_id is empty"),
+        ({"api_host": "@"}, "api_host '@' must be a subdomain of example.com"),
+        ({"spf_includes": ["bad include"]}, "spf_includes entry 'bad include'"),
+        ({"spf_includes": [f"_spf{i}.example.net" for i in range(11)]}, "more than 10"),
+        ({"caa_issuers": []}, "caa_issuers is empty"),
+        ({"rate_limited_paths": []}, "rate_limited_paths is empty"),
+        ({"rate_limited_paths": ["v1/support"]}, "must be a URL path"),
+        ({"dkim_records": [DnsRecordSpec("x", "A", "192.0.2.1")]}, "type 'A'"),
+        ({"dkim_records": [DnsRecordSpec("@", "TXT", "v=spf1 include:x.example ~all")]}, "two SPF records"),
+        ({"rate_limit_requests_per_period": 0}, "at least 1"),
+    ],
+)
+def test_bad_arguments_raise_a_readable_error(overrides: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match="^edge: ") as raised:
+        Edge("edge", edge_args(**overrides))
+    assert message in str(raised.value)
+
+
+def test_component_outputs() -> None:
+    # register_outputs is what callers and `pulumi stack output` see; check the component exposes them.
+    mocks = PlanMocks()
+    mocks.install()
+    seen: dict[str, Any] = {}
+
+    def program() -> None:
+        component = Edge("edge", edge_args())
+        pulumi.Output.all(component.api_hostname, component.rate_limit_ruleset_id).apply(
+            lambda values: seen.update(api=values[0], ruleset=values[1])
+        )
+
+    run_under_mocks(program)
+    assert seen["api"] == "api.example.com"
+    assert seen["ruleset"]
+
+
+def test_a_stack_with_its_own_mail_domain_publishes_its_own_spf_and_dmarc_policy() -> None:
+    mocks = build(edge_args(manage_zone=False, api_host="api.staging.example.com",
+                            mail_domain="staging.example.com", dmarc_policy="quarantine",
+                            caa_issuers=[], rate_limited_paths=[]))
+    assert records(mocks, name="example.com") == []
+    spf = records(mocks, name="staging.example.com")
+    assert [r.inputs["type"] for r in spf] == ["TXT"]
+    assert "v=spf1" in spf[0].inputs["content"]
+    dmarc = records(mocks, name="_dmarc.staging.example.com")
+    assert len(dmarc) == 1 and "p=quarantine" in dmarc[0].inputs["content"]
+    assert mocks.of_type(ZONE_SETTING) == [] and mocks.of_type(RULESET) == []

@@ -1,0 +1,240 @@
+"""The monitoring component under Pulumi mocks: uptime checks, log-based metrics, alerts and retention."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pulumi
+import pytest
+
+from components.monitoring import Monitoring, MonitoringArgs, UptimeTarget
+from tools.mocks import PlanMocks, RecordedResource, run_under_mocks
+
+CHANNEL = "gcp:monitoring/notificationChannel:NotificationChannel"
+UPTIME = "gcp:monitoring/uptimeCheckConfig:UptimeCheckConfig"
+POLICY = "gcp:monitoring/alertPolicy:AlertPolicy"
+METRIC = "gcp:logging/metric:Metric"
+BUCKET = "gcp:logging/projectBucketConfig:ProjectBucketConfig"
+PROJECT = "launchready-staging"
+TOPICS = ("billing-events", "crm-sync", "support", "notifications")
+DLQ_SUBSCRIPTIONS = [f"{topic}-dlq-sub" for topic in TOPICS]
+
+
+def monitoring_args(**overrides: Any) -> MonitoringArgs:
+    args = MonitoringArgs(
+        project_id=PROJECT,
+        alert_email="ops@example.com",
+        uptime_targets=[
+            UptimeTarget(name="api", host="api.example.com", path="/healthz"),
+            UptimeTarget(name="app", host="app.example.com", path="/"),
+        ],
+        function_names=["stripe_webhook", "create_checkout", "support_request", "billing_worker"],
+        webhook_function="stripe_webhook",
+        # A full id, as a Subscription's `id` output gives it, must work as well as a short name.
+        dead_letter_subscriptions=[f"projects/{PROJECT}/subscriptions/{DLQ_SUBSCRIPTIONS[0]}"]
+        + DLQ_SUBSCRIPTIONS[1:],
+        log_retention_days=30,
+    )
+    return dataclasses.replace(args, **overrides)
+
+
+def build(args: MonitoringArgs) -> PlanMocks:
+    mocks = PlanMocks()
+    mocks.install()
+    run_under_mocks(lambda: Monitoring("monitoring", args))
+    return mocks
+
+
+@pytest.fixture(scope="module")
+def monitoring() -> PlanMocks:
+    return build(monitoring_args())
+
+
+def policy(mocks: PlanMocks, key: str) -> RecordedResource:
+    return mocks.named(POLICY, f"monitoring-alert-{key}")
+
+
+def threshold_of(resource: RecordedResource) -> dict[str, Any]:
+    (condition,) = resource.inputs["conditions"]
+    return condition["conditionThreshold"]
+
+
+def metric(mocks: PlanMocks, key: str) -> RecordedResource:
+    return mocks.named(METRIC, f"monitoring-{key}")
+
+
+def test_every_child_is_parented_to_the_component_and_in_the_project(monitoring: PlanMocks) -> None:
+    component = monitoring.named("launchready:monitoring:Monitoring", "monitoring")
+    children = [r for r in monitoring.resources if r is not component]
+    assert {r.parent for r in children} == {"monitoring"}
+    assert {r.inputs["project"] for r in children} == {PROJECT}
+
+
+def test_email_notification_channel(monitoring: PlanMocks) -> None:
+    (channel,) = monitoring.of_type(CHANNEL)
+    assert channel.inputs["type"] == "email"
+    assert channel.inputs["labels"] == {"email_address": "ops@example.com"}
+
+
+def test_every_alert_policy_notifies_the_email_channel(monitoring: PlanMocks) -> None:
+    policies = monitoring.of_type(POLICY)
+    # One per uptime target plus function errors, webhook failures, payment sync lag and dead letters.
+    assert len(policies) == 2 + 4
+    channel_name = f"projects/{PROJECT}/notificationChannels/"
+    for resource in policies:
+        (channel,) = resource.inputs["notificationChannels"]
+        assert channel.startswith(channel_name), resource.name
+        assert resource.inputs["combiner"] == "OR"
+        assert resource.inputs["documentation"]["content"].strip(), resource.name
+
+
+def test_one_https_uptime_check_per_target(monitoring: PlanMocks) -> None:
+    checks = {r.name: r.inputs for r in monitoring.of_type(UPTIME)}
+    assert set(checks) == {"monitoring-uptime-api", "monitoring-uptime-app"}
+    api = checks["monitoring-uptime-api"]
+    assert api["monitoredResource"] == {
+        "type": "uptime_url",
+        "labels": {"project_id": PROJECT, "host": "api.example.com"},
+    }
+    http = api["httpCheck"]
+    assert http["requestMethod"] == "GET"
+    assert http["path"] == "/healthz"
+    assert http["useSsl"] is True
+    assert http["validateSsl"] is True
+    assert http["port"] == 443
+
+
+def test_uptime_alert_watches_its_own_check(monitoring: PlanMocks) -> None:
+    condition = threshold_of(policy(monitoring, "uptime-api"))
+    # The mocks give each check the id shape the API returns: <display id>-<hash>.
+    assert 'metric.type="monitoring.googleapis.com/uptime_check/check_passed"' in condition["filter"]
+    assert 'metric.label.check_id="monitoring-uptime-api-' in condition["filter"]
+    assert condition["comparison"] == "COMPARISON_GT"
+    assert condition["thresholdValue"] == 1
+    (aggregation,) = condition["aggregations"]
+    assert aggregation["crossSeriesReducer"] == "REDUCE_COUNT_FALSE"
+
+
+def test_function_errors_alert_on_any_error_log_of_the_functions(monitoring: PlanMocks) -> None:
+    errors = metric(monitoring, "function-errors").inputs
+    assert "severity>=ERROR" in errors["filter"]
+    for service in ("stripe-webhook", "create-checkout", "support-request", "billing-worker"):
+        assert f'"{service}"' in errors["filter"]
+    # Deliberate 500s that ask Pub/Sub to retry are request-log lines; they must not page anyone.
+    assert 'NOT log_id("run.googleapis.com/requests")' in errors["filter"]
+    condition = threshold_of(policy(monitoring, "function-errors"))
+    assert f'logging.googleapis.com/user/{errors["name"]}"' in condition["filter"]
+    assert condition["thresholdValue"] == 0
+    assert condition["comparison"] == "COMPARISON_GT"
+
+
+def test_webhook_failures_alert_after_more_than_three_in_ten_minutes(monitoring: PlanMocks) -> None:
+    failures = metric(monitoring, "webhook-failures").inputs
+    assert 'resource.labels.service_name="stripe-webhook"' in failures["filter"]
+    assert "httpRequest.status>=400" in failures["filter"]
+    assert failures["metricDescriptor"]["metricKind"] == "DELTA"
+    condition = threshold_of(policy(monitoring, "webhook-failures"))
+    assert f'logging.googleapis.com/user/{failures["name"]}"' in condition["filter"]
+    assert condition["comparison"] == "COMPARISON_GT"
+    assert condition["thresholdValue"] == 3
+    (aggregation,) = condition["aggregations"]
+    assert aggregation["alignmentPeriod"] == "600s"
+    assert aggregation["perSeriesAligner"] == "ALIGN_SUM"
+
+
+def test_payment_sync_lag_is_a_distribution_alerting_over_five_minutes(monitoring: PlanMocks) -> None:
+    lag = metric(monitoring, "payment-sync-lag").inputs
+    assert 'jsonPayload.message="payment synced"' in lag["filter"]
+    assert lag["valueExtractor"] == "EXTRACT(jsonPayload.sync_lag_seconds)"
+    assert lag["metricDescriptor"]["valueType"] == "DISTRIBUTION"
+    # A bucket boundary at the threshold keeps percentile interpolation from crossing it.
+    assert 300 in lag["bucketOptions"]["explicitBuckets"]["bounds"]
+    condition = threshold_of(policy(monitoring, "payment-sync-lag"))
+    assert f'logging.googleapis.com/user/{lag["name"]}"' in condition["filter"]
+    assert condition["thresholdValue"] == 300
+    assert condition["comparison"] == "COMPARISON_GT"
+    (aggregation,) = condition["aggregations"]
+    assert aggregation["perSeriesAligner"].startswith("ALIGN_PERCENTILE")
+
+
+def test_dead_letter_alert_fires_on_any_message_in_every_dlq_subscription(monitoring: PlanMocks) -> None:
+    condition = threshold_of(policy(monitoring, "dead-letters"))
+    assert 'metric.type="pubsub.googleapis.com/subscription/num_undelivered_messages"' in condition["filter"]
+    quoted = ", ".join(f'"{name}"' for name in DLQ_SUBSCRIPTIONS)
+    assert f"resource.label.subscription_id=one_of({quoted})" in condition["filter"]
+    assert condition["thresholdValue"] == 0
+    assert condition["comparison"] == "COMPARISON_GT"
+
+
+def test_default_log_bucket_keeps_logs_for_the_configured_days(monitoring: PlanMocks) -> None:
+    (bucket,) = monitoring.of_type(BUCKET)
+    assert bucket.inputs["bucketId"] == "_Default"
+    assert bucket.inputs["location"] == "global"
+    assert bucket.inputs["retentionDays"] == 30
+
+
+def test_minimum_retention_is_accepted() -> None:
+    (bucket,) = build(monitoring_args(log_retention_days=7)).of_type(BUCKET)
+    assert bucket.inputs["retentionDays"] == 7
+
+
+def test_dead_letter_subscriptions_may_be_outputs() -> None:
+    mocks = PlanMocks()
+    mocks.install()
+
+    def program() -> None:
+        names: list[pulumi.Input[str]] = [pulumi.Output.from_input(n) for n in DLQ_SUBSCRIPTIONS]
+        Monitoring("monitoring", monitoring_args(dead_letter_subscriptions=names))
+
+    run_under_mocks(program)
+    condition = threshold_of(policy(mocks, "dead-letters"))
+    assert '"support-dlq-sub"' in condition["filter"]
+
+
+def test_component_outputs_name_every_policy() -> None:
+    mocks = PlanMocks()
+    mocks.install()
+    seen: dict[str, Any] = {}
+
+    def program() -> None:
+        component = Monitoring("monitoring", monitoring_args())
+        pulumi.Output.all(component.alert_policies, component.log_retention_days).apply(
+            lambda values: seen.update(policies=values[0], retention=values[1])
+        )
+
+    run_under_mocks(program)
+    assert set(seen["policies"]) == {
+        "uptime-api",
+        "uptime-app",
+        "function-errors",
+        "webhook-failures",
+        "payment-sync-lag",
+        "dead-letters",
+    }
+    assert seen["retention"] == 30
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"log_retention_days": 6}, "log_retention_days must be between 7 and 3650, got 6"),
+        ({"log_retention_days": 4000}, "got 4000"),
+        ({"alert_email": "ops"}, "alert_email 'ops' is not an email address"),
+        ({"function_names": []}, "function_names is empty"),
+        ({"webhook_function": "stripe_hook"}, "webhook_function 'stripe_hook' is not one of function_names"),
+        ({"uptime_targets": []}, "uptime_targets is empty"),
+        ({"uptime_targets": [UptimeTarget("api", "api.example.com", "healthz")]}, "must start with /"),
+        ({"uptime_targets": [UptimeTarget("api", "https://api.example.com", "/")]}, "bare hostname"),
+        ({"uptime_targets": [UptimeTarget("API", "api.example.com", "/")]}, "lowercase"),
+        (
+            {"uptime_targets": [UptimeTarget("api", f"{host}.example.com", "/") for host in ("a", "b")]},
+            "used twice",
+        ),
+        ({"dead_letter_subscriptions": []}, "dead_letter_subscriptions is empty"),
+    ],
+)
+def test_bad_arguments_raise_a_readable_error(overrides: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match="^monitoring: ") as raised:
+        Monitoring("monitoring", monitoring_args(**overrides))
+    assert message in str(raised.value)

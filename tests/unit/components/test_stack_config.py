@@ -1,0 +1,113 @@
+"""Stack configuration: both real stack files parse, and bad values give one readable message."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from components.stack_config import StackConfigError, parse_stack_config
+from tests.unit.conftest import stack_values
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_stack_files_parse(stack: str) -> None:
+    config = parse_stack_config(stack_values(stack), stack)
+    assert config.stack == stack
+    assert config.api_host.endswith("." + config.domain)
+    assert config.log_retention_days >= 7
+
+
+def test_staging_and_prod_differ_where_expected() -> None:
+    staging = parse_stack_config(stack_values("staging"), "staging")
+    prod = parse_stack_config(stack_values("prod"), "prod")
+    assert (staging.dmarc_policy, prod.dmarc_policy) == ("quarantine", "reject")
+    assert staging.project_id != prod.project_id
+    assert staging.api_host != prod.api_host
+    assert staging.max_instances_scale < prod.max_instances_scale
+    # One zone, one owner of the zone-wide records; each stack its own mail domain and DMARC policy.
+    assert (staging.manage_zone, prod.manage_zone) == (False, True)
+    assert staging.mail_domain != prod.mail_domain
+    # Staging shows both ways of getting a project: created under a folder, or adopted.
+    assert staging.new_project is not None and staging.new_project.folder_id
+    assert prod.new_project is None
+
+
+def test_pulumi_engine_strings_parse_like_yaml_values() -> None:
+    # The engine passes structured config as JSON text; YAML gives native values. Both must agree.
+    import json
+
+    native = stack_values("staging")
+    as_engine = {k: v if isinstance(v, str) else json.dumps(v) for k, v in native.items()}
+    assert parse_stack_config(as_engine, "staging") == parse_stack_config(native, "staging")
+
+
+def test_missing_key_names_the_key_and_the_stack_file() -> None:
+    values = stack_values("staging")
+    del values["launchready:region"]
+    with pytest.raises(StackConfigError) as raised:
+        parse_stack_config(values, "staging")
+    message = str(raised.value)
+    assert message.startswith("Pulumi.staging.yaml: invalid configuration:")
+    assert "launchready:region is missing (the GCP region for functions, e.g. europe-west1)" in message
+    assert "Traceback" not in message
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("launchready:dmarcPolicy", "block", "launchready:dmarcPolicy must be none, quarantine or reject"),
+        ("launchready:logRetentionDays", 3, "launchready:logRetentionDays must be between 7 and 3650"),
+        ("launchready:logRetentionDays", "thirty", "launchready:logRetentionDays must be a whole number"),
+        ("launchready:apiHost", "api.other.org", "launchready:apiHost must be a subdomain of example.com"),
+        ("launchready:createProject", "yes", "launchready:createProject must be true or false"),
+        ("launchready:cloudflareZoneId", "zone-1", "launchready:cloudflareZoneId is malformed"),
+        ("launchready:alertEmail", "ops at example", "launchready:alertEmail is malformed"),
+        ("launchready:maxInstancesScale", 0, "launchready:maxInstancesScale must be greater than 0"),
+        ("launchready:authorizedDomains", "app.example.com", "launchready:authorizedDomains must be a list"),
+        ("launchready:regoin", "europe-west1", "launchready:regoin is not a known setting; did you mean"),
+        ("launchready:mailDomain", "mail.other.org", "launchready:mailDomain must be example.com or a"),
+        ("launchready:manageZone", "no", "launchready:manageZone must be true or false"),
+    ],
+)
+def test_malformed_value_is_reported_by_key(key: str, value: Any, expected: str) -> None:
+    values = {**stack_values("staging"), key: value}
+    with pytest.raises(StackConfigError, match="^Pulumi.staging.yaml: ") as raised:
+        parse_stack_config(values, "staging")
+    assert expected in str(raised.value)
+
+
+def test_every_problem_is_listed_in_one_message() -> None:
+    values = stack_values("prod")
+    del values["launchready:projectId"]
+    values["launchready:dmarcPolicy"] = "off"
+    with pytest.raises(StackConfigError) as raised:
+        parse_stack_config(values, "prod")
+    lines = str(raised.value).splitlines()
+    assert lines[0] == "Pulumi.prod.yaml: invalid configuration:"
+    assert any("launchready:projectId is missing" in line for line in lines)
+    assert any("launchready:dmarcPolicy must be" in line for line in lines)
+
+
+def test_creating_a_project_needs_billing_and_exactly_one_parent() -> None:
+    values = {**stack_values("prod"), "launchready:createProject": True}
+    with pytest.raises(StackConfigError) as raised:
+        parse_stack_config(values, "prod")
+    assert "launchready:billingAccount is required when createProject is true" in str(raised.value)
+    assert "launchready:folderId or launchready:orgId (exactly one)" in str(raised.value)
+
+
+def test_defaults_and_scaling() -> None:
+    values = stack_values("prod")
+    for optional in (
+        "launchready:logRetentionDays",
+        "launchready:caaIssuers",
+        "launchready:maxInstancesScale",
+    ):
+        values.pop(optional)
+    config = parse_stack_config(values, "prod")
+    assert config.log_retention_days == 30
+    assert config.caa_issuers == ("pki.goog", "letsencrypt.org")
+    assert config.scaled_max_instances(20) == 20
+    half = parse_stack_config({**values, "launchready:maxInstancesScale": 0.5}, "prod")
+    assert (half.scaled_max_instances(20), half.scaled_max_instances(1)) == (10, 1)

@@ -1,0 +1,266 @@
+"""tools.secrets_cli against an in-memory Secret Manager that answers with the API's own types and errors."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import google_crc32c
+import pytest
+from google.api_core import exceptions as api_exceptions
+from google.auth.exceptions import DefaultCredentialsError
+from google.cloud.secretmanager import AddSecretVersionRequest, ListSecretVersionsRequest, SecretVersion
+
+from tools import secrets_cli
+
+PROJECT = "launch-ready-staging"
+DECLARED = ["HUBSPOT_TOKEN", "RESEND_API_KEY", "STRIPE_API_KEY", "STRIPE_WEBHOOK_SECRET", "ZENDESK_API_TOKEN"]
+DECLARED += ["ZENDESK_EMAIL"]
+# Values that must never reach the output.
+STRIPE_KEY = "sk_test_51NzSecretValueThatMustNotLeak"
+TYPED_SECRET = "whsec_typedAtTheHiddenPrompt"
+
+
+class FakeSecretManager:
+    """Secrets of one project in memory. Like the service: NotFound for an unknown secret, DataLoss for a
+    payload whose CRC32C does not match, versions numbered from 1 and listed newest first."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        self.versions: dict[str, list[SecretVersion]] = {
+            f"projects/{PROJECT}/secrets/{s}": [] for s in secrets
+        }
+        self.payloads: dict[str, bytes] = {}
+
+    def add_secret_version(self, request: dict[str, Any]) -> SecretVersion:
+        # Parsing into the client's own request type rejects misspelt or mistyped fields.
+        parsed = AddSecretVersionRequest(request)
+        parent = parsed.parent
+        if parent not in self.versions:
+            raise api_exceptions.NotFound(f"Secret [{parent}] not found or has no versions.")
+        data = parsed.payload.data
+        if parsed.payload.data_crc32c != int(google_crc32c.value(data)):
+            raise api_exceptions.DataLoss("Checksum mismatch")
+        version = SecretVersion(
+            name=f"{parent}/versions/{len(self.versions[parent]) + 1}", state=SecretVersion.State.ENABLED
+        )
+        self.versions[parent].insert(0, version)
+        self.payloads[version.name] = data
+        return version
+
+    def list_secret_versions(self, request: dict[str, Any]) -> list[SecretVersion]:
+        parent = ListSecretVersionsRequest(request).parent
+        if parent not in self.versions:
+            raise api_exceptions.NotFound(f"Secret [{parent}] not found.")
+        return list(self.versions[parent])
+
+    def latest_value(self, name: str) -> bytes:
+        return self.payloads[self.versions[f"projects/{PROJECT}/secrets/{name}"][0].name]
+
+    def disable_all(self, name: str) -> None:
+        for version in self.versions[f"projects/{PROJECT}/secrets/{name}"]:
+            version.state = SecretVersion.State.DISABLED
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A repository root holding the real catalog and a stack file."""
+    catalog = Path(secrets_cli.CATALOG_PATH).read_text(encoding="utf-8")
+    (tmp_path / "functions_src").mkdir()
+    (tmp_path / "functions_src" / "catalog.json").write_text(catalog, encoding="utf-8")
+    (tmp_path / "Pulumi.staging.yaml").write_text(
+        f"config:\n  gcp:region: europe-west1\n  launchready:projectId: {PROJECT}\n", encoding="utf-8"
+    )
+    return tmp_path
+
+
+def run(
+    repo: Path,
+    argv: list[str],
+    client: FakeSecretManager,
+    environ: dict[str, str] | None = None,
+    answers: dict[str, str] | None = None,
+) -> tuple[int, str, list[str]]:
+    """Run the command; return (exit code, stdout, prompts shown)."""
+    out = io.StringIO()
+    prompts: list[str] = []
+
+    def prompt(text: str) -> str:
+        prompts.append(text)
+        name = text.split(" ", 1)[0]
+        return (answers or {}).get(name, "")
+
+    code = secrets_cli.main(
+        argv, client_factory=lambda: client, environ=environ or {}, prompt=prompt, out=out, root=repo
+    )
+    return code, out.getvalue(), prompts
+
+
+def test_declared_secrets_are_the_union_of_the_catalog_functions_secrets() -> None:
+    raw = json.loads(Path(secrets_cli.CATALOG_PATH).read_text(encoding="utf-8"))
+    expected = sorted({s for function in raw["functions"] for s in function["secrets"]})
+    assert secrets_cli.declared_secrets() == expected == DECLARED
+
+
+def test_project_id_comes_from_the_stack_file(repo: Path) -> None:
+    assert secrets_cli.stack_project_id("staging", repo) == PROJECT
+
+
+def test_missing_stack_file_or_key_is_explained(repo: Path) -> None:
+    with pytest.raises(secrets_cli.SecretsCliError, match="Pulumi.prod.yaml not found"):
+        secrets_cli.stack_project_id("prod", repo)
+    (repo / "Pulumi.prod.yaml").write_text("config:\n  gcp:region: europe-west1\n", encoding="utf-8")
+    with pytest.raises(secrets_cli.SecretsCliError, match="pulumi config set launchready:projectId"):
+        secrets_cli.stack_project_id("prod", repo)
+
+
+def test_add_uses_the_environment_value_without_prompting(repo: Path) -> None:
+    client = FakeSecretManager(DECLARED)
+    code, out, prompts = run(
+        repo,
+        ["add", "--stack", "staging", "--only", "STRIPE_API_KEY"],
+        client,
+        {"STRIPE_API_KEY": STRIPE_KEY},
+    )
+    assert code == 0
+    assert prompts == []
+    assert client.latest_value("STRIPE_API_KEY") == STRIPE_KEY.encode()
+    assert "STRIPE_API_KEY: added version 1 (value from environment)" in out
+    assert STRIPE_KEY not in out
+
+
+def test_add_prompts_with_hidden_input_when_the_variable_is_unset(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    asked: list[str] = []
+
+    def fake_getpass(prompt: str = "Password: ", stream: Any = None) -> str:
+        asked.append(prompt)
+        return TYPED_SECRET + "\n"
+
+    # The command's default prompt must be getpass (no echo), not input().
+    monkeypatch.setattr("getpass.getpass", fake_getpass)
+    monkeypatch.delenv("STRIPE_WEBHOOK_SECRET", raising=False)
+    client = FakeSecretManager(DECLARED)
+    code = secrets_cli.main(
+        ["add", "--stack", "staging", "--only", "STRIPE_WEBHOOK_SECRET"],
+        client_factory=lambda: client,
+        root=repo,
+    )
+    captured = capsys.readouterr()
+    assert code == 0
+    assert asked == ["STRIPE_WEBHOOK_SECRET (input hidden; empty to skip): "]
+    assert client.latest_value("STRIPE_WEBHOOK_SECRET") == TYPED_SECRET.encode()
+    assert "STRIPE_WEBHOOK_SECRET: added version 1 (value from prompt)" in captured.out
+    assert TYPED_SECRET not in captured.out + captured.err
+
+
+def test_add_sets_every_declared_secret_and_never_prints_a_value(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client = FakeSecretManager(DECLARED)
+    environ = {name: f"env-{name.lower()}-value" for name in DECLARED[:3]}
+    answers = {name: f"typed-{name.lower()}-value" for name in DECLARED[3:]}
+    code, out, prompts = run(repo, ["add", "--stack", "staging"], client, environ, answers)
+    assert code == 0
+    assert [p.split(" ", 1)[0] for p in prompts] == DECLARED[3:]
+    for name in DECLARED:
+        assert f"{name}: added version 1" in out
+    captured = capsys.readouterr()
+    for value in [*environ.values(), *answers.values()]:
+        assert value not in out
+        assert value not in captured.out + captured.err
+    assert client.latest_value("ZENDESK_EMAIL") == b"typed-zendesk_email-value"
+
+
+def test_empty_answer_skips_the_secret_with_a_message(repo: Path) -> None:
+    client = FakeSecretManager(DECLARED)
+    code, out, _ = run(repo, ["add", "--stack", "staging", "--only", "HUBSPOT_TOKEN"], client, answers={})
+    assert code == 0
+    assert "HUBSPOT_TOKEN: skipped (empty value; unchanged)" in out
+    assert client.versions[f"projects/{PROJECT}/secrets/HUBSPOT_TOKEN"] == []
+
+
+def test_adding_to_a_secret_pulumi_has_not_created_says_to_run_pulumi_up(repo: Path) -> None:
+    client = FakeSecretManager([])  # the project exists, the secrets do not yet
+    code, out, _ = run(
+        repo,
+        ["add", "--stack", "staging", "--only", "STRIPE_API_KEY"],
+        client,
+        {"STRIPE_API_KEY": STRIPE_KEY},
+    )
+    assert code == 1
+    assert (
+        "STRIPE_API_KEY: the secret does not exist in project launch-ready-staging: run `pulumi up` first"
+        in out
+    )
+    assert STRIPE_KEY not in out
+
+
+def test_only_rejects_an_undeclared_name(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, _ = run(repo, ["add", "--stack", "staging", "--only", "AWS_KEY"], FakeSecretManager(DECLARED))
+    assert code == 2
+    assert "AWS_KEY is not a declared secret" in capsys.readouterr().err
+
+
+def test_check_passes_when_every_secret_has_an_enabled_version(repo: Path) -> None:
+    client = FakeSecretManager(DECLARED)
+    run(repo, ["add", "--stack", "staging"], client, {name: "value" for name in DECLARED})
+    code, out, _ = run(repo, ["check", "--stack", "staging"], client)
+    assert code == 0
+    for name in DECLARED:
+        assert f"{name}" in out
+    assert out.count("ok (enabled version 1)") == len(DECLARED)
+
+
+def test_check_exits_non_zero_and_lists_the_missing_ones(repo: Path) -> None:
+    client = FakeSecretManager(DECLARED)
+    run(
+        repo,
+        ["add", "--stack", "staging"],
+        client,
+        {name: "value" for name in DECLARED if name != "HUBSPOT_TOKEN"},
+    )
+    client.disable_all("RESEND_API_KEY")
+    code, out, _ = run(repo, ["check", "--stack", "staging"], client)
+    assert code == 1
+    lines = {line.split()[0]: line for line in out.splitlines() if line.startswith("  ")}
+    assert "MISSING" in lines["HUBSPOT_TOKEN"]
+    assert "MISSING" in lines["RESEND_API_KEY"]
+    assert "ok (enabled version 1)" in lines["STRIPE_API_KEY"]
+    assert "2 secret(s) without an enabled version: HUBSPOT_TOKEN, RESEND_API_KEY" in out
+
+
+def test_check_reports_a_secret_that_does_not_exist(repo: Path) -> None:
+    client = FakeSecretManager([name for name in DECLARED if name != "ZENDESK_EMAIL"])
+    code, out, _ = run(repo, ["check", "--stack", "staging", "--only", "ZENDESK_EMAIL"], client)
+    assert code == 1
+    assert "ZENDESK_EMAIL  MISSING (secret does not exist: run `pulumi up` first)" in out
+
+
+@pytest.fixture
+def no_google_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No key file, no gcloud ADC file, no metadata server: google.auth.default() must fail."""
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "gcloud"))
+    # google.auth reads its metadata-server switches at import time, so patch the probe itself.
+    monkeypatch.setattr("google.auth.compute_engine._metadata.is_on_gce", lambda request: False)
+
+
+@pytest.mark.usefixtures("no_google_credentials")
+def test_the_real_client_factory_turns_missing_credentials_into_a_hint() -> None:
+    with pytest.raises(secrets_cli.SecretsCliError, match="gcloud auth application-default login") as raised:
+        secrets_cli.make_client()
+    assert isinstance(raised.value.__cause__, DefaultCredentialsError)
+
+
+@pytest.mark.usefixtures("no_google_credentials")
+def test_missing_credentials_end_the_command_with_the_hint(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = secrets_cli.main(["check", "--stack", "staging"], root=repo)
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: No Google Cloud credentials found.")
+    assert "gcloud auth application-default login" in err

@@ -1,0 +1,313 @@
+"""Pulumi mocks that answer like the real providers, so the program can be evaluated offline.
+
+`PlanMocks` returns the computed outputs a real `pulumi up` would produce (resource names in the
+providers' formats, service account emails, function URLs, Cloud Run service names, topic ids ...),
+so that an input built from another resource's output is never silently `None`. Every registered
+resource is recorded as {"type", "name", "parent", "inputs"} for tests and for `tools.plan`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+from pulumi.runtime import mocks as runtime_mocks
+
+DEFAULT_PROJECT = "mock-project"
+DEFAULT_REGION = "europe-west1"
+# Stable fake project number: the real one is assigned by Google at project creation.
+PROJECT_NUMBER = "123456789012"
+
+
+def _digest(*parts: str, length: int = 10) -> str:
+    """Deterministic pseudo-random suffix, like the hashes providers put in generated names."""
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:length]
+
+
+def _project(inputs: dict[str, Any]) -> str:
+    value = inputs.get("project")
+    return value if isinstance(value, str) and value else DEFAULT_PROJECT
+
+
+@dataclass
+class RecordedResource:
+    """One resource as the program registered it."""
+
+    type: str
+    name: str
+    inputs: dict[str, Any]
+    parent: str | None = None
+    custom: bool = True
+
+    def as_plan_entry(self) -> dict[str, Any]:
+        return {"type": self.type, "name": self.name, "parent": self.parent, "inputs": self.inputs}
+
+
+def computed_state(typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Return (id, outputs) for a resource in the shape the real provider returns them."""
+    project = _project(inputs)
+    location = inputs.get("location") or inputs.get("region") or DEFAULT_REGION
+    state: dict[str, Any] = {}
+
+    if typ == "gcp:organizations/project:Project":
+        project_id = inputs.get("projectId", project)
+        state = {"number": PROJECT_NUMBER, "projectId": project_id}
+        return project_id, state
+    if typ == "gcp:projects/service:Service":
+        return f"{project}/{inputs.get('service')}", state
+    if typ == "gcp:projects/serviceIdentity:ServiceIdentity":
+        # Google-managed service agents: service-<project number>@gcp-sa-<service>.iam.gserviceaccount.com
+        agent = str(inputs.get("service", "")).split(".")[0]
+        email = f"service-{PROJECT_NUMBER}@gcp-sa-{agent}.iam.gserviceaccount.com"
+        return f"projects/{project}/services/{inputs.get('service')}", {
+            "email": email,
+            "member": f"serviceAccount:{email}",
+        }
+    if typ == "gcp:firebase/project:Project":
+        state = {"projectNumber": PROJECT_NUMBER, "displayName": project}
+        return f"projects/{project}", state
+    if typ == "gcp:firestore/database:Database":
+        db = inputs.get("name", "(default)")
+        state = {
+            "uid": _digest(project, db, length=32),
+            "etag": _digest("etag", name),
+            "keyPrefix": _digest("key", project, length=8),
+            "versionRetentionPeriod": "604800s",
+            "earliestVersionTime": "2026-01-01T00:00:00Z",
+        }
+        return f"projects/{project}/databases/{db}", state
+    if typ == "gcp:firestore/index:Index":
+        index_id = "CICAgO" + _digest(name, length=10)
+        db = inputs.get("database", "(default)")
+        group = inputs.get("collection")
+        full = f"projects/{project}/databases/{db}/collectionGroups/{group}/indexes/{index_id}"
+        return full, {"name": full}
+    if typ == "gcp:firebaserules/ruleset:Ruleset":
+        # The provider reports the generated ruleset id as `name`; the resource id is the full path.
+        ruleset_id = (
+            f"{_digest(name, length=8)}-{_digest('r', name, length=4)}-{_digest('s', name, length=12)}"
+        )
+        return f"projects/{project}/rulesets/{ruleset_id}", {
+            "name": ruleset_id,
+            "createTime": "2026-01-01T00:00:00Z",
+        }
+    if typ == "gcp:firebaserules/release:Release":
+        return f"projects/{project}/releases/{inputs.get('name')}", {}
+    if typ == "gcp:identityplatform/config:Config":
+        return f"projects/{project}/config", {"name": f"projects/{project}/config"}
+    if typ == "gcp:secretmanager/secret:Secret":
+        secret_id = inputs.get("secretId", name)
+        # The API reports secrets under the project number, Pulumi's id uses the project id.
+        state = {"name": f"projects/{PROJECT_NUMBER}/secrets/{secret_id}"}
+        return f"projects/{project}/secrets/{secret_id}", state
+    if typ == "gcp:storage/bucket:Bucket":
+        bucket = inputs.get("name", name)
+        state = {
+            "url": f"gs://{bucket}",
+            "selfLink": f"https://www.googleapis.com/storage/v1/b/{bucket}",
+            "projectNumber": PROJECT_NUMBER,
+        }
+        return bucket, state
+    if typ == "gcp:storage/bucketObject:BucketObject":
+        bucket, object_name = inputs.get("bucket"), inputs.get("name", name)
+        state = {
+            "outputName": object_name,
+            "md5hash": _digest("md5", str(object_name), length=24),
+            "generation": 1767225600000000,
+            "selfLink": f"https://www.googleapis.com/storage/v1/b/{bucket}/o/{object_name}",
+            "mediaLink": f"https://storage.googleapis.com/download/storage/v1/b/{bucket}/o/{object_name}?alt=media",
+        }
+        return f"{bucket}-{object_name}", state
+    if typ == "gcp:serviceaccount/account:Account":
+        email = f"{inputs.get('accountId')}@{project}.iam.gserviceaccount.com"
+        state = {
+            "email": email,
+            "member": f"serviceAccount:{email}",
+            "name": f"projects/{project}/serviceAccounts/{email}",
+            "uniqueId": str(int(_digest(email, length=12), 16)),
+        }
+        return state["name"], state
+    if typ == "gcp:cloudfunctionsv2/function:Function":
+        fn = inputs.get("name", name)
+        service_config = dict(inputs.get("serviceConfig") or {})
+        # Cloud Run service backing a 2nd-gen function carries the function's name.
+        service_config["service"] = f"projects/{project}/locations/{location}/services/{fn}"
+        service_config["uri"] = f"https://{fn}-{_digest(project, fn, length=10)}-ew.a.run.app"
+        state = {
+            "serviceConfig": service_config,
+            "url": f"https://{location}-{project}.cloudfunctions.net/{fn}",
+            "state": "ACTIVE",
+            "environment": "GEN_2",
+        }
+        trigger = inputs.get("eventTrigger")
+        if isinstance(trigger, dict):
+            state["eventTrigger"] = {
+                **trigger,
+                "trigger": f"projects/{project}/locations/{location}/triggers/{fn}-{_digest(fn, length=6)}",
+            }
+        return f"projects/{project}/locations/{location}/functions/{fn}", state
+    if typ == "gcp:pubsub/topic:Topic":
+        return f"projects/{project}/topics/{inputs.get('name', name)}", state
+    if typ == "gcp:pubsub/subscription:Subscription":
+        return f"projects/{project}/subscriptions/{inputs.get('name', name)}", state
+    if typ == "gcp:cloudscheduler/job:Job":
+        return f"projects/{project}/locations/{location}/jobs/{inputs.get('name', name)}", {
+            "state": "ENABLED"
+        }
+    if typ == "gcp:firebase/hostingSite:HostingSite":
+        site = inputs.get("siteId", name)
+        state = {
+            "name": f"projects/{project}/sites/{site}",
+            "defaultUrl": f"https://{site}.web.app",
+            "type": "USER_SITE",
+        }
+        return state["name"], state
+    if typ == "gcp:firebase/hostingVersion:HostingVersion":
+        version_id = _digest("version", name, length=16)
+        state = {"name": f"sites/{inputs.get('siteId')}/versions/{version_id}", "versionId": version_id}
+        return state["name"], state
+    if typ == "gcp:firebase/hostingRelease:HostingRelease":
+        release_id = _digest("release", name, length=16)
+        state = {"name": f"sites/{inputs.get('siteId')}/releases/{release_id}", "releaseId": release_id}
+        return state["name"], state
+    if typ == "gcp:firebase/hostingCustomDomain:HostingCustomDomain":
+        site, domain = inputs.get("siteId"), inputs.get("customDomain")
+        state = {
+            "name": f"projects/{project}/sites/{site}/customDomains/{domain}",
+            "hostState": "HOST_ACTIVE",
+            "ownershipState": "OWNERSHIP_ACTIVE",
+            "requiredDnsUpdates": [
+                {
+                    "checkTime": "2026-01-01T00:00:00Z",
+                    "desireds": [
+                        {
+                            "domainName": domain,
+                            "records": [{"domainName": domain, "type": "CNAME", "rdata": f"{site}.web.app."}],
+                        }
+                    ],
+                }
+            ],
+        }
+        return state["name"], state
+    if typ == "gcp:monitoring/notificationChannel:NotificationChannel":
+        full = f"projects/{project}/notificationChannels/{int(_digest(name, length=12), 16)}"
+        return full, {"name": full}
+    if typ == "gcp:monitoring/uptimeCheckConfig:UptimeCheckConfig":
+        check_id = f"{name}-{_digest(name, length=8)}"
+        full = f"projects/{project}/uptimeCheckConfigs/{check_id}"
+        return full, {"name": full, "uptimeCheckId": check_id}
+    if typ == "gcp:monitoring/alertPolicy:AlertPolicy":
+        full = f"projects/{project}/alertPolicies/{int(_digest(name, length=12), 16)}"
+        return full, {"name": full}
+    if typ == "gcp:logging/metric:Metric":
+        return inputs.get("name", name), {}
+    if typ.startswith("cloudflare:"):
+        return _digest("cf", typ, name, length=32), {}
+    if typ.startswith("random:"):
+        return _digest("random", name, length=8), {
+            "result": _digest("result", name, length=8),
+            "hex": _digest(name),
+        }
+    # IAM members and everything else: an etag-bearing resource with a stable id.
+    if "iam" in typ.lower():
+        return f"{name}-{_digest(name, length=6)}", {"etag": "BwY" + _digest("etag", name, length=9)}
+    return f"{name}-id", state
+
+
+class PlanMocks(pulumi.runtime.Mocks):
+    """Mocks returning realistic computed outputs and recording every registered resource.
+
+    Use `install()` to also record each resource's parent; `pulumi.runtime.set_mocks(PlanMocks())`
+    works too, but then `parent` stays None.
+    """
+
+    def __init__(self, project_number: str = PROJECT_NUMBER) -> None:
+        self.project_number = project_number
+        self.resources: list[RecordedResource] = []
+        # `pulumi.export` values once settled, filled by `run_under_mocks(..., mocks)`.
+        self.stack_outputs: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        inputs = dict(args.inputs)
+        with self._lock:
+            self.resources.append(
+                RecordedResource(type=args.typ, name=args.name, inputs=inputs, custom=bool(args.custom))
+            )
+        resource_id, computed = computed_state(args.typ, args.name, inputs)
+        return resource_id, {**inputs, **computed}
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        if args.token == "gcp:organizations/getProject:getProject":
+            project = args.args.get("projectId") or DEFAULT_PROJECT
+            return {"projectId": project, "number": self.project_number, "name": project, "id": project}, []
+        if args.token == "gcp:organizations/getClientConfig:getClientConfig":
+            return {"project": DEFAULT_PROJECT, "region": DEFAULT_REGION, "id": DEFAULT_PROJECT}, []
+        return {}, []
+
+    # ---- queries used by tests and the planner ----------------------------------------------------
+
+    def install(self, project: str = "launch-ready", stack: str = "staging") -> None:
+        """Point the Pulumi runtime at these mocks, recording parents through `PlanMonitor`."""
+        pulumi.runtime.set_mocks(self, project=project, stack=stack, preview=False, monitor=PlanMonitor(self))
+
+    def _set_parent(self, typ: str, name: str, parent: str | None) -> None:
+        with self._lock:
+            for resource in reversed(self.resources):
+                if resource.type == typ and resource.name == name and resource.parent is None:
+                    resource.parent = parent
+                    return
+
+    def of_type(self, typ: str) -> list[RecordedResource]:
+        return [r for r in self.resources if r.type == typ]
+
+    def named(self, typ: str, name: str) -> RecordedResource:
+        matches = [r for r in self.resources if r.type == typ and r.name == name]
+        if len(matches) != 1:
+            raise LookupError(f"expected one {typ} named {name!r}, found {len(matches)}")
+        return matches[0]
+
+    def plan(self) -> list[dict[str, Any]]:
+        return [r.as_plan_entry() for r in self.resources]
+
+
+class PlanMonitor(runtime_mocks.MockMonitor):
+    """MockMonitor that tells the mocks which resource each new resource is parented to."""
+
+    def __init__(self, mocks: PlanMocks) -> None:
+        super().__init__(mocks)
+        self.plan_mocks = mocks
+
+    def RegisterResource(self, request: Any) -> Any:
+        response = super().RegisterResource(request)
+        parent_urn: str = request.parent
+        # The stack itself is no useful parent: top-level resources report None.
+        parent = None
+        if parent_urn and not parent_urn.split("::")[2].endswith("pulumi:pulumi:Stack"):
+            parent = parent_urn.split("::")[-1]
+        if request.type != "pulumi:pulumi:Stack":
+            self.plan_mocks._set_parent(request.type, request.name, parent)
+        return response
+
+
+def run_under_mocks(program: Callable[[], object], mocks: PlanMocks | None = None) -> None:
+    """Run `program` in the mocked Pulumi runtime and wait until every resource and output settles.
+
+    With `mocks`, the program's `pulumi.export` values are resolved into `mocks.stack_outputs`.
+    Exceptions raised by the program or inside an `apply` propagate to the caller.
+    """
+
+    def settled() -> pulumi.Output[Any] | None:
+        # The runtime awaits the return value; a component or module namespace is not awaitable.
+        program()
+        stack = pulumi.runtime.get_root_resource()
+        if mocks is None or stack is None:
+            return None
+        exports: dict[str, Any] = dict(getattr(stack, "outputs", {}))
+        return pulumi.Output.from_input(exports).apply(mocks.stack_outputs.update)
+
+    pulumi.runtime.test(settled)()

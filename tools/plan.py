@@ -1,0 +1,200 @@
+"""Offline plan: run the Pulumi program under mocks with a stack's config, no credentials, no CLI.
+
+    python -m tools.plan --stack staging
+
+Prints a table of every resource with the settings a reviewer cares about and writes
+build/plan-<stack>.json: [{"type", "name", "parent", "inputs"}, ...] sorted by type and name, with
+secret values redacted. A bad stack config prints the one readable error and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import runpy
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import rpc
+from pulumi.runtime.config import set_all_config
+
+from components.stack_config import StackConfigError, parse_stack_config
+from tools.mocks import PlanMocks, run_under_mocks
+
+ROOT = Path(__file__).resolve().parent.parent
+PROJECT_NAME = "launch-ready"
+REDACTED = "[secret]"
+UNKNOWN = "[unknown until apply]"
+# Plain-text inputs under these names are credentials whatever the provider marks them as.
+_SECRET_KEY = re.compile(
+    r"(password|passphrase|api_?token|api_?key|private_?key|secret_?data|credentials)$", re.I
+)
+
+
+class PlanError(Exception):
+    """A problem the user fixes in their files; printed without a stack trace."""
+
+
+def read_stack_file(root: Path, stack: str) -> tuple[dict[str, str], list[str]]:
+    """Config of Pulumi.<stack>.yaml as the engine passes it: strings, structured values as JSON.
+
+    Returns (config, secret_keys). Encrypted values are kept out; the program reads none of them.
+    """
+    path = root / f"Pulumi.{stack}.yaml"
+    if not path.is_file():
+        raise PlanError(f"{path.name} not found: create it (see Pulumi.staging.yaml) or pick another --stack")
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as error:
+        raise PlanError(f"{path.name} is not valid YAML: {error}") from None
+    raw = document.get("config") or {}
+    if not isinstance(raw, dict):
+        raise PlanError(f"{path.name}: 'config' must be a mapping of keys to values")
+    config: dict[str, str] = {}
+    secret_keys: list[str] = []
+    for key, value in raw.items():
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            secret_keys.append(key)
+            continue
+        config[key] = value if isinstance(value, str) else json.dumps(value)
+    return config, secret_keys
+
+
+def redact(value: Any, key: str = "") -> Any:
+    """JSON-ready copy of a resource's inputs with secrets, assets and unknowns made explicit."""
+    if rpc.is_rpc_secret(value):
+        return REDACTED
+    if isinstance(value, dict):
+        return {k: redact(v, k) for k, v in sorted(value.items())}
+    if isinstance(value, list | tuple):
+        return [redact(v, key) for v in value]
+    if isinstance(value, pulumi.FileAsset):
+        path = Path(str(value.path))
+        return {"fileAsset": str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)}
+    if isinstance(value, pulumi.StringAsset):
+        return {"stringAsset": f"{len(value.text)} characters"}
+    if value == rpc.UNKNOWN:
+        return UNKNOWN
+    if isinstance(value, str) and _SECRET_KEY.search(key):
+        return REDACTED
+    return value
+
+
+def _get(inputs: dict[str, Any], *path: str) -> Any:
+    value: Any = inputs
+    for step in path:
+        value = value.get(step) if isinstance(value, dict) else None
+    return value
+
+
+def _summary(entry: dict[str, Any]) -> str:
+    """The few settings of a resource that matter in review."""
+    inputs, typ = entry["inputs"], entry["type"]
+    secret_env = _get(inputs, "serviceConfig", "secretEnvironmentVariables") or []
+    summaries: dict[str, Callable[[], list[Any]]] = {
+        "gcp:cloudfunctionsv2/function:Function": lambda: [
+            f"entry={_get(inputs, 'buildConfig', 'entryPoint')}",
+            f"ingress={_get(inputs, 'serviceConfig', 'ingressSettings')}",
+            f"max={_get(inputs, 'serviceConfig', 'maxInstanceCount')}",
+            f"sa={_get(inputs, 'serviceConfig', 'serviceAccountEmail')}",
+            f"secrets={[variable['key'] for variable in secret_env]}",
+        ],
+        "gcp:pubsub/subscription:Subscription": lambda: [
+            f"topic={str(inputs.get('topic')).split('/')[-1]}",
+            f"push={'oidc' if _get(inputs, 'pushConfig', 'oidcToken') else 'pull'}",
+            f"dlq={str(_get(inputs, 'deadLetterPolicy', 'deadLetterTopic') or '-').split('/')[-1]}",
+            f"attempts={_get(inputs, 'deadLetterPolicy', 'maxDeliveryAttempts') or '-'}",
+            f"retention={inputs.get('messageRetentionDuration')}",
+        ],
+        "gcp:storage/bucket:Bucket": lambda: [
+            f"publicAccessPrevention={inputs.get('publicAccessPrevention')}",
+            f"uniformAccess={inputs.get('uniformBucketLevelAccess')}",
+            f"versioning={_get(inputs, 'versioning', 'enabled')}",
+        ],
+        "gcp:firestore/database:Database": lambda: [
+            f"location={inputs.get('locationId')}",
+            f"pitr={inputs.get('pointInTimeRecoveryEnablement')}",
+            f"deleteProtection={inputs.get('deleteProtectionState')}",
+            f"deletionPolicy={inputs.get('deletionPolicy')}",
+        ],
+        "gcp:cloudscheduler/job:Job": lambda: [
+            f"schedule={inputs.get('schedule')} {inputs.get('timeZone')}",
+            f"oidc={_get(inputs, 'httpTarget', 'oidcToken', 'serviceAccountEmail')}",
+        ],
+        "gcp:secretmanager/secret:Secret": lambda: [f"secretId={inputs.get('secretId')}"],
+        "gcp:projects/service:Service": lambda: [str(inputs.get("service"))],
+    }
+    if typ in summaries:
+        parts = summaries[typ]()
+    elif "role" in inputs and "member" in inputs:
+        target = next(
+            (str(inputs[k]) for k in ("name", "topic", "subscription", "secretId") if k in inputs), ""
+        )
+        parts = [str(inputs["role"]), str(inputs["member"]), f"on {target.split('/')[-1]}" if target else ""]
+    else:
+        parts = [f"{k}={v}" for k, v in sorted(inputs.items()) if isinstance(v, str | int | float | bool)][:3]
+    return " ".join(str(p) for p in parts if p)
+
+
+def render_table(plan: list[dict[str, Any]]) -> str:
+    rows = [(entry["type"], entry["name"], entry["parent"] or "-", _summary(entry)) for entry in plan]
+    headers = ("TYPE", "NAME", "PARENT", "SETTINGS")
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers[:3])]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers[:3], widths, strict=True)) + "  " + headers[3]]
+    for row in rows:
+        lines.append("  ".join(c.ljust(w) for c, w in zip(row[:3], widths, strict=True)) + "  " + row[3])
+    return "\n".join(lines)
+
+
+def evaluate_stack(stack: str, root: Path = ROOT) -> PlanMocks:
+    """Run the program for `stack` under mocks; the returned mocks hold every registered resource."""
+    config, secret_keys = read_stack_file(root, stack)
+    # Validate before the engine starts so the user sees exactly one readable message.
+    parse_stack_config({k: v for k, v in config.items() if k.startswith("launchready:")}, stack)
+    mocks = PlanMocks()
+    mocks.install(project=PROJECT_NAME, stack=stack)
+    set_all_config(config, secret_keys)
+
+    def program() -> None:
+        runpy.run_path(str(root / "__main__.py"), run_name="__main__")
+
+    run_under_mocks(program, mocks)
+    return mocks
+
+
+def build_plan(stack: str, root: Path = ROOT) -> list[dict[str, Any]]:
+    """Evaluate the program for `stack` under mocks; return the sorted, redacted resource list."""
+    mocks = evaluate_stack(stack, root)
+    plan = [{**entry, "inputs": redact(entry["inputs"])} for entry in mocks.plan()]
+    return sorted(plan, key=lambda entry: (entry["type"], entry["name"]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.plan", description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
+    parser.add_argument("--out", type=Path, help="JSON output (default build/plan-<stack>.json)")
+    parser.add_argument("--quiet", action="store_true", help="write the JSON without printing the table")
+    parser.add_argument("--root", type=Path, default=ROOT, help=argparse.SUPPRESS)
+    options = parser.parse_args(argv)
+    try:
+        plan = build_plan(options.stack, options.root)
+    except (PlanError, StackConfigError, pulumi.RunError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    out: Path = options.out or options.root / "build" / f"plan-{options.stack}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(plan, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    if not options.quiet:
+        print(render_table(plan))
+    custom = sum(1 for entry in plan if not entry["type"].startswith("launchready:"))
+    print(f"\n{options.stack}: {custom} resources in {len(plan) - custom} components -> {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
