@@ -1,0 +1,502 @@
+"""Stripe event -> billing state transition.
+
+Pure functions (no I/O): `transition(billing, event)` takes the current `users/{uid}.billing` map and
+one verified Stripe event and returns what the billing worker must write and do next. Keeping the rules
+here makes every one of them testable without Firestore or Stripe.
+
+Ordering: Stripe does not deliver events in order. Every event is stamped against the Stripe objects
+it concerns (its own object, plus the subscription it belongs to) in `billing.applied[object_id] =
+event.created`; an event older than any of those stamps is stale and changes nothing, so a late
+`customer.subscription.updated(past_due)` can never roll back a newer `active`.
+
+Both API shapes are read: the current one (`invoice.parent.subscription_details`, period ends on the
+subscription items) and the pre-2025 one (`invoice.subscription`, `subscription.current_period_end`).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+ACCESS_STATUSES = frozenset({"active", "trialing", "past_due"})
+BILLING_STATUSES = frozenset(
+    {"none", "active", "trialing", "past_due", "payment_failed", "canceled", "unpaid", "incomplete"})
+
+# Stripe subscription.status -> billing status. incomplete_expired is a subscription Stripe ended
+# (its first payment never arrived); paused is a trial that ended without a payment method.
+SUBSCRIPTION_STATUSES = {
+    "active": "active",
+    "trialing": "trialing",
+    "past_due": "past_due",
+    "canceled": "canceled",
+    "unpaid": "unpaid",
+    "incomplete": "incomplete",
+    "incomplete_expired": "canceled",
+    "paused": "unpaid",
+}
+
+APPLIED = "applied"
+STALE = "stale"
+IGNORED = "ignored"
+
+# Notice kinds: what the worker should tell whom after an applied event.
+PAYMENT_RECOVERY = "payment_recovery"
+OPS_REPEATED_PAYMENT_FAILURE = "ops_repeated_payment_failure"
+OPS_DISPUTE = "ops_dispute"
+REPEATED_FAILURE_THRESHOLD = 2
+
+
+def initial_billing() -> dict[str, Any]:
+    return {
+        "status": "none",
+        "plan": None,
+        "customer_id": None,
+        "subscription_id": None,
+        "current_period_end": None,
+        "ever_paid": False,
+        "payment_failed": False,
+        "failed_payment_count": 0,
+        "payment_failed_since": None,  # event.created of the first failure of the current streak
+        "last_failed_object": None,  # the invoice / payment intent / session that failed last
+        "refunded": False,
+        "disputed": False,
+        "last_payment_intent": None,
+        "last_charge": None,
+        "applied": {},
+    }
+
+
+@dataclass(frozen=True)
+class Notice:
+    kind: str
+    ref: str  # what the notice is about (invoice, payment intent, dispute, failure streak)
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "ref": self.ref, "details": self.details}
+
+
+@dataclass(frozen=True)
+class Transition:
+    outcome: str  # applied | stale | ignored
+    stage: str  # the payment stage, for logs and the ledger
+    reason: str = ""
+    billing: dict[str, Any] | None = None  # the complete new billing map, when it changes
+    pro: bool = False
+    crm_reason: str | None = None
+    notices: tuple[Notice, ...] = ()
+
+    def summary(self) -> dict[str, Any]:
+        """Firestore-storable result (recorded in the ledger, returned on redelivery)."""
+        billing = self.billing or {}
+        return {
+            "outcome": self.outcome,
+            "stage": self.stage,
+            "reason": self.reason,
+            "status": billing.get("status"),
+            "pro": self.pro,
+            "failed_payment_count": billing.get("failed_payment_count"),
+            "crm_reason": self.crm_reason,
+            "notices": [notice.as_dict() for notice in self.notices],
+        }
+
+
+# ---- reading Stripe shapes ---------------------------------------------------------------------
+
+
+def expandable_id(value: Any) -> str | None:
+    """An expandable field is an id string, or the expanded object carrying `id`."""
+    if isinstance(value, str) and value:
+        return value
+    if isinstance(value, Mapping) and isinstance(value.get("id"), str):
+        return value["id"]
+    return None
+
+
+def event_object(event: Mapping[str, Any]) -> dict[str, Any]:
+    return event["data"]["object"]
+
+
+def invoice_subscription_id(invoice: Mapping[str, Any]) -> str | None:
+    details = (invoice.get("parent") or {}).get("subscription_details") or {}
+    return expandable_id(details.get("subscription")) or expandable_id(invoice.get("subscription"))
+
+
+def metadata_uid(obj: Mapping[str, Any]) -> str | None:
+    """The uid create_checkout stamps into Stripe metadata (on the object itself or, for an invoice,
+    on the subscription it was generated from)."""
+    candidates = [obj.get("metadata") or {}]
+    if obj.get("object") == "invoice":
+        candidates.append(((obj.get("parent") or {}).get("subscription_details") or {}).get("metadata") or {})
+        candidates.append((obj.get("subscription_details") or {}).get("metadata") or {})
+    for metadata in candidates:
+        uid = metadata.get("uid") if isinstance(metadata, Mapping) else None
+        if isinstance(uid, str) and uid:
+            return uid
+    return None
+
+
+def _first_item(obj: Mapping[str, Any], list_field: str) -> dict[str, Any]:
+    data = (obj.get(list_field) or {}).get("data") or []
+    return data[0] if data and isinstance(data[0], dict) else {}
+
+
+def subscription_period_end(subscription: Mapping[str, Any]) -> int | None:
+    value = (subscription.get("current_period_end")
+             or _first_item(subscription, "items").get("current_period_end"))
+    return int(value) if isinstance(value, int) else None
+
+
+def subscription_price(subscription: Mapping[str, Any]) -> str | None:
+    price = _first_item(subscription, "items").get("price") or subscription.get("plan")
+    return expandable_id(price)
+
+
+def invoice_price(invoice: Mapping[str, Any]) -> str | None:
+    line = _first_item(invoice, "lines")
+    details = (line.get("pricing") or {}).get("price_details") or {}
+    return expandable_id(details.get("price")) or expandable_id(line.get("price"))
+
+
+def invoice_period_end(invoice: Mapping[str, Any]) -> int | None:
+    value = (_first_item(invoice, "lines").get("period") or {}).get("end")
+    return int(value) if isinstance(value, int) else None
+
+
+def invoice_payment_intent(invoice: Mapping[str, Any]) -> str | None:
+    legacy = expandable_id(invoice.get("payment_intent"))
+    if legacy:
+        return legacy
+    payment = _first_item(invoice, "payments").get("payment") or {}
+    return expandable_id(payment.get("payment_intent"))
+
+
+def clock_keys(event_type: str, obj: Mapping[str, Any]) -> list[str]:
+    """The Stripe objects whose order an event must respect: its own object and, for events that move
+    the subscription's state, that subscription."""
+    keys = [obj["id"]]
+    if event_type.startswith("invoice."):
+        keys.append(invoice_subscription_id(obj))
+    elif event_type.startswith("checkout.session."):
+        keys.append(expandable_id(obj.get("subscription")))
+    return [key for key in keys if key]
+
+
+# ---- the transition ----------------------------------------------------------------------------
+
+
+@dataclass
+class _Change:
+    stage: str
+    crm_reason: str | None = None
+    notices: list[Notice] = field(default_factory=list)
+    ignored_reason: str = ""  # set when the event turns out not to change billing
+    stale_reason: str = ""  # set when a same-second tie must not be applied
+
+
+State = dict[str, Any]  # a billing map being transitioned (a private copy)
+StripeObject = dict[str, Any]  # event.data.object
+Handler = Callable[[State, StripeObject, int, bool], _Change]
+
+
+def normalized(billing: Mapping[str, Any] | None) -> dict[str, Any]:
+    state = initial_billing()
+    state.update(copy.deepcopy(dict(billing or {})))
+    state["applied"] = dict(state.get("applied") or {})
+    state.pop("updated_at", None)
+    if state["status"] not in BILLING_STATUSES:
+        state["status"] = "none"
+    return state
+
+
+def has_access(state: Mapping[str, Any]) -> bool:
+    return state.get("status") in ACCESS_STATUSES
+
+
+def transition(billing: Mapping[str, Any] | None, event: Mapping[str, Any]) -> Transition:
+    event_type = str(event.get("type", ""))
+    handler = _HANDLERS.get(event_type)
+    if handler is None:
+        return Transition(IGNORED, stage="unhandled", reason=f"{event_type} does not change billing")
+    obj = event_object(event)
+    created = int(event["created"])
+    state = normalized(billing)
+    keys = clock_keys(event_type, obj)
+    for key in keys:
+        applied_at = state["applied"].get(key)
+        if applied_at is not None and applied_at > created:
+            return _stale(state, event_type, obj,
+                          reason=f"{key} already has an event from {applied_at} (this one: {created})")
+    tie = any(state["applied"].get(key) == created for key in keys)
+    change = handler(state, obj, created, tie)
+    if change.stale_reason:
+        return Transition(STALE, stage=change.stage, reason=change.stale_reason)
+    if change.ignored_reason:
+        return Transition(IGNORED, stage=change.stage, reason=change.ignored_reason)
+    for key in keys:
+        state["applied"][key] = max(created, int(state["applied"].get(key) or 0))
+    return Transition(APPLIED, stage=change.stage, billing=state, pro=has_access(state),
+                      crm_reason=change.crm_reason, notices=tuple(change.notices))
+
+
+def _stage_name(event_type: str) -> str:
+    return event_type.replace(".", "_")
+
+
+def _stale(state: dict[str, Any], event_type: str, obj: Mapping[str, Any], *, reason: str) -> Transition:
+    """A stale event changes no state, except the one fact that only ever becomes true: that the user
+    paid. A late payment event still makes them a customer (lifecycle), whatever came after it."""
+    if proves_payment(event_type, obj) and not state.get("ever_paid"):
+        state["ever_paid"] = True
+        return Transition(STALE, stage=_stage_name(event_type), reason=reason, billing=state,
+                          pro=has_access(state), crm_reason="payment_succeeded")
+    return Transition(STALE, stage=_stage_name(event_type), reason=reason)
+
+
+def proves_payment(event_type: str, obj: Mapping[str, Any]) -> bool:
+    if event_type == "checkout.session.completed":
+        return obj.get("payment_status") == "paid"
+    if event_type in ("checkout.session.async_payment_succeeded", "payment_intent.succeeded"):
+        return True
+    if event_type in ("invoice.paid", "invoice.payment_succeeded"):
+        return int(obj.get("amount_paid") or 0) > 0
+    return False
+
+
+def _link_customer(state: dict[str, Any], obj: Mapping[str, Any]) -> None:
+    customer = expandable_id(obj.get("customer"))
+    if customer:
+        state["customer_id"] = customer
+
+
+def _payment_succeeded(state: dict[str, Any], *, paid: bool = True) -> None:
+    if paid:
+        state["ever_paid"] = True
+    state["payment_failed"] = False
+    state["failed_payment_count"] = 0
+    state["payment_failed_since"] = None
+    state["last_failed_object"] = None
+
+
+def _payment_failed(state: State, failed_object: str, created: int, obj: Mapping[str, Any]) -> _Change:
+    """A failed payment never grants access: a subscriber keeps it as past_due (Stripe retries the card),
+    anyone without access stays without it as payment_failed."""
+    had_access = has_access(state)
+    state["status"] = "past_due" if had_access else "payment_failed"
+    state["payment_failed"] = True
+    state["failed_payment_count"] = int(state.get("failed_payment_count") or 0) + 1
+    if not state.get("payment_failed_since"):
+        state["payment_failed_since"] = created
+    amount = obj.get("amount_due", obj.get("amount_total", obj.get("amount")))
+    details = {"had_access": had_access, "amount": amount, "currency": obj.get("currency"),
+               "failed_payment_count": state["failed_payment_count"]}
+    notices = []
+    if failed_object != state.get("last_failed_object"):
+        # Stripe retries a failed invoice several times; the user hears about each payment once.
+        notices.append(Notice(PAYMENT_RECOVERY, failed_object, details))
+    state["last_failed_object"] = failed_object
+    if state["failed_payment_count"] == REPEATED_FAILURE_THRESHOLD:
+        # Once per failure streak (the count only returns to 0 when a payment succeeds); the ref names
+        # the streak, so even a repeat of this notice is the same email.
+        notices.append(Notice(OPS_REPEATED_PAYMENT_FAILURE, str(state["payment_failed_since"]),
+                              {**details, "last_failed_object": failed_object}))
+    return _Change(stage="", crm_reason="payment_failed", notices=notices)
+
+
+def _checkout_completed(state: State, session: StripeObject, created: int, tie: bool) -> _Change:
+    _link_customer(state, session)
+    subscription = expandable_id(session.get("subscription"))
+    if subscription:
+        state["subscription_id"] = subscription
+    if session.get("payment_status") in ("paid", "no_payment_required"):
+        state["status"] = "active"
+        _payment_succeeded(state)
+        if session.get("mode") == "payment":
+            state["last_payment_intent"] = expandable_id(session.get("payment_intent"))
+        return _Change(stage="checkout_completed", crm_reason="checkout_completed")
+    # Delayed payment methods (bank debits): no access until async_payment_succeeded.
+    if not has_access(state):
+        state["status"] = "incomplete"
+    return _Change(stage="checkout_awaiting_payment")
+
+
+def _async_payment_succeeded(state: State, session: StripeObject, created: int, tie: bool) -> _Change:
+    _link_customer(state, session)
+    subscription = expandable_id(session.get("subscription"))
+    if subscription:
+        state["subscription_id"] = subscription
+    state["status"] = "active"
+    _payment_succeeded(state)
+    if session.get("mode") == "payment":
+        state["last_payment_intent"] = expandable_id(session.get("payment_intent"))
+    return _Change(stage="async_payment_succeeded", crm_reason="payment_succeeded")
+
+
+def _async_payment_failed(state: State, session: StripeObject, created: int, tie: bool) -> _Change:
+    _link_customer(state, session)
+    change = _payment_failed(state, session["id"], created, session)
+    change.stage = "async_payment_failed"
+    return change
+
+
+def _invoice_paid(state: State, invoice: StripeObject, created: int, tie: bool) -> _Change:
+    _link_customer(state, invoice)
+    subscription = invoice_subscription_id(invoice)
+    paid = int(invoice.get("amount_paid") or 0) > 0
+    _payment_succeeded(state, paid=paid)
+    state["last_payment_intent"] = invoice_payment_intent(invoice) or state.get("last_payment_intent")
+    state["plan"] = invoice_price(invoice) or state.get("plan")
+    state["current_period_end"] = invoice_period_end(invoice) or state.get("current_period_end")
+    if state.get("status") == "canceled" and subscription and subscription == state.get("subscription_id"):
+        # Settling a leftover invoice does not bring a canceled subscription back.
+        return _Change(stage="invoice_paid_after_cancel", crm_reason="payment_succeeded")
+    if subscription:
+        state["subscription_id"] = subscription
+    if not (state.get("status") == "trialing" and not paid):  # a trial's $0 invoice keeps "trialing"
+        state["status"] = "active"
+    return _Change(stage="invoice_paid", crm_reason="payment_succeeded")
+
+
+def _invoice_payment_failed(state: State, invoice: StripeObject, created: int, tie: bool) -> _Change:
+    _link_customer(state, invoice)
+    subscription = invoice_subscription_id(invoice)
+    if subscription and not state.get("subscription_id"):
+        state["subscription_id"] = subscription
+    change = _payment_failed(state, invoice["id"], created, invoice)
+    change.stage = "invoice_payment_failed"
+    return change
+
+
+def _belongs_to_invoice(state: Mapping[str, Any], intent: Mapping[str, Any]) -> bool:
+    """Payment intents of subscription invoices also emit payment_intent.* events; the invoice events
+    carry those payments, so counting the intent too would count every failure twice. Current API
+    versions drop `payment_intent.invoice`, so a customer with a live subscription counts as well."""
+    if intent.get("invoice"):
+        return True
+    return bool(state.get("subscription_id")) and state.get("status") not in ("none", "canceled")
+
+
+def _payment_intent_succeeded(state: State, intent: StripeObject, created: int, tie: bool) -> _Change:
+    _link_customer(state, intent)
+    state["last_payment_intent"] = intent["id"]
+    state["last_charge"] = expandable_id(intent.get("latest_charge")) or state.get("last_charge")
+    if _belongs_to_invoice(state, intent):
+        return _Change(stage="invoice_payment_recorded")
+    state["status"] = "active"
+    _payment_succeeded(state)
+    return _Change(stage="payment_succeeded", crm_reason="payment_succeeded")
+
+
+def _payment_intent_failed(state: State, intent: StripeObject, created: int, tie: bool) -> _Change:
+    if _belongs_to_invoice(state, intent):
+        return _Change(stage="invoice_payment_intent_failed",
+                       ignored_reason="an invoice payment: invoice.payment_failed carries it")
+    _link_customer(state, intent)
+    change = _payment_failed(state, intent["id"], created, intent)
+    change.stage = "payment_failed"
+    return change
+
+
+def _subscription_changed(state: State, subscription: StripeObject, created: int, tie: bool,
+                          *, deleted: bool = False) -> _Change:
+    stripe_status = "canceled" if deleted else str(subscription.get("status", ""))
+    status = SUBSCRIPTION_STATUSES.get(stripe_status)
+    stage = f"subscription_{stripe_status or 'unknown'}"
+    if status is None:
+        return _Change(stage=stage, ignored_reason=f"unknown subscription status {stripe_status!r}")
+    if tie and has_access(state) and status == "incomplete":
+        # Same second as a payment that granted access: "incomplete" is the earlier state.
+        return _Change(stage=stage, stale_reason="same-second incomplete after access was granted")
+    current = state.get("subscription_id")
+    if current and current != subscription["id"] and has_access(state) and status not in ACCESS_STATUSES:
+        # An older subscription ending must not revoke the one that grants access now.
+        return _Change(stage=f"other_{stage}", crm_reason=None)
+    _link_customer(state, subscription)
+    state["subscription_id"] = subscription["id"]
+    state["status"] = status
+    state["plan"] = subscription_price(subscription) or state.get("plan")
+    state["current_period_end"] = subscription_period_end(subscription) or state.get("current_period_end")
+    if status in ("active", "trialing"):
+        _payment_succeeded(state, paid=False)
+    crm_reason = "subscription_canceled" if status in ("canceled", "unpaid") else "subscription_updated"
+    return _Change(stage=stage, crm_reason=crm_reason)
+
+
+def _subscription_created(state: State, subscription: StripeObject, created: int, tie: bool) -> _Change:
+    if tie:
+        # Creation is a subscription's first event, so anything else from the same second is newer.
+        return _Change(stage="subscription_created", stale_reason="same-second creation event")
+    return _subscription_changed(state, subscription, created, tie)
+
+
+def _subscription_updated(state: State, subscription: StripeObject, created: int, tie: bool) -> _Change:
+    return _subscription_changed(state, subscription, created, tie)
+
+
+def _subscription_deleted(state: State, subscription: StripeObject, created: int, tie: bool) -> _Change:
+    return _subscription_changed(state, subscription, created, tie, deleted=True)
+
+
+def _charge_refunded(state: State, charge: StripeObject, created: int, tie: bool) -> _Change:
+    _link_customer(state, charge)
+    state["refunded"] = True
+    captured = int(charge.get("amount_captured") or charge.get("amount") or 0)
+    refunded = int(charge.get("amount_refunded") or 0)
+    full = bool(charge.get("refunded")) or (captured > 0 and refunded >= captured)
+    intent = expandable_id(charge.get("payment_intent"))
+    last_payment = (intent is not None and intent == state.get("last_payment_intent")) or (
+        charge["id"] == state.get("last_charge"))
+    if full and last_payment and has_access(state):
+        # The payment that bought the current access was returned in full.
+        state["status"] = "canceled"
+        return _Change(stage="refund_revoked", crm_reason="refunded")
+    return _Change(stage="refunded_full" if full else "refunded_partial", crm_reason="refunded")
+
+
+def _dispute_created(state: State, dispute: StripeObject, created: int, tie: bool) -> _Change:
+    state["disputed"] = True
+    details = {"amount": dispute.get("amount"), "currency": dispute.get("currency"),
+               "reason": dispute.get("reason"), "charge": expandable_id(dispute.get("charge")),
+               "status": dispute.get("status")}
+    return _Change(stage="dispute_created", crm_reason="disputed",
+                   notices=[Notice(OPS_DISPUTE, dispute["id"], details)])
+
+
+_HANDLERS: dict[str, Handler] = {
+    "checkout.session.completed": _checkout_completed,
+    "checkout.session.async_payment_succeeded": _async_payment_succeeded,
+    "checkout.session.async_payment_failed": _async_payment_failed,
+    "invoice.paid": _invoice_paid,
+    "invoice.payment_succeeded": _invoice_paid,
+    "invoice.payment_failed": _invoice_payment_failed,
+    "payment_intent.succeeded": _payment_intent_succeeded,
+    "payment_intent.payment_failed": _payment_intent_failed,
+    "customer.subscription.created": _subscription_created,
+    "customer.subscription.updated": _subscription_updated,
+    "customer.subscription.deleted": _subscription_deleted,
+    "charge.refunded": _charge_refunded,
+    "charge.dispute.created": _dispute_created,
+}
+
+HANDLED_EVENT_TYPES = frozenset(_HANDLERS)
+
+
+def dispute_payment_ids(dispute: Mapping[str, Any]) -> list[str]:
+    """A dispute names no customer; it is matched through the charge or payment intent it disputes."""
+    ids = (expandable_id(dispute.get("charge")), expandable_id(dispute.get("payment_intent")))
+    return [key for key in ids if key]
+
+
+def payment_ids(event_type: str, obj: Mapping[str, Any]) -> list[str]:
+    """Charge and payment intent ids an event reveals, remembered so a later dispute can be matched."""
+    if event_type.startswith("payment_intent."):
+        return [key for key in (obj.get("id"), expandable_id(obj.get("latest_charge"))) if key]
+    if event_type.startswith("charge.") and obj.get("object") == "charge":
+        return [key for key in (obj.get("id"), expandable_id(obj.get("payment_intent"))) if key]
+    if event_type.startswith("checkout.session."):
+        return [key for key in (expandable_id(obj.get("payment_intent")),) if key]
+    if event_type.startswith("invoice."):
+        return [key for key in (invoice_payment_intent(obj),) if key]
+    return []

@@ -1,0 +1,207 @@
+"""Replay dead-lettered messages: `python -m tools.replay_dlq --topic billing-events [--project P]
+[--max N] [--dry-run]`.
+
+Pulls from the retained subscription `<topic>-dlq-sub` and republishes each message to `<topic>` with
+the same data and attributes, plus `replayed_from=<dead-letter message id>`, then acknowledges it.
+The `event_id` attribute is kept, so the worker's ledger skips every step that already ran: a replay
+finishes what failed and repeats nothing. `--dry-run` lists the messages and leaves them in place.
+
+Works against the Pub/Sub emulator when PUBSUB_EMULATOR_HOST is set (as `make up` does).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from google.api_core.exceptions import DeadlineExceeded, NotFound
+from google.cloud import pubsub_v1
+from google.cloud.pubsub_v1.publisher import client as publisher_client
+from google.pubsub_v1.types import PubsubMessage
+
+CATALOG = Path(__file__).resolve().parents[1] / "functions_src" / "catalog.json"
+PULL_BATCH = 100
+PULL_TIMEOUT_SECONDS = 10.0
+PUBLISH_TIMEOUT_SECONDS = 30.0
+# Added by Pub/Sub when it dead-letters a message; they describe the failed delivery, not the message.
+DEAD_LETTER_ATTRIBUTE_PREFIX = "CloudPubSubDeadLetter"
+
+
+class ReplayError(RuntimeError):
+    pass
+
+
+def catalog_topics(catalog_path: Path = CATALOG) -> list[str]:
+    return list(json.loads(catalog_path.read_text())["topics"])
+
+
+def dead_letter_subscription(topic: str) -> str:
+    return f"{topic}-dlq-sub"
+
+
+@dataclass
+class Summary:
+    replayed: list[str] = field(default_factory=list)  # dead-letter message ids
+    listed: list[str] = field(default_factory=list)
+
+    def line(self, dry_run: bool) -> str:
+        if dry_run:
+            return f"dry run: {len(self.listed)} message(s) in the dead-letter subscription, nothing replayed"
+        return f"replayed {len(self.replayed)} message(s)"
+
+
+def replay_attributes(attributes: dict[str, str], dead_letter_message_id: str) -> dict[str, str]:
+    kept = {
+        name: value for name, value in attributes.items() if not name.startswith(DEAD_LETTER_ATTRIBUTE_PREFIX)
+    }
+    return {**kept, "replayed_from": dead_letter_message_id}
+
+
+def publish_raw(
+    publisher: pubsub_v1.PublisherClient, topic_path: str, data: bytes, attributes: dict[str, str]
+) -> str:
+    """One Publish RPC, waiting for the server's message id. The batching `publish()` takes attributes
+    as keyword arguments, where a name such as `topic`, `retry` or `timeout` would collide with its own
+    parameters; the RPC takes them as a map, so any dead-lettered message is republished unchanged."""
+    rpc: Any = super(publisher_client.Client, publisher)  # the generated client underneath the batching one
+    response = rpc.publish(
+        topic=topic_path,
+        messages=[PubsubMessage(data=data, attributes=attributes)],
+        timeout=PUBLISH_TIMEOUT_SECONDS,
+    )
+    return response.message_ids[0]
+
+
+def published_at(message: PubsubMessage) -> str:
+    # proto-plus hands the Timestamp field over as a datetime at run time.
+    return message.publish_time.isoformat()  # pyright: ignore[reportAttributeAccessIssue]
+
+
+def describe(message: PubsubMessage) -> str:
+    attributes = dict(message.attributes)
+    attempts = attributes.get("CloudPubSubDeadLetterSourceDeliveryCount", "?")
+    return (
+        f"{message.message_id} event_id={attributes.get('event_id', '-')} "
+        f"event_type={attributes.get('event_type', '-')} published={published_at(message)} "
+        f"attempts={attempts} bytes={len(message.data)}"
+    )
+
+
+def replay(
+    project: str,
+    topic: str,
+    *,
+    max_messages: int | None = None,
+    dry_run: bool = False,
+    out: TextIO = sys.stdout,
+    subscriber: pubsub_v1.SubscriberClient | None = None,
+    publisher: pubsub_v1.PublisherClient | None = None,
+) -> Summary:
+    subscriber = subscriber or pubsub_v1.SubscriberClient()
+    publisher = publisher or pubsub_v1.PublisherClient()
+    subscription = subscriber.subscription_path(project, dead_letter_subscription(topic))
+    topic_path = publisher.topic_path(project, topic)
+    summary = Summary()
+    seen: set[str] = set()
+    held: list[str] = []  # dry run: ack ids to hand back at the end
+
+    try:
+        while max_messages is None or len(seen) < max_messages:
+            wanted = PULL_BATCH if max_messages is None else min(PULL_BATCH, max_messages - len(seen))
+            received = _pull(subscriber, subscription, wanted)
+            fresh = [item for item in received if item.message.message_id not in seen]
+            held += [item.ack_id for item in received if item.message.message_id in seen]
+            if not fresh:
+                break
+            for item in fresh:
+                message = item.message
+                seen.add(message.message_id)
+                if dry_run:
+                    summary.listed.append(message.message_id)
+                    held.append(item.ack_id)
+                    print(f"would replay {describe(message)}", file=out)
+                    continue
+                new_id = publish_raw(
+                    publisher,
+                    topic_path,
+                    message.data,
+                    replay_attributes(dict(message.attributes), message.message_id),
+                )
+                # Acknowledged only after the republish is stored: a crash in between replays it
+                # again, which the ledger absorbs.
+                subscriber.acknowledge(subscription=subscription, ack_ids=[item.ack_id])
+                summary.replayed.append(message.message_id)
+                print(f"replayed {describe(message)} -> {topic} as {new_id}", file=out)
+    finally:
+        if held:  # release what a dry run looked at, so it is immediately pullable again
+            subscriber.modify_ack_deadline(subscription=subscription, ack_ids=held, ack_deadline_seconds=0)
+    return summary
+
+
+def _pull(subscriber: pubsub_v1.SubscriberClient, subscription: str, wanted: int) -> list[Any]:
+    request: dict[str, Any] = {"subscription": subscription, "max_messages": wanted}
+    if os.environ.get("PUBSUB_EMULATOR_HOST"):
+        # The emulator holds a pull on an empty subscription open until the deadline; Pub/Sub itself
+        # answers an empty pull promptly, where return_immediately is deprecated.
+        request["return_immediately"] = True
+    try:
+        response = subscriber.pull(request=request, timeout=PULL_TIMEOUT_SECONDS)
+    except DeadlineExceeded:  # nothing arrived within the timeout: the subscription is empty
+        return []
+    except NotFound as exc:
+        raise ReplayError(
+            f"{subscription} does not exist (has the stack been deployed, or `make up` run?)"
+        ) from exc
+    return list(response.received_messages)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    description = (__doc__ or "").split("\n\n")[1]
+    parser = argparse.ArgumentParser(prog="python -m tools.replay_dlq", description=description)
+    parser.add_argument("--topic", required=True, help="the topic whose dead letters to replay")
+    parser.add_argument("--project", help="GCP project (default: GOOGLE_CLOUD_PROJECT)")
+    parser.add_argument("--max", type=int, dest="max_messages", help="replay at most N messages")
+    parser.add_argument("--dry-run", action="store_true", help="list the messages without replaying them")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
+    args = parse_args(argv)
+    topics = catalog_topics()
+    if args.topic not in topics:
+        print(
+            f"error: unknown topic {args.topic!r}; topics with a dead-letter queue: {', '.join(topics)}",
+            file=sys.stderr,
+        )
+        return 2
+    if args.max_messages is not None and args.max_messages < 1:
+        print("error: --max must be at least 1", file=sys.stderr)
+        return 2
+    project = args.project or os.environ.get("GOOGLE_CLOUD_PROJECT") or os.environ.get("GCLOUD_PROJECT")
+    if not project:
+        print("error: pass --project or set GOOGLE_CLOUD_PROJECT", file=sys.stderr)
+        return 2
+    emulator = os.environ.get("PUBSUB_EMULATOR_HOST")
+    where = f"emulator {emulator}" if emulator else "GCP"
+    print(
+        f"{'listing' if args.dry_run else 'replaying'} {dead_letter_subscription(args.topic)} -> "
+        f"{args.topic} in project {project} ({where})",
+        file=out,
+    )
+    try:
+        summary = replay(project, args.topic, max_messages=args.max_messages, dry_run=args.dry_run, out=out)
+    except ReplayError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(summary.line(args.dry_run), file=out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
