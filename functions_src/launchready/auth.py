@@ -21,7 +21,9 @@ def require_user(request: flask.Request) -> User:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise HttpError(401, "missing_id_token", "send the Firebase ID token as 'Authorization: Bearer <token>'")
+        raise HttpError(
+            401, "missing_id_token", "send the Firebase ID token as 'Authorization: Bearer <token>'"
+        )
     try:
         # check_revoked also confirms the account still exists and is enabled.
         claims = auth.verify_id_token(token.strip(), app=firebase_app(), check_revoked=True)

@@ -17,7 +17,15 @@ from typing import Any
 
 from .config import settings
 
-_bound: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("launchready_log_fields", default={})
+# No mutable default: every bind() sets a fresh dict, and an unbound context reads as empty.
+_bound: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "launchready_log_fields", default=None
+)
+
+
+def _fields() -> dict[str, Any]:
+    return _bound.get() or {}
+
 
 _TRACE_CONTEXT = re.compile(r"^([0-9a-fA-F]{32})")  # X-Cloud-Trace-Context: TRACE_ID/SPAN_ID;o=1
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")  # W3C traceparent
@@ -44,7 +52,7 @@ def trace_id_from_headers(headers: Any) -> str | None:
 @contextlib.contextmanager
 def bound(**fields: Any) -> Iterator[None]:
     """Bind fields to every log line written inside the block (nested blocks add to them)."""
-    token = _bound.set({**_bound.get(), **{k: v for k, v in fields.items() if v is not None}})
+    token = _bound.set({**_fields(), **{k: v for k, v in fields.items() if v is not None}})
     try:
         yield
     finally:
@@ -53,11 +61,11 @@ def bound(**fields: Any) -> Iterator[None]:
 
 def bind(**fields: Any) -> None:
     """Add fields to the current block (e.g. the event id once the body is parsed)."""
-    _bound.set({**_bound.get(), **{k: v for k, v in fields.items() if v is not None}})
+    _bound.set({**_fields(), **{k: v for k, v in fields.items() if v is not None}})
 
 
 def current(field: str) -> Any:
-    return _bound.get().get(field)
+    return _fields().get(field)
 
 
 def current_correlation_id() -> str:
@@ -69,7 +77,7 @@ def log(severity: str, message: str, **fields: Any) -> None:
         "severity": severity,
         "message": message,
         "time": datetime.now(UTC).isoformat(),
-        **_bound.get(),
+        **_fields(),
         **fields,
     }
     trace_id = record.pop("trace_id", None)

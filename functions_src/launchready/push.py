@@ -83,11 +83,17 @@ def worker(function: str) -> Callable[[WorkerHandler], Callable[[flask.Request],
                 # Redelivering a message that cannot be parsed would only fill the dead-letter topic.
                 with log.bound(function=function):
                     log.error("malformed push envelope", error=str(exc))
-                    record_sync_failure(function=function, event_id="malformed", code="malformed_envelope",
-                                        detail=str(exc))
+                    record_sync_failure(
+                        function=function, event_id="malformed", code="malformed_envelope", detail=str(exc)
+                    )
                 return json_response({"status": "rejected", "error": "malformed_envelope"}, 200)
-            with log.bound(function=function, correlation_id=message.correlation_id, event_id=message.event_id,
-                           message_id=message.message_id, delivery_attempt=message.delivery_attempt):
+            with log.bound(
+                function=function,
+                correlation_id=message.correlation_id,
+                event_id=message.event_id,
+                message_id=message.message_id,
+                delivery_attempt=message.delivery_attempt,
+            ):
                 return _deliver(function, handler, message, stopwatch)
 
         return entry_point
@@ -95,24 +101,48 @@ def worker(function: str) -> Callable[[WorkerHandler], Callable[[flask.Request],
     return decorate
 
 
-def _deliver(function: str, handler: WorkerHandler, message: PushMessage, stopwatch: log.Stopwatch) -> flask.Response:
+def _deliver(
+    function: str, handler: WorkerHandler, message: PushMessage, stopwatch: log.Stopwatch
+) -> flask.Response:
     try:
         handler(message)
     except PermanentError as exc:
-        log.error("permanent failure, recorded and acknowledged", error_code=exc.code, reason=exc.detail,
-                  provider=exc.provider, provider_status=exc.status, latency_ms=stopwatch.ms)
-        record_sync_failure(function=function, event_id=message.event_id, code=exc.code, detail=exc.detail,
-                            provider=exc.provider, status=exc.status)
+        log.error(
+            "permanent failure, recorded and acknowledged",
+            error_code=exc.code,
+            reason=exc.detail,
+            provider=exc.provider,
+            provider_status=exc.status,
+            latency_ms=stopwatch.ms,
+        )
+        record_sync_failure(
+            function=function,
+            event_id=message.event_id,
+            code=exc.code,
+            detail=exc.detail,
+            provider=exc.provider,
+            status=exc.status,
+        )
         return json_response({"status": "failed_permanently", "error": exc.code}, 200)
     except Exception as exc:  # transient by default: Pub/Sub redelivers with backoff
         last_attempt = message.delivery_attempt >= max_delivery_attempts()
-        log.log("ERROR" if last_attempt else "WARNING",
-                "transient failure, dead-lettering" if last_attempt else "transient failure, will be redelivered",
-                error=repr(exc), latency_ms=stopwatch.ms)
+        log.log(
+            "ERROR" if last_attempt else "WARNING",
+            "transient failure, dead-lettering" if last_attempt else "transient failure, will be redelivered",
+            error=repr(exc),
+            latency_ms=stopwatch.ms,
+        )
         if last_attempt:
-            record_dead_letter(function=function, event_id=message.event_id, message_id=message.message_id,
-                               attempts=message.delivery_attempt, error=repr(exc), topic=message.topic,
-                               data=message.data, attributes=message.attributes)
+            record_dead_letter(
+                function=function,
+                event_id=message.event_id,
+                message_id=message.message_id,
+                attempts=message.delivery_attempt,
+                error=repr(exc),
+                topic=message.topic,
+                data=message.data,
+                attributes=message.attributes,
+            )
         return json_response({"status": "retry", "error": type(exc).__name__}, 500)
     log.info("message processed", latency_ms=stopwatch.ms)
     return json_response({"status": "ok"}, 200)

@@ -24,16 +24,21 @@ class HttpError(Exception):
         self.details = details
 
 
-def json_response(body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> flask.Response:
-    response = flask.Response(json.dumps(body, separators=(",", ":"), default=str), status=status,
-                              mimetype="application/json")
+def json_response(
+    body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
+) -> flask.Response:
+    response = flask.Response(
+        json.dumps(body, separators=(",", ":"), default=str), status=status, mimetype="application/json"
+    )
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
 
 
 def error_response(error: HttpError) -> flask.Response:
-    return json_response({"error": {"code": error.code, "message": error.message, **error.details}}, error.status)
+    return json_response(
+        {"error": {"code": error.code, "message": error.message, **error.details}}, error.status
+    )
 
 
 def health(function: str) -> flask.Response:
@@ -72,24 +77,34 @@ def endpoint(function: str, *, methods: tuple[str, ...] = ("POST",)) -> Callable
             if request.method in ("GET", "HEAD"):
                 return health(function)
             stopwatch = log.Stopwatch()
-            correlation_id = (log.valid_correlation_id(request.headers.get("X-Correlation-Id"))
-                              or log.new_correlation_id())
-            with log.bound(function=function, correlation_id=correlation_id,
-                           trace_id=log.trace_id_from_headers(request.headers)):
+            correlation_id = (
+                log.valid_correlation_id(request.headers.get("X-Correlation-Id")) or log.new_correlation_id()
+            )
+            with log.bound(
+                function=function,
+                correlation_id=correlation_id,
+                trace_id=log.trace_id_from_headers(request.headers),
+            ):
                 try:
                     if request.method not in methods:
                         raise HttpError(405, "method_not_allowed", f"use {' or '.join(methods)}")
                     response = handler(request)
                 except HttpError as exc:
                     response = error_response(exc)
-                    log.warning("request rejected", status=exc.status, error_code=exc.code,
-                                reason=exc.message, latency_ms=stopwatch.ms)
+                    log.warning(
+                        "request rejected",
+                        status=exc.status,
+                        error_code=exc.code,
+                        reason=exc.message,
+                        latency_ms=stopwatch.ms,
+                    )
                     return _with_correlation(response, correlation_id)
                 except Exception as exc:
                     log.error("request failed", status=500, error=repr(exc), latency_ms=stopwatch.ms)
                     return _with_correlation(
                         json_response({"error": {"code": "internal", "message": "internal error"}}, 500),
-                        correlation_id)
+                        correlation_id,
+                    )
                 log.info("request handled", status=response.status_code, latency_ms=stopwatch.ms)
                 return _with_correlation(response, correlation_id)
 
