@@ -166,6 +166,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m tools.replay_dlq", description=description)
     parser.add_argument("--topic", required=True, help="the topic whose dead letters to replay")
     parser.add_argument("--project", help="GCP project (default: GOOGLE_CLOUD_PROJECT)")
+    parser.add_argument(
+        "--local",
+        nargs="?",
+        const=".local/endpoints.json",
+        metavar="ENDPOINTS",
+        help="replay on a running `make up` (its emulator and project, from .local/endpoints.json)",
+    )
     parser.add_argument("--max", type=int, dest="max_messages", help="replay at most N messages")
     parser.add_argument("--dry-run", action="store_true", help="list the messages without replaying them")
     return parser.parse_args(argv)
@@ -183,6 +190,14 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
     if args.max_messages is not None and args.max_messages < 1:
         print("error: --max must be at least 1", file=sys.stderr)
         return 2
+    if args.local:
+        try:
+            endpoints = json.loads(Path(args.local).read_text())
+        except (OSError, ValueError) as exc:
+            print(f"error: {args.local} is not readable ({exc}); is `make up` running?", file=sys.stderr)
+            return 2
+        os.environ["PUBSUB_EMULATOR_HOST"] = endpoints["emulators"]["pubsub"]
+        args.project = args.project or endpoints["project_id"]
     project = args.project or os.environ.get("GOOGLE_CLOUD_PROJECT") or os.environ.get("GCLOUD_PROJECT")
     if not project:
         print("error: pass --project or set GOOGLE_CLOUD_PROJECT", file=sys.stderr)

@@ -4,6 +4,7 @@ import io
 import json
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -119,6 +120,22 @@ def test_max_limits_the_replay(dead_letters: DeadLetters, topic_messages: Subscr
     assert code == 0 and "replayed 2 message(s)" in output
     assert len(topic_messages.drain()) == 2
     assert dead_letters.pending() == 1
+
+
+def test_local_reads_the_running_stack_endpoints(dead_letters: DeadLetters, topic_messages: Subscription,
+                                                pubsub_emulator: str, tmp_path: Path) -> None:
+    dead_letters.add({"id": "evt_1Local"}, **attributes_for("stripe:evt_1Local"))
+    endpoints = tmp_path / "endpoints.json"
+    endpoints.write_text(json.dumps({"project_id": PROJECT, "emulators": {"pubsub": pubsub_emulator}}))
+    out = io.StringIO()
+    assert replay_dlq.main(["--topic", TOPIC, "--local", str(endpoints)], out=out) == 0
+    assert f"in project {PROJECT} (emulator {pubsub_emulator})" in out.getvalue()
+    assert [m.attributes["event_id"] for m in topic_messages.drain()] == ["stripe:evt_1Local"]
+
+
+def test_local_without_a_running_stack_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert replay_dlq.main(["--topic", TOPIC, "--local", str(tmp_path / "missing.json")]) == 2
+    assert "is `make up` running?" in capsys.readouterr().err
 
 
 def test_unknown_topic_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
