@@ -1,0 +1,289 @@
+"""`python -m tools.local demo`: the founder's journey against the running stack, step by step.
+
+sign-up -> CRM contact; checkout -> signed Stripe webhook -> billing active, `pro` claim, CRM customer;
+failed renewal -> no new access, one recovery email; support request -> one ticket, one
+acknowledgement; the same webhook replayed -> nothing new. Each step prints its timing and where to
+look; the first failing step stops the demo with a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .client import (
+    AuthUser,
+    LocalStack,
+    WaitTimeout,
+    checkout_session_completed,
+    contact_tags,
+    email_tags,
+    failed_invoice,
+    load_endpoints,
+    stripe_event,
+    wait_until,
+)
+
+STEP_TIMEOUT = 60.0
+# How long "nothing new happened" is watched for after a duplicate: longer than a push round trip.
+QUIET_PERIOD = 4.0
+REFERENCE_PATTERN = re.compile(r"^SR-[0-9A-HJKMNP-TV-Z]{6}$")
+
+
+class StepFailed(AssertionError):
+    pass
+
+
+def check(condition: bool, message: str) -> None:
+    if not condition:
+        raise StepFailed(message)
+
+
+@dataclass
+class Journey:
+    """What one run of the journey created, shared by its steps (and reusable by the e2e tests)."""
+
+    stack: LocalStack
+    user: AuthUser | None = None
+    session_id: str = ""
+    customer: str = field(default_factory=lambda: "cus_" + secrets.token_hex(7))
+    subscription: str = field(default_factory=lambda: "sub_" + secrets.token_hex(12))
+    paid_event: dict[str, Any] = field(default_factory=dict)
+    reference: str = ""
+
+    @property
+    def signed_up(self) -> AuthUser:
+        assert self.user is not None, "sign-up has not run"
+        return self.user
+
+    def billing(self) -> dict[str, Any]:
+        # Read as the user: the app's own get of users/{uid} is what the rules allow.
+        profile = self.stack.get_document(f"users/{self.signed_up.uid}", as_user=self.signed_up) or {}
+        return profile.get("billing") or {}
+
+    def sign_up(self) -> str:
+        self.user = self.stack.sign_up(display_name="Ada Founder")
+        response = self.stack.create_profile(self.user, display_name="Ada Founder")
+        check(response.status_code == 200, f"profile write rejected: {response.status_code} {response.text}")
+        contact = wait_until(
+            lambda: self._contact_with(stage="lead", tags={"signed_up"}),
+            timeout=STEP_TIMEOUT,
+            what=f"a CRM lead for {self.user.email}",
+        )
+        return f"{self.user.email} (uid {self.user.uid}) is a CRM lead tagged {sorted(contact_tags(contact))}"
+
+    def _contact_with(self, *, stage: str, tags: set[str]) -> dict[str, Any] | None:
+        contact = self.stack.contact(self.signed_up.email)
+        if contact and contact["properties"].get("lifecyclestage") == stage and tags <= contact_tags(contact):
+            return contact
+        return None
+
+    def checkout(self) -> str:
+        response = self.stack.call(
+            "create_checkout", self.signed_up, {"client_request_id": str(uuid.uuid4())}
+        )
+        check(
+            response.status_code == 200, f"create_checkout answered {response.status_code}: {response.text}"
+        )
+        body = response.json()
+        self.session_id = body["id"]
+        sessions = [
+            s for s in self.stack.sandbox_state().get("checkout_sessions", []) if s["id"] == self.session_id
+        ]
+        check(len(sessions) == 1, f"session {self.session_id} is not in the Stripe sandbox")
+        check(sessions[0].get("client_reference_id") == self.signed_up.uid, "session does not carry the uid")
+        return f"Checkout Session {self.session_id} for the user; pay page {body['url']}"
+
+    def payment(self) -> str:
+        session = checkout_session_completed(
+            self.session_id, self.signed_up.uid, self.signed_up.email, self.customer, self.subscription
+        )
+        self.paid_event = stripe_event("checkout.session.completed", session)
+        response = self.stack.post_stripe_event(self.paid_event)
+        check(response.status_code == 200, f"webhook answered {response.status_code}: {response.text}")
+        check(response.json().get("status") == "published", f"webhook did not publish: {response.text}")
+        wait_until(
+            lambda: self.billing().get("status") == "active",
+            timeout=STEP_TIMEOUT,
+            what="users/{uid}.billing.status == active",
+        )
+        wait_until(
+            lambda: self.stack.custom_claims(self.signed_up).get("pro") is True,
+            timeout=STEP_TIMEOUT,
+            what="the pro custom claim",
+        )
+        self.user = self.stack.sign_in(self.signed_up)  # the app refreshes its token to see the claim
+        wait_until(
+            lambda: self._contact_with(stage="customer", tags={"signed_up", "customer"}),
+            timeout=STEP_TIMEOUT,
+            what="the CRM contact to become a customer",
+        )
+        return (
+            f"signed {self.paid_event['id']} accepted; billing active, pro claim set, CRM lifecycle customer"
+        )
+
+    def failed_renewal(self) -> str:
+        price = "price_local_pro"
+        invoice = failed_invoice(
+            "in_" + secrets.token_hex(12), self.customer, self.subscription, self.signed_up.email, price
+        )
+        response = self.stack.post_stripe_event(stripe_event("invoice.payment_failed", invoice))
+        check(response.status_code == 200, f"webhook answered {response.status_code}: {response.text}")
+        billing = wait_until(
+            lambda: (b := self.billing()).get("payment_failed") and b,
+            timeout=STEP_TIMEOUT,
+            what="billing.payment_failed",
+        )
+        # A failed payment grants nothing: the subscriber is past_due while Stripe retries the card.
+        check(
+            billing.get("status") == "past_due", f"billing status is {billing.get('status')!r}, not past_due"
+        )
+        recovery = wait_until(
+            lambda: self._emails("category", "payment_recovery"),
+            timeout=STEP_TIMEOUT,
+            what="the payment recovery email",
+        )
+        time.sleep(QUIET_PERIOD)
+        recovery = self._emails("category", "payment_recovery")
+        check(len(recovery) == 1, f"{len(recovery)} recovery emails were sent, expected exactly one")
+        wait_until(
+            lambda: self._contact_with(stage="customer", tags={"payment_failed"}),
+            timeout=STEP_TIMEOUT,
+            what="the CRM payment_failed tag",
+        )
+        return f"status past_due (no new access), one recovery email: {recovery[0]['subject']!r}"
+
+    def _emails(self, tag: str, value: str) -> list[dict[str, Any]]:
+        return [e for e in self.stack.emails_to(self.signed_up.email) if email_tags(e).get(tag) == value]
+
+    def support(self) -> str:
+        request = {
+            "subject": "Invoice address",
+            "message": "Please put my company name on the invoice.",
+            "category": "billing",
+            "client_request_id": str(uuid.uuid4()),
+        }
+        response = self.stack.call("support_request", self.signed_up, request)
+        check(
+            response.status_code == 202, f"support_request answered {response.status_code}: {response.text}"
+        )
+        self.reference = response.json()["reference"]
+        check(bool(REFERENCE_PATTERN.match(self.reference)), f"unexpected reference {self.reference!r}")
+        again = self.stack.call("support_request", self.signed_up, request)
+        check(
+            again.status_code == 202 and again.json()["reference"] == self.reference,
+            "a replay of the same client_request_id got another reference",
+        )
+        wait_until(
+            lambda: self.stack.tickets(self.reference), timeout=STEP_TIMEOUT, what="the Zendesk ticket"
+        )
+        wait_until(
+            lambda: self._emails("kind", "support_ack"),
+            timeout=STEP_TIMEOUT,
+            what="the acknowledgement email",
+        )
+        time.sleep(QUIET_PERIOD)
+        tickets, acks = self.stack.tickets(self.reference), self._emails("kind", "support_ack")
+        check(len(tickets) == 1, f"{len(tickets)} tickets for {self.reference}, expected one")
+        check(len(acks) == 1, f"{len(acks)} acknowledgement emails, expected one")
+        return f"reference {self.reference}, Zendesk ticket #{tickets[0]['id']}, one acknowledgement email"
+
+    def replay(self) -> str:
+        before_requests = len(self.stack.sandbox_requests())
+        before_billing = self.billing()
+        response = self.stack.post_stripe_event(self.paid_event)  # a fresh signature, as Stripe's retries
+        check(response.status_code == 200, f"replay answered {response.status_code}: {response.text}")
+        check(response.json().get("status") == "duplicate", f"replay was not recognised: {response.text}")
+        time.sleep(QUIET_PERIOD)
+        after_requests = len(self.stack.sandbox_requests())
+        check(
+            after_requests == before_requests,
+            f"the replay reached the providers ({after_requests - before_requests} new requests)",
+        )
+        check(self.billing() == before_billing, "the replay changed users/{uid}.billing")
+        return f"{self.paid_event['id']} answered 'duplicate'; no provider call, billing unchanged"
+
+
+@dataclass(frozen=True)
+class Step:
+    title: str
+    run: Callable[[], str]
+    look: str
+
+
+def steps(journey: Journey, endpoints: dict[str, Any]) -> list[Step]:
+    logs = Path(endpoints["logs_dir"])
+    state = endpoints["sandbox"]["state"]
+
+    def log(*names: str) -> str:
+        return ", ".join(str(logs / f"{name}.log") for name in names)
+
+    return [
+        Step(
+            "Sign-up: Auth user + users/{uid} profile under the rules",
+            journey.sign_up,
+            f"{state} (contacts) · {log('user_created', 'crm_worker')}",
+        ),
+        Step(
+            "Checkout: create_checkout with the ID token",
+            journey.checkout,
+            f"{state} (checkout_sessions) · {log('create_checkout')}",
+        ),
+        Step(
+            "Payment: signed checkout.session.completed webhook",
+            journey.payment,
+            f"Firestore users/{{uid}}.billing · {log('stripe_webhook', 'billing_worker', 'crm_worker')}",
+        ),
+        Step(
+            "Failed renewal: invoice.payment_failed",
+            journey.failed_renewal,
+            f"{state} (emails) · {log('billing_worker', 'email_worker')}",
+        ),
+        Step(
+            "Support request",
+            journey.support,
+            f"{state} (tickets, emails) · {log('support_request', 'support_worker', 'email_worker')}",
+        ),
+        Step(
+            "Replay: the same webhook again",
+            journey.replay,
+            f"{endpoints['sandbox']['requests']} · {log('stripe_webhook')}",
+        ),
+    ]
+
+
+def run_demo(endpoints_path: Path) -> int:
+    endpoints = load_endpoints(endpoints_path)
+    journey = Journey(LocalStack(endpoints))
+    started = time.monotonic()
+    print(f"Founder's journey against {endpoints_path} (project {endpoints['project_id']})\n", flush=True)
+    for number, step in enumerate(steps(journey, endpoints), start=1):
+        print(f"{number}. {step.title}", flush=True)
+        since = time.monotonic()
+        try:
+            outcome = step.run()
+        except (StepFailed, WaitTimeout, AssertionError) as exc:
+            print(
+                f"   ✗ failed after {time.monotonic() - since:.1f} s: {exc}\n   look: {step.look}", flush=True
+            )
+            return 1
+        except Exception as exc:  # a connection error etc.: still a failed step, reported the same way
+            print(
+                f"   ✗ error after {time.monotonic() - since:.1f} s: {exc!r}\n   look: {step.look}",
+                flush=True,
+            )
+            return 1
+        print(f"   ✓ {time.monotonic() - since:.1f} s  {outcome}\n   look: {step.look}", flush=True)
+    print(f"\nAll steps passed in {time.monotonic() - started:.1f} s.", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_demo(Path(sys.argv[1])))
