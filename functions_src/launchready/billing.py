@@ -57,8 +57,9 @@ def billing_worker(message: PushMessage) -> None:
     _remember_links(uid, event)
 
     result = ledger.run_step(key, "apply", lambda: apply_event(uid, event, key))
-    ledger.update(key, status=result["outcome"], uid=uid, matched_by=matched_by, stage=result["stage"],
-                  billing_status=result.get("status"))
+    # billing_outcome, not status: the webhook owns `status` on the same ledger entry.
+    ledger.update(key, billing_outcome=result["outcome"], uid=uid, matched_by=matched_by,
+                  stage=result["stage"], billing_status=result.get("status"))
     log.info(f"billing event {result['outcome']}", stage=result["stage"], outcome=result["outcome"],
              reason=result.get("reason") or None, billing_status=result.get("status"), pro=result.get("pro"),
              matched_by=matched_by)
@@ -139,7 +140,7 @@ def _unmatched(ledger: Ledger, key: str, event: dict[str, Any], reason: str) -> 
     customer = billing_state.expandable_id(obj.get("customer"))
     log.warning("billing event matches no user, recorded as unmatched", reason=reason, customer=customer)
     record_unmatched(event_id=key, event_type=event["type"], reason=reason, customer=customer)
-    ledger.update(key, status="unmatched", unmatched_reason=reason)
+    ledger.update(key, billing_outcome="unmatched", unmatched_reason=reason)
     if event["type"] == "charge.dispute.created":
         # Money is at stake whether or not the user is known: ops hear about every dispute.
         dispute = billing_state.Notice(billing_state.OPS_DISPUTE, obj["id"], {

@@ -205,7 +205,7 @@ def test_paid_checkout_unlocks_pro_and_keeps_other_claims(uid: str, crm_sync: Su
     assert message.attributes["event_id"] == f"crm:{uid}:stripe:{event['id']}"
     assert message.attributes["correlation_id"] == f"corr-{event['id']}"
     assert outbox.drain() == []
-    assert ledger_entry(event)["status"] == "applied"
+    assert ledger_entry(event)["billing_outcome"] == "applied"
     assert done_steps(event) == {"apply", "claims", "crm"}
 
 
@@ -230,7 +230,7 @@ def test_stale_update_is_dropped_without_side_effects(uid: str, crm_sync: Subscr
     assert deliver(older).status_code == 200
 
     assert user_doc(uid)["billing"]["status"] == "active"
-    assert ledger_entry(older)["status"] == "stale" and done_steps(older) == {"apply"}
+    assert ledger_entry(older)["billing_outcome"] == "stale" and done_steps(older) == {"apply"}
     assert [decoded(m)["source_event_id"] for m in crm_sync.drain()][-1] == f"stripe:{newer['id']}"
 
 
@@ -246,7 +246,7 @@ def test_unknown_customer_is_acknowledged_and_recorded_unmatched(emulators: None
     record = db().collection("unmatched_events").document(f"stripe:{event['id']}").get().to_dict()
     assert record["event_type"] == "invoice.paid" and record["customer"] == "cus_NobodyKnows"
     assert record["reason"] == "unknown_customer"
-    assert ledger_entry(event)["status"] == "unmatched"
+    assert ledger_entry(event)["billing_outcome"] == "unmatched"
     assert crm_sync.drain() == []
 
 
@@ -360,7 +360,7 @@ def test_unmatched_dispute_still_alerts_ops(emulators: None, outbox: Subscriptio
     event = stripe_event("charge.dispute.created", dispute("du_2Orphan", charge_id="ch_unknown",
                                                            payment_intent_id="pi_unknown"), created=5)
     assert deliver(event).status_code == 200
-    assert ledger_entry(event)["status"] == "unmatched"
+    assert ledger_entry(event)["billing_outcome"] == "unmatched"
     [alert] = emails(outbox.drain())
     assert alert["key"] == "ops-dispute:du_2Orphan" and "unmatched" in alert["text"]
 
@@ -411,5 +411,5 @@ def test_a_signed_webhook_delivery_reaches_the_user_through_billing_events(
 
     assert user_doc(uid)["entitlements"]["pro"] is True and claims(uid)["pro"] is True
     entry = ledger_entry(event)
-    assert entry["status"] == "applied" and entry["source"] == "stripe_webhook"
+    assert entry["billing_outcome"] == "applied" and entry["source"] == "stripe_webhook"
     assert done_steps(event) == {"apply", "claims", "crm"}

@@ -1,0 +1,75 @@
+"""`user_created`: a new `users/{uid}` profile queues the contact's first CRM upsert.
+
+In the cloud the Firestore event's data is protobuf; it is not parsed. The uid comes from the
+CloudEvent subject (`documents/users/<uid>`) and the profile is read from Firestore, which also keeps
+the code unchanged for the local runner's binary-mode HTTP delivery. `signup:{uid}` is claimed in the
+ledger and the publish is its step, so a redelivered event queues the upsert once.
+"""
+
+import re
+from datetime import timedelta
+from typing import Any
+
+import functions_framework
+from cloudevents.http import CloudEvent
+
+from . import log
+from .clients import db
+from .ledger import Ledger, StepInProgress, now
+from .pubsub import publish
+
+FUNCTION = "user_created"
+TOPIC = "crm-sync"
+PUBLISH_STEP = "publish"
+CREATED_EVENT_TYPE = "google.cloud.firestore.document.v1.created"
+# Firestore ids are at most 1,500 bytes and never contain "/"; Auth uids are at most 128 characters.
+# Twice the function timeout (catalog.json): a claim younger than this may still be publishing.
+IN_FLIGHT = timedelta(seconds=120)
+_USER_SUBJECT = re.compile(r"^documents/users/([^/]{1,128})$")
+
+
+def uid_from_subject(subject: str | None) -> str | None:
+    match = _USER_SUBJECT.match(subject or "")
+    return match.group(1) if match else None
+
+
+def crm_message(uid: str) -> tuple[dict[str, Any], str]:
+    """The crm-sync message for a sign-up and its event id (crm:<uid>:<source_event_id>)."""
+    source_event_id = f"signup:{uid}"
+    payload = {"uid": uid, "reason": "signed_up", "source_event_id": source_event_id, "event_created": None}
+    return payload, f"crm:{uid}:{source_event_id}"
+
+
+@functions_framework.cloud_event
+def user_created(event: CloudEvent) -> None:
+    uid = uid_from_subject(event.get("subject"))
+    key = f"signup:{uid}"
+    ledger = Ledger()
+    earlier = ledger.get(key) if uid else None
+    # A redelivery keeps the correlation id of the first delivery, so the whole chain shares one.
+    correlation_id = (earlier or {}).get("correlation_id") or log.new_correlation_id()
+    with log.bound(function=FUNCTION, correlation_id=correlation_id, event_id=key if uid else None,
+                   cloud_event_id=event.get("id"), uid=uid):
+        if event.get("type") != CREATED_EVENT_TYPE or uid is None:
+            # Acknowledged: redelivering an event this function cannot use would never succeed.
+            log.warning("not a users/{uid} create event, ignored", cloud_event_type=event.get("type"),
+                        subject=event.get("subject"))
+            return
+        if earlier and earlier.get("published"):
+            log.info("duplicate delivery, the crm upsert is already queued")
+            return
+        if not db().collection("users").document(uid).get().exists:
+            log.info("profile deleted before its create event was handled, nothing to sync")
+            return
+        if ledger.claim(key, source=FUNCTION, cloud_event_id=event.get("id"), correlation_id=correlation_id):
+            log.info("sign-up claimed")
+        elif earlier is None or now() - earlier["claimed_at"] < IN_FLIGHT:
+            # Claimed by a concurrent delivery that may still be publishing: fail this one, so the event
+            # is retried later and finds the upsert queued (or takes over if that delivery died).
+            raise StepInProgress(f"sign-up of {uid} is being handled by another delivery")
+        payload, event_id = crm_message(uid)
+        # A failed publish raises, so the event is retried (the trigger's retry policy) and resumes here.
+        message_id = ledger.run_step(key, PUBLISH_STEP, lambda: publish(
+            TOPIC, payload, event_id=event_id, correlation_id=correlation_id))
+        ledger.update(key, published=True, message_id=message_id)
+        log.info("crm upsert queued")

@@ -1,0 +1,78 @@
+"""`stripe_webhook`: the Stripe webhook endpoint.
+
+Verify, claim `stripe:{event.id}` in the ledger, publish the event to `billing-events`, answer 200.
+Nothing is written before the delivery is verified. The publish runs as the ledger step "publish",
+so concurrent duplicates publish once and a delivery that crashed before publishing is completed
+by Stripe's retry (downstream dedups by event_id should a publish ever be repeated).
+"""
+
+from datetime import timedelta
+
+import flask
+
+from . import log
+from .config import secret
+from .ledger import Ledger, StepInProgress
+from .ledger import now as ledger_now
+from .pubsub import publish
+from .stripe_events import StripeEvent, decode_payload, parse_event, signing_secrets, verify_signature
+from .web import HttpError, endpoint, json_response, read_body
+
+FUNCTION = "stripe_webhook"
+TOPIC = "billing-events"
+PUBLISH_STEP = "publish"
+# Stripe events are far smaller; the cap keeps a forged giant body from costing memory.
+MAX_BODY_BYTES = 256 * 1024
+# Twice the function timeout (catalog.json): a claim younger than this may still be publishing.
+IN_FLIGHT = timedelta(seconds=60)
+
+
+@endpoint(FUNCTION)
+def stripe_webhook(request: flask.Request) -> flask.Response:
+    payload = decode_payload(read_body(request, max_bytes=MAX_BODY_BYTES))
+    verify_signature(payload, request.headers.get("Stripe-Signature"),
+                     signing_secrets(secret("STRIPE_WEBHOOK_SECRET")))
+    event = parse_event(payload)
+    log.bind(event_id=event.ledger_key, event_type=event.type)
+    status = accept(event)
+    return json_response({"received": True, "event_id": event.id, "status": status})
+
+
+def accept(event: StripeEvent, ledger: Ledger | None = None) -> str:
+    """Record and forward a verified event once; returns published, duplicate or ignored."""
+    ledger = ledger or Ledger()
+    correlation_id = log.current_correlation_id()
+    fields = {"source": FUNCTION, "event_type": event.type, "event_created": event.created,
+              "livemode": event.livemode, "correlation_id": correlation_id}
+    if not event.handled:
+        claimed = ledger.claim(event.ledger_key, status="ignored", **fields)
+        log.info("event type not handled, recorded as ignored" if claimed else "duplicate ignored event")
+        return "ignored"
+    if not ledger.claim(event.ledger_key, status="received", published=False, **fields):
+        earlier = ledger.get(event.ledger_key) or {}
+        if earlier.get("published"):
+            log.info("duplicate delivery, already published")
+            return "duplicate"
+        done = ledger.step_result(event.ledger_key, PUBLISH_STEP)
+        if done is not None:  # published, but that delivery stopped before marking the claim
+            ledger.update(event.ledger_key, status="published", published=True, message_id=done.get("result"))
+            return "duplicate"
+        claimed_at = earlier.get("claimed_at")
+        if claimed_at is None or ledger_now() - claimed_at < IN_FLIGHT:
+            # The claiming delivery may still be publishing. A non-2xx makes Stripe retry later, when the
+            # event is published or the claimant has visibly died; checking here, outside the step's
+            # transaction, keeps a burst of duplicates from contending on it.
+            raise _in_progress()
+        log.warning("duplicate delivery of an event whose claimant died before publishing, publishing")
+    try:
+        message_id = ledger.run_step(event.ledger_key, PUBLISH_STEP, lambda: publish(
+            TOPIC, event.payload, event_id=event.ledger_key, correlation_id=correlation_id,
+            event_type=event.type))
+    except StepInProgress as exc:
+        raise _in_progress() from exc
+    ledger.update(event.ledger_key, status="published", published=True, message_id=message_id)
+    return "published"
+
+
+def _in_progress() -> HttpError:
+    return HttpError(409, "event_in_progress", "this event is being processed by another delivery")

@@ -1,0 +1,359 @@
+"""stripe_webhook on the Firestore and Pub/Sub emulators, with deliveries signed the way Stripe signs them."""
+
+import hashlib
+import hmac
+import json
+import time
+import uuid
+import warnings
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import flask.testing
+import functions_framework
+import pytest
+from google.api_core.exceptions import AlreadyExists
+from google.cloud import firestore, pubsub_v1
+from google.pubsub_v1 import PubsubMessage
+from launchready.ledger import Ledger
+
+PROJECT = "demo-launchready"
+TOPIC = "billing-events"
+OLD_SECRET = "whsec_" + "o" * 32
+NEW_SECRET = "whsec_" + "n" * 32
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+def stripe_signature(payload: str, secret: str, timestamp: int | None = None) -> str:
+    """Stripe's scheme: v1 = HMAC-SHA256(secret, f"{t}.{payload}"), sent as `t=...,v1=...`."""
+    timestamp = int(time.time()) if timestamp is None else timestamp
+    digest = hmac.new(secret.encode(), f"{timestamp}.{payload}".encode(), hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
+def stripe_event(event_type: str = "checkout.session.completed", **overrides: Any) -> dict[str, Any]:
+    event_id = "evt_" + uuid.uuid4().hex[:24]
+    session = {
+        "id": "cs_test_" + uuid.uuid4().hex, "object": "checkout.session", "mode": "subscription",
+        "client_reference_id": "uid-123", "customer": "cus_" + uuid.uuid4().hex[:14],
+        "customer_email": "ada@example.com", "subscription": "sub_" + uuid.uuid4().hex[:14],
+        "payment_status": "paid", "status": "complete", "metadata": {"uid": "uid-123"},
+        "amount_total": 1900, "currency": "usd", "livemode": False,
+    }
+    event = {
+        "id": event_id, "object": "event", "api_version": "2025-03-31.basil", "created": int(time.time()) - 2,
+        "data": {"object": session}, "livemode": False, "pending_webhooks": 1,
+        "request": {"id": "req_" + uuid.uuid4().hex[:14], "idempotency_key": str(uuid.uuid4())},
+        "type": event_type,
+    }
+    return {**event, **overrides}
+
+
+def firestore_documents(client: firestore.Client) -> dict[str, dict[str, Any]]:
+    """Every document in the database (subcollections included), by path."""
+    found: dict[str, dict[str, Any]] = {}
+
+    def walk(collection: firestore.CollectionReference) -> None:
+        for ref in collection.list_documents():
+            snapshot = ref.get()
+            if snapshot.exists:
+                found[ref.path] = snapshot.to_dict() or {}
+            for sub in ref.collections():
+                walk(sub)
+
+    for collection in client.collections():
+        walk(collection)
+    return found
+
+
+class Subscription:
+    """A pull subscription on the emulator, to count what was actually published."""
+
+    def __init__(self, topic: str) -> None:
+        self.publisher = pubsub_v1.PublisherClient()
+        self.subscriber = pubsub_v1.SubscriberClient()
+        topic_path = self.publisher.topic_path(PROJECT, topic)
+        try:
+            self.publisher.create_topic(name=topic_path)
+        except AlreadyExists:
+            pass
+        self.path = self.subscriber.subscription_path(PROJECT, f"test-{topic}-{uuid.uuid4().hex[:8]}")
+        self.subscriber.create_subscription(name=self.path, topic=topic_path)
+
+    def drain(self) -> list[PubsubMessage]:
+        """Everything published so far (publishers wait for the server's ack, so it is all there)."""
+        messages = []
+        while True:
+            with warnings.catch_warnings():
+                # Deprecated in the API, but the way to get an empty answer at once instead of a wait.
+                warnings.simplefilter("ignore", DeprecationWarning)
+                response = self.subscriber.pull(request={"subscription": self.path, "max_messages": 100,
+                                                         "return_immediately": True}, timeout=10)
+            if not response.received_messages:
+                return messages
+            messages += [received.message for received in response.received_messages]
+            self.subscriber.acknowledge(subscription=self.path,
+                                        ack_ids=[received.ack_id for received in response.received_messages])
+
+    def delete(self) -> None:
+        self.subscriber.delete_subscription(subscription=self.path)
+
+
+def http_app(tmp_path: Path, module: str, target: str) -> flask.Flask:
+    """The entry point served by functions-framework, as in Cloud Functions."""
+    source = tmp_path / f"main_{target}.py"
+    source.write_text(f"from launchready.{module} import {target}  # noqa: F401\n")
+    app = functions_framework.create_app(target=target, source=str(source), signature_type="http")
+    assert isinstance(app, flask.Flask)
+    return app
+
+
+# --- fixtures ------------------------------------------------------------------------------------
+
+@pytest.fixture
+def webhook_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", f"{OLD_SECRET}, {NEW_SECRET}")
+
+
+@pytest.fixture
+def client(tmp_path: Path, clean_firestore: str, pubsub_emulator: str,
+           webhook_secrets: None) -> flask.testing.FlaskClient:
+    return http_app(tmp_path, "webhook", "stripe_webhook").test_client()
+
+
+@pytest.fixture
+def billing_events(pubsub_emulator: str) -> Iterator[Subscription]:
+    subscription = Subscription(TOPIC)
+    yield subscription
+    subscription.delete()
+
+
+@pytest.fixture
+def db(firestore_emulator: str) -> firestore.Client:
+    return firestore.Client(project=PROJECT)
+
+
+def deliver(client: flask.testing.FlaskClient, payload: str, secret: str = NEW_SECRET, **headers: str) -> Any:
+    return client.post("/", data=payload, content_type="application/json; charset=utf-8",
+                       headers={"Stripe-Signature": stripe_signature(payload, secret), **headers})
+
+
+# --- accepted deliveries -------------------------------------------------------------------------
+
+def test_verified_event_is_claimed_and_published_with_its_correlation_id(
+        client: flask.testing.FlaskClient, billing_events: Subscription, db: firestore.Client) -> None:
+    event = stripe_event("invoice.paid")
+    payload = json.dumps(event)
+
+    response = deliver(client, payload, **{"X-Correlation-Id": "corr-invoice-0001"})
+
+    assert response.status_code == 200
+    assert response.get_json() == {"received": True, "event_id": event["id"], "status": "published"}
+    assert response.headers["X-Correlation-Id"] == "corr-invoice-0001"
+    [message] = billing_events.drain()
+    assert json.loads(message.data) == event
+    assert dict(message.attributes) == {"event_id": f"stripe:{event['id']}", "event_type": "invoice.paid",
+                                        "correlation_id": "corr-invoice-0001", "source_topic": TOPIC}
+    claim = Ledger(db).get(f"stripe:{event['id']}")
+    assert claim is not None
+    assert claim["status"] == "published" and claim["published"] is True
+    assert claim["message_id"] == message.message_id
+    assert claim["event_type"] == "invoice.paid" and claim["event_created"] == event["created"]
+    assert claim["correlation_id"] == "corr-invoice-0001"
+    assert (Ledger(db).step_result(f"stripe:{event['id']}", "publish") or {})["result"] == message.message_id
+
+
+def test_correlation_id_is_born_at_the_webhook_when_the_request_has_none(
+        client: flask.testing.FlaskClient, billing_events: Subscription) -> None:
+    response = deliver(client, json.dumps(stripe_event("charge.refunded")))
+
+    assert response.status_code == 200
+    born = response.headers["X-Correlation-Id"]
+    assert len(born) >= 16
+    [message] = billing_events.drain()
+    assert message.attributes["correlation_id"] == born
+
+
+def test_an_event_signed_with_the_previous_secret_is_accepted_during_rotation(
+        client: flask.testing.FlaskClient, billing_events: Subscription) -> None:
+    response = deliver(client, json.dumps(stripe_event("customer.subscription.updated")), secret=OLD_SECRET)
+
+    assert response.status_code == 200
+    assert len(billing_events.drain()) == 1
+
+
+def test_a_duplicate_delivery_is_a_no_op(client: flask.testing.FlaskClient, billing_events: Subscription,
+                                         db: firestore.Client) -> None:
+    payload = json.dumps(stripe_event("invoice.payment_failed"))
+
+    first, second = deliver(client, payload), deliver(client, payload)
+
+    assert (first.status_code, first.get_json()["status"]) == (200, "published")
+    assert (second.status_code, second.get_json()["status"]) == (200, "duplicate")
+    assert len(billing_events.drain()) == 1
+    assert len([path for path in firestore_documents(db) if path.count("/") == 1]) == 1
+
+
+def test_twenty_concurrent_deliveries_claim_and_publish_once(
+        client: flask.testing.FlaskClient, tmp_path: Path, billing_events: Subscription,
+        db: firestore.Client) -> None:
+    event = stripe_event("customer.subscription.created")
+    payload = json.dumps(event)
+    app = http_app(tmp_path, "webhook", "stripe_webhook")
+
+    def one_delivery(_: int) -> tuple[int, str]:
+        response = deliver(app.test_client(), payload)
+        body = response.get_json()
+        return response.status_code, body.get("status") or body["error"]["code"]
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        outcomes = list(pool.map(one_delivery, range(20)))
+
+    # One delivery publishes; the others find it published (200) or still publishing (409, Stripe retries).
+    assert outcomes.count((200, "published")) == 1, outcomes
+    assert set(outcomes) <= {(200, "published"), (200, "duplicate"), (409, "event_in_progress")}, outcomes
+    assert len(billing_events.drain()) == 1
+    events = [path for path in firestore_documents(db) if path.startswith("events/") and path.count("/") == 1]
+    assert events == [f"events/stripe:{event['id']}"]
+    # Stripe's retry of a delivery that got 409 is then a plain duplicate.
+    assert deliver(client, payload).get_json()["status"] == "duplicate"
+    assert billing_events.drain() == []
+
+
+def test_a_claim_that_never_reached_published_is_published_by_the_retry(
+        client: flask.testing.FlaskClient, billing_events: Subscription, db: firestore.Client) -> None:
+    event = stripe_event("payment_intent.succeeded")
+    # The first delivery claimed the event two minutes ago, then its instance died before publishing.
+    Ledger(db).claim(f"stripe:{event['id']}", status="received", published=False,
+                     claimed_at=datetime.now(UTC) - timedelta(minutes=2))
+
+    retry = deliver(client, json.dumps(event))
+
+    assert (retry.status_code, retry.get_json()["status"]) == (200, "published")
+    [message] = billing_events.drain()
+    assert message.attributes["event_id"] == f"stripe:{event['id']}"
+    assert (Ledger(db).get(f"stripe:{event['id']}") or {})["published"] is True
+    assert deliver(client, json.dumps(event)).get_json()["status"] == "duplicate"
+    assert billing_events.drain() == []
+
+
+def test_a_duplicate_while_the_claimant_may_still_be_publishing_is_told_to_retry(
+        client: flask.testing.FlaskClient, billing_events: Subscription, db: firestore.Client) -> None:
+    event = stripe_event("invoice.paid")
+    Ledger(db).claim(f"stripe:{event['id']}", status="received", published=False)
+
+    response = deliver(client, json.dumps(event))
+
+    assert response.status_code == 409
+    assert response.get_json()["error"]["code"] == "event_in_progress"
+    assert billing_events.drain() == []
+    assert (Ledger(db).get(f"stripe:{event['id']}") or {})["published"] is False
+
+
+def test_a_publish_done_but_not_marked_is_not_repeated(
+        client: flask.testing.FlaskClient, billing_events: Subscription, db: firestore.Client) -> None:
+    event = stripe_event("charge.dispute.created")
+    key = f"stripe:{event['id']}"
+    ledger = Ledger(db)
+    ledger.claim(key, status="received", published=False)
+    # The step was recorded done, then the instance died before marking the claim.
+    ledger.run_step(key, "publish", lambda: "message-0")
+
+    retry = deliver(client, json.dumps(event))
+
+    assert retry.get_json()["status"] == "duplicate"
+    assert billing_events.drain() == []
+    assert (ledger.get(key) or {})["published"] is True
+
+
+def test_an_unhandled_event_type_is_recorded_as_ignored_and_not_published(
+        client: flask.testing.FlaskClient, billing_events: Subscription, db: firestore.Client) -> None:
+    event = stripe_event("customer.created")
+
+    first = deliver(client, json.dumps(event))
+    again = deliver(client, json.dumps(event))
+
+    assert (first.status_code, first.get_json()["status"]) == (200, "ignored")
+    assert (again.status_code, again.get_json()["status"]) == (200, "ignored")
+    claim = Ledger(db).get(f"stripe:{event['id']}")
+    assert claim is not None and claim["status"] == "ignored" and claim["event_type"] == "customer.created"
+    assert billing_events.drain() == []
+
+
+def test_get_answers_health_without_touching_anything(client: flask.testing.FlaskClient,
+                                                      db: firestore.Client) -> None:
+    response = client.get("/")
+
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok", "function": "stripe_webhook"}
+    assert firestore_documents(db) == {}
+
+
+# --- rejections: a clear 4xx, nothing written, nothing published ---------------------------------
+
+def _signed(payload: str, **kwargs: Any) -> dict[str, str]:
+    return {"Stripe-Signature": stripe_signature(payload, **kwargs)}
+
+
+VALID = json.dumps(stripe_event("invoice.paid"))
+REJECTIONS = {
+    "missing signature": (VALID, "application/json", {}, 400, "missing_signature"),
+    "signed with an unknown secret": (VALID, "application/json", _signed(VALID, secret="whsec_" + "x" * 32),
+                                      400, "invalid_signature"),
+    "body changed after signing": (VALID.replace("invoice.paid", "invoice.payment_failed"),
+                                   "application/json", _signed(VALID, secret=NEW_SECRET), 400,
+                                   "invalid_signature"),
+    "garbage signature header": (VALID, "application/json", {"Stripe-Signature": "v1=abc,t=notanumber"},
+                                 400, "invalid_signature"),
+    "timestamp older than 300 s": (VALID, "application/json", None, 400, "stale_timestamp"),
+    "timestamp far in the future": (VALID, "application/json", None, 400, "stale_timestamp"),
+    "signed malformed JSON": ('{"id": "evt_1", ', "application/json", None, 400, "malformed_json"),
+    "signed JSON that is not an event": ('{"object": "customer", "id": "cus_1"}', "application/json", None,
+                                         400, "invalid_event"),
+    "wrong content type": (VALID, "text/plain", None, 415, "unsupported_media_type"),
+    "oversized body": (json.dumps({**stripe_event(), "padding": "x" * 300_000}), "application/json", None,
+                       413, "body_too_large"),
+}
+_SKEW = {"timestamp older than 300 s": -301, "timestamp far in the future": 600}
+
+
+@pytest.mark.parametrize("case", list(REJECTIONS))
+def test_rejected_deliveries_write_and_publish_nothing(
+        case: str, client: flask.testing.FlaskClient, billing_events: Subscription,
+        db: firestore.Client) -> None:
+    payload, content_type, headers, status, code = REJECTIONS[case]
+    if headers is None:  # correctly signed, so only the case's own defect is at fault
+        headers = _signed(payload, secret=NEW_SECRET, timestamp=int(time.time()) + _SKEW.get(case, 0))
+
+    response = client.post("/", data=payload, content_type=content_type, headers=headers)
+
+    assert response.status_code == status
+    assert response.get_json()["error"]["code"] == code
+    assert firestore_documents(db) == {}
+    assert billing_events.drain() == []
+
+
+def test_other_methods_are_refused(client: flask.testing.FlaskClient, db: firestore.Client) -> None:
+    response = client.put("/", data=VALID, content_type="application/json",
+                          headers=_signed(VALID, secret=NEW_SECRET))
+
+    assert response.status_code == 405
+    assert response.get_json()["error"]["code"] == "method_not_allowed"
+    assert firestore_documents(db) == {}
+
+
+def test_without_a_configured_secret_deliveries_fail_so_stripe_retries(
+        client: flask.testing.FlaskClient, monkeypatch: pytest.MonkeyPatch, billing_events: Subscription,
+        db: firestore.Client) -> None:
+    monkeypatch.delenv("STRIPE_WEBHOOK_SECRET")
+
+    response = deliver(client, VALID)
+
+    assert response.status_code == 500
+    assert response.get_json()["error"]["code"] == "internal"
+    assert firestore_documents(db) == {}
+    assert billing_events.drain() == []
