@@ -1,7 +1,7 @@
 """Cloud Monitoring for one environment: uptime checks, log-based metrics, alert policies, log retention.
 
 Every alert policy notifies one email channel. Thresholds live in module constants so the runbook
-(docs/operations-secrets.md, "Alerts") and the tests read the same numbers.
+(docs/operations.md, "Alerts") and the tests read the same numbers.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ DEAD_LETTER_THRESHOLD = 0  # any message at all
 DEAD_LETTER_ALIGNMENT_SECONDS = 60  # Pub/Sub samples num_undelivered_messages every 60 s
 
 AUTO_CLOSE = "1800s"
-RUNBOOK = "docs/operations-secrets.md#alerts"
+RUNBOOK = "docs/operations.md#alerts"
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _TARGET_NAME = re.compile(r"^[a-z][a-z0-9-]{0,40}$")
