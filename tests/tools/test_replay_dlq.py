@@ -133,7 +133,8 @@ def test_local_reads_the_running_stack_endpoints(dead_letters: DeadLetters, topi
     assert [m.attributes["event_id"] for m in topic_messages.drain()] == ["stripe:evt_1Local"]
 
 
-def test_local_without_a_running_stack_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_local_without_a_running_stack_is_a_clear_error(tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
     assert replay_dlq.main(["--topic", TOPIC, "--local", str(tmp_path / "missing.json")]) == 2
     assert "is `make up` running?" in capsys.readouterr().err
 

@@ -1,0 +1,367 @@
+"""`python -m tools.bench_pipeline`: how fast the event chain runs on the local stack.
+
+Three measurements, each reported as median and p95 over its samples:
+
+- stripe_webhook handler latency: the HTTP round trip of one signed webhook (verify, ledger claim,
+  publish to billing-events), over `--handler-requests` sequential deliveries;
+- payment -> CRM: a signed `checkout.session.completed` sent for a signed-up user, until the sandbox
+  records the HubSpot upsert that makes the contact a customer;
+- support -> email: `support_request` answered, until the sandbox records the acknowledgement email.
+
+Times are taken from the sandbox's own request log (same machine clock), not from when polling
+noticed, so the polling interval does not inflate them. Everything is loopback; every wait is bounded.
+
+Against a running `make up` (reads .local/endpoints.json), or `--start` to start a private stack on free
+ports with the same code `make up` and the end-to-end fixture use, and stop it afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from tools.local.client import (
+    AuthUser,
+    LocalStack,
+    WaitTimeout,
+    checkout_session_completed,
+    load_endpoints,
+    stripe_event,
+    wait_until,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_ENDPOINTS = REPO / ".local" / "endpoints.json"
+PAYMENT_DEADLINE_SECONDS = 60.0  # the owner's bound for a payment to reach the CRM
+SUPPORT_DEADLINE_SECONDS = 120.0  # the owner's bound for a support request's acknowledgement
+SIGNUP_DEADLINE_SECONDS = 60.0
+POLL_SECONDS = 0.05
+START_TIMEOUT_SECONDS = 240.0
+STOP_TIMEOUT_SECONDS = 60.0
+
+
+class BenchError(RuntimeError):
+    pass
+
+
+# ---- statistics ---------------------------------------------------------------------------------
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """Nearest-rank percentile: a value that was actually measured, never an interpolation."""
+    if not values:
+        raise ValueError("no samples")
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
+
+
+@dataclass
+class Series:
+    name: str
+    unit: str = "ms"
+    samples: list[float] = field(default_factory=list)
+    failures: int = 0
+
+    def add_seconds(self, seconds: float) -> None:
+        self.samples.append(seconds * 1000 if self.unit == "ms" else seconds)
+
+    def summary(self) -> dict[str, Any]:
+        if not self.samples:
+            return {"name": self.name, "unit": self.unit, "n": 0, "failures": self.failures}
+        return {
+            "name": self.name,
+            "unit": self.unit,
+            "n": len(self.samples),
+            "failures": self.failures,
+            "median": round(statistics.median(self.samples), 1),
+            "p95": round(percentile(self.samples, 0.95), 1),
+            "min": round(min(self.samples), 1),
+            "max": round(max(self.samples), 1),
+        }
+
+
+def render(series: list[Series]) -> str:
+    header = f"{'measurement':<44} {'n':>4} {'fail':>4} {'median':>9} {'p95':>9} {'min':>9} {'max':>9}"
+    lines = [header, "-" * len(header)]
+    for item in series:
+        s = item.summary()
+        if not s["n"]:
+            lines.append(f"{item.name:<44} {0:>4} {item.failures:>4}   (no samples)")
+            continue
+        unit = item.unit
+        lines.append(
+            f"{item.name:<44} {s['n']:>4} {s['failures']:>4} {s['median']:>7}{unit} {s['p95']:>7}{unit} "
+            f"{s['min']:>7}{unit} {s['max']:>7}{unit}"
+        )
+    return "\n".join(lines)
+
+
+# ---- what the runs send and look for -------------------------------------------------------------
+
+
+def unknown_customer_invoice() -> dict[str, Any]:
+    """A paid invoice of a customer no user is linked to: the webhook publishes it like any other, the
+    billing worker records it as unmatched (no retries, nothing else touched)."""
+    return {
+        "id": "in_" + uuid.uuid4().hex[:24],
+        "object": "invoice",
+        "customer": "cus_" + uuid.uuid4().hex[:14],
+        "amount_paid": 1900,
+        "amount_due": 1900,
+        "currency": "usd",
+        "status": "paid",
+    }
+
+
+def sandbox_time(entry: dict[str, Any]) -> float:
+    """When the sandbox received the request (its log's timestamp, this machine's clock)."""
+    return datetime.fromisoformat(entry["time"]).timestamp()
+
+
+def wait_for_request(
+    stack: LocalStack, provider: str, matches: Callable[[dict[str, Any]], bool], timeout: float
+) -> dict[str, Any]:
+    """The first request the sandbox recorded for `provider` that `matches`, polled until a deadline."""
+    return wait_until(
+        lambda: next((entry for entry in stack.sandbox_requests(provider) if matches(entry)), None),
+        timeout=timeout,
+        interval=POLL_SECONDS,
+        what=f"a matching {provider} request",
+    )
+
+
+def upsert_of(email: str, lifecycle_stage: str) -> Callable[[dict[str, Any]], bool]:
+    def matches(entry: dict[str, Any]) -> bool:
+        if entry["path"] != "/crm/v3/objects/contacts/batch/upsert" or entry["status"] != 200:
+            return False
+        inputs = (entry.get("body") or {}).get("inputs") or []
+        return any(
+            item.get("id") == email
+            and (item.get("properties") or {}).get("lifecyclestage") == lifecycle_stage
+            for item in inputs
+        )
+
+    return matches
+
+
+def email_to(address: str, reference: str) -> Callable[[dict[str, Any]], bool]:
+    def matches(entry: dict[str, Any]) -> bool:
+        body = entry.get("body") or {}
+        return (
+            entry["path"] == "/emails"
+            and entry["status"] == 200
+            and address in (body.get("to") or [])
+            and reference in str(body.get("subject") or "")
+        )
+
+    return matches
+
+
+# ---- the measurements ---------------------------------------------------------------------------
+
+
+def signed_up_user(stack: LocalStack) -> AuthUser:
+    """A new account with its users/{uid} profile, written as the app writes it (under the rules)."""
+    user = stack.sign_up(display_name="Grace Hopper")
+    response = stack.create_profile(user, display_name="Grace Hopper")
+    if response.status_code != 200:
+        raise BenchError(f"profile write answered {response.status_code}: {response.text[:200]}")
+    return user
+
+
+def measure_payment_to_crm(stack: LocalStack, webhook: Series, pipeline: Series) -> None:
+    user = signed_up_user(stack)
+    # The sign-up's own upsert (lead) first, so the payment is measured on its own.
+    wait_for_request(stack, "hubspot", upsert_of(user.email, "lead"), SIGNUP_DEADLINE_SECONDS)
+    session = checkout_session_completed(
+        "cs_test_" + uuid.uuid4().hex,
+        user.uid,
+        user.email,
+        "cus_" + uuid.uuid4().hex[:14],
+        "sub_" + uuid.uuid4().hex[:14],
+    )
+    sent = time.time()
+    response = stack.post_stripe_event(stripe_event("checkout.session.completed", session))
+    webhook.add_seconds(time.time() - sent)
+    if response.status_code != 200:
+        raise BenchError(f"webhook answered {response.status_code}: {response.text[:200]}")
+    entry = wait_for_request(stack, "hubspot", upsert_of(user.email, "customer"), PAYMENT_DEADLINE_SECONDS)
+    pipeline.add_seconds(sandbox_time(entry) - sent)
+
+
+def measure_support_to_email(stack: LocalStack, handler: Series, pipeline: Series) -> None:
+    user = stack.sign_up(display_name="Grace Hopper")
+    body = {
+        "subject": "Cannot restore my purchase",
+        "message": "The app asks me to pay again after reinstalling.",
+        "category": "billing",
+        "client_request_id": str(uuid.uuid4()),
+    }
+    sent = time.time()
+    response = stack.call("support_request", user, body)
+    answered = time.time()
+    handler.add_seconds(answered - sent)
+    if response.status_code != 202:
+        raise BenchError(f"support_request answered {response.status_code}: {response.text[:200]}")
+    reference = response.json()["reference"]
+    entry = wait_for_request(stack, "resend", email_to(user.email, reference), SUPPORT_DEADLINE_SECONDS)
+    pipeline.add_seconds(sandbox_time(entry) - answered)
+
+
+def measure_webhook_handler(stack: LocalStack, series: Series) -> None:
+    sent = time.time()
+    response = stack.post_stripe_event(stripe_event("invoice.paid", unknown_customer_invoice()))
+    series.add_seconds(time.time() - sent)
+    if response.status_code != 200 or response.json().get("status") != "published":
+        raise BenchError(f"webhook answered {response.status_code}: {response.text[:200]}")
+
+
+def repeat(runs: int, failures: Series, measure: Callable[[], None], label: str) -> None:
+    for run in range(1, runs + 1):
+        try:
+            measure()
+        except (BenchError, WaitTimeout, requests.RequestException) as exc:
+            failures.failures += 1
+            print(f"  {label} run {run}: FAILED ({exc})", file=sys.stderr, flush=True)
+        if run % max(1, runs // 4) == 0 or run == runs:
+            print(f"  {label}: {run}/{runs}", file=sys.stderr, flush=True)
+
+
+def run_benchmark(endpoints: dict[str, Any], *, runs: int, handler_requests: int) -> list[Series]:
+    stack = LocalStack(endpoints)
+    webhook_in_payment = Series("stripe_webhook round trip (payment runs)")
+    payment = Series("payment -> CRM customer upsert")
+    support_handler = Series("support_request round trip")
+    support = Series("support answered -> acknowledgement email")
+    webhook = Series(f"stripe_webhook round trip ({handler_requests} sequential)")
+    # One unmeasured pass warms every function (imports, clients, connections), as a first request would.
+    measure_payment_to_crm(stack, Series("warm-up"), Series("warm-up"))
+    measure_support_to_email(stack, Series("warm-up"), Series("warm-up"))
+    repeat(
+        runs, payment, lambda: measure_payment_to_crm(stack, webhook_in_payment, payment), "payment -> CRM"
+    )
+    repeat(
+        runs, support, lambda: measure_support_to_email(stack, support_handler, support), "support -> email"
+    )
+    repeat(handler_requests, webhook, lambda: measure_webhook_handler(stack, webhook), "webhook handler")
+    return [webhook, webhook_in_payment, payment, support_handler, support]
+
+
+# ---- running against a stack --------------------------------------------------------------------
+
+
+@contextmanager
+def started_stack() -> Iterator[dict[str, Any]]:
+    """`python -m tools.local up` (as `make up` and the end-to-end fixture run it) on a free block of ports
+    with a private state directory; SIGTERM on exit, and the supervisor stops everything it started."""
+    from components.catalog import load_catalog  # only --start needs these
+    from tools.local.layout import free_port_base
+
+    base = free_port_base(len(load_catalog().functions))
+    with tempfile.TemporaryDirectory(prefix="launchready-bench-") as state_dir:
+        endpoints_path = Path(state_dir) / "endpoints.json"
+        output_path = Path(state_dir) / "up.out"
+        # Emulator hosts of the caller's shell would point the stack at another stack's emulators.
+        env = {
+            name: value
+            for name, value in os.environ.items()
+            if not name.endswith("_EMULATOR_HOST") and not name.startswith("LOCAL_")
+        }
+        with open(output_path, "wb") as output:
+            process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "tools.local",
+                    "up",
+                    "--port-base",
+                    str(base),
+                    "--state-dir",
+                    state_dir,
+                ],
+                cwd=REPO,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                start_new_session=True,
+            )
+        try:
+            print(f"starting a private stack on ports {base}+ ...", file=sys.stderr, flush=True)
+            deadline = time.monotonic() + START_TIMEOUT_SECONDS
+            while not endpoints_path.exists():
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise BenchError(f"the stack did not become ready:\n{output_path.read_text()[-3000:]}")
+                time.sleep(0.25)
+            yield json.loads(endpoints_path.read_text())
+        finally:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=STOP_TIMEOUT_SECONDS)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)  # the supervisor's own group, as a last resort
+                process.wait()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.bench_pipeline",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--endpoints",
+        type=Path,
+        default=DEFAULT_ENDPOINTS,
+        help="endpoints.json of a running `make up` (default .local/endpoints.json)",
+    )
+    parser.add_argument("--start", action="store_true", help="start a private stack for the run")
+    parser.add_argument("--runs", type=int, default=20, help="runs of each pipeline measurement (20)")
+    parser.add_argument(
+        "--handler-requests", type=int, default=200, help="sequential webhooks for the handler latency (200)"
+    )
+    parser.add_argument("--json", type=Path, help="also write the summary as JSON to this file")
+    args = parser.parse_args(argv)
+    if args.runs < 1 or args.handler_requests < 1:
+        parser.error("--runs and --handler-requests must be at least 1")
+
+    started = time.monotonic()
+    try:
+        if args.start:
+            with started_stack() as endpoints:
+                series = run_benchmark(endpoints, runs=args.runs, handler_requests=args.handler_requests)
+        else:
+            endpoints = load_endpoints(args.endpoints)
+            series = run_benchmark(endpoints, runs=args.runs, handler_requests=args.handler_requests)
+    except (BenchError, WaitTimeout) as exc:  # the stack never came up, or the warm-up pass failed
+        print(f"✗ {exc}", file=sys.stderr)
+        return 2
+    print()
+    print(render(series))
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    print(f"\n{os.cpu_count()} CPUs, load average {load}, {time.monotonic() - started:.0f} s in all")
+    if args.json:
+        args.json.write_text(json.dumps([item.summary() for item in series], indent=2) + "\n")
+    return 1 if any(item.failures for item in series) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
