@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON := .venv/bin/python
 STACK ?= staging
 
-.PHONY: help setup up demo status test lint typecheck test-python test-rules plan preview deploy secrets secrets-check replay-dlq bench clean
+.PHONY: help setup up demo status test lint typecheck test-python test-rules test-rules-mutants plan preview deploy secrets secrets-check replay-dlq bench clean
 
 help:
 	@echo "make up                      run the whole stack locally on the emulators"
@@ -49,6 +49,10 @@ test-rules: setup
 	@bash tests/rules/run.sh
 
 test: lint typecheck test-python test-rules
+
+# Proves the rules tests can fail: each of ~25 weakened copies of firestore.rules must fail a test (~12 min).
+test-rules-mutants: setup
+	@bash tests/rules/with-emulator.sh node tests/rules/mutation_check.mjs
 
 plan: setup
 	@$(PYTHON) -m tools.plan --stack $(STACK)
