@@ -5,24 +5,26 @@ billing-events would), then checks users/{uid}, the custom claims in the Auth em
 and what was published to crm-sync and notifications (pull subscriptions on the Pub/Sub emulator).
 """
 
-import base64
-import hashlib
-import hmac
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import flask
 import pytest
 from firebase_admin import auth
-from google.api_core.exceptions import AlreadyExists, DeadlineExceeded
 from google.cloud import firestore, pubsub_v1
 from launchready import billing, webhook
 from launchready.clients import db, firebase_app
 from launchready.ledger import Ledger
 
+from tests.functions.helpers import (
+    Subscription,
+    decoded,
+    deliver_push,
+    ensure_topic,
+    stripe_signature,
+)
 from tests.functions.test_billing_state import (
     CUSTOMER,
     SUBSCRIPTION,
@@ -35,86 +37,15 @@ from tests.functions.test_billing_state import (
     subscription,
 )
 
-PROJECT = "demo-launchready"
 OTHER_CLAIMS = {"role": "admin", "beta_features": ["export"]}
-
-
-class Subscription:
-    """A pull subscription on the emulator: sees every message published to `topic` after creation."""
-
-    def __init__(self, topic: str) -> None:
-        self.publisher = pubsub_v1.PublisherClient()
-        self.subscriber = pubsub_v1.SubscriberClient()
-        self.topic_path = ensure_topic(self.publisher, topic)
-        self.path = self.subscriber.subscription_path(PROJECT, f"test-{topic}-{uuid.uuid4().hex[:8]}")
-        self.subscriber.create_subscription(name=self.path, topic=self.topic_path)
-
-    def drain(self, settle_seconds: float = 0.5) -> list[pubsub_v1.types.PubsubMessage]:
-        return self.drain_path(self.subscriber, self.path, settle_seconds)
-
-    @staticmethod
-    def drain_path(subscriber: pubsub_v1.SubscriberClient, path: str,
-                   settle_seconds: float = 0.5) -> list[pubsub_v1.types.PubsubMessage]:
-        """Everything published so far: pulls (and acks) until a pull after `settle_seconds` finds nothing."""
-        messages: list[pubsub_v1.types.PubsubMessage] = []
-        idle_since: float | None = None
-        while True:
-            try:
-                response = subscriber.pull(request={"subscription": path, "max_messages": 100,
-                                                    "return_immediately": True}, timeout=10)
-                received = list(response.received_messages)
-            except DeadlineExceeded:
-                received = []
-            if received:
-                idle_since = None
-                messages += [item.message for item in received]
-                subscriber.acknowledge(subscription=path, ack_ids=[item.ack_id for item in received])
-                continue
-            idle_since = idle_since or time.monotonic()
-            if time.monotonic() - idle_since >= settle_seconds:
-                return messages
-            time.sleep(0.05)
-
-    def delete(self) -> None:
-        self.subscriber.delete_subscription(subscription=self.path)
-
-
-def ensure_topic(publisher: pubsub_v1.PublisherClient, topic: str) -> str:
-    path = publisher.topic_path(PROJECT, topic)
-    try:
-        publisher.create_topic(name=path)
-    except AlreadyExists:
-        pass
-    return path
-
-
-def decoded(message: pubsub_v1.types.PubsubMessage) -> dict[str, Any]:
-    return json.loads(message.data)
-
-
-def push_envelope(data: dict[str, Any], attributes: dict[str, str], *, message_id: str,
-                  attempt: int = 1, subscription: str = "billing-events-billing_worker") -> dict[str, Any]:
-    """The JSON body a Pub/Sub push subscription POSTs."""
-    return {
-        "message": {"data": base64.b64encode(json.dumps(data).encode()).decode(), "attributes": attributes,
-                    "messageId": message_id, "message_id": message_id,
-                    "publishTime": "2026-01-05T10:00:00Z", "publish_time": "2026-01-05T10:00:00Z"},
-        "subscription": f"projects/{PROJECT}/subscriptions/{subscription}",
-        "deliveryAttempt": attempt,
-    }
-
-
-def post_envelope(envelope: dict[str, Any]) -> flask.Response:
-    with flask.Flask(__name__).test_request_context("/", method="POST", json=envelope):
-        return billing.billing_worker(flask.request)
 
 
 def deliver(event: dict[str, Any], *, attempt: int = 1, message_id: str | None = None) -> flask.Response:
     """Deliver a Stripe event as the webhook publishes it to billing-events."""
     attributes = {"event_id": f"stripe:{event['id']}", "correlation_id": f"corr-{event['id']}",
                   "source_topic": "billing-events", "event_type": event["type"]}
-    return post_envelope(push_envelope(event, attributes, message_id=message_id or f"m-{event['id']}",
-                                       attempt=attempt))
+    message_id = message_id or f"m-{event['id']}"
+    return deliver_push(billing.billing_worker, event, attributes, message_id=message_id, attempt=attempt)
 
 
 # ---- fixtures ----------------------------------------------------------------------------------
@@ -125,20 +56,6 @@ def emulators(clean_firestore: str, pubsub_emulator: str, auth_emulator: str) ->
     publisher = pubsub_v1.PublisherClient()
     for topic in ("crm-sync", "notifications"):
         ensure_topic(publisher, topic)
-
-
-@pytest.fixture
-def crm_sync(emulators: None) -> Iterator[Subscription]:
-    subscription = Subscription("crm-sync")
-    yield subscription
-    subscription.delete()
-
-
-@pytest.fixture
-def outbox(emulators: None) -> Iterator[Subscription]:
-    subscription = Subscription("notifications")
-    yield subscription
-    subscription.delete()
 
 
 @pytest.fixture
@@ -273,8 +190,8 @@ def test_missing_profile_is_retried_and_writes_nothing(emulators: None) -> None:
 
 def test_malformed_event_is_recorded_as_a_permanent_failure(emulators: None) -> None:
     attributes = {"event_id": "stripe:evt_broken", "source_topic": "billing-events"}
-    response = post_envelope(push_envelope({"id": "evt_broken", "type": "invoice.paid"}, attributes,
-                                           message_id="m-broken"))
+    response = deliver_push(billing.billing_worker, {"id": "evt_broken", "type": "invoice.paid"}, attributes,
+                            message_id="m-broken")
     assert response.status_code == 200 and response.get_json()["status"] == "failed_permanently"
     failure = db().collection("sync_failures").document("billing_worker:stripe:evt_broken").get().to_dict()
     assert failure["code"] == "invalid_event"
@@ -380,34 +297,22 @@ def test_full_refund_of_the_one_off_payment_revokes_pro(uid: str) -> None:
 # ---- from the webhook --------------------------------------------------------------------------
 
 
-def stripe_signature(payload: str, secret: str) -> str:
-    """Stripe's scheme: v1 = HMAC-SHA256(secret, f"{t}.{payload}"), sent as `t=...,v1=...`."""
-    timestamp = int(time.time())
-    digest = hmac.new(secret.encode(), f"{timestamp}.{payload}".encode(), hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={digest}"
-
-
 def test_a_signed_webhook_delivery_reaches_the_user_through_billing_events(
-        uid: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        uid: str, billing_events: Subscription, monkeypatch: pytest.MonkeyPatch) -> None:
     secret = "whsec_billing_flow_test_secret"
     monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", secret)
-    billing_events = Subscription("billing-events")
-    try:
-        session = checkout_session(uid=uid)
-        event = stripe_event("checkout.session.completed", session, created=int(time.time()))
-        payload = json.dumps(event)
-        headers = {"Stripe-Signature": stripe_signature(payload, secret)}
-        with flask.Flask(__name__).test_request_context("/", method="POST", data=payload, headers=headers,
-                                                        content_type="application/json"):
-            assert webhook.stripe_webhook(flask.request).status_code == 200
+    session = checkout_session(uid=uid)
+    event = stripe_event("checkout.session.completed", session, created=int(time.time()))
+    payload = json.dumps(event)
+    headers = {"Stripe-Signature": stripe_signature(payload, secret)}
+    with flask.Flask(__name__).test_request_context("/", method="POST", data=payload, headers=headers,
+                                                    content_type="application/json"):
+        assert webhook.stripe_webhook(flask.request).status_code == 200
 
-        [published] = billing_events.drain()
-        assert decoded(published) == event
-        envelope = push_envelope(decoded(published), dict(published.attributes),
-                                 message_id=published.message_id)
-        assert post_envelope(envelope).status_code == 200
-    finally:
-        billing_events.delete()
+    [published] = billing_events.drain()
+    assert decoded(published) == event
+    assert deliver_push(billing.billing_worker, decoded(published), dict(published.attributes),
+                        message_id=published.message_id).status_code == 200
 
     assert user_doc(uid)["entitlements"]["pro"] is True and claims(uid)["pro"] is True
     entry = ledger_entry(event)

@@ -375,16 +375,21 @@ def test_same_second_subscription_created_does_not_override() -> None:
     assert billing["status"] == "active"
 
 
-def test_arrival_order_does_not_change_the_outcome() -> None:
-    events = [
+def renewal_failure_history() -> list[dict[str, Any]]:
+    """A checkout, its first payment, then a failed renewal: the events Stripe sends, in their order."""
+    return [
         stripe_event("customer.subscription.created", subscription("incomplete"), created=100),
         stripe_event("checkout.session.completed", checkout_session(), created=101),
         stripe_event("invoice.paid", invoice("in_1First"), created=101),
         stripe_event("customer.subscription.updated", subscription("active"), created=101),
         stripe_event("invoice.payment_failed", invoice("in_2Renewal", status="open"), created=200),
         stripe_event("customer.subscription.updated", subscription("past_due"), created=200),
-        stripe_event("customer.subscription.updated", subscription("canceled"), created=300),
     ]
+
+
+def test_arrival_order_does_not_change_the_outcome() -> None:
+    events = [*renewal_failure_history(),
+              stripe_event("customer.subscription.updated", subscription("canceled"), created=300)]
     outcomes = set()
     for order in itertools.permutations(events):
         billing, _ = run(list(order))
@@ -474,16 +479,8 @@ def test_summary_is_plain_data() -> None:
 
 
 def test_every_arrival_order_of_a_renewal_failure_converges() -> None:
-    events = [
-        stripe_event("customer.subscription.created", subscription("incomplete"), created=100),
-        stripe_event("checkout.session.completed", checkout_session(), created=101),
-        stripe_event("invoice.paid", invoice("in_1First"), created=101),
-        stripe_event("customer.subscription.updated", subscription("active"), created=101),
-        stripe_event("invoice.payment_failed", invoice("in_2Renewal", status="open"), created=200),
-        stripe_event("customer.subscription.updated", subscription("past_due"), created=200),
-    ]
     finals = set()
-    for order in itertools.permutations(events):
+    for order in itertools.permutations(renewal_failure_history()):
         billing, _ = run(list(order))
         finals.add((billing["status"], billing["ever_paid"], billing["payment_failed"], billing["plan"]))
     assert finals == {("past_due", True, True, PRICE)}

@@ -3,115 +3,32 @@ from the Auth emulator and user profiles on the Firestore emulator."""
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import flask.testing
-import functions_framework
 import pytest
-import requests
-from firebase_admin import auth
 from google.cloud import firestore
-from launchready.clients import firebase_app
 from launchready.config import settings
 
-from tools.sandbox import start_sandbox
+from tests.functions.helpers import Sandbox, firestore_documents, function_app
 
-PROJECT = "demo-launchready"
 API_KEY = "sk_test_" + "4eC39HqLyjWDarjtT1zdp7dc"
 PRICES = ("price_1PstarterMonthly", "price_1PproYearly")
 APP_URL = "https://app.example.com"
 
 
-class Sandbox:
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    def stripe_requests(self) -> list[dict[str, Any]]:
-        response = requests.get(f"{self.url}/_sandbox/requests", params={"provider": "stripe"}, timeout=5)
-        return response.json()["requests"]
-
-    def sessions(self) -> list[dict[str, Any]]:
-        return requests.get(f"{self.url}/_sandbox/state", timeout=5).json()["checkout_sessions"]
-
-    def fault(self, **spec: Any) -> None:
-        requests.post(f"{self.url}/_sandbox/faults", json={"provider": "stripe", **spec},
-                      timeout=5).raise_for_status()
-
-
-def http_app(tmp_path: Path, module: str, target: str) -> flask.Flask:
-    """The entry point served by functions-framework, as in Cloud Functions."""
-    source = tmp_path / f"main_{target}.py"
-    source.write_text(f"from launchready.{module} import {target}  # noqa: F401\n")
-    app = functions_framework.create_app(target=target, source=str(source), signature_type="http")
-    assert isinstance(app, flask.Flask)
-    return app
-
-
-def firestore_documents(client: firestore.Client) -> dict[str, dict[str, Any]]:
-    """Every document in the database (subcollections included), by path."""
-    found: dict[str, dict[str, Any]] = {}
-
-    def walk(collection: firestore.CollectionReference) -> None:
-        for ref in collection.list_documents():
-            snapshot = ref.get()
-            if snapshot.exists:
-                found[ref.path] = snapshot.to_dict() or {}
-            for sub in ref.collections():
-                walk(sub)
-
-    for collection in client.collections():
-        walk(collection)
-    return found
-
-
-def id_token(auth_host: str, email: str = "ada@example.com") -> tuple[str, str]:
-    """(uid, ID token) of a new account, signed in with its password on the Auth emulator."""
-    password = uuid.uuid4().hex
-    user = auth.create_user(email=f"{uuid.uuid4().hex[:6]}.{email}", password=password,
-                            display_name="Ada Lovelace", app=firebase_app())
-    response = requests.post(
-        f"http://{auth_host}/identitytoolkit.googleapis.com/v1/accounts:signInWithPassword?key=fake-api-key",
-        json={"email": user.email, "password": password, "returnSecureToken": True}, timeout=10)
-    response.raise_for_status()
-    return user.uid, response.json()["idToken"]
-
-
-@pytest.fixture(scope="module")
-def sandbox_url() -> Iterator[str]:
-    server, url = start_sandbox()
-    yield url
-    server.stop()
-
-
 @pytest.fixture
-def sandbox(sandbox_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
-    requests.post(f"{sandbox_url}/_sandbox/reset", timeout=5).raise_for_status()
-    monkeypatch.setenv("STRIPE_API_BASE", sandbox_url)
-    monkeypatch.setenv("STRIPE_API_KEY", API_KEY)
-    monkeypatch.setenv("STRIPE_PRICE_ID", ",".join(PRICES))
-    monkeypatch.setenv("APP_URL", APP_URL)
-    monkeypatch.setenv("PROVIDER_TIMEOUT_SECONDS", "1")
-    settings.cache_clear()
-    yield Sandbox(sandbox_url)
-    settings.cache_clear()
+def sandbox(provider_sandbox: Callable[..., Sandbox]) -> Sandbox:
+    return provider_sandbox("stripe", STRIPE_API_KEY=API_KEY, STRIPE_PRICE_ID=",".join(PRICES),
+                            APP_URL=APP_URL)
 
 
 @pytest.fixture
 def client(tmp_path: Path, clean_firestore: str, auth_emulator: str,
            sandbox: Sandbox) -> flask.testing.FlaskClient:
-    return http_app(tmp_path, "checkout", "create_checkout").test_client()
-
-
-@pytest.fixture
-def db(firestore_emulator: str) -> firestore.Client:
-    return firestore.Client(project=PROJECT)
-
-
-@pytest.fixture
-def user(auth_emulator: str) -> tuple[str, str]:
-    return id_token(auth_emulator)
+    return function_app(tmp_path, "checkout", "create_checkout").test_client()
 
 
 def checkout(client: flask.testing.FlaskClient, token: str, body: dict[str, Any] | str) -> Any:
@@ -137,7 +54,7 @@ def test_a_subscription_session_is_created_for_the_signed_in_user(
     assert response.status_code == 200
     answer = response.get_json()
     assert answer["id"].startswith("cs_test_") and answer["url"] == f"{sandbox.url}/c/pay/{answer['id']}"
-    [sent] = sandbox.stripe_requests()
+    [sent] = sandbox.recorded()
     assert (sent["method"], sent["path"], sent["status"]) == ("POST", "/v1/checkout/sessions", 200)
     assert sent["headers"]["Authorization"] == "Bearer [redacted]"
     assert sent["idempotency_key"] == f"checkout:{uid}:{body['client_request_id']}"
@@ -161,14 +78,14 @@ def test_a_retried_request_returns_the_same_session(
 
     assert first.status_code == retry.status_code == 200
     assert retry.get_json() == first.get_json()
-    assert len(sandbox.sessions()) == 1
-    assert [sent["replayed"] for sent in sandbox.stripe_requests()] == [False, True]
+    assert len(sandbox.state()["checkout_sessions"]) == 1
+    assert [sent["replayed"] for sent in sandbox.recorded()] == [False, True]
 
 
 def test_an_allowed_price_can_be_chosen(client: flask.testing.FlaskClient, user: tuple[str, str],
                                         sandbox: Sandbox) -> None:
     assert checkout(client, user[1], new_request(price_id=PRICES[1])).status_code == 200
-    assert sandbox.stripe_requests()[0]["body"]["line_items"] == [{"price": PRICES[1], "quantity": "1"}]
+    assert sandbox.recorded()[0]["body"]["line_items"] == [{"price": PRICES[1], "quantity": "1"}]
 
 
 def test_a_returning_customer_pays_on_their_existing_stripe_customer(
@@ -179,7 +96,7 @@ def test_a_returning_customer_pays_on_their_existing_stripe_customer(
         {"email": "ada@example.com", "billing": {"status": "canceled", "customer_id": "cus_Qabc123"}})
 
     assert checkout(client, token, new_request()).status_code == 200
-    params = sandbox.stripe_requests()[0]["body"]
+    params = sandbox.recorded()[0]["body"]
     assert params["customer"] == "cus_Qabc123" and "customer_email" not in params
 
 
@@ -192,7 +109,7 @@ def test_the_same_request_id_for_a_different_checkout_is_a_conflict(
 
     assert response.status_code == 409
     assert response.get_json()["error"]["code"] == "idempotency_conflict"
-    assert len(sandbox.sessions()) == 1
+    assert len(sandbox.state()["checkout_sessions"]) == 1
 
 
 # --- Stripe failures -----------------------------------------------------------------------------
@@ -214,7 +131,7 @@ def test_stripe_failures_answer_502_with_a_code(
 
     assert response.status_code == 502
     assert response.get_json()["error"]["code"] == code
-    assert sandbox.sessions() == []
+    assert sandbox.state()["checkout_sessions"] == []
 
 
 def test_a_live_or_wrong_api_key_is_reported_as_misconfiguration(
@@ -238,7 +155,7 @@ def test_without_configured_prices_checkout_is_unavailable(
 
     assert response.status_code == 503
     assert response.get_json()["error"]["code"] == "checkout_not_configured"
-    assert sandbox.stripe_requests() == []
+    assert sandbox.recorded() == []
 
 
 # --- rejections: a clear 4xx, nothing sent to Stripe, nothing written ----------------------------
@@ -264,7 +181,7 @@ def test_invalid_requests_are_rejected_before_stripe_is_called(
 
     assert response.status_code == status
     assert response.get_json()["error"]["code"] == code
-    assert sandbox.stripe_requests() == []
+    assert sandbox.recorded() == []
     assert firestore_documents(db) == {}
 
 
@@ -276,7 +193,7 @@ def test_wrong_content_type_is_rejected(client: flask.testing.FlaskClient, user:
 
     assert response.status_code == 415
     assert response.get_json()["error"]["code"] == "unsupported_media_type"
-    assert sandbox.stripe_requests() == []
+    assert sandbox.recorded() == []
 
 
 @pytest.mark.parametrize(("authorization", "code"), [
@@ -291,5 +208,5 @@ def test_requests_without_a_valid_id_token_are_rejected(
 
     assert response.status_code == 401
     assert response.get_json()["error"]["code"] == code
-    assert sandbox.stripe_requests() == []
+    assert sandbox.recorded() == []
     assert firestore_documents(db) == {}

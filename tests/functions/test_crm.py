@@ -1,21 +1,18 @@
 """crm_worker against the Firestore emulator and the provider sandbox's HubSpot, plus the contact
 state derivation it sends."""
 
-import base64
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import flask
 import pytest
-import requests
 from launchready import crm
 from launchready.clients import db
-from launchready.config import settings
 
-from tools.sandbox import start_sandbox
+from tests.functions.helpers import Sandbox, deliver_push
 
 UID = "uid-ada"
 STRIPE_EVENT = "evt_1QabcPaymentSucceeded"
@@ -28,52 +25,15 @@ def sync_message(*, source_event_id: str | None = f"stripe:{STRIPE_EVENT}", even
 
 
 def deliver(data: dict[str, Any], *, attempt: int = 1, message_id: str = "7001") -> flask.Response:
-    """POST a push envelope shaped like Pub/Sub's to the entry point."""
+    """Deliver `data` as the crm-sync push subscription would."""
     event_id = f"crm:{data.get('uid')}:{data.get('source_event_id')}"
     attributes = {"event_id": event_id, "correlation_id": CORRELATION_ID, "source_topic": "crm-sync"}
-    envelope = {
-        "message": {"data": base64.b64encode(json.dumps(data).encode()).decode(), "attributes": attributes,
-                    "messageId": message_id, "message_id": message_id,
-                    "publishTime": "2025-01-01T00:00:00Z", "publish_time": "2025-01-01T00:00:00Z"},
-        "subscription": "projects/demo-launchready/subscriptions/crm-sync-crm_worker",
-        "deliveryAttempt": attempt,
-    }
-    with flask.Flask(__name__).test_request_context("/", method="POST", json=envelope):
-        return crm.crm_worker(flask.request)
-
-
-class Sandbox:
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    def contacts(self) -> list[dict[str, Any]]:
-        return requests.get(f"{self.url}/_sandbox/state", timeout=5).json()["contacts"]
-
-    def requests(self) -> list[dict[str, Any]]:
-        return requests.get(f"{self.url}/_sandbox/requests", params={"provider": "hubspot"},
-                            timeout=5).json()["requests"]
-
-    def fault(self, **spec: Any) -> None:
-        requests.post(f"{self.url}/_sandbox/faults", json={"provider": "hubspot", **spec},
-                      timeout=5).raise_for_status()
-
-
-@pytest.fixture(scope="module")
-def sandbox_url() -> Iterator[str]:
-    server, url = start_sandbox()
-    yield url
-    server.stop()
+    return deliver_push(crm.crm_worker, data, attributes, message_id=message_id, attempt=attempt)
 
 
 @pytest.fixture
-def sandbox(sandbox_url: str, clean_firestore: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
-    requests.post(f"{sandbox_url}/_sandbox/reset", timeout=5).raise_for_status()
-    monkeypatch.setenv("HUBSPOT_BASE_URL", sandbox_url)
-    monkeypatch.setenv("HUBSPOT_TOKEN", "pat-na1-test")
-    monkeypatch.setenv("PROVIDER_TIMEOUT_SECONDS", "1")
-    settings.cache_clear()
-    yield Sandbox(sandbox_url)
-    settings.cache_clear()
+def sandbox(provider_sandbox: Callable[..., Sandbox], clean_firestore: str) -> Sandbox:
+    return provider_sandbox("hubspot", HUBSPOT_TOKEN="pat-na1-test")
 
 
 def write_user(billing: dict[str, Any] | None = None, **fields: Any) -> None:
@@ -125,7 +85,7 @@ def test_one_upsert_with_the_full_tag_set_and_lifecycle(sandbox: Sandbox) -> Non
     response = deliver(sync_message())
 
     assert response.status_code == 200
-    [request] = sandbox.requests()
+    [request] = sandbox.recorded()
     assert request["path"] == "/crm/v3/objects/contacts/batch/upsert"
     assert request["correlation_id"] == CORRELATION_ID
     [contact_input] = request["body"]["inputs"]
@@ -133,7 +93,7 @@ def test_one_upsert_with_the_full_tag_set_and_lifecycle(sandbox: Sandbox) -> Non
     assert contact_input["properties"] == {"firstname": "Ada", "lastname": "King Lovelace",
                                            "launchready_tags": "customer;payment_failed;signed_up",
                                            "lifecyclestage": "customer"}
-    [contact] = sandbox.contacts()
+    [contact] = sandbox.state()["contacts"]
     assert contact["properties"]["launchready_tags"] == "customer;payment_failed;signed_up"
 
 
@@ -142,7 +102,7 @@ def test_a_redelivered_message_does_not_call_hubspot_again(sandbox: Sandbox) -> 
     assert deliver(sync_message()).status_code == 200
     assert deliver(sync_message(), attempt=2).status_code == 200
 
-    assert len(sandbox.requests()) == 1
+    assert len(sandbox.recorded()) == 1
 
 
 def test_out_of_order_messages_converge_on_the_current_user_state(sandbox: Sandbox) -> None:
@@ -151,14 +111,15 @@ def test_out_of_order_messages_converge_on_the_current_user_state(sandbox: Sandb
     assert deliver(sync_message(source_event_id="stripe:evt_new")).status_code == 200
     assert deliver(sync_message(source_event_id="stripe:evt_old")).status_code == 200
 
-    tag_sets = [r["body"]["inputs"][0]["properties"]["launchready_tags"] for r in sandbox.requests()]
+    tag_sets = [r["body"]["inputs"][0]["properties"]["launchready_tags"] for r in sandbox.recorded()]
     assert tag_sets == ["canceled;signed_up", "canceled;signed_up"]
-    [contact] = sandbox.contacts()
+    [contact] = sandbox.state()["contacts"]
     assert contact["properties"]["launchready_tags"] == "canceled;signed_up"
     assert contact["properties"]["lifecyclestage"] == "customer"
 
 
-def test_a_payment_event_records_its_sync_lag_once(sandbox: Sandbox, capsys: pytest.CaptureFixture) -> None:
+def test_a_payment_event_records_its_sync_lag_once(sandbox: Sandbox,
+                                                   capsys: pytest.CaptureFixture) -> None:
     write_user(PAID)
     event_created = int(time.time()) - 42
 
@@ -181,7 +142,7 @@ def test_a_signup_sync_records_no_payment_lag(sandbox: Sandbox) -> None:
     assert deliver(sync_message(source_event_id="signup:uid-ada", reason="signed_up")).status_code == 200
 
     assert db().collection("payment_sync").get() == []
-    [request] = sandbox.requests()
+    [request] = sandbox.recorded()
     assert request["body"]["inputs"][0]["properties"]["launchready_tags"] == "signed_up"
     assert request["body"]["inputs"][0]["properties"]["lifecyclestage"] == "lead"
 
@@ -193,7 +154,7 @@ def test_a_missing_user_is_recorded_and_acked_without_calling_hubspot(sandbox: S
     assert response.get_json()["error"] == "user_not_found"
     failure = db().collection("sync_failures").document(f"crm_worker:crm:{UID}:stripe:{STRIPE_EVENT}").get()
     assert failure.to_dict()["code"] == "user_not_found"
-    assert sandbox.requests() == []
+    assert sandbox.recorded() == []
 
 
 @pytest.mark.parametrize("status", [429, 502])
@@ -204,11 +165,11 @@ def test_rate_limits_and_server_errors_answer_500_then_the_redelivery_syncs(sand
     message = sync_message(event_created=int(time.time()))
 
     assert deliver(message).status_code == 500
-    assert sandbox.contacts() == []
+    assert sandbox.state()["contacts"] == []
     assert db().collection("payment_sync").get() == []
 
     assert deliver(message, attempt=2).status_code == 200
-    assert len(sandbox.contacts()) == 1
+    assert len(sandbox.state()["contacts"]) == 1
     assert len(db().collection("payment_sync").get()) == 1
 
 
@@ -219,8 +180,8 @@ def test_a_lost_response_is_retried_and_converges_on_one_contact(sandbox: Sandbo
     assert deliver(sync_message()).status_code == 500
     assert deliver(sync_message(), attempt=2).status_code == 200
 
-    assert len(sandbox.requests()) == 2  # an upsert is naturally idempotent: the repeat is harmless
-    [contact] = sandbox.contacts()
+    assert len(sandbox.recorded()) == 2  # an upsert is naturally idempotent: the repeat is harmless
+    [contact] = sandbox.state()["contacts"]
     assert contact["properties"]["launchready_tags"] == "customer;signed_up"
 
 
@@ -240,6 +201,6 @@ def test_a_user_without_email_is_a_permanent_failure(sandbox: Sandbox) -> None:
     write_user(PAID, email="")
 
     assert deliver(sync_message()).status_code == 200
-    assert sandbox.requests() == []
+    assert sandbox.recorded() == []
     failure = db().collection("sync_failures").document(f"crm_worker:crm:{UID}:stripe:{STRIPE_EVENT}").get()
     assert failure.to_dict()["code"] == "missing_email"

@@ -1,7 +1,6 @@
 """ops_digest against the Firestore and Pub/Sub emulators: what it counts, what it stores, and that a
 second run on the same day queues no second email."""
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,20 +9,13 @@ import pytest
 from launchready import digest, records
 from launchready.clients import db
 
-from tests.functions.test_billing import Subscription, decoded
+from tests.functions.helpers import Subscription, decoded
 
 
 def call(method: str = "POST") -> flask.Response:
     headers = {"X-Correlation-Id": "digest-0001"}
     with flask.Flask(__name__).test_request_context("/", method=method, headers=headers):
         return digest.ops_digest(flask.request)
-
-
-@pytest.fixture
-def outbox(clean_firestore: str, pubsub_emulator: str) -> Iterator[Subscription]:
-    subscription = Subscription("notifications")
-    yield subscription
-    subscription.delete()
 
 
 def seed(collection: str, doc_id: str, fields: dict[str, Any]) -> None:
@@ -90,7 +82,7 @@ def test_digest_summarises_the_last_24_hours_and_emails_ops_once(outbox: Subscri
     assert db().collection("ops_digests").document(date).get().to_dict()["runs"] == 2
 
 
-def test_a_quiet_day_is_all_clear(outbox: Subscription) -> None:
+def test_a_quiet_day_is_all_clear(clean_firestore: str, outbox: Subscription) -> None:
     body = call().get_json()
     assert body["sync_failures"]["count"] == 0 and body["payment_sync"]["p95_seconds"] is None
     [message] = outbox.drain()
@@ -98,7 +90,7 @@ def test_a_quiet_day_is_all_clear(outbox: Subscription) -> None:
     assert "all clear" in email["subject"] and "p50 n/a" in email["text"]
 
 
-def test_get_is_a_health_check_that_sends_nothing(outbox: Subscription) -> None:
+def test_get_is_a_health_check_that_sends_nothing(clean_firestore: str, outbox: Subscription) -> None:
     response = call("GET")
     assert response.status_code == 200 and response.get_json()["function"] == "ops_digest"
     assert outbox.drain() == []

@@ -10,7 +10,7 @@ from google.cloud import firestore
 from launchready.errors import TransientError
 from launchready.ledger import Ledger, StepInProgress, now
 
-PROJECT = "demo-launchready"
+from tests.conftest import PROJECT
 
 
 @pytest.fixture

@@ -4,20 +4,16 @@ Each test delivers a Pub/Sub push envelope through a Flask test request, exactly
 and checks what the sandbox received and what Firestore holds afterwards.
 """
 
-import base64
-import json
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import flask
 import pytest
-import requests
 from launchready import mailer
 from launchready.clients import db
-from launchready.config import settings
 
-from tools.sandbox import start_sandbox
+from tests.functions.helpers import Sandbox, deliver_push
 
 KEY = "support-ack:SR-7F3K2Q"
 EVENT_ID = f"email:{KEY}"
@@ -29,51 +25,14 @@ EMAIL = {"key": KEY, "to": ["ada@example.com"], "subject": "We received your req
 
 def deliver(data: dict[str, Any], *, event_id: str = EVENT_ID, attempt: int = 1,
             message_id: str = "9001") -> flask.Response:
-    """POST a push envelope shaped like Pub/Sub's to the entry point."""
+    """Deliver `data` as the notifications push subscription would."""
     attributes = {"event_id": event_id, "correlation_id": CORRELATION_ID, "source_topic": "notifications"}
-    envelope = {
-        "message": {"data": base64.b64encode(json.dumps(data).encode()).decode(), "attributes": attributes,
-                    "messageId": message_id, "message_id": message_id,
-                    "publishTime": "2025-01-01T00:00:00Z", "publish_time": "2025-01-01T00:00:00Z"},
-        "subscription": "projects/demo-launchready/subscriptions/notifications-email_worker",
-        "deliveryAttempt": attempt,
-    }
-    with flask.Flask(__name__).test_request_context("/", method="POST", json=envelope):
-        return mailer.email_worker(flask.request)
-
-
-class Sandbox:
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    def emails(self) -> list[dict[str, Any]]:
-        return requests.get(f"{self.url}/_sandbox/state", timeout=5).json()["emails"]
-
-    def requests(self) -> list[dict[str, Any]]:
-        return requests.get(f"{self.url}/_sandbox/requests", params={"provider": "resend"},
-                            timeout=5).json()["requests"]
-
-    def fault(self, **spec: Any) -> None:
-        requests.post(f"{self.url}/_sandbox/faults", json={"provider": "resend", **spec},
-                      timeout=5).raise_for_status()
-
-
-@pytest.fixture(scope="module")
-def sandbox_url() -> Iterator[str]:
-    server, url = start_sandbox()
-    yield url
-    server.stop()
+    return deliver_push(mailer.email_worker, data, attributes, message_id=message_id, attempt=attempt)
 
 
 @pytest.fixture
-def sandbox(sandbox_url: str, clean_firestore: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
-    requests.post(f"{sandbox_url}/_sandbox/reset", timeout=5).raise_for_status()
-    monkeypatch.setenv("RESEND_BASE_URL", sandbox_url)
-    monkeypatch.setenv("RESEND_API_KEY", "re_test_123")
-    monkeypatch.setenv("PROVIDER_TIMEOUT_SECONDS", "1")  # lost-response faults then cost ~1 s, not 5
-    settings.cache_clear()
-    yield Sandbox(sandbox_url)
-    settings.cache_clear()
+def sandbox(provider_sandbox: Callable[..., Sandbox], clean_firestore: str) -> Sandbox:
+    return provider_sandbox("resend", RESEND_API_KEY="re_test_123")
 
 
 def notification_record() -> dict[str, Any] | None:
@@ -89,11 +48,11 @@ def test_sends_one_email_with_the_key_as_idempotency_key_and_records_it(sandbox:
     response = deliver(EMAIL)
 
     assert response.status_code == 200
-    [email] = sandbox.emails()
+    [email] = sandbox.state()["emails"]
     assert (email["to"], email["subject"], email["text"], email["html"]) == (
         EMAIL["to"], EMAIL["subject"], EMAIL["text"], EMAIL["html"])
     assert email["tags"] == [{"name": "kind", "value": "support_ack"}]
-    [request] = sandbox.requests()
+    [request] = sandbox.recorded()
     assert request["idempotency_key"] == KEY
     assert request["correlation_id"] == CORRELATION_ID
     assert request["headers"]["Authorization"] == "Bearer [redacted]"
@@ -110,8 +69,8 @@ def test_a_redelivered_message_does_not_call_resend_again(sandbox: Sandbox) -> N
     assert deliver(EMAIL, attempt=2).status_code == 200
     assert deliver(EMAIL, message_id="9002").status_code == 200  # the same email published twice
 
-    assert len(sandbox.requests()) == 1
-    assert len(sandbox.emails()) == 1
+    assert len(sandbox.recorded()) == 1
+    assert len(sandbox.state()["emails"]) == 1
 
 
 def test_an_existing_record_means_sent_even_after_the_idempotency_window(sandbox: Sandbox) -> None:
@@ -120,18 +79,19 @@ def test_an_existing_record_means_sent_even_after_the_idempotency_window(sandbox
 
     assert deliver(EMAIL).status_code == 200
 
-    assert sandbox.requests() == []
+    assert sandbox.recorded() == []
     assert notification_record()["resend_id"] == "earlier-id"
 
 
-def test_a_crash_after_the_send_step_writes_the_record_without_sending_again(sandbox: Sandbox) -> None:
+def test_a_crash_after_the_send_step_writes_the_record_without_sending_again(
+        sandbox: Sandbox) -> None:
     # The step is recorded as done but the instance died before writing notifications/{key}.
     db().collection("events").document(EVENT_ID).collection("steps").document("resend_send").set(
         {"state": "done", "result": "id-from-first-delivery"})
 
     assert deliver(EMAIL, attempt=2).status_code == 200
 
-    assert sandbox.requests() == []
+    assert sandbox.recorded() == []
     assert notification_record()["resend_id"] == "id-from-first-delivery"
 
 
@@ -146,26 +106,27 @@ def test_a_lost_response_then_redelivery_sends_exactly_one_email(sandbox: Sandbo
     second = deliver(EMAIL, attempt=2)
     assert second.status_code == 200
 
-    [email] = sandbox.emails()
-    first_request, second_request = sandbox.requests()
+    [email] = sandbox.state()["emails"]
+    first_request, second_request = sandbox.recorded()
     assert (first_request["fault"], second_request["replayed"]) == ("lost_response", True)
     assert first_request["idempotency_key"] == second_request["idempotency_key"] == KEY
     assert notification_record()["resend_id"] == email["id"]
 
 
 @pytest.mark.parametrize("status", [429, 500, 503])
-def test_rate_limits_and_server_errors_answer_500_for_redelivery(sandbox: Sandbox, status: int) -> None:
+def test_rate_limits_and_server_errors_answer_500_for_redelivery(sandbox: Sandbox,
+                                                                 status: int) -> None:
     sandbox.fault(mode="status", status=status)
 
     response = deliver(EMAIL)
 
     assert response.status_code == 500
     assert response.get_json() == {"status": "retry", "error": "TransientError"}
-    assert sandbox.emails() == [] and notification_record() is None
+    assert sandbox.state()["emails"] == [] and notification_record() is None
     assert db().collection("sync_failures").get() == []
     # The redelivery (fault used up) sends it.
     assert deliver(EMAIL, attempt=2).status_code == 200
-    assert len(sandbox.emails()) == 1
+    assert len(sandbox.state()["emails"]) == 1
 
 
 def test_a_validation_error_is_recorded_as_a_sync_failure_and_acked(sandbox: Sandbox) -> None:
@@ -187,7 +148,7 @@ def test_a_message_outside_the_contract_is_recorded_without_calling_resend(sandb
     assert response.status_code == 200
     failure = db().collection("sync_failures").document(f"email_worker:{EVENT_ID}").get().to_dict()
     assert failure["code"] == "invalid_message"
-    assert sandbox.requests() == []
+    assert sandbox.recorded() == []
 
 
 def test_a_step_held_by_a_concurrent_delivery_backs_off_with_500(sandbox: Sandbox) -> None:
@@ -195,12 +156,12 @@ def test_a_step_held_by_a_concurrent_delivery_backs_off_with_500(sandbox: Sandbo
         {"state": "running", "lease_until": datetime.now(UTC) + timedelta(minutes=2)})
 
     assert deliver(EMAIL, attempt=2).status_code == 500
-    assert sandbox.requests() == []
+    assert sandbox.recorded() == []
 
 
 def test_text_only_messages_get_the_rendered_html(sandbox: Sandbox) -> None:
     assert deliver({**EMAIL, "html": None, "text": "a < b\n\nend"}).status_code == 200
-    [email] = sandbox.emails()
+    [email] = sandbox.state()["emails"]
     assert email["html"] == "<p>a &lt; b</p>\n<p>end</p>"
 
 

@@ -1,53 +1,19 @@
 """queue_email on the Pub/Sub emulator, and the email templates' content and escaping."""
 
 import json
-import uuid
-import warnings
-from collections.abc import Iterator
 
 import pytest
-from google.api_core.exceptions import AlreadyExists
-from google.cloud import pubsub_v1
 from launchready import notifications
 from launchready.config import settings
 
-PROJECT = "demo-launchready"
+from tests.functions.helpers import Subscription
 
 
-@pytest.fixture
-def notifications_subscription(pubsub_emulator: str) -> Iterator[str]:
-    """A fresh pull subscription on `notifications`: it sees only what this test publishes."""
-    publisher, subscriber = pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
-    topic = publisher.topic_path(PROJECT, "notifications")
-    try:
-        publisher.create_topic(name=topic)
-    except AlreadyExists:
-        pass
-    subscription = subscriber.subscription_path(PROJECT, f"test-notifications-{uuid.uuid4().hex[:8]}")
-    subscriber.create_subscription(name=subscription, topic=topic)
-    yield subscription
-    subscriber.delete_subscription(subscription=subscription)
-
-
-def pull_all(subscription: str, *, wait: bool = True) -> list[pubsub_v1.types.PubsubMessage]:
-    """Messages published so far. Publishing waited for the server's ack, so an expected message is
-    already stored and `wait=False` (to assert that nothing was queued) cannot miss it."""
-    subscriber = pubsub_v1.SubscriberClient()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # return_immediately is deprecated
-        response = subscriber.pull(subscription=subscription, max_messages=10, return_immediately=not wait,
-                                   timeout=10)
-    if response.received_messages:
-        subscriber.acknowledge(subscription=subscription,
-                               ack_ids=[received.ack_id for received in response.received_messages])
-    return [received.message for received in response.received_messages]
-
-
-def test_queue_email_publishes_the_notifications_contract(notifications_subscription: str) -> None:
+def test_queue_email_publishes_the_notifications_contract(outbox: Subscription) -> None:
     notifications.queue_email(key="welcome:u1", to="ada@example.com", subject="Welcome",
                               text="Hello Ada", html="<p>Hello Ada</p>", tags={"kind": "welcome"})
 
-    [message] = pull_all(notifications_subscription)
+    [message] = outbox.drain()
     assert json.loads(message.data) == {"key": "welcome:u1", "to": ["ada@example.com"], "subject": "Welcome",
                                         "text": "Hello Ada", "html": "<p>Hello Ada</p>",
                                         "tags": {"kind": "welcome"}}
@@ -56,11 +22,11 @@ def test_queue_email_publishes_the_notifications_contract(notifications_subscrip
     assert message.attributes["correlation_id"]
 
 
-def test_queue_email_renders_escaped_html_when_only_text_is_given(notifications_subscription: str) -> None:
+def test_queue_email_renders_escaped_html_when_only_text_is_given(outbox: Subscription) -> None:
     notifications.queue_email(key="plain:1", to=["a@example.com", "b@example.com"], subject="Plain",
                               text="Line <one> & more\nline two\n\nSecond paragraph")
 
-    [message] = pull_all(notifications_subscription)
+    [message] = outbox.drain()
     data = json.loads(message.data)
     assert data["to"] == ["a@example.com", "b@example.com"]
     assert data["html"] == "<p>Line &lt;one&gt; &amp; more<br>\nline two</p>\n<p>Second paragraph</p>"
@@ -74,11 +40,11 @@ def test_queue_email_renders_escaped_html_when_only_text_is_given(notifications_
     ({"key": "k" * 257}, "key"),
 ])
 def test_queue_email_rejects_what_resend_would_refuse_and_publishes_nothing(
-        notifications_subscription: str, kwargs: dict, problem: str) -> None:
+        outbox: Subscription, kwargs: dict, problem: str) -> None:
     arguments = {"key": "bad:1", "to": ["a@example.com"], "subject": "s", "text": "t", **kwargs}
     with pytest.raises(ValueError, match=problem):
         notifications.queue_email(**arguments)
-    assert pull_all(notifications_subscription, wait=False) == []
+    assert outbox.drain() == []
 
 
 def test_support_acknowledgement_escapes_user_text_in_html_only() -> None:

@@ -3,11 +3,9 @@
 import base64
 import socket
 import time
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable
 
 import pytest
-import requests
 import stripe
 from launchready import hubspot, log, resend, zendesk
 from launchready.config import MissingSetting, settings
@@ -15,50 +13,25 @@ from launchready.errors import PermanentError, TransientError
 from launchready.hubspot import Contact
 from launchready.provider_http import ProviderApi
 
-from tools.sandbox import SandboxServer, start_sandbox
+from tests.functions.helpers import BASE_URL_SETTINGS, Sandbox
 from tools.sandbox.recorder import credential_digest
 
 TIMEOUT_SECONDS = 0.4
 CORRELATION_ID = "corr-providers-0001"
 
 
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[tuple[SandboxServer, str]]:
-    server, url = start_sandbox()
-    yield server, url
-    server.stop()
-
-
 @pytest.fixture
-def url(sandbox: tuple[SandboxServer, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    server, base = sandbox
-    server.sandbox.reset()
-    for name in ("HUBSPOT_BASE_URL", "ZENDESK_BASE_URL", "RESEND_BASE_URL", "STRIPE_API_BASE"):
-        monkeypatch.setenv(name, base)
-    monkeypatch.setenv("PROVIDER_TIMEOUT_SECONDS", str(TIMEOUT_SECONDS))
-    monkeypatch.setenv("EMAIL_FROM", "Launch Ready <no-reply@example.com>")
-    monkeypatch.setenv("HUBSPOT_TOKEN", "pat-na1-test-token")
-    monkeypatch.setenv("ZENDESK_EMAIL", "agent@example.com")
-    monkeypatch.setenv("ZENDESK_API_TOKEN", "zd-test-token")
-    monkeypatch.setenv("RESEND_API_KEY", "re_test_key")
-    settings.cache_clear()  # settings() is read once per process; these tests change it
-    yield base
-    settings.cache_clear()
-    server.sandbox.reset()
-
-
-def recorded(url: str, provider: str) -> list[dict]:
-    return requests.get(f"{url}/_sandbox/requests", params={"provider": provider}, timeout=5).json()[
-        "requests"
-    ]
-
-
-def state(url: str) -> dict:
-    return requests.get(f"{url}/_sandbox/state", timeout=5).json()
-
-
-def add_fault(url: str, **spec: Any) -> None:
-    assert requests.post(f"{url}/_sandbox/faults", json=spec, timeout=5).status_code == 201
+def sandbox(provider_sandbox: Callable[..., Sandbox]) -> Sandbox:
+    """The sandbox with every adapter pointed at it."""
+    return provider_sandbox(
+        *BASE_URL_SETTINGS,
+        PROVIDER_TIMEOUT_SECONDS=str(TIMEOUT_SECONDS),
+        EMAIL_FROM="Launch Ready <no-reply@example.com>",
+        HUBSPOT_TOKEN="pat-na1-test-token",
+        ZENDESK_EMAIL="agent@example.com",
+        ZENDESK_API_TOKEN="zd-test-token",
+        RESEND_API_KEY="re_test_key",
+    )
 
 
 def make_ticket(key: str = "support/SR-7F3K2Q", subject: str = "Cannot log in", **overrides: str) -> int:
@@ -106,11 +79,11 @@ ADA = Contact(
 # --- HubSpot ---------------------------------------------------------------------------------------
 
 
-def test_hubspot_upsert_sends_the_real_request_and_returns_ids(url: str) -> None:
+def test_hubspot_upsert_sends_the_real_request_and_returns_ids(sandbox: Sandbox) -> None:
     ids = upsert(ADA)
-    contact = state(url)["contacts"][0]
+    contact = sandbox.state()["contacts"][0]
     assert ids == [contact["id"]]
-    entry = recorded(url, "hubspot")[0]
+    entry = sandbox.recorded("hubspot")[0]
     assert entry["method"] == "POST" and entry["path"] == "/crm/v3/objects/contacts/batch/upsert"
     assert entry["headers"]["Authorization"] == "Bearer [redacted]"
     assert entry["credential_sha256"] == credential_digest("Bearer pat-na1-test-token")
@@ -130,34 +103,35 @@ def test_hubspot_upsert_sends_the_real_request_and_returns_ids(url: str) -> None
     }
 
 
-def test_hubspot_tags_are_the_full_set_every_time(url: str) -> None:
+def test_hubspot_tags_are_the_full_set_every_time(sandbox: Sandbox) -> None:
     first = upsert(ADA)
     second = upsert(Contact(email="ada@example.com", tags=frozenset({"signed_up"}), lifecycle_stage="lead"))
     assert first == second  # same contact, updated in place
-    properties = state(url)["contacts"][0]["properties"]
+    properties = sandbox.state()["contacts"][0]["properties"]
     assert properties["launchready_tags"] == "signed_up"  # "paid" is gone, not merged back in
     assert properties["lifecyclestage"] == "lead"
     upsert(Contact(email="ada@example.com", tags=frozenset()))
-    assert state(url)["contacts"][0]["properties"]["launchready_tags"] == ""
+    assert sandbox.state()["contacts"][0]["properties"]["launchready_tags"] == ""
 
 
-def test_hubspot_accepts_plain_mappings_from_messages(url: str) -> None:
+def test_hubspot_accepts_plain_mappings_from_messages(sandbox: Sandbox) -> None:
     ids = hubspot.upsert_contacts(
         [{"email": "grace@example.com", "tags": ["signed_up"], "lifecycle_stage": "lead"}],
         correlation_id=CORRELATION_ID,
     )
     assert len(ids) == 1
-    assert state(url)["contacts"][0]["properties"]["email"] == "grace@example.com"
+    assert sandbox.state()["contacts"][0]["properties"]["email"] == "grace@example.com"
 
 
-def test_hubspot_batches_are_split_at_hubspots_limit(url: str) -> None:
+def test_hubspot_batches_are_split_at_hubspots_limit(sandbox: Sandbox) -> None:
     contacts = [Contact(email=f"user{n}@example.com") for n in range(hubspot.BATCH_LIMIT + 20)]
     ids = upsert(*contacts)
     assert len(set(ids)) == len(contacts)
-    assert [len(entry["body"]["inputs"]) for entry in recorded(url, "hubspot")] == [hubspot.BATCH_LIMIT, 20]
+    batch_sizes = [len(entry["body"]["inputs"]) for entry in sandbox.recorded("hubspot")]
+    assert batch_sizes == [hubspot.BATCH_LIMIT, 20]
 
 
-def test_hubspot_per_input_errors_of_a_207_are_permanent(url: str) -> None:
+def test_hubspot_per_input_errors_of_a_207_are_permanent(sandbox: Sandbox) -> None:
     # "bad@example" passes the adapter's sanity check but not HubSpot's email validation.
     with pytest.raises(PermanentError) as failure:
         upsert(Contact(email="ok@example.com"), Contact(email="bad@example"))
@@ -165,41 +139,43 @@ def test_hubspot_per_input_errors_of_a_207_are_permanent(url: str) -> None:
     assert (failure.value.status, failure.value.code) == (207, "VALIDATION_ERROR")
     assert "1 of 2" in failure.value.detail
     # The valid input was applied; a redelivery upserts it again harmlessly.
-    assert [c["properties"]["email"] for c in state(url)["contacts"]] == ["ok@example.com"]
+    assert [c["properties"]["email"] for c in sandbox.state()["contacts"]] == ["ok@example.com"]
 
 
-def test_hubspot_whole_batch_rejection_is_permanent(url: str) -> None:
+def test_hubspot_whole_batch_rejection_is_permanent(sandbox: Sandbox) -> None:
     with pytest.raises(PermanentError) as failure:
         upsert(Contact(email="bad@example"))
     assert (failure.value.status, failure.value.code) == (400, "VALIDATION_ERROR")
 
 
-def test_hubspot_refuses_invalid_input_before_calling(url: str) -> None:
+def test_hubspot_refuses_invalid_input_before_calling(sandbox: Sandbox) -> None:
     with pytest.raises(ValueError):
         upsert(Contact(email="ada@example.com", lifecycle_stage="vip"))
     with pytest.raises(ValueError):
         upsert(Contact(email="ada@example.com", tags=frozenset({"a;b"})))
     with pytest.raises(ValueError):
         upsert(Contact(email="ada@example.com"), Contact(email="ADA@example.com"))
-    assert recorded(url, "hubspot") == []
+    assert sandbox.recorded("hubspot") == []
 
 
-def test_hubspot_missing_token_is_a_configuration_error(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hubspot_missing_token_is_a_configuration_error(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("HUBSPOT_TOKEN")
     with pytest.raises(MissingSetting):
         upsert(ADA)
-    assert recorded(url, "hubspot") == []
+    assert sandbox.recorded("hubspot") == []
 
 
 # --- Zendesk ---------------------------------------------------------------------------------------
 
 
-def test_zendesk_creates_a_ticket_with_the_real_request(url: str) -> None:
+def test_zendesk_creates_a_ticket_with_the_real_request(sandbox: Sandbox) -> None:
     ticket_id = make_ticket()
-    ticket = state(url)["tickets"][0]
+    ticket = sandbox.state()["tickets"][0]
     assert ticket_id == ticket["id"]
     assert ticket["external_id"] == "SR-7F3K2Q"
-    entry = recorded(url, "zendesk")[0]
+    entry = sandbox.recorded("zendesk")[0]
     assert entry["path"] == "/api/v2/tickets.json"
     assert entry["status"] == 201 and entry["headers"]["Authorization"] == "Basic [redacted]"
     basic = base64.b64encode(b"agent@example.com/token:zd-test-token").decode()
@@ -218,36 +194,38 @@ def test_zendesk_creates_a_ticket_with_the_real_request(url: str) -> None:
     }
 
 
-def test_zendesk_repeat_with_the_same_key_returns_the_original_ticket(url: str) -> None:
+def test_zendesk_repeat_with_the_same_key_returns_the_original_ticket(sandbox: Sandbox) -> None:
     assert make_ticket() == make_ticket()
-    assert len(state(url)["tickets"]) == 1
-    assert [entry["replayed"] for entry in recorded(url, "zendesk")] == [False, True]
+    assert len(sandbox.state()["tickets"]) == 1
+    assert [entry["replayed"] for entry in sandbox.recorded("zendesk")] == [False, True]
 
 
-def test_zendesk_same_key_different_body_is_permanent(url: str) -> None:
+def test_zendesk_same_key_different_body_is_permanent(sandbox: Sandbox) -> None:
     make_ticket()
     with pytest.raises(PermanentError) as failure:
         make_ticket(subject="Another problem")
     assert (failure.value.status, failure.value.code) == (400, "IdempotentRequestError")
 
 
-def test_zendesk_validation_error_is_permanent_with_details(url: str) -> None:
+def test_zendesk_validation_error_is_permanent_with_details(sandbox: Sandbox) -> None:
     with pytest.raises(PermanentError) as failure:
         make_ticket(requester_email="not-an-email")
     assert (failure.value.status, failure.value.code) == (422, "RecordInvalid")
     assert "requester" in failure.value.detail
 
 
-def test_zendesk_lost_response_then_redelivery_makes_one_ticket(url: str) -> None:
-    add_fault(url, provider="zendesk", mode="lost_response", seconds=TIMEOUT_SECONDS * 4)
+def test_zendesk_lost_response_then_redelivery_makes_one_ticket(sandbox: Sandbox) -> None:
+    sandbox.fault(provider="zendesk", mode="lost_response", seconds=TIMEOUT_SECONDS * 4)
     with pytest.raises(TransientError):
         make_ticket()
-    assert len(state(url)["tickets"]) == 1  # applied although the caller saw a timeout
+    assert len(sandbox.state()["tickets"]) == 1  # applied although the caller saw a timeout
     ticket_id = make_ticket()  # what Pub/Sub redelivery does
-    assert [t["id"] for t in state(url)["tickets"]] == [ticket_id]
+    assert [t["id"] for t in sandbox.state()["tickets"]] == [ticket_id]
 
 
-def test_zendesk_without_base_url_is_a_configuration_error(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_zendesk_without_base_url_is_a_configuration_error(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("ZENDESK_BASE_URL", "")
     settings.cache_clear()
     with pytest.raises(MissingSetting):
@@ -257,10 +235,10 @@ def test_zendesk_without_base_url_is_a_configuration_error(url: str, monkeypatch
 # --- Resend ----------------------------------------------------------------------------------------
 
 
-def test_resend_sends_the_real_request_and_returns_the_id(url: str) -> None:
+def test_resend_sends_the_real_request_and_returns_the_id(sandbox: Sandbox) -> None:
     email_id = send()
-    assert state(url)["emails"][0]["id"] == email_id
-    entry = recorded(url, "resend")[0]
+    assert sandbox.state()["emails"][0]["id"] == email_id
+    entry = sandbox.recorded("resend")[0]
     assert entry["path"] == "/emails"
     assert entry["headers"]["Authorization"] == "Bearer [redacted]"
     assert entry["credential_sha256"] == credential_digest("Bearer re_test_key")
@@ -276,26 +254,26 @@ def test_resend_sends_the_real_request_and_returns_the_id(url: str) -> None:
     }
 
 
-def test_resend_repeat_with_the_same_key_returns_the_same_id(url: str) -> None:
+def test_resend_repeat_with_the_same_key_returns_the_same_id(sandbox: Sandbox) -> None:
     assert send() == send()
-    assert len(state(url)["emails"]) == 1
+    assert len(sandbox.state()["emails"]) == 1
 
 
-def test_resend_same_key_different_body_is_permanent(url: str) -> None:
+def test_resend_same_key_different_body_is_permanent(sandbox: Sandbox) -> None:
     send()
     with pytest.raises(PermanentError) as failure:
         send(subject="Something else")
     assert (failure.value.status, failure.value.code) == (409, "invalid_idempotent_request")
 
 
-def test_resend_concurrent_idempotent_request_is_transient(url: str) -> None:
-    add_fault(url, provider="resend", mode="status", status=409, code="concurrent_idempotent_requests")
+def test_resend_concurrent_idempotent_request_is_transient(sandbox: Sandbox) -> None:
+    sandbox.fault(provider="resend", mode="status", status=409, code="concurrent_idempotent_requests")
     with pytest.raises(TransientError):
         send()
-    assert state(url)["emails"] == []
+    assert sandbox.state()["emails"] == []
 
 
-def test_resend_validation_error_is_permanent(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_resend_validation_error_is_permanent(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EMAIL_FROM", "not an address")
     settings.cache_clear()
     with pytest.raises(PermanentError) as failure:
@@ -303,18 +281,18 @@ def test_resend_validation_error_is_permanent(url: str, monkeypatch: pytest.Monk
     assert (failure.value.status, failure.value.code) == (422, "validation_error")
 
 
-def test_resend_lost_response_then_redelivery_sends_one_email(url: str) -> None:
-    add_fault(url, provider="resend", mode="lost_response", seconds=TIMEOUT_SECONDS * 4)
+def test_resend_lost_response_then_redelivery_sends_one_email(sandbox: Sandbox) -> None:
+    sandbox.fault(provider="resend", mode="lost_response", seconds=TIMEOUT_SECONDS * 4)
     with pytest.raises(TransientError):
         send()
     email_id = send()
-    assert [email["id"] for email in state(url)["emails"]] == [email_id]
+    assert [email["id"] for email in sandbox.state()["emails"]] == [email_id]
 
 
-def test_resend_refuses_tags_resend_would_reject(url: str) -> None:
+def test_resend_refuses_tags_resend_would_reject(sandbox: Sandbox) -> None:
     with pytest.raises(ValueError):
         send(tags={"kind": "has space"})
-    assert recorded(url, "resend") == []
+    assert sandbox.recorded("resend") == []
 
 
 # --- failure mapping shared by all adapters ----------------------------------------------------------
@@ -328,20 +306,22 @@ CALLS = {
 
 @pytest.mark.parametrize("provider", sorted(CALLS))
 @pytest.mark.parametrize("status", [429, 500, 502, 503])
-def test_rate_limits_and_server_errors_are_transient(url: str, provider: str, status: int) -> None:
-    add_fault(url, provider=provider, mode="status", status=status)
+def test_rate_limits_and_server_errors_are_transient(sandbox: Sandbox, provider: str, status: int) -> None:
+    sandbox.fault(provider=provider, mode="status", status=status)
     with pytest.raises(TransientError) as failure:
         CALLS[provider]()
     assert str(status) in str(failure.value)
-    assert all(not rows for rows in state(url).values())  # nothing applied
-    assert len(recorded(url, provider)) == 1  # no retry inside the adapter: redelivery is the retry
+    assert all(not rows for rows in sandbox.state().values())  # nothing applied
+    assert len(sandbox.recorded(provider)) == 1  # no retry inside the adapter: redelivery is the retry
 
 
 @pytest.mark.parametrize("provider", sorted(CALLS))
 @pytest.mark.parametrize("status", [400, 422])
-def test_client_errors_are_permanent_with_the_providers_code(url: str, provider: str, status: int) -> None:
+def test_client_errors_are_permanent_with_the_providers_code(
+    sandbox: Sandbox, provider: str, status: int
+) -> None:
     code = {"hubspot": "VALIDATION_ERROR", "zendesk": "RecordInvalid", "resend": "validation_error"}[provider]
-    add_fault(url, provider=provider, mode="status", status=status, code=code, message="field is invalid")
+    sandbox.fault(provider=provider, mode="status", status=status, code=code, message="field is invalid")
     with pytest.raises(PermanentError) as failure:
         CALLS[provider]()
     assert (failure.value.provider, failure.value.status, failure.value.code) == (provider, status, code)
@@ -349,18 +329,18 @@ def test_client_errors_are_permanent_with_the_providers_code(url: str, provider:
 
 
 @pytest.mark.parametrize("provider", sorted(CALLS))
-def test_a_slow_provider_is_a_transient_timeout(url: str, provider: str) -> None:
-    add_fault(url, provider=provider, mode="delay", seconds=TIMEOUT_SECONDS * 5)
+def test_a_slow_provider_is_a_transient_timeout(sandbox: Sandbox, provider: str) -> None:
+    sandbox.fault(provider=provider, mode="delay", seconds=TIMEOUT_SECONDS * 5)
     started = time.monotonic()
     with pytest.raises(TransientError, match="timed out"):
         CALLS[provider]()
     assert time.monotonic() - started < TIMEOUT_SECONDS * 3  # gave up at the timeout, once
-    assert len(recorded(url, provider)) == 1
+    assert len(sandbox.recorded(provider)) == 1
 
 
 @pytest.mark.parametrize("provider", sorted(CALLS))
 def test_an_unreachable_provider_is_transient(
-    url: str, provider: str, monkeypatch: pytest.MonkeyPatch
+    sandbox: Sandbox, provider: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with socket.socket() as probe:  # a port that was free a moment ago: nothing listens there
         probe.bind(("127.0.0.1", 0))
@@ -372,31 +352,31 @@ def test_an_unreachable_provider_is_transient(
 
 
 @pytest.mark.parametrize("provider", sorted(CALLS))
-def test_missing_credentials_are_permanent_401s(url: str, provider: str) -> None:
+def test_missing_credentials_are_permanent_401s(sandbox: Sandbox, provider: str) -> None:
     # The sandbox checks auth like the provider does: prove each adapter's 401 maps to PermanentError.
     api = {"hubspot": hubspot._API, "zendesk": zendesk._API, "resend": resend._API}[provider]
     path = {"hubspot": hubspot.UPSERT_PATH, "zendesk": zendesk.TICKETS_PATH, "resend": resend.EMAILS_PATH}[
         provider
     ]
     with pytest.raises(PermanentError) as failure:
-        api.post(url, path, json_body={}, correlation_id=CORRELATION_ID)
+        api.post(sandbox.url, path, json_body={}, correlation_id=CORRELATION_ID)
     assert failure.value.status == 401
 
 
-def test_a_2xx_answer_that_is_not_json_is_transient(url: str) -> None:
+def test_a_2xx_answer_that_is_not_json_is_transient(sandbox: Sandbox) -> None:
     # The sandbox's hosted checkout page answers 200 text/html, like a misrouted proxy might.
-    session = stripe.StripeClient("sk_test_x", base_addresses={"api": url}).v1.checkout.sessions.create(
-        params={"mode": "setup"}
-    )
+    session = stripe.StripeClient(
+        "sk_test_x", base_addresses={"api": sandbox.url}
+    ).v1.checkout.sessions.create(params={"mode": "setup"})
     api = ProviderApi("stripe", lambda body: ("", ""))
     with pytest.raises(TransientError, match="not a JSON object"):
-        api.request("GET", url, f"/c/pay/{session.id}")
+        api.request("GET", sandbox.url, f"/c/pay/{session.id}")
 
 
-def test_correlation_id_comes_from_the_bound_log_context(url: str) -> None:
+def test_correlation_id_comes_from_the_bound_log_context(sandbox: Sandbox) -> None:
     with log.bound(correlation_id="corr-from-context-01"):
         resend.send_email(to="ada@example.com", subject="s", html="<p>h</p>", text="h", idempotency_key="k1")
     resend.send_email(to="ada@example.com", subject="s", html="<p>h</p>", text="h", idempotency_key="k2")
-    first, second = recorded(url, "resend")
+    first, second = sandbox.recorded("resend")
     assert first["correlation_id"] == "corr-from-context-01"
     assert second["correlation_id"] and second["correlation_id"] != "corr-from-context-01"

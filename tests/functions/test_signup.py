@@ -3,62 +3,25 @@ delivers it (protobuf data, which the function must not need) and as the local r
 
 import json
 import uuid
-import warnings
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import flask
-import functions_framework
 import pytest
 from cloudevents.http import CloudEvent
-from google.api_core.exceptions import AlreadyExists
-from google.cloud import firestore, pubsub_v1
-from google.pubsub_v1 import PubsubMessage
+from google.cloud import firestore
 from launchready.errors import TransientError
 from launchready.ledger import Ledger, StepInProgress
 from launchready.signup import user_created
 
-PROJECT = "demo-launchready"
+from tests.conftest import PROJECT
+from tests.functions.helpers import Subscription, function_app
+
 TOPIC = "crm-sync"
 CREATED = "google.cloud.firestore.document.v1.created"
 # The start of a DocumentEventData protobuf: what Eventarc sends and the function ignores.
 PROTOBUF_DATA = b"\n\x8a\x01\n<projects/demo-launchready/databases/(default)/documents/users/"
-
-
-class Subscription:
-    """A pull subscription on the emulator, to count what was actually published."""
-
-    def __init__(self, topic: str) -> None:
-        self.publisher = pubsub_v1.PublisherClient()
-        self.subscriber = pubsub_v1.SubscriberClient()
-        topic_path = self.publisher.topic_path(PROJECT, topic)
-        try:
-            self.publisher.create_topic(name=topic_path)
-        except AlreadyExists:
-            pass
-        self.path = self.subscriber.subscription_path(PROJECT, f"test-{topic}-{uuid.uuid4().hex[:8]}")
-        self.subscriber.create_subscription(name=self.path, topic=topic_path)
-
-    def drain(self) -> list[PubsubMessage]:
-        """Everything published so far (publishers wait for the server's ack, so it is all there)."""
-        messages = []
-        while True:
-            with warnings.catch_warnings():
-                # Deprecated in the API, but the way to get an empty answer at once instead of a wait.
-                warnings.simplefilter("ignore", DeprecationWarning)
-                response = self.subscriber.pull(request={"subscription": self.path, "max_messages": 100,
-                                                         "return_immediately": True}, timeout=10)
-            if not response.received_messages:
-                return messages
-            messages += [received.message for received in response.received_messages]
-            self.subscriber.acknowledge(subscription=self.path,
-                                        ack_ids=[received.ack_id for received in response.received_messages])
-
-    def delete(self) -> None:
-        self.subscriber.delete_subscription(subscription=self.path)
 
 
 def attributes(uid: str, *, event_type: str = CREATED, collection: str = "users") -> dict[str, str]:
@@ -78,18 +41,6 @@ def created_event(uid: str, **kwargs: Any) -> CloudEvent:
 
 
 @pytest.fixture
-def db(clean_firestore: str) -> firestore.Client:
-    return firestore.Client(project=PROJECT)
-
-
-@pytest.fixture
-def crm_sync(pubsub_emulator: str) -> Iterator[Subscription]:
-    subscription = Subscription(TOPIC)
-    yield subscription
-    subscription.delete()
-
-
-@pytest.fixture
 def uid(db: firestore.Client) -> str:
     uid = "uid-" + uuid.uuid4().hex[:12]
     db.collection("users").document(uid).set({
@@ -98,7 +49,8 @@ def uid(db: firestore.Client) -> str:
     return uid
 
 
-def test_a_new_profile_queues_one_crm_upsert(uid: str, crm_sync: Subscription, db: firestore.Client) -> None:
+def test_a_new_profile_queues_one_crm_upsert(uid: str, crm_sync: Subscription,
+                                             db: firestore.Client) -> None:
     user_created(created_event(uid))
 
     [message] = crm_sync.drain()
@@ -190,11 +142,7 @@ def test_a_profile_deleted_before_its_event_is_handled_is_not_synced(
 
 def test_a_binary_mode_http_delivery_is_handled_like_eventarcs(
         tmp_path: Path, uid: str, crm_sync: Subscription) -> None:
-    source = tmp_path / "main_user_created.py"
-    source.write_text("from launchready.signup import user_created  # noqa: F401\n")
-    app = functions_framework.create_app(target="user_created", source=str(source),
-                                         signature_type="cloudevent")
-    assert isinstance(app, flask.Flask)
+    app = function_app(tmp_path, "signup", "user_created", signature_type="cloudevent")
     headers = {f"ce-{name}": value for name, value in attributes(uid).items() if name != "datacontenttype"}
 
     response = app.test_client().post("/", data=PROTOBUF_DATA + uid.encode(), headers=headers,

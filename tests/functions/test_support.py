@@ -4,102 +4,27 @@ import base64
 import json
 import time
 import uuid
-import warnings
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import flask.testing
-import functions_framework
 import pytest
 import requests
 from firebase_admin import auth
-from google.api_core.exceptions import AlreadyExists
-from google.cloud import firestore, pubsub_v1
-from google.pubsub_v1 import PubsubMessage
+from google.cloud import firestore
 from launchready.clients import firebase_app
 from launchready.ledger import Ledger
 from launchready.support import REFERENCE_ALPHABET, reference_candidates
 
-PROJECT = "demo-launchready"
+from tests.conftest import PROJECT
+from tests.functions.helpers import Subscription, firestore_documents, function_app, id_token
+
 TOPIC = "support"
 
 
 # --- helpers -------------------------------------------------------------------------------------
-
-def http_app(tmp_path: Path, module: str, target: str) -> flask.Flask:
-    """The entry point served by functions-framework, as in Cloud Functions."""
-    source = tmp_path / f"main_{target}.py"
-    source.write_text(f"from launchready.{module} import {target}  # noqa: F401\n")
-    app = functions_framework.create_app(target=target, source=str(source), signature_type="http")
-    assert isinstance(app, flask.Flask)
-    return app
-
-
-def firestore_documents(client: firestore.Client) -> dict[str, dict[str, Any]]:
-    """Every document in the database (subcollections included), by path."""
-    found: dict[str, dict[str, Any]] = {}
-
-    def walk(collection: firestore.CollectionReference) -> None:
-        for ref in collection.list_documents():
-            snapshot = ref.get()
-            if snapshot.exists:
-                found[ref.path] = snapshot.to_dict() or {}
-            for sub in ref.collections():
-                walk(sub)
-
-    for collection in client.collections():
-        walk(collection)
-    return found
-
-
-class Subscription:
-    """A pull subscription on the emulator, to count what was actually published."""
-
-    def __init__(self, topic: str) -> None:
-        self.publisher = pubsub_v1.PublisherClient()
-        self.subscriber = pubsub_v1.SubscriberClient()
-        topic_path = self.publisher.topic_path(PROJECT, topic)
-        try:
-            self.publisher.create_topic(name=topic_path)
-        except AlreadyExists:
-            pass
-        self.path = self.subscriber.subscription_path(PROJECT, f"test-{topic}-{uuid.uuid4().hex[:8]}")
-        self.subscriber.create_subscription(name=self.path, topic=topic_path)
-
-    def drain(self) -> list[PubsubMessage]:
-        """Everything published so far (publishers wait for the server's ack, so it is all there)."""
-        messages = []
-        while True:
-            with warnings.catch_warnings():
-                # Deprecated in the API, but the way to get an empty answer at once instead of a wait.
-                warnings.simplefilter("ignore", DeprecationWarning)
-                response = self.subscriber.pull(request={"subscription": self.path, "max_messages": 100,
-                                                         "return_immediately": True}, timeout=10)
-            if not response.received_messages:
-                return messages
-            messages += [received.message for received in response.received_messages]
-            self.subscriber.acknowledge(subscription=self.path,
-                                        ack_ids=[received.ack_id for received in response.received_messages])
-
-    def delete(self) -> None:
-        self.subscriber.delete_subscription(subscription=self.path)
-
-
-def id_token(auth_host: str, *, email: str = "ada@example.com",
-             name: str = "Ada Lovelace") -> tuple[str, str]:
-    """(uid, ID token) of a new account, signed in with its password on the Auth emulator."""
-    password = uuid.uuid4().hex
-    user = auth.create_user(email=f"{uuid.uuid4().hex[:6]}.{email}", password=password, display_name=name,
-                            app=firebase_app())
-    response = requests.post(
-        f"http://{auth_host}/identitytoolkit.googleapis.com/v1/accounts:signInWithPassword?key=fake-api-key",
-        json={"email": user.email, "password": password, "returnSecureToken": True}, timeout=10)
-    response.raise_for_status()
-    return user.uid, response.json()["idToken"]
-
 
 def unsigned_token(**claims: Any) -> str:
     """A token shaped like the Auth emulator's (alg none), with the claims a forger would choose."""
@@ -121,29 +46,24 @@ def support_body(**overrides: Any) -> dict[str, Any]:
             "client_request_id": str(uuid.uuid4()), **overrides}
 
 
+def store_unpublished_request(db: firestore.Client, uid: str, body: dict[str, Any], created_at: Any) -> str:
+    """The request document a first attempt stored (under its first-choice reference, returned) before it
+    published."""
+    reference = reference_candidates(uid, body["client_request_id"])[0]
+    db.collection("support_requests").document(reference).create({
+        "reference": reference, "uid": uid, "email": "ada@example.com", "name": "Ada Lovelace",
+        "subject": body["subject"], "message": body["message"], "category": "billing",
+        "client_request_id": body["client_request_id"], "status": "received",
+        "created_at": created_at, "correlation_id": "corr-first-attempt"})
+    return reference
+
+
 # --- fixtures ------------------------------------------------------------------------------------
 
 @pytest.fixture
 def client(tmp_path: Path, clean_firestore: str, pubsub_emulator: str,
            auth_emulator: str) -> flask.testing.FlaskClient:
-    return http_app(tmp_path, "support", "support_request").test_client()
-
-
-@pytest.fixture
-def support_topic(pubsub_emulator: str) -> Iterator[Subscription]:
-    subscription = Subscription(TOPIC)
-    yield subscription
-    subscription.delete()
-
-
-@pytest.fixture
-def db(firestore_emulator: str) -> firestore.Client:
-    return firestore.Client(project=PROJECT)
-
-
-@pytest.fixture
-def user(auth_emulator: str) -> tuple[str, str]:
-    return id_token(auth_emulator)
+    return function_app(tmp_path, "support", "support_request").test_client()
 
 
 def submit(client: flask.testing.FlaskClient, token: str, body: dict[str, Any] | str, **headers: str) -> Any:
@@ -200,11 +120,11 @@ def test_a_replay_returns_the_same_reference_and_publishes_nothing_new(
 
 
 def test_concurrent_replays_create_one_request_and_publish_once(
-        client: flask.testing.FlaskClient, tmp_path: Path, user: tuple[str, str], support_topic: Subscription,
-        db: firestore.Client) -> None:
+        client: flask.testing.FlaskClient, tmp_path: Path, user: tuple[str, str],
+        support_topic: Subscription, db: firestore.Client) -> None:
     _, token = user
     body = support_body(category="account")
-    app = http_app(tmp_path, "support", "support_request")
+    app = function_app(tmp_path, "support", "support_request")
 
     def attempt(_: int) -> tuple[int, str]:
         response = submit(app.test_client(), token, body)
@@ -227,13 +147,8 @@ def test_a_request_whose_first_publish_never_completed_is_published_by_the_repla
         db: firestore.Client) -> None:
     uid, token = user
     body = support_body()
-    reference = reference_candidates(uid, body["client_request_id"])[0]
     # The first attempt stored the request two minutes ago, then its instance died before publishing.
-    db.collection("support_requests").document(reference).create({
-        "reference": reference, "uid": uid, "email": "ada@example.com", "name": "Ada Lovelace",
-        "subject": body["subject"], "message": body["message"], "category": "billing",
-        "client_request_id": body["client_request_id"], "status": "received",
-        "created_at": datetime.now(UTC) - timedelta(minutes=2), "correlation_id": "corr-first-attempt"})
+    reference = store_unpublished_request(db, uid, body, created_at=datetime.now(UTC) - timedelta(minutes=2))
 
     replay = submit(client, token, body)
 
@@ -250,12 +165,8 @@ def test_a_replay_while_the_first_attempt_may_still_be_publishing_is_told_to_ret
         db: firestore.Client) -> None:
     uid, token = user
     body = support_body()
-    reference = reference_candidates(uid, body["client_request_id"])[0]
-    db.collection("support_requests").document(reference).create({
-        "reference": reference, "uid": uid, "email": "ada@example.com", "name": "Ada Lovelace",
-        "subject": body["subject"], "message": body["message"], "category": "billing",
-        "client_request_id": body["client_request_id"], "status": "received",
-        "created_at": firestore.SERVER_TIMESTAMP, "correlation_id": "corr-first-attempt"})
+    # Stored just now: the first attempt may still be publishing.
+    reference = store_unpublished_request(db, uid, body, created_at=firestore.SERVER_TIMESTAMP)
 
     replay = submit(client, token, body)
 

@@ -3,26 +3,19 @@
 The acknowledgement email is observed where it really goes: a pull subscription on `notifications`.
 """
 
-import base64
 import json
 import uuid
-import warnings
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import flask
 import pytest
-import requests
-from google.api_core.exceptions import AlreadyExists, NotFound
-from google.cloud import pubsub_v1
 from launchready import tickets
 from launchready.clients import db
-from launchready.config import settings
 
-from tools.sandbox import start_sandbox
+from tests.functions.helpers import Sandbox, Subscription, deliver_push
 
-PROJECT = "demo-launchready"
 REFERENCE = "SR-7F3K2Q"
 EVENT_ID = f"support:{REFERENCE}"
 CORRELATION_ID = "corr-support-0001"
@@ -33,95 +26,14 @@ SUPPORT = {"reference": REFERENCE, "uid": "uid-ada", "email": "ada@example.com",
 
 
 def deliver(data: dict[str, Any], *, attempt: int = 1, message_id: str = "5001") -> flask.Response:
-    """POST a push envelope shaped like Pub/Sub's to the entry point."""
+    """Deliver `data` as the support push subscription would."""
     attributes = {"event_id": EVENT_ID, "correlation_id": CORRELATION_ID, "source_topic": "support"}
-    envelope = {
-        "message": {"data": base64.b64encode(json.dumps(data).encode()).decode(), "attributes": attributes,
-                    "messageId": message_id, "message_id": message_id,
-                    "publishTime": "2025-01-01T00:00:00Z", "publish_time": "2025-01-01T00:00:00Z"},
-        "subscription": "projects/demo-launchready/subscriptions/support-support_worker",
-        "deliveryAttempt": attempt,
-    }
-    with flask.Flask(__name__).test_request_context("/", method="POST", json=envelope):
-        return tickets.support_worker(flask.request)
-
-
-class Sandbox:
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    def tickets(self) -> list[dict[str, Any]]:
-        return requests.get(f"{self.url}/_sandbox/state", timeout=5).json()["tickets"]
-
-    def requests(self) -> list[dict[str, Any]]:
-        return requests.get(f"{self.url}/_sandbox/requests", params={"provider": "zendesk"},
-                            timeout=5).json()["requests"]
-
-    def fault(self, **spec: Any) -> None:
-        requests.post(f"{self.url}/_sandbox/faults", json={"provider": "zendesk", **spec},
-                      timeout=5).raise_for_status()
-
-
-class Outbox:
-    """A pull subscription on `notifications` created for one test."""
-
-    def __init__(self) -> None:
-        self.publisher, self.subscriber = pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
-        self.topic = self.publisher.topic_path(PROJECT, "notifications")
-        self.subscription = ""
-
-    def open(self) -> None:
-        try:
-            self.publisher.create_topic(name=self.topic)
-        except AlreadyExists:
-            pass
-        self.subscription = self.subscriber.subscription_path(PROJECT, f"test-outbox-{uuid.uuid4().hex[:8]}")
-        self.subscriber.create_subscription(name=self.subscription, topic=self.topic)
-
-    def close(self) -> None:
-        try:
-            self.subscriber.delete_subscription(subscription=self.subscription)
-        except NotFound:
-            pass
-
-    def pull(self, *, wait: bool = True) -> list[pubsub_v1.types.PubsubMessage]:
-        """Messages published so far. Publishing waited for the server's ack, so an expected message is
-        already stored and `wait=False` (to assert that nothing was queued) cannot miss it."""
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # return_immediately is deprecated
-            response = self.subscriber.pull(subscription=self.subscription, max_messages=10,
-                                            return_immediately=not wait, timeout=10)
-        if response.received_messages:
-            self.subscriber.acknowledge(subscription=self.subscription,
-                                        ack_ids=[received.ack_id for received in response.received_messages])
-        return [received.message for received in response.received_messages]
-
-
-@pytest.fixture(scope="module")
-def sandbox_url() -> Iterator[str]:
-    server, url = start_sandbox()
-    yield url
-    server.stop()
+    return deliver_push(tickets.support_worker, data, attributes, message_id=message_id, attempt=attempt)
 
 
 @pytest.fixture
-def sandbox(sandbox_url: str, clean_firestore: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
-    requests.post(f"{sandbox_url}/_sandbox/reset", timeout=5).raise_for_status()
-    monkeypatch.setenv("ZENDESK_BASE_URL", sandbox_url)
-    monkeypatch.setenv("ZENDESK_EMAIL", "agent@example.com")
-    monkeypatch.setenv("ZENDESK_API_TOKEN", "zd-test-token")
-    monkeypatch.setenv("PROVIDER_TIMEOUT_SECONDS", "1")
-    settings.cache_clear()
-    yield Sandbox(sandbox_url)
-    settings.cache_clear()
-
-
-@pytest.fixture
-def outbox(pubsub_emulator: str) -> Iterator[Outbox]:
-    box = Outbox()
-    box.open()
-    yield box
-    box.close()
+def sandbox(provider_sandbox: Callable[..., Sandbox], clean_firestore: str) -> Sandbox:
+    return provider_sandbox("zendesk", ZENDESK_EMAIL="agent@example.com", ZENDESK_API_TOKEN="zd-test-token")
 
 
 @pytest.fixture
@@ -146,16 +58,16 @@ def mark_done(step: str, result: Any) -> None:
 
 
 def test_one_ticket_written_back_and_one_acknowledgement_queued(sandbox: Sandbox, support_request: dict,
-                                                                outbox: Outbox) -> None:
+                                                                outbox: Subscription) -> None:
     response = deliver(SUPPORT)
 
     assert response.status_code == 200
-    [ticket] = sandbox.tickets()
+    [ticket] = sandbox.state()["tickets"]
     assert ticket["external_id"] == REFERENCE
     assert ticket["subject"] == "Charged twice" and ticket["priority"] == "high"
     assert ticket["description"].startswith("I was charged twice this month.\n\n--\nReference: SR-7F3K2Q")
     assert ticket["tags"] == ["category_billing", "launchready"]
-    [request] = sandbox.requests()
+    [request] = sandbox.recorded()
     assert request["idempotency_key"] == REFERENCE
     assert request["correlation_id"] == CORRELATION_ID
     assert request["body"]["ticket"]["requester"] == {"email": "ada@example.com", "name": "Ada Lovelace"}
@@ -165,7 +77,7 @@ def test_one_ticket_written_back_and_one_acknowledgement_queued(sandbox: Sandbox
     assert written["ticket_id"] == ticket["id"] and written["status"] == "ticket_created"
     assert "ticket_id" not in request_doc("req-other")
 
-    [message] = outbox.pull()
+    [message] = outbox.drain()
     assert message.attributes["event_id"] == f"email:support-ack:{REFERENCE}"
     assert message.attributes["correlation_id"] == CORRELATION_ID
     email = json.loads(message.data)
@@ -175,84 +87,84 @@ def test_one_ticket_written_back_and_one_acknowledgement_queued(sandbox: Sandbox
 
 
 def test_a_redelivered_message_repeats_no_step(sandbox: Sandbox, support_request: dict,
-                                               outbox: Outbox) -> None:
+                                               outbox: Subscription) -> None:
     assert deliver(SUPPORT).status_code == 200
-    assert len(outbox.pull()) == 1
+    assert len(outbox.drain()) == 1
 
     assert deliver(SUPPORT, attempt=2).status_code == 200
 
-    assert len(sandbox.requests()) == 1
-    assert outbox.pull(wait=False) == []
+    assert len(sandbox.recorded()) == 1
+    assert outbox.drain() == []
 
 
 def test_a_lost_response_then_redelivery_leaves_exactly_one_ticket(sandbox: Sandbox, support_request: dict,
-                                                                   outbox: Outbox) -> None:
+                                                                   outbox: Subscription) -> None:
     sandbox.fault(mode="lost_response", seconds=3)
 
     assert deliver(SUPPORT).status_code == 500
     assert "ticket_id" not in request_doc()
     assert deliver(SUPPORT, attempt=2).status_code == 200
 
-    [ticket] = sandbox.tickets()
-    first, second = sandbox.requests()
+    [ticket] = sandbox.state()["tickets"]
+    first, second = sandbox.recorded()
     assert (first["fault"], second["replayed"]) == ("lost_response", True)
     assert request_doc()["ticket_id"] == ticket["id"]
-    assert len(outbox.pull()) == 1
+    assert len(outbox.drain()) == 1
 
 
 def test_a_crash_after_the_ticket_step_resumes_at_the_write_back(sandbox: Sandbox, support_request: dict,
-                                                                 outbox: Outbox) -> None:
+                                                                 outbox: Subscription) -> None:
     mark_done("zendesk_ticket", 4242)
 
     assert deliver(SUPPORT, attempt=2).status_code == 200
 
-    assert sandbox.requests() == []
+    assert sandbox.recorded() == []
     assert request_doc()["ticket_id"] == 4242
-    assert len(outbox.pull()) == 1
+    assert len(outbox.drain()) == 1
 
 
 def test_a_crash_after_the_write_back_only_queues_the_acknowledgement(sandbox: Sandbox, support_request: dict,
-                                                                      outbox: Outbox) -> None:
+                                                                      outbox: Subscription) -> None:
     mark_done("zendesk_ticket", 4242)
     mark_done("write_back", REQUEST_DOC)
 
     assert deliver(SUPPORT, attempt=2).status_code == 200
 
-    assert sandbox.requests() == []
+    assert sandbox.recorded() == []
     assert "ticket_id" not in request_doc()  # the recorded step is not run again
-    assert len(outbox.pull()) == 1
+    assert len(outbox.drain()) == 1
 
 
 def test_a_failed_acknowledgement_publish_is_redelivered_without_a_second_ticket(
-        sandbox: Sandbox, support_request: dict, outbox: Outbox) -> None:
-    outbox.publisher.delete_topic(topic=outbox.topic)  # publishing now fails
+        sandbox: Sandbox, support_request: dict, outbox: Subscription) -> None:
+    outbox.publisher.delete_topic(topic=outbox.topic_path)  # publishing now fails
 
     assert deliver(SUPPORT).status_code == 500
     assert request_doc()["status"] == "ticket_created"
 
-    outbox.close()
+    outbox.delete()
     outbox.open()  # the topic is back
     assert deliver(SUPPORT, attempt=2).status_code == 200
 
-    assert len(sandbox.requests()) == 1 and len(sandbox.tickets()) == 1
-    assert len(outbox.pull()) == 1
+    assert len(sandbox.recorded()) == 1 and len(sandbox.state()["tickets"]) == 1
+    assert len(outbox.drain()) == 1
 
 
 @pytest.mark.parametrize("status", [429, 503])
 def test_rate_limits_and_server_errors_answer_500_for_redelivery(sandbox: Sandbox, support_request: dict,
-                                                                 outbox: Outbox, status: int) -> None:
+                                                                 outbox: Subscription, status: int) -> None:
     sandbox.fault(mode="status", status=status)
 
     assert deliver(SUPPORT).status_code == 500
-    assert sandbox.tickets() == [] and "ticket_id" not in request_doc()
-    assert outbox.pull(wait=False) == []
+    assert sandbox.state()["tickets"] == [] and "ticket_id" not in request_doc()
+    assert outbox.drain() == []
 
     assert deliver(SUPPORT, attempt=2).status_code == 200
-    assert len(sandbox.tickets()) == 1
+    assert len(sandbox.state()["tickets"]) == 1
 
 
 def test_a_validation_error_is_recorded_as_a_sync_failure_and_acked(sandbox: Sandbox, support_request: dict,
-                                                                    outbox: Outbox) -> None:
+                                                                    outbox: Subscription) -> None:
     sandbox.fault(mode="status", status=422, code="RecordInvalid", message="Requester: Email is invalid")
 
     response = deliver(SUPPORT)
@@ -261,7 +173,7 @@ def test_a_validation_error_is_recorded_as_a_sync_failure_and_acked(sandbox: San
     failure = db().collection("sync_failures").document(f"support_worker:{EVENT_ID}").get().to_dict()
     assert (failure["provider"], failure["status"], failure["code"]) == ("zendesk", 422, "RecordInvalid")
     assert "ticket_id" not in request_doc()
-    assert outbox.pull(wait=False) == []
+    assert outbox.drain() == []
 
 
 def test_a_message_outside_the_contract_is_recorded_without_calling_zendesk(sandbox: Sandbox) -> None:
@@ -270,12 +182,12 @@ def test_a_message_outside_the_contract_is_recorded_without_calling_zendesk(sand
     assert response.status_code == 200
     failure = db().collection("sync_failures").document(f"support_worker:{EVENT_ID}").get().to_dict()
     assert failure["code"] == "invalid_message" and "email" in failure["detail"]
-    assert sandbox.requests() == []
+    assert sandbox.recorded() == []
 
 
-def test_a_missing_request_document_is_a_permanent_failure(sandbox: Sandbox, outbox: Outbox) -> None:
+def test_a_missing_request_document_is_a_permanent_failure(sandbox: Sandbox, outbox: Subscription) -> None:
     assert deliver(SUPPORT).status_code == 200
 
     failure = db().collection("sync_failures").document(f"support_worker:{EVENT_ID}").get().to_dict()
     assert failure["code"] == "support_request_not_found"
-    assert outbox.pull(wait=False) == []
+    assert outbox.drain() == []

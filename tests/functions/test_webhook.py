@@ -1,39 +1,26 @@
 """stripe_webhook on the Firestore and Pub/Sub emulators, with deliveries signed the way Stripe signs them."""
 
-import hashlib
-import hmac
 import json
 import time
 import uuid
-import warnings
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import flask.testing
-import functions_framework
 import pytest
-from google.api_core.exceptions import AlreadyExists
-from google.cloud import firestore, pubsub_v1
-from google.pubsub_v1 import PubsubMessage
+from google.cloud import firestore
 from launchready.ledger import Ledger
 
-PROJECT = "demo-launchready"
+from tests.functions.helpers import Subscription, firestore_documents, function_app, stripe_signature
+
 TOPIC = "billing-events"
 OLD_SECRET = "whsec_" + "o" * 32
 NEW_SECRET = "whsec_" + "n" * 32
 
 
 # --- helpers -------------------------------------------------------------------------------------
-
-def stripe_signature(payload: str, secret: str, timestamp: int | None = None) -> str:
-    """Stripe's scheme: v1 = HMAC-SHA256(secret, f"{t}.{payload}"), sent as `t=...,v1=...`."""
-    timestamp = int(time.time()) if timestamp is None else timestamp
-    digest = hmac.new(secret.encode(), f"{timestamp}.{payload}".encode(), hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={digest}"
-
 
 def stripe_event(event_type: str = "checkout.session.completed", **overrides: Any) -> dict[str, Any]:
     event_id = "evt_" + uuid.uuid4().hex[:24]
@@ -53,65 +40,6 @@ def stripe_event(event_type: str = "checkout.session.completed", **overrides: An
     return {**event, **overrides}
 
 
-def firestore_documents(client: firestore.Client) -> dict[str, dict[str, Any]]:
-    """Every document in the database (subcollections included), by path."""
-    found: dict[str, dict[str, Any]] = {}
-
-    def walk(collection: firestore.CollectionReference) -> None:
-        for ref in collection.list_documents():
-            snapshot = ref.get()
-            if snapshot.exists:
-                found[ref.path] = snapshot.to_dict() or {}
-            for sub in ref.collections():
-                walk(sub)
-
-    for collection in client.collections():
-        walk(collection)
-    return found
-
-
-class Subscription:
-    """A pull subscription on the emulator, to count what was actually published."""
-
-    def __init__(self, topic: str) -> None:
-        self.publisher = pubsub_v1.PublisherClient()
-        self.subscriber = pubsub_v1.SubscriberClient()
-        topic_path = self.publisher.topic_path(PROJECT, topic)
-        try:
-            self.publisher.create_topic(name=topic_path)
-        except AlreadyExists:
-            pass
-        self.path = self.subscriber.subscription_path(PROJECT, f"test-{topic}-{uuid.uuid4().hex[:8]}")
-        self.subscriber.create_subscription(name=self.path, topic=topic_path)
-
-    def drain(self) -> list[PubsubMessage]:
-        """Everything published so far (publishers wait for the server's ack, so it is all there)."""
-        messages = []
-        while True:
-            with warnings.catch_warnings():
-                # Deprecated in the API, but the way to get an empty answer at once instead of a wait.
-                warnings.simplefilter("ignore", DeprecationWarning)
-                response = self.subscriber.pull(request={"subscription": self.path, "max_messages": 100,
-                                                         "return_immediately": True}, timeout=10)
-            if not response.received_messages:
-                return messages
-            messages += [received.message for received in response.received_messages]
-            self.subscriber.acknowledge(subscription=self.path,
-                                        ack_ids=[received.ack_id for received in response.received_messages])
-
-    def delete(self) -> None:
-        self.subscriber.delete_subscription(subscription=self.path)
-
-
-def http_app(tmp_path: Path, module: str, target: str) -> flask.Flask:
-    """The entry point served by functions-framework, as in Cloud Functions."""
-    source = tmp_path / f"main_{target}.py"
-    source.write_text(f"from launchready.{module} import {target}  # noqa: F401\n")
-    app = functions_framework.create_app(target=target, source=str(source), signature_type="http")
-    assert isinstance(app, flask.Flask)
-    return app
-
-
 # --- fixtures ------------------------------------------------------------------------------------
 
 @pytest.fixture
@@ -122,19 +50,7 @@ def webhook_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def client(tmp_path: Path, clean_firestore: str, pubsub_emulator: str,
            webhook_secrets: None) -> flask.testing.FlaskClient:
-    return http_app(tmp_path, "webhook", "stripe_webhook").test_client()
-
-
-@pytest.fixture
-def billing_events(pubsub_emulator: str) -> Iterator[Subscription]:
-    subscription = Subscription(TOPIC)
-    yield subscription
-    subscription.delete()
-
-
-@pytest.fixture
-def db(firestore_emulator: str) -> firestore.Client:
-    return firestore.Client(project=PROJECT)
+    return function_app(tmp_path, "webhook", "stripe_webhook").test_client()
 
 
 def deliver(client: flask.testing.FlaskClient, payload: str, secret: str = NEW_SECRET, **headers: str) -> Any:
@@ -203,7 +119,7 @@ def test_twenty_concurrent_deliveries_claim_and_publish_once(
         db: firestore.Client) -> None:
     event = stripe_event("customer.subscription.created")
     payload = json.dumps(event)
-    app = http_app(tmp_path, "webhook", "stripe_webhook")
+    app = function_app(tmp_path, "webhook", "stripe_webhook")
 
     def one_delivery(_: int) -> tuple[int, str]:
         response = deliver(app.test_client(), payload)

@@ -10,14 +10,15 @@ from typing import Any
 import pytest
 from google.api_core.exceptions import AlreadyExists
 from google.cloud import pubsub_v1
+from launchready import billing
 
-from tests.functions.test_billing import (
-    PROJECT,
+from tests.conftest import PROJECT
+from tests.functions.helpers import (
     Subscription,
     decoded,
+    deliver_push,
+    drain_subscription,
     ensure_topic,
-    post_envelope,
-    push_envelope,
 )
 from tests.functions.test_billing_state import checkout_session, stripe_event
 from tools import replay_dlq
@@ -50,10 +51,11 @@ class DeadLetters:
         return replay_dlq.publish_raw(self.publisher, self.topic_path, message.data, dict(message.attributes))
 
     def purge(self) -> None:
-        Subscription.drain_path(self.subscriber, self.path)
+        self.pending()
 
     def pending(self) -> int:
-        return len(Subscription.drain_path(self.subscriber, self.path))
+        """How many are waiting; a message released by a nack reappears shortly, so allow it time."""
+        return len(drain_subscription(self.subscriber, self.path, settle_seconds=0.5))
 
 
 @pytest.fixture
@@ -174,7 +176,8 @@ def test_a_replayed_event_whose_steps_are_done_repeats_no_side_effect(
         attributes = attributes_for(f"stripe:{event['id']}")
 
         # Processed once (all steps done), but its last delivery's answer was lost and it dead-lettered.
-        assert post_envelope(push_envelope(event, attributes, message_id="m-1", attempt=5)).status_code == 200
+        delivery = deliver_push(billing.billing_worker, event, attributes, message_id="m-1", attempt=5)
+        assert delivery.status_code == 200
         assert len(crm_sync.drain()) == 1
         dead_letters.add(event, **attributes)
 
@@ -183,9 +186,10 @@ def test_a_replayed_event_whose_steps_are_done_repeats_no_side_effect(
         assert code == 0 and replayed.attributes["event_id"] == f"stripe:{event['id']}"
 
         # The push subscription delivers the replayed message to the worker again.
-        envelope = push_envelope(decoded(replayed), dict(replayed.attributes), message_id=replayed.message_id)
         assert decoded(replayed) == event
-        assert post_envelope(envelope).status_code == 200
+        redelivery = deliver_push(billing.billing_worker, decoded(replayed), dict(replayed.attributes),
+                                  message_id=replayed.message_id)
+        assert redelivery.status_code == 200
         assert crm_sync.drain() == []  # ledger: crm step already done, nothing published again
         assert db().collection("users").document(uid).get().to_dict()["billing"]["applied"] == {
             "cs_test_a1B2c3": 100, "sub_1PqRsTuVwXyZ": 100}
