@@ -197,8 +197,14 @@ class Edge(pulumi.ComponentResource):
         self.rate_limit_ruleset_id = pulumi.Output.from_input("")
         mail_domain = fqdn(args.mail_domain, domain) if args.mail_domain else domain
         if args.manage_zone or mail_domain != domain:
-            self.spf_record_id = self._spf_record(name, args, mail_domain, child).id
-            self.dmarc_record_id = self._dmarc_record(name, args, mail_domain, child).id
+            spf = spf_value(args.spf_includes)
+            self.spf_record_id = self._txt_record(f"{name}-spf", args, mail_domain, spf, "SPF", child).id
+            # Subdomains without their own _dmarc record (e.g. a staging sending domain) inherit this policy.
+            dmarc = dmarc_value(args.dmarc_policy, args.dmarc_rua)
+            dmarc_host = fqdn("_dmarc", mail_domain)
+            self.dmarc_record_id = self._txt_record(
+                f"{name}-dmarc", args, dmarc_host, dmarc, "DMARC policy", child
+            ).id
         if args.manage_zone:
             self._zone_settings(name, args.zone_id, child)
             self._caa_records(name, args, domain, child)
@@ -243,35 +249,18 @@ class Edge(pulumi.ComponentResource):
             )
 
     @staticmethod
-    def _spf_record(
-        name: str, args: EdgeArgs, domain: str, opts: pulumi.ResourceOptions
+    def _txt_record(
+        resource_name: str, args: EdgeArgs, host: str, text: str, purpose: str, opts: pulumi.ResourceOptions
     ) -> cloudflare.DnsRecord:
         return cloudflare.DnsRecord(
-            f"{name}-spf",
+            resource_name,
             zone_id=args.zone_id,
-            name=domain,
+            name=host,
             type="TXT",
-            content=txt_content(spf_value(args.spf_includes)),
+            content=txt_content(text),
             proxied=False,
             ttl=AUTOMATIC_TTL,
-            comment="SPF (Launch Ready)",
-            opts=opts,
-        )
-
-    @staticmethod
-    def _dmarc_record(
-        name: str, args: EdgeArgs, domain: str, opts: pulumi.ResourceOptions
-    ) -> cloudflare.DnsRecord:
-        # Subdomains without their own _dmarc record (e.g. a staging sending domain) inherit this policy.
-        return cloudflare.DnsRecord(
-            f"{name}-dmarc",
-            zone_id=args.zone_id,
-            name=fqdn("_dmarc", domain),
-            type="TXT",
-            content=txt_content(dmarc_value(args.dmarc_policy, args.dmarc_rua)),
-            proxied=False,
-            ttl=AUTOMATIC_TTL,
-            comment="DMARC policy (Launch Ready)",
+            comment=f"{purpose} (Launch Ready)",
             opts=opts,
         )
 

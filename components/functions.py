@@ -192,30 +192,22 @@ class Functions(pulumi.ComponentResource):
                 opts=child,
             )
             # The Pub/Sub service agent forwards undeliverable messages to the dead-letter topic.
-            gcp.pubsub.TopicIAMMember(
-                f"{name}-topic-{topic}-dlq-agent-publisher",
-                project=project,
-                topic=dlq.name,
-                role="roles/pubsub.publisher",
-                member=self.pubsub_agent.member,
-                opts=child,
+            self._publisher(
+                f"{name}-topic-{topic}-dlq-agent-publisher", project, dlq, self.pubsub_agent.member
             )
 
         # ---- per-function grants that only depend on topics ------------------------------------
         accounts = args.identities.accounts
-        publisher_grants: list[pulumi.Resource] = []
-        for spec in catalog.functions:
-            for topic in spec.publishes:
-                publisher_grants.append(
-                    gcp.pubsub.TopicIAMMember(
-                        f"{name}-topic-{topic}-{spec.resource_name}-publisher",
-                        project=project,
-                        topic=self.topics[topic].name,
-                        role="roles/pubsub.publisher",
-                        member=accounts[spec.name].member,
-                        opts=child,
-                    )
-                )
+        publisher_grants: list[pulumi.Resource] = [
+            self._publisher(
+                f"{name}-topic-{topic}-{spec.resource_name}-publisher",
+                project,
+                self.topics[topic],
+                accounts[spec.name].member,
+            )
+            for spec in catalog.functions
+            for topic in spec.publishes
+        ]
 
         # A dedicated build identity: the default compute account is either over-privileged or, in newer
         # projects, lacks what Cloud Build needs.
@@ -447,6 +439,22 @@ class Functions(pulumi.ComponentResource):
             ],
         )
         return trigger, receiver
+
+    def _publisher(
+        self,
+        resource_name: str,
+        project: pulumi.Input[str],
+        topic: gcp.pubsub.Topic,
+        member: pulumi.Input[str],
+    ) -> gcp.pubsub.TopicIAMMember:
+        return gcp.pubsub.TopicIAMMember(
+            resource_name,
+            project=project,
+            topic=topic.name,
+            role="roles/pubsub.publisher",
+            member=member,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
 
     def _invoker(
         self, name: str, spec: FunctionSpec, purpose: str, member: pulumi.Input[str], args: FunctionsArgs

@@ -123,33 +123,122 @@ def validate(args: MonitoringArgs) -> None:
             raise ValueError("monitoring: dead_letter_subscriptions holds an empty name")
 
 
-def _threshold(
-    display_name: str,
-    metric_filter: pulumi.Input[str],
-    threshold: float,
-    window_seconds: int,
-    aligner: str,
-    reducer: str,
-    group_by: list[str],
-    duration: str = "0s",
-) -> gcp.monitoring.AlertPolicyConditionArgs:
-    return gcp.monitoring.AlertPolicyConditionArgs(
-        display_name=display_name,
-        condition_threshold=gcp.monitoring.AlertPolicyConditionConditionThresholdArgs(
-            filter=metric_filter,
-            comparison="COMPARISON_GT",
-            threshold_value=threshold,
-            duration=duration,
-            aggregations=[
-                gcp.monitoring.AlertPolicyConditionConditionThresholdAggregationArgs(
-                    alignment_period=f"{window_seconds}s",
-                    per_series_aligner=aligner,
-                    cross_series_reducer=reducer,
-                    group_by_fields=group_by,
-                )
-            ],
-            trigger=gcp.monitoring.AlertPolicyConditionConditionThresholdTriggerArgs(count=1),
+@dataclass(frozen=True)
+class AlertRule:
+    """What sets one alert policy apart; the channel, auto-close, labels and runbook link are shared."""
+
+    key: str
+    display_name: str
+    severity: str
+    condition: str
+    threshold: float
+    window_seconds: int
+    aligner: str
+    reducer: str
+    documentation: str
+    group_by: tuple[str, ...] = ()
+    duration: str = "0s"
+
+
+FUNCTION_ERRORS_ALERT = AlertRule(
+    key="function-errors",
+    display_name="Launch Ready: function errors",
+    severity="ERROR",
+    condition=f"Any ERROR log line within {FUNCTION_ERROR_WINDOW_SECONDS // 60} minutes",
+    threshold=FUNCTION_ERROR_THRESHOLD,
+    window_seconds=FUNCTION_ERROR_WINDOW_SECONDS,
+    aligner="ALIGN_SUM",
+    reducer="REDUCE_SUM",
+    group_by=("metric.label.service",),
+    documentation=(
+        "A function logged at ERROR: a permanent provider failure (recorded in `sync_failures`), "
+        "a message sent to its dead-letter topic, or an unhandled exception. The `service` label "
+        "names the function; filter its logs by `correlation_id`."
+    ),
+)
+
+WEBHOOK_FAILURES_ALERT = AlertRule(
+    key="webhook-failures",
+    display_name="Launch Ready: Stripe webhook failures",
+    severity="CRITICAL",
+    condition=(
+        f"More than {WEBHOOK_FAILURE_THRESHOLD} failed deliveries in "
+        f"{WEBHOOK_FAILURE_WINDOW_SECONDS // 60} minutes"
+    ),
+    threshold=WEBHOOK_FAILURE_THRESHOLD,
+    window_seconds=WEBHOOK_FAILURE_WINDOW_SECONDS,
+    aligner="ALIGN_SUM",
+    reducer="REDUCE_SUM",
+    documentation=(
+        "Stripe deliveries to the webhook are failing. 400 usually means a signature mismatch "
+        "(wrong or rotated `STRIPE_WEBHOOK_SECRET`); 5xx means the function or Firestore/Pub/Sub "
+        "is failing. Stripe retries for 3 days, then disables the endpoint."
+    ),
+)
+
+PAYMENT_SYNC_LAG_ALERT = AlertRule(
+    key="payment-sync-lag",
+    display_name="Launch Ready: payment sync lag over 5 minutes",
+    severity="ERROR",
+    condition=f"99th percentile sync lag above {PAYMENT_SYNC_LAG_THRESHOLD_SECONDS} s",
+    threshold=PAYMENT_SYNC_LAG_THRESHOLD_SECONDS,
+    window_seconds=PAYMENT_SYNC_LAG_WINDOW_SECONDS,
+    aligner="ALIGN_PERCENTILE_99",
+    reducer="REDUCE_MAX",
+    documentation=(
+        "Paid users waited more than 5 minutes for their plan to unlock. Check the "
+        "`billing-events` subscription backlog, billing_worker errors and Stripe's delivery log."
+    ),
+)
+
+DEAD_LETTERS_ALERT = AlertRule(
+    key="dead-letters",
+    display_name="Launch Ready: messages in a dead-letter topic",
+    severity="ERROR",
+    condition="Any undelivered message on a dead-letter subscription",
+    threshold=DEAD_LETTER_THRESHOLD,
+    window_seconds=DEAD_LETTER_ALIGNMENT_SECONDS,
+    aligner="ALIGN_MAX",
+    reducer="REDUCE_MAX",
+    group_by=("resource.label.subscription_id",),
+    documentation=(
+        "A message exhausted its delivery attempts and was dead-lettered. Read the error in the "
+        "worker's logs (`transient failure, dead-lettering`), fix the cause, then replay the "
+        "subscription. The alert closes when the subscription is empty."
+    ),
+)
+
+
+def _uptime_down_alert(target: UptimeTarget) -> AlertRule:
+    return AlertRule(
+        key=f"uptime-{target.name}",
+        display_name=f"Launch Ready: {target.name} is down",
+        severity="CRITICAL",
+        condition="Uptime check failing in more than one region",
+        threshold=UPTIME_FAILED_REGIONS_THRESHOLD,
+        window_seconds=1200,
+        aligner="ALIGN_NEXT_OLDER",
+        reducer="REDUCE_COUNT_FALSE",
+        group_by=("resource.label.*",),
+        duration="60s",
+        documentation=(
+            f"The uptime check for **{target.name}** (path `{target.path}`) fails from more than one "
+            "region. Open the function's logs and the Cloudflare dashboard; see the runbook."
         ),
+    )
+
+
+def _counter(label: str, label_description: str) -> gcp.logging.MetricMetricDescriptorArgs:
+    """A log-based counter (one per matching line) broken down by one string label."""
+    return gcp.logging.MetricMetricDescriptorArgs(
+        metric_kind="DELTA",
+        value_type="INT64",
+        unit="1",
+        labels=[
+            gcp.logging.MetricMetricDescriptorLabelArgs(
+                key=label, value_type="STRING", description=label_description
+            )
+        ],
     )
 
 
@@ -260,156 +349,57 @@ class Monitoring(pulumi.ComponentResource):
                 f'AND metric.label.check_id="{check_id}" AND resource.type="uptime_url"'
             )
         )
-        return self._policy(
-            f"uptime-{target.name}",
-            display_name=f"Launch Ready: {target.name} is down",
-            severity="CRITICAL",
-            condition=_threshold(
-                "Uptime check failing in more than one region",
-                check_filter,
-                threshold=UPTIME_FAILED_REGIONS_THRESHOLD,
-                window_seconds=1200,
-                aligner="ALIGN_NEXT_OLDER",
-                reducer="REDUCE_COUNT_FALSE",
-                group_by=["resource.label.*"],
-                duration="60s",
-            ),
-            documentation=(
-                f"The uptime check for **{target.name}** (path `{target.path}`) fails from more than one "
-                "region. Open the function's logs and the Cloudflare dashboard; see the runbook."
-            ),
-        )
+        return self._policy(_uptime_down_alert(target), check_filter)
 
     # ---- log-based metrics and their alerts -----------------------------------------------------
 
     def _function_errors(self, services: list[str]) -> gcp.monitoring.AlertPolicy:
-        metric = gcp.logging.Metric(
-            f"{self._name}-function-errors",
-            project=self._project,
-            name="launchready_function_errors",
-            description="ERROR log lines written by the Launch Ready functions",
+        metric = self._log_metric(
+            "function-errors",
+            "ERROR log lines written by the Launch Ready functions",
             # Request logs are excluded: a worker's deliberate 500 (retry later) is not an error.
-            filter=(
+            log_filter=(
                 f'resource.type="cloud_run_revision" AND {_services_clause(services)} '
                 'AND severity>=ERROR AND NOT log_id("run.googleapis.com/requests")'
             ),
-            metric_descriptor=gcp.logging.MetricMetricDescriptorArgs(
-                metric_kind="DELTA",
-                value_type="INT64",
-                unit="1",
-                labels=[
-                    gcp.logging.MetricMetricDescriptorLabelArgs(
-                        key="service", value_type="STRING", description="Cloud Run service of the function"
-                    )
-                ],
-            ),
+            descriptor=_counter("service", "Cloud Run service of the function"),
             label_extractors={"service": "EXTRACT(resource.labels.service_name)"},
-            opts=self._child,
         )
-        return self._policy(
-            "function-errors",
-            display_name="Launch Ready: function errors",
-            severity="ERROR",
-            condition=_threshold(
-                f"Any ERROR log line within {FUNCTION_ERROR_WINDOW_SECONDS // 60} minutes",
-                _user_metric_filter(metric),
-                threshold=FUNCTION_ERROR_THRESHOLD,
-                window_seconds=FUNCTION_ERROR_WINDOW_SECONDS,
-                aligner="ALIGN_SUM",
-                reducer="REDUCE_SUM",
-                group_by=["metric.label.service"],
-            ),
-            documentation=(
-                "A function logged at ERROR: a permanent provider failure (recorded in `sync_failures`), "
-                "a message sent to its dead-letter topic, or an unhandled exception. The `service` label "
-                "names the function; filter its logs by `correlation_id`."
-            ),
-        )
+        return self._policy(FUNCTION_ERRORS_ALERT, _user_metric_filter(metric))
 
     def _webhook_failures(self, webhook_service: str) -> gcp.monitoring.AlertPolicy:
-        metric = gcp.logging.Metric(
-            f"{self._name}-webhook-failures",
-            project=self._project,
-            name="launchready_webhook_failures",
-            description="Stripe webhook deliveries answered with 4xx or 5xx",
+        metric = self._log_metric(
+            "webhook-failures",
+            "Stripe webhook deliveries answered with 4xx or 5xx",
             # Cloud Run's own request log: it also covers crashes and timeouts the function never logged.
-            filter=(
+            log_filter=(
                 f'resource.type="cloud_run_revision" AND resource.labels.service_name="{webhook_service}" '
                 'AND log_id("run.googleapis.com/requests") AND httpRequest.status>=400'
             ),
-            metric_descriptor=gcp.logging.MetricMetricDescriptorArgs(
-                metric_kind="DELTA",
-                value_type="INT64",
-                unit="1",
-                labels=[
-                    gcp.logging.MetricMetricDescriptorLabelArgs(
-                        key="status", value_type="STRING", description="HTTP status answered to Stripe"
-                    )
-                ],
-            ),
+            descriptor=_counter("status", "HTTP status answered to Stripe"),
             label_extractors={"status": "EXTRACT(httpRequest.status)"},
-            opts=self._child,
         )
-        return self._policy(
-            "webhook-failures",
-            display_name="Launch Ready: Stripe webhook failures",
-            severity="CRITICAL",
-            condition=_threshold(
-                f"More than {WEBHOOK_FAILURE_THRESHOLD} failed deliveries in "
-                f"{WEBHOOK_FAILURE_WINDOW_SECONDS // 60} minutes",
-                _user_metric_filter(metric),
-                threshold=WEBHOOK_FAILURE_THRESHOLD,
-                window_seconds=WEBHOOK_FAILURE_WINDOW_SECONDS,
-                aligner="ALIGN_SUM",
-                reducer="REDUCE_SUM",
-                group_by=[],
-            ),
-            documentation=(
-                "Stripe deliveries to the webhook are failing. 400 usually means a signature mismatch "
-                "(wrong or rotated `STRIPE_WEBHOOK_SECRET`); 5xx means the function or Firestore/Pub/Sub "
-                "is failing. Stripe retries for 3 days, then disables the endpoint."
-            ),
-        )
+        return self._policy(WEBHOOK_FAILURES_ALERT, _user_metric_filter(metric))
 
     def _payment_sync_lag(self, services: list[str]) -> gcp.monitoring.AlertPolicy:
-        metric = gcp.logging.Metric(
-            f"{self._name}-payment-sync-lag",
-            project=self._project,
-            name="launchready_payment_sync_lag",
-            description="Seconds from a Stripe event's creation to the user's billing state being updated",
-            filter=(
+        metric = self._log_metric(
+            "payment-sync-lag",
+            "Seconds from a Stripe event's creation to the user's billing state being updated",
+            log_filter=(
                 f'resource.type="cloud_run_revision" AND {_services_clause(services)} '
                 f'AND jsonPayload.message="{PAYMENT_SYNCED_MESSAGE}" AND jsonPayload.sync_lag_seconds>=0'
             ),
-            value_extractor="EXTRACT(jsonPayload.sync_lag_seconds)",
-            metric_descriptor=gcp.logging.MetricMetricDescriptorArgs(
+            descriptor=gcp.logging.MetricMetricDescriptorArgs(
                 metric_kind="DELTA", value_type="DISTRIBUTION", unit="s"
             ),
+            value_extractor="EXTRACT(jsonPayload.sync_lag_seconds)",
             bucket_options=gcp.logging.MetricBucketOptionsArgs(
                 explicit_buckets=gcp.logging.MetricBucketOptionsExplicitBucketsArgs(
                     bounds=[float(b) for b in PAYMENT_SYNC_LAG_BOUNDS]
                 )
             ),
-            opts=self._child,
         )
-        return self._policy(
-            "payment-sync-lag",
-            display_name="Launch Ready: payment sync lag over 5 minutes",
-            severity="ERROR",
-            condition=_threshold(
-                f"99th percentile sync lag above {PAYMENT_SYNC_LAG_THRESHOLD_SECONDS} s",
-                _user_metric_filter(metric),
-                threshold=PAYMENT_SYNC_LAG_THRESHOLD_SECONDS,
-                window_seconds=PAYMENT_SYNC_LAG_WINDOW_SECONDS,
-                aligner="ALIGN_PERCENTILE_99",
-                reducer="REDUCE_MAX",
-                group_by=[],
-            ),
-            documentation=(
-                "Paid users waited more than 5 minutes for their plan to unlock. Check the "
-                "`billing-events` subscription backlog, billing_worker errors and Stripe's delivery log."
-            ),
-        )
+        return self._policy(PAYMENT_SYNC_LAG_ALERT, _user_metric_filter(metric))
 
     # ---- dead letters -----------------------------------------------------------------------------
 
@@ -422,47 +412,63 @@ class Monitoring(pulumi.ComponentResource):
                 + ")"
             )
         )
-        return self._policy(
-            "dead-letters",
-            display_name="Launch Ready: messages in a dead-letter topic",
-            severity="ERROR",
-            condition=_threshold(
-                "Any undelivered message on a dead-letter subscription",
-                dlq_filter,
-                threshold=DEAD_LETTER_THRESHOLD,
-                window_seconds=DEAD_LETTER_ALIGNMENT_SECONDS,
-                aligner="ALIGN_MAX",
-                reducer="REDUCE_MAX",
-                group_by=["resource.label.subscription_id"],
-            ),
-            documentation=(
-                "A message exhausted its delivery attempts and was dead-lettered. Read the error in the "
-                "worker's logs (`transient failure, dead-lettering`), fix the cause, then replay the "
-                "subscription. The alert closes when the subscription is empty."
-            ),
-        )
+        return self._policy(DEAD_LETTERS_ALERT, dlq_filter)
 
     # ---- shared ---------------------------------------------------------------------------------------
 
-    def _policy(
+    def _log_metric(
         self,
         key: str,
-        display_name: str,
-        severity: str,
-        condition: gcp.monitoring.AlertPolicyConditionArgs,
-        documentation: str,
-    ) -> gcp.monitoring.AlertPolicy:
-        return gcp.monitoring.AlertPolicy(
-            f"{self._name}-alert-{key}",
+        description: str,
+        log_filter: str,
+        descriptor: gcp.logging.MetricMetricDescriptorArgs,
+        label_extractors: dict[str, str] | None = None,
+        value_extractor: str | None = None,
+        bucket_options: gcp.logging.MetricBucketOptionsArgs | None = None,
+    ) -> gcp.logging.Metric:
+        return gcp.logging.Metric(
+            f"{self._name}-{key}",
             project=self._project,
-            display_name=display_name,
+            name=f"launchready_{key.replace('-', '_')}",
+            description=description,
+            filter=log_filter,
+            metric_descriptor=descriptor,
+            label_extractors=label_extractors,
+            value_extractor=value_extractor,
+            bucket_options=bucket_options,
+            opts=self._child,
+        )
+
+    def _policy(self, alert: AlertRule, metric_filter: pulumi.Input[str]) -> gcp.monitoring.AlertPolicy:
+        condition = gcp.monitoring.AlertPolicyConditionArgs(
+            display_name=alert.condition,
+            condition_threshold=gcp.monitoring.AlertPolicyConditionConditionThresholdArgs(
+                filter=metric_filter,
+                comparison="COMPARISON_GT",
+                threshold_value=alert.threshold,
+                duration=alert.duration,
+                aggregations=[
+                    gcp.monitoring.AlertPolicyConditionConditionThresholdAggregationArgs(
+                        alignment_period=f"{alert.window_seconds}s",
+                        per_series_aligner=alert.aligner,
+                        cross_series_reducer=alert.reducer,
+                        group_by_fields=list(alert.group_by),
+                    )
+                ],
+                trigger=gcp.monitoring.AlertPolicyConditionConditionThresholdTriggerArgs(count=1),
+            ),
+        )
+        return gcp.monitoring.AlertPolicy(
+            f"{self._name}-alert-{alert.key}",
+            project=self._project,
+            display_name=alert.display_name,
             combiner="OR",
-            severity=severity,
+            severity=alert.severity,
             conditions=[condition],
             notification_channels=self._channels,
             alert_strategy=gcp.monitoring.AlertPolicyAlertStrategyArgs(auto_close=AUTO_CLOSE),
             documentation=gcp.monitoring.AlertPolicyDocumentationArgs(
-                content=f"{documentation}\n\nRunbook: `{RUNBOOK}`",
+                content=f"{alert.documentation}\n\nRunbook: `{RUNBOOK}`",
                 mime_type="text/markdown",
             ),
             user_labels={"app": "launchready"},

@@ -21,9 +21,7 @@ import argparse
 import json
 import math
 import os
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -53,8 +51,6 @@ PAYMENT_DEADLINE_SECONDS = 60.0  # the owner's bound for a payment to reach the 
 SUPPORT_DEADLINE_SECONDS = 120.0  # the owner's bound for a support request's acknowledgement
 SIGNUP_DEADLINE_SECONDS = 60.0
 POLL_SECONDS = 0.05
-START_TIMEOUT_SECONDS = 240.0
-STOP_TIMEOUT_SECONDS = 60.0
 
 
 class BenchError(RuntimeError):
@@ -271,54 +267,15 @@ def run_benchmark(endpoints: dict[str, Any], *, runs: int, handler_requests: int
 def started_stack() -> Iterator[dict[str, Any]]:
     """`python -m tools.local up` (as `make up` and the end-to-end fixture run it) on a free block of ports
     with a private state directory; SIGTERM on exit, and the supervisor stops everything it started."""
-    from components.catalog import load_catalog  # only --start needs these
-    from tools.local.layout import free_port_base
+    from tools.local.launcher import StackNotReady, running_stack  # only --start needs it
 
-    base = free_port_base(len(load_catalog().functions))
     with tempfile.TemporaryDirectory(prefix="launchready-bench-") as state_dir:
-        endpoints_path = Path(state_dir) / "endpoints.json"
-        output_path = Path(state_dir) / "up.out"
-        # Emulator hosts of the caller's shell would point the stack at another stack's emulators.
-        env = {
-            name: value
-            for name, value in os.environ.items()
-            if not name.endswith("_EMULATOR_HOST") and not name.startswith("LOCAL_")
-        }
-        with open(output_path, "wb") as output:
-            process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "tools.local",
-                    "up",
-                    "--port-base",
-                    str(base),
-                    "--state-dir",
-                    state_dir,
-                ],
-                cwd=REPO,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=env,
-                start_new_session=True,
-            )
+        print("starting a private stack on free ports ...", file=sys.stderr, flush=True)
         try:
-            print(f"starting a private stack on ports {base}+ ...", file=sys.stderr, flush=True)
-            deadline = time.monotonic() + START_TIMEOUT_SECONDS
-            while not endpoints_path.exists():
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise BenchError(f"the stack did not become ready:\n{output_path.read_text()[-3000:]}")
-                time.sleep(0.25)
-            yield json.loads(endpoints_path.read_text())
-        finally:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=STOP_TIMEOUT_SECONDS)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)  # the supervisor's own group, as a last resort
-                process.wait()
+            with running_stack(Path(state_dir)) as stack:
+                yield stack.endpoints()
+        except StackNotReady as exc:
+            raise BenchError(str(exc)) from None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,66 +10,25 @@ and the medians.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from components.catalog import load_catalog
-from tools.local.layout import free_port_base
+from tools.local.launcher import running_stack
 
-REPO = Path(__file__).resolve().parents[1]
 READY_TIMEOUT = 300.0
 
 
 def start_to_ready(state_dir: Path) -> tuple[float, dict[str, float]]:
     """Seconds until endpoints.json exists, and each component's own readiness time from the output."""
-    base = free_port_base(len(load_catalog().functions))
-    output_path = state_dir.parent / f"{state_dir.name}-up.out"
-    env = {key: value for key, value in os.environ.items() if not key.startswith("LOCAL_")}
     started = time.monotonic()
-    with open(output_path, "wb") as output:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tools.local",
-                "up",
-                "--port-base",
-                str(base),
-                "--state-dir",
-                str(state_dir),
-            ],
-            cwd=REPO,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            start_new_session=True,
-        )
-    endpoints = state_dir / "endpoints.json"
-    try:
-        while not endpoints.exists():
-            if process.poll() is not None or time.monotonic() - started > READY_TIMEOUT:
-                raise RuntimeError(f"`up` did not become ready:\n{output_path.read_text(errors='replace')}")
-            time.sleep(0.05)
+    with running_stack(state_dir, timeout=READY_TIMEOUT, poll=0.05) as stack:
         elapsed = time.monotonic() - started
-        json.loads(endpoints.read_text())  # written atomically: complete once it exists
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-    return elapsed, _component_times(output_path.read_text(errors="replace"))
+    return elapsed, _component_times(stack.output())
 
 
 def _component_times(output: str) -> dict[str, float]:

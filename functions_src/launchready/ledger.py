@@ -10,7 +10,7 @@ record is covered by the provider's idempotency key (or a naturally idempotent c
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from google.api_core.exceptions import Aborted, AlreadyExists
 from google.cloud import firestore
@@ -76,7 +76,7 @@ class Ledger:
         done = self._acquire(key, step, lease_seconds)
         if done is not None:
             log.info("step already done", step=step, ledger_key=key)
-            return done.get("result")
+            return cast(T, done.get("result"))
         try:
             result = action()
         except BaseException as exc:
@@ -94,7 +94,7 @@ class Ledger:
         @firestore.transactional
         def acquire(tx: firestore.Transaction) -> dict[str, Any] | None:
             snapshot = ref.get(transaction=tx)
-            data = snapshot.to_dict() if snapshot.exists else {}
+            data = (snapshot.to_dict() or {}) if snapshot.exists else {}
             if data.get("state") == "done":
                 return data
             lease_until = data.get("lease_until")

@@ -102,6 +102,12 @@ def calls_with(stack: LocalStack, provider: str, correlation_ids: set[str]) -> l
     return [e for e in stack.sandbox_requests(provider) if e.get("correlation_id") in correlation_ids]
 
 
+def wait_for_calls(
+    stack: LocalStack, provider: str, correlation_ids: set[str], what: str, timeout: float = STEP_TIMEOUT
+) -> list[dict[str, Any]]:
+    return wait_until(lambda: calls_with(stack, provider, correlation_ids), timeout=timeout, what=what)
+
+
 def sandbox_seconds(entry: dict[str, Any]) -> float:
     return datetime.fromisoformat(entry["time"]).timestamp()
 
@@ -156,12 +162,35 @@ def support_body(**overrides: Any) -> dict[str, Any]:
     }
 
 
+def paid_checkout(user: AuthUser) -> dict[str, Any]:
+    """checkout.session.completed for a paid subscription of `user`, with fresh ids."""
+    session = checkout_session_completed(
+        new_id("cs_test_", 24), user.uid, user.email, new_id("cus_"), new_id("sub_")
+    )
+    return stripe_event("checkout.session.completed", session)
+
+
+def wait_for_outcome(stack: LocalStack, event: dict[str, Any], outcome: str, what: str) -> None:
+    wait_until(
+        lambda: billing_outcome(stack, f"stripe:{event['id']}") == outcome, timeout=STEP_TIMEOUT, what=what
+    )
+
+
 def tickets_for(stack: LocalStack, reference: str) -> list[dict[str, Any]]:
     return stack.tickets(reference)
 
 
 def acknowledgements(stack: LocalStack, user: AuthUser) -> list[dict[str, Any]]:
     return [email for email in stack.emails_to(user.email) if email_tags(email).get("kind") == "support_ack"]
+
+
+def assert_one_ticket_and_one_acknowledgement(stack: LocalStack, reference: str, user: AuthUser) -> None:
+    """Exactly one of each, still after QUIET_SECONDS: a duplicate would have arrived by then."""
+    holds_for(
+        lambda: len(tickets_for(stack, reference)) == 1 and len(acknowledgements(stack, user)) == 1,
+        QUIET_SECONDS,
+        "one ticket and one acknowledgement",
+    )
 
 
 def support_requests_of(stack: LocalStack, user: AuthUser) -> list[dict[str, Any]]:
@@ -289,20 +318,15 @@ def subscription(sub_id: str, customer: str, uid: str, status: str) -> dict[str,
 
 def test_a_successful_payment_updates_the_crm_exactly_once_within_60_seconds(local_stack: LocalStack) -> None:
     user = signed_up(local_stack)
-    session = checkout_session_completed(
-        new_id("cs_test_", 24), user.uid, user.email, new_id("cus_"), new_id("sub_")
-    )
-    event = stripe_event("checkout.session.completed", session)
+    event = paid_checkout(user)
 
     sent = time.time()
     response = local_stack.post_stripe_event(event)
     assert response.status_code == 200 and response.json()["status"] == "published", response.text
     correlation_id = response.headers["X-Correlation-Id"]
 
-    upsert = wait_until(
-        lambda: calls_with(local_stack, "hubspot", {correlation_id}),
-        timeout=PAYMENT_TO_CRM_BOUND,
-        what="the payment's HubSpot upsert",
+    upsert = wait_for_calls(
+        local_stack, "hubspot", {correlation_id}, "the payment's HubSpot upsert", timeout=PAYMENT_TO_CRM_BOUND
     )[0]
     elapsed = sandbox_seconds(upsert) - sent
     print(f"\npayment -> CRM upsert: {elapsed:.2f} s (bound {PAYMENT_TO_CRM_BOUND:.0f} s)")
@@ -312,11 +336,7 @@ def test_a_successful_payment_updates_the_crm_exactly_once_within_60_seconds(loc
     assert upsert["status"] == 200
     assert properties["lifecyclestage"] == "customer"
     assert tags_of(properties) == {"signed_up", "customer"}
-    wait_until(
-        lambda: billing_outcome(local_stack, f"stripe:{event['id']}") == "applied",
-        timeout=STEP_TIMEOUT,
-        what="the event applied in the ledger",
-    )
+    wait_for_outcome(local_stack, event, "applied", "the event applied in the ledger")
     holds_for(
         lambda: len(calls_with(local_stack, "hubspot", {correlation_id})) == 1,
         QUIET_SECONDS,
@@ -366,21 +386,9 @@ def test_a_failed_payment_grants_no_access_and_records_nothing_false(
     correlation_id = response.headers["X-Correlation-Id"]
 
     # Everything the failure does: billing recorded, the CRM told, one recovery email to the user.
-    wait_until(
-        lambda: billing_outcome(local_stack, f"stripe:{event['id']}") == "applied",
-        timeout=STEP_TIMEOUT,
-        what="the failed payment applied in the ledger",
-    )
-    upsert = wait_until(
-        lambda: calls_with(local_stack, "hubspot", {correlation_id}),
-        timeout=STEP_TIMEOUT,
-        what="the CRM update of the failure",
-    )[0]
-    wait_until(
-        lambda: calls_with(local_stack, "resend", {correlation_id}),
-        timeout=STEP_TIMEOUT,
-        what="the recovery email",
-    )
+    wait_for_outcome(local_stack, event, "applied", "the failed payment applied in the ledger")
+    upsert = wait_for_calls(local_stack, "hubspot", {correlation_id}, "the CRM update of the failure")[0]
+    wait_for_calls(local_stack, "resend", {correlation_id}, "the recovery email")
 
     billing = profile(local_stack, user)["billing"]
     assert billing["status"] == "payment_failed"
@@ -439,13 +447,7 @@ def test_a_support_request_creates_one_ticket_and_one_acknowledgement_within_2_m
         timeout=STEP_TIMEOUT,
         what="the ticket id written back to the request",
     )
-    holds_for(
-        lambda: (
-            len(tickets_for(local_stack, reference)) == 1 and len(acknowledgements(local_stack, user)) == 1
-        ),
-        QUIET_SECONDS,
-        "one ticket and one acknowledgement",
-    )
+    assert_one_ticket_and_one_acknowledgement(local_stack, reference, user)
 
 
 def test_an_offline_replay_of_a_support_request_gets_the_same_reference_and_no_second_ticket(
@@ -470,13 +472,7 @@ def test_an_offline_replay_of_a_support_request_gets_the_same_reference_and_no_s
     replay = local_stack.call("support_request", local_stack.sign_in(user), body)
     assert replay.status_code == 202 and replay.json()["reference"] == reference, replay.text
 
-    holds_for(
-        lambda: (
-            len(tickets_for(local_stack, reference)) == 1 and len(acknowledgements(local_stack, user)) == 1
-        ),
-        QUIET_SECONDS,
-        "one ticket and one acknowledgement",
-    )
+    assert_one_ticket_and_one_acknowledgement(local_stack, reference, user)
     requests_filed = support_requests_of(local_stack, user)
     assert [doc["reference"] for doc in requests_filed] == [reference]
 
@@ -486,27 +482,16 @@ def test_an_offline_replay_of_a_support_request_gets_the_same_reference_and_no_s
 
 def test_the_same_webhook_delivered_twice_is_applied_once(local_stack: LocalStack) -> None:
     user = signed_up(local_stack)
-    session = checkout_session_completed(
-        new_id("cs_test_", 24), user.uid, user.email, new_id("cus_"), new_id("sub_")
-    )
-    event = stripe_event("checkout.session.completed", session)
+    event = paid_checkout(user)
 
     first = local_stack.post_stripe_event(event)
     assert first.status_code == 200 and first.json()["status"] == "published", first.text
-    wait_until(
-        lambda: billing_outcome(local_stack, f"stripe:{event['id']}") == "applied",
-        timeout=STEP_TIMEOUT,
-        what="the first delivery applied",
-    )
+    wait_for_outcome(local_stack, event, "applied", "the first delivery applied")
     second = local_stack.post_stripe_event(event)  # Stripe's retry: same event, fresh signature
     assert second.status_code == 200 and second.json()["status"] == "duplicate", second.text
 
     correlation_ids = {first.headers["X-Correlation-Id"], second.headers["X-Correlation-Id"]}
-    wait_until(
-        lambda: calls_with(local_stack, "hubspot", correlation_ids),
-        timeout=STEP_TIMEOUT,
-        what="the CRM upsert",
-    )
+    wait_for_calls(local_stack, "hubspot", correlation_ids, "the CRM upsert")
     holds_for(
         lambda: (
             len(calls_with(local_stack, "hubspot", correlation_ids)) == 1
@@ -543,10 +528,7 @@ def test_the_same_webhook_delivered_20_times_concurrently_is_applied_once(
 ) -> None:
     user = signed_up(local_stack)
     if event_type == "checkout.session.completed":
-        session = checkout_session_completed(
-            new_id("cs_test_", 24), user.uid, user.email, new_id("cus_"), new_id("sub_")
-        )
-        event = stripe_event(event_type, session)
+        event = paid_checkout(user)
     else:
         event = _failed_first_invoice(user)
 
@@ -557,23 +539,11 @@ def test_the_same_webhook_delivered_20_times_concurrently_is_applied_once(
     assert statuses.count((200, "published")) == 1, statuses
     assert set(statuses) <= {(200, "published"), (200, "duplicate"), (409, "event_in_progress")}, statuses
     correlation_ids = {a.headers["X-Correlation-Id"] for a in answers}
-    wait_until(
-        lambda: billing_outcome(local_stack, f"stripe:{event['id']}") == "applied",
-        timeout=STEP_TIMEOUT,
-        what="the event applied",
-    )
-    wait_until(
-        lambda: calls_with(local_stack, "hubspot", correlation_ids),
-        timeout=STEP_TIMEOUT,
-        what="the CRM upsert",
-    )
+    wait_for_outcome(local_stack, event, "applied", "the event applied")
+    wait_for_calls(local_stack, "hubspot", correlation_ids, "the CRM upsert")
     expected_emails = 1 if event_type == "invoice.payment_failed" else 0
     if expected_emails:
-        wait_until(
-            lambda: calls_with(local_stack, "resend", correlation_ids),
-            timeout=STEP_TIMEOUT,
-            what="the recovery email",
-        )
+        wait_for_calls(local_stack, "resend", correlation_ids, "the recovery email")
     holds_for(
         lambda: (
             len(calls_with(local_stack, "hubspot", correlation_ids)) == 1
@@ -616,13 +586,7 @@ def test_one_support_request_submitted_20_times_concurrently_creates_one_ticket_
         timeout=SUPPORT_BOUND,
         what="the ticket and the acknowledgement",
     )
-    holds_for(
-        lambda: (
-            len(tickets_for(local_stack, reference)) == 1 and len(acknowledgements(local_stack, user)) == 1
-        ),
-        QUIET_SECONDS,
-        "one ticket and one acknowledgement",
-    )
+    assert_one_ticket_and_one_acknowledgement(local_stack, reference, user)
     assert len(support_requests_of(local_stack, user)) == 1
 
 
@@ -666,13 +630,7 @@ def test_a_provider_timeout_after_the_call_applied_is_retried_without_writing_tw
     finally:
         clear_faults(local_stack)
 
-    holds_for(
-        lambda: (
-            len(tickets_for(local_stack, reference)) == 1 and len(acknowledgements(local_stack, user)) == 1
-        ),
-        QUIET_SECONDS,
-        "one ticket and one acknowledgement after the retries",
-    )
+    assert_one_ticket_and_one_acknowledgement(local_stack, reference, user)
     # The first call applied and timed out; the redelivered one was answered from the idempotency key.
     tickets, emails = ticket_calls(), email_calls()
     assert [(e["fault"], e["replayed"]) for e in tickets] == [("lost_response", False), (None, True)]
@@ -715,18 +673,10 @@ def test_out_of_order_subscription_updates_end_in_the_state_of_the_newest(local_
         "customer.subscription.updated", subscription(sub_id, customer, user.uid, "active"), created=now - 60
     )
     assert local_stack.post_stripe_event(newest).status_code == 200
-    wait_until(
-        lambda: billing_outcome(local_stack, f"stripe:{newest['id']}") == "applied",
-        timeout=STEP_TIMEOUT,
-        what="the newest update applied",
-    )
+    wait_for_outcome(local_stack, newest, "applied", "the newest update applied")
     late = local_stack.post_stripe_event(older)
     assert late.status_code == 200 and late.json()["status"] == "published", late.text
-    wait_until(
-        lambda: billing_outcome(local_stack, f"stripe:{older['id']}") == "stale",
-        timeout=STEP_TIMEOUT,
-        what="the older update recognised as stale",
-    )
+    wait_for_outcome(local_stack, older, "stale", "the older update recognised as stale")
 
     billing = profile(local_stack, user)["billing"]
     assert billing["status"] == "unpaid"

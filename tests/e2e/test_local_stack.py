@@ -4,16 +4,21 @@ the catalog, a second `up` refused, and a clean shutdown."""
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
+from pathlib import Path
 
+import pytest
 import requests
 
 from components.catalog import load_catalog
+from tools.local import launcher
 from tools.local.client import LocalStack, stripe_event, stripe_signature
 from tools.local.demo import Journey
+from tools.local.launcher import StackProcess
 
-from .conftest import REPO, RunningStack, start_stack, stop_stack
+from .conftest import REPO, assert_stopped_cleanly, start_stack
 
 
 def test_founders_journey(local_stack: LocalStack) -> None:
@@ -74,52 +79,46 @@ def test_profile_write_outside_the_rules_is_denied(local_stack: LocalStack) -> N
     assert denied.status_code == 403
 
 
-def test_second_up_on_the_same_state_dir_is_refused(local_stack_process: RunningStack) -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tools.local",
-            "up",
-            "--port-base",
-            str(local_stack_process.layout.firestore_port),
-            "--state-dir",
-            str(local_stack_process.layout.state_dir),
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
+def _tools_local(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tools.local", *args], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_second_up_on_the_same_state_dir_is_refused(local_stack_process: StackProcess) -> None:
+    layout = local_stack_process.layout
+    result = _tools_local(
+        "up", "--port-base", str(layout.firestore_port), "--state-dir", str(layout.state_dir)
     )
     assert result.returncode == 2
     assert "already running" in result.stderr
 
 
-def test_status_reports_a_healthy_stack(local_stack_process: RunningStack) -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tools.local",
-            "status",
-            "--state-dir",
-            str(local_stack_process.layout.state_dir),
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+def test_status_reports_a_healthy_stack(local_stack_process: StackProcess) -> None:
+    result = _tools_local("status", "--state-dir", str(local_stack_process.layout.state_dir))
     assert result.returncode == 0, result.stdout
     assert "✗" not in result.stdout
 
 
-def test_sigterm_stops_everything_and_leaves_nothing_listening(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_sigterm_stops_everything_and_leaves_nothing_listening(tmp_path: Path) -> None:
     stack = start_stack(tmp_path / "state")
-    endpoints = json.loads(stack.layout.endpoints_path.read_text())
-    assert endpoints["stripe_webhook_secret"].startswith("whsec_")
-    code, alive, busy = stop_stack(stack)
-    assert code == 0, stack.output()[-3000:]
-    assert alive == [] and busy == {}
+    assert stack.endpoints()["stripe_webhook_secret"].startswith("whsec_")
+    assert_stopped_cleanly(stack)
     assert not stack.layout.endpoints_path.exists() and not stack.layout.lock_path.exists()
     assert "nothing left listening" in stack.output()
+
+
+def test_a_stack_that_cannot_start_is_stopped_and_reported_with_its_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen()
+        port = blocker.getsockname()[1]
+        # The block of ports starts at one another program holds, so `up` must refuse to start.
+        monkeypatch.setattr(launcher, "free_port_base", lambda functions: port)
+        stack = launcher.launch(tmp_path / "state")
+        with pytest.raises(launcher.StackNotReady, match=rf"already in use: {port} \(Firestore emulator\)"):
+            stack.wait_ready(timeout=120)
+    assert stack.process.returncode == 1
+    assert not stack.layout.lock_path.exists() and not stack.layout.endpoints_path.exists()

@@ -87,6 +87,14 @@ def contact_input(email: str, **properties: str) -> dict:
     return {"idProperty": "email", "id": email, "properties": properties}
 
 
+def post_keyed(
+    endpoint: str, payload: dict, key: str | None, auth: dict, timeout: float = 5
+) -> requests.Response:
+    """POST a JSON body as the workers do: with credentials, and with an Idempotency-Key when given."""
+    headers = {**auth, "Idempotency-Key": key} if key else auth
+    return requests.post(endpoint, json=payload, headers=headers, timeout=timeout)
+
+
 def hubspot_upsert(url: str, inputs: list[dict], headers: dict | None = None) -> requests.Response:
     return requests.post(
         f"{url}/crm/v3/objects/contacts/batch/upsert",
@@ -185,10 +193,7 @@ def test_hubspot_all_invalid_or_duplicate_inputs_are_a_400(url: str) -> None:
 def create_ticket(
     url: str, payload: dict, key: str | None = "sr-1", auth: dict | None = None
 ) -> requests.Response:
-    headers = dict(ZENDESK_AUTH if auth is None else auth)
-    if key:
-        headers["Idempotency-Key"] = key
-    return requests.post(f"{url}/api/v2/tickets.json", json=payload, headers=headers, timeout=5)
+    return post_keyed(f"{url}/api/v2/tickets.json", payload, key, ZENDESK_AUTH if auth is None else auth)
 
 
 @pytest.mark.parametrize(
@@ -258,10 +263,7 @@ def test_zendesk_validation_errors_are_422_record_invalid(url: str) -> None:
 def send_email(
     url: str, payload: dict, key: str | None = "ack/SR-1", auth: dict | None = None
 ) -> requests.Response:
-    headers = dict(RESEND_AUTH if auth is None else auth)
-    if key:
-        headers["Idempotency-Key"] = key
-    return requests.post(f"{url}/emails", json=payload, headers=headers, timeout=5)
+    return post_keyed(f"{url}/emails", payload, key, RESEND_AUTH if auth is None else auth)
 
 
 def test_resend_rejects_a_missing_api_key(url: str) -> None:
@@ -490,12 +492,7 @@ def test_delay_fault_times_the_client_out_and_applies_nothing(url: str) -> None:
     add_fault(url, provider="zendesk", mode="delay", seconds=1.5)
     started = time.monotonic()
     with pytest.raises(requests.Timeout):
-        requests.post(
-            f"{url}/api/v2/tickets.json",
-            json=ticket_payload(),
-            headers={**ZENDESK_AUTH, "Idempotency-Key": "sr-1"},
-            timeout=0.3,
-        )
+        post_keyed(f"{url}/api/v2/tickets.json", ticket_payload(), "sr-1", ZENDESK_AUTH, timeout=0.3)
     assert time.monotonic() - started < 1.4
     assert state(url)["tickets"] == []
     assert recorded(url)[0]["fault"] == "delay"
@@ -513,12 +510,7 @@ def test_delay_fault_answers_504_to_a_patient_client(url: str) -> None:
 def test_lost_response_applies_the_call_but_the_client_times_out(url: str) -> None:
     add_fault(url, provider="resend", mode="lost_response", seconds=1.5)
     with pytest.raises(requests.Timeout):
-        requests.post(
-            f"{url}/emails",
-            json=email_payload(),
-            headers={**RESEND_AUTH, "Idempotency-Key": "ack/SR-1"},
-            timeout=0.3,
-        )
+        post_keyed(f"{url}/emails", email_payload(), "ack/SR-1", RESEND_AUTH, timeout=0.3)
     assert len(state(url)["emails"]) == 1
     retry = send_email(url, email_payload())
     assert retry.json()["id"] == state(url)["emails"][0]["id"]

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import requests
 
+from .layout import port_in_use
+
 REPO = Path(__file__).resolve().parents[2]
 FIREBASE_CLI = REPO / "node_modules" / ".bin" / "firebase"
 AUTH_EMULATOR_LAUNCHER = Path(__file__).resolve().parent / "auth_emulator.cjs"
@@ -73,11 +75,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def port_in_use(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def start_process(

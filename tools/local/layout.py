@@ -127,9 +127,11 @@ def busy_ports(layout: Layout) -> dict[str, int]:
     return {name: port for name, port in layout.named_ports().items() if port_in_use(port)}
 
 
-def free_port_base(functions: int, *, start: int = 20000, stop: int = 60000) -> int:
+def free_port_base(functions: int, *, start: int = 20000, stop: int = 32000) -> int:
     """A base whose whole block of ports is free right now (for tests that run beside `make up`).
-    The search starts at a random block so concurrent test runs rarely pick the same one."""
+    The search starts at a random block so concurrent test runs rarely pick the same one. It stays
+    below Linux's ephemeral range (32768+), where outgoing connections could take a port between
+    this check and the server binding it."""
     size = FUNCTIONS_OFFSET + functions
     first = start + random.randrange((stop - start - size) // size) * size
     for base in itertools.chain(range(first, stop - size, size), range(start, first, size)):

@@ -17,7 +17,8 @@ class AlreadyRunning(RuntimeError):
     pass
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists (one of another user's counts too)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -64,7 +65,7 @@ class StackLock:
     def _clear_stale(self) -> list[str]:
         previous = read(self.path) or {}
         pid = int(previous.get("pid") or 0)
-        if pid and _alive(pid) and "tools.local" in _cmdline(pid):
+        if pid and pid_alive(pid) and "tools.local" in _cmdline(pid):
             raise AlreadyRunning(
                 f"the local stack is already running (pid {pid}, state in {self.path.parent}); "
                 f"stop it with Ctrl-C in its terminal or `kill -TERM {pid}`, "
@@ -74,7 +75,7 @@ class StackLock:
         for pgid_text, command in (previous.get("children") or {}).items():
             pgid = int(pgid_text)
             # Only a group whose leader still runs the recorded command is ours; pids get reused.
-            if _alive(pgid) and _cmdline(pgid) == command:
+            if pid_alive(pgid) and _cmdline(pgid) == command:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(pgid, signal.SIGTERM)
                 notes.append(f"stopped a leftover process group {pgid}: {command[:80]}")

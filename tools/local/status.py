@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 import requests
 
 from .layout import Layout
-from .lock import read
+from .lock import pid_alive, read
 
 
 def _answers(url: str) -> bool:
@@ -22,7 +21,7 @@ def _answers(url: str) -> bool:
 def run_status(layout: Layout) -> int:
     lock = read(layout.lock_path)
     pid = int((lock or {}).get("pid") or 0)
-    if not pid or not _pid_alive(pid):
+    if not pid or not pid_alive(pid):
         print(f"not running (no live supervisor for {layout.state_dir}); start it with `make up`")
         return 3
     try:
@@ -41,13 +40,3 @@ def run_status(layout: Layout) -> int:
         healthy &= ok
         print(f"  {'✓' if ok else '✗'} {name:<28} {url}")
     return 0 if healthy else 1
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -5,10 +5,11 @@ import copy
 import hashlib
 import json
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .messages import SandboxResponse
+from .messages import SandboxRequest, SandboxResponse
 
 
 def fingerprint(method: str, path: str, body: Any) -> str:
@@ -49,6 +50,37 @@ class IdempotencyStore:
     ) -> None:
         stored_at = time.time() if now is None else now
         self._entries[key] = _Entry(request_fingerprint, copy.deepcopy(response), stored_at)
+
+    def answer_once(
+        self,
+        request: SandboxRequest,
+        execute: Callable[[], SandboxResponse],
+        conflict: Callable[[], SandboxResponse],
+        *,
+        stored_status: int,
+        replay_headers: Mapping[str, str] | None = None,
+        first_headers: Mapping[str, str] | None = None,
+    ) -> SandboxResponse:
+        """Answer `request` by its Idempotency-Key: a repeat gets the stored answer (marked replayed, plus
+        `replay_headers`), the same key with another request gets `conflict()`; otherwise `execute()`
+        answers (plus `first_headers`) and is stored if its status is `stored_status`, since providers
+        keep only the results of requests they carried out. Without a key, `execute()` just answers."""
+        key = request.idempotency_key
+        if not key:
+            return execute()
+        request_fingerprint = fingerprint(request.method, request.path, request.body)
+        lookup = self.lookup(key, request_fingerprint)
+        if lookup.conflict:
+            return conflict()
+        if lookup.response:
+            lookup.response.headers.update(replay_headers or {})
+            lookup.response.replayed = True
+            return lookup.response
+        response = execute()
+        response.headers.update(first_headers or {})
+        if response.status == stored_status:
+            self.store(key, request_fingerprint, response)
+        return response
 
     def clear(self) -> None:
         self._entries.clear()

@@ -14,6 +14,9 @@ class Provider(abc.ABC):
     name: str
     path_prefixes: tuple[str, ...]
 
+    def __init__(self) -> None:
+        self.reset()
+
     def owns(self, path: str) -> bool:
         return path.startswith(self.path_prefixes)
 
@@ -32,7 +35,8 @@ class Provider(abc.ABC):
     def state(self) -> dict[str, list[dict[str, Any]]]: ...
 
     @abc.abstractmethod
-    def reset(self) -> None: ...
+    def reset(self) -> None:
+        """Forget everything: called on construction and by the sandbox's reset endpoint."""
 
 
 def bearer_token(request: SandboxRequest) -> str:

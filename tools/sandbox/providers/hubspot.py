@@ -37,9 +37,6 @@ class HubSpot(Provider):
     name = "hubspot"
     path_prefixes = ("/crm/",)
 
-    def __init__(self) -> None:
-        self.reset()
-
     def reset(self) -> None:
         self._contacts: dict[str, dict[str, Any]] = {}  # by lower-case email
         self._ids = itertools.count(101)

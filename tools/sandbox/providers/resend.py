@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from ..idempotency import IdempotencyStore, fingerprint
+from ..idempotency import IdempotencyStore
 from ..messages import SandboxRequest, SandboxResponse
 from .base import Provider, bearer_token
 
@@ -31,9 +31,6 @@ _NAMES = {
 class Resend(Provider):
     name = "resend"
     path_prefixes = ("/emails",)
-
-    def __init__(self) -> None:
-        self.reset()
 
     def reset(self) -> None:
         self._emails: dict[str, dict[str, Any]] = {}
@@ -70,23 +67,17 @@ class Resend(Provider):
         key = request.idempotency_key
         if request.header("Idempotency-Key") and not 1 <= len(key) <= 256:
             return self.error(400, "invalid_idempotency_key", "The key must be between 1-256 chars.")
-        request_fingerprint = fingerprint(request.method, request.path, request.body)
-        if key:
-            lookup = self._idempotency.lookup(key, request_fingerprint)
-            if lookup.conflict:
-                return self.error(
-                    409,
-                    "invalid_idempotent_request",
-                    "Same idempotency key used with a different request payload. Change your idempotency "
-                    "key or payload.",
-                )
-            if lookup.response:
-                lookup.response.replayed = True
-                return lookup.response
-        response = self._send(request)
-        if key and response.status == 200:
-            self._idempotency.store(key, request_fingerprint, response)
-        return response
+        return self._idempotency.answer_once(
+            request,
+            lambda: self._send(request),
+            lambda: self.error(
+                409,
+                "invalid_idempotent_request",
+                "Same idempotency key used with a different request payload. Change your idempotency "
+                "key or payload.",
+            ),
+            stored_status=200,
+        )
 
     def _send(self, request: SandboxRequest) -> SandboxResponse:
         if request.body_error or not isinstance(request.body, dict):

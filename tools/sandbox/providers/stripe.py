@@ -9,7 +9,7 @@ import string
 import time
 from typing import Any
 
-from ..idempotency import IdempotencyStore, fingerprint
+from ..idempotency import IdempotencyStore
 from ..messages import SandboxRequest, SandboxResponse
 from .base import Provider, basic_credentials, bearer_token
 
@@ -31,9 +31,6 @@ def _random_id(prefix: str, length: int) -> str:
 class Stripe(Provider):
     name = "stripe"
     path_prefixes = ("/v1/", "/c/pay/")
-
-    def __init__(self) -> None:
-        self.reset()
 
     def reset(self) -> None:
         self._sessions: dict[str, dict[str, Any]] = {}
@@ -92,26 +89,20 @@ class Stripe(Provider):
         if request.method != "POST" or request.path != SESSIONS_PATH:
             return self.error(404, message=f"Unrecognized request URL ({request.method}: {request.path}).")
         key = request.idempotency_key
-        request_fingerprint = fingerprint(request.method, request.path, request.body)
-        if key:
-            lookup = self._idempotency.lookup(key, request_fingerprint)
-            if lookup.conflict:
-                return self.error(
-                    400,
-                    "idempotency_error",
-                    "Keys for idempotent requests can only be used with the same parameters they were first "
-                    f"used with. Try using a key other than '{key}' if you meant to execute a different "
-                    "request.",
-                )
-            if lookup.response:
-                lookup.response.headers["Idempotent-Replayed"] = "true"
-                lookup.response.replayed = True
-                return lookup.response
-        response = self._create(request)
-        # Stripe saves a result only once the endpoint started executing, not for rejected params.
-        if key and response.status == 200:
-            self._idempotency.store(key, request_fingerprint, response)
-        return response
+        return self._idempotency.answer_once(
+            request,
+            lambda: self._create(request),
+            lambda: self.error(
+                400,
+                "idempotency_error",
+                "Keys for idempotent requests can only be used with the same parameters they were first "
+                f"used with. Try using a key other than '{key}' if you meant to execute a different "
+                "request.",
+            ),
+            # Stripe saves a result only once the endpoint started executing, not for rejected params.
+            stored_status=200,
+            replay_headers={"Idempotent-Replayed": "true"},
+        )
 
     def _ok(self, body: dict[str, Any]) -> SandboxResponse:
         return SandboxResponse(200, body, {"Request-Id": _random_id("req_", 14)})

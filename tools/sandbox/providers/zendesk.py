@@ -5,7 +5,7 @@ import itertools
 import re
 from typing import Any
 
-from ..idempotency import IdempotencyStore, fingerprint
+from ..idempotency import IdempotencyStore
 from ..messages import SandboxRequest, SandboxResponse
 from .base import Provider, basic_credentials, iso_now
 
@@ -27,9 +27,6 @@ _ERRORS = {
 class Zendesk(Provider):
     name = "zendesk"
     path_prefixes = ("/api/v2/",)
-
-    def __init__(self) -> None:
-        self.reset()
 
     def reset(self) -> None:
         self._tickets: dict[int, dict[str, Any]] = {}
@@ -68,26 +65,18 @@ class Zendesk(Provider):
             return SandboxResponse(200, {"ticket": ticket})
         if request.method != "POST" or request.path != TICKETS_PATH:
             return self.error(404, message=f"No route for {request.method} {request.path}")
-        key = request.idempotency_key
-        request_fingerprint = fingerprint(request.method, request.path, request.body)
-        if key:
-            lookup = self._idempotency.lookup(key, request_fingerprint)
-            if lookup.conflict:
-                return self.error(
-                    400,
-                    "IdempotentRequestError",
-                    "The idempotency key has already been used with different request parameters",
-                )
-            if lookup.response:
-                lookup.response.headers["x-idempotency-lookup"] = "hit"
-                lookup.response.replayed = True
-                return lookup.response
-        response = self._create(request)
-        if key:
-            response.headers["x-idempotency-lookup"] = "miss"
-            if response.status == 201:
-                self._idempotency.store(key, request_fingerprint, response)
-        return response
+        return self._idempotency.answer_once(
+            request,
+            lambda: self._create(request),
+            lambda: self.error(
+                400,
+                "IdempotentRequestError",
+                "The idempotency key has already been used with different request parameters",
+            ),
+            stored_status=201,
+            replay_headers={"x-idempotency-lookup": "hit"},
+            first_headers={"x-idempotency-lookup": "miss"},
+        )
 
     def _create(self, request: SandboxRequest) -> SandboxResponse:
         if request.body_error:
