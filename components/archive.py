@@ -111,4 +111,8 @@ def build_archive(source_dir: Path, output_dir: Path) -> SourceArchive:
             bundle.writestr(info, (source_dir / relative).read_bytes(), compresslevel=9)
     # Rename last so a half-written archive is never picked up under the final name.
     partial.replace(archive.path)
+    # Archives of earlier source versions are never read again; keep build/ to the current one.
+    for stale in output_dir.glob("functions-*.zip"):
+        if stale != archive.path:
+            stale.unlink()
     return archive

@@ -53,6 +53,15 @@ def test_a_code_change_changes_the_name(repo: Path, tmp_path: Path) -> None:
     assert archive_name(repo, tmp_path / "b") != before
 
 
+def test_only_the_current_archive_is_kept(repo: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    before = archive_name(repo, out)
+    with open(repo / "functions_src" / "main.py", "a", encoding="utf-8") as handle:
+        handle.write("\n# changed\n")
+    after = archive_name(repo, out)
+    assert sorted(p.name for p in out.iterdir()) == [after] and after != before
+
+
 def test_changes_outside_functions_src_and_local_junk_do_not(repo: Path, tmp_path: Path) -> None:
     before = archive_name(repo, tmp_path / "a")
     (repo / "firestore.rules").write_text("rules_version = '2';\n", encoding="utf-8")
