@@ -36,7 +36,6 @@ fi
 if outdated .venv/.installed requirements.lock; then
   [[ -x .venv/bin/python ]] || "$python_bin" -m venv .venv || fail "could not create .venv" \
     "sudo apt-get install -y python3-venv"
-  .venv/bin/python -m pip install --quiet --upgrade pip
   .venv/bin/python -m pip install --quiet -r requirements.lock
   touch .venv/.installed
   ok "installed $(wc -l <requirements.lock | tr -d ' ') locked lines into .venv"
