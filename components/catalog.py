@@ -186,3 +186,8 @@ def load_catalog(path: Path | str = DEFAULT_CATALOG_PATH) -> Catalog:
     """Read and validate the catalog file."""
     with open(path, encoding="utf-8") as handle:
         return parse_catalog(json.load(handle))
+
+
+def scaled_max_instances(catalog_max: int, scale: float) -> int:
+    """The catalog's max instances scaled for a stack (launchready:maxInstancesScale), never below one."""
+    return max(1, round(catalog_max * scale))

@@ -17,7 +17,7 @@ import pulumi
 import pulumi_gcp as gcp
 
 from components.archive import SourceArchive
-from components.catalog import Catalog, FunctionSpec
+from components.catalog import Catalog, FunctionSpec, scaled_max_instances
 
 RUNTIME = "python312"
 FIRESTORE_CREATED = "google.cloud.firestore.document.v1.created"
@@ -392,7 +392,7 @@ class Functions(pulumi.ComponentResource):
                 available_cpu=limits.cpu,
                 timeout_seconds=limits.timeout_seconds,
                 min_instance_count=limits.min_instances,
-                max_instance_count=max(1, round(limits.max_instances * args.max_instances_scale)),
+                max_instance_count=scaled_max_instances(limits.max_instances, args.max_instances_scale),
                 max_instance_request_concurrency=limits.concurrency,
                 # Only browser/Stripe-facing endpoints take internet traffic; Pub/Sub push, Eventarc and
                 # Cloud Scheduler count as internal callers.

@@ -384,7 +384,7 @@ class Monitoring(pulumi.ComponentResource):
     def _payment_sync_lag(self, services: list[str]) -> gcp.monitoring.AlertPolicy:
         metric = self._log_metric(
             "payment-sync-lag",
-            "Seconds from a Stripe event's creation to the user's billing state being updated",
+            "Seconds from a Stripe event's creation to the CRM write that follows it",
             log_filter=(
                 f'resource.type="cloud_run_revision" AND {_services_clause(services)} '
                 f'AND jsonPayload.message="{PAYMENT_SYNCED_MESSAGE}" AND jsonPayload.sync_lag_seconds>=0'

@@ -84,13 +84,6 @@ class StackConfig:
     proxy_api_host: bool
     mail_domain: str
 
-    @property
-    def create_project(self) -> bool:
-        return self.new_project is not None
-
-    def scaled_max_instances(self, catalog_max: int) -> int:
-        """The catalog's max instances scaled for this stack, never below one."""
-        return max(1, round(catalog_max * self.max_instances_scale))
 
 
 class _Reader:

@@ -47,8 +47,8 @@ from tools.local.client import (
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_ENDPOINTS = REPO / ".local" / "endpoints.json"
-PAYMENT_DEADLINE_SECONDS = 60.0  # the owner's bound for a payment to reach the CRM
-SUPPORT_DEADLINE_SECONDS = 120.0  # the owner's bound for a support request's acknowledgement
+PAYMENT_DEADLINE_SECONDS = 60.0  # target: a payment reaches the CRM within 60 s
+SUPPORT_DEADLINE_SECONDS = 120.0  # target: a support request is acknowledged within 2 minutes
 SIGNUP_DEADLINE_SECONDS = 60.0
 POLL_SECONDS = 0.05
 

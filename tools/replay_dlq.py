@@ -1,4 +1,4 @@
-"""Replay dead-lettered messages: `python -m tools.replay_dlq --topic billing-events [--project P]
+"""Replay dead-lettered messages: `python -m tools.replay_dlq --topic billing-events [--project P | --local]
 [--max N] [--dry-run]`.
 
 Pulls from the retained subscription `<topic>-dlq-sub` and republishes each message to `<topic>` with
@@ -6,7 +6,8 @@ the same data and attributes, plus `replayed_from=<dead-letter message id>`, the
 The `event_id` attribute is kept, so the worker's ledger skips every step that already ran: a replay
 finishes what failed and repeats nothing. `--dry-run` lists the messages and leaves them in place.
 
-Works against the Pub/Sub emulator when PUBSUB_EMULATOR_HOST is set (as `make up` does).
+Works against the Pub/Sub emulator when PUBSUB_EMULATOR_HOST is set, or with `--local`, which takes the
+emulator host and project of a running `make up` from .local/endpoints.json.
 """
 
 from __future__ import annotations

@@ -146,12 +146,17 @@ def render(date: str, summary: dict[str, Any]) -> tuple[str, str, str]:
     window = f"{summary['window']['start']} to {summary['window']['end']}"
     text = (f"Ops digest for the 24 hours from {window}.\n\n"
             + "".join(f"{label}: {value}\n" for label, value in lines)
-            + "\nDead letters can be replayed with: python -m tools.replay_dlq --topic <topic>\n")
+            + f"\nDead letters can be replayed with: {replay_hint()}\n")
     rows = "".join(f'<tr><th align="left">{html.escape(label)}</th><td>{html.escape(value)}</td></tr>'
                    for label, value in lines)
     body = ('<!doctype html>\n<html><body style="font-family:Arial,Helvetica,sans-serif;font-size:14px">\n'
             f"<p>Ops digest for the 24 hours from {html.escape(window)}: <strong>{html.escape(state)}"
             f'</strong>.</p>\n<table cellpadding="4">{rows}</table>\n'
             "<p>Dead letters can be replayed with "
-            "<code>python -m tools.replay_dlq --topic &lt;topic&gt;</code>.</p>\n</body></html>")
+            f"<code>{html.escape(replay_hint())}</code>.</p>\n</body></html>")
     return subject, text, body
+
+
+def replay_hint() -> str:
+    """The command an operator runs (from a clone of this repository) to replay dead letters."""
+    return f"make replay-dlq TOPIC=<topic> PROJECT={settings().project_id}"

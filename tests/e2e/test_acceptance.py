@@ -1,4 +1,4 @@
-"""The owner's acceptance criteria, end to end on the local stack.
+"""Acceptance criteria, end to end on the local stack.
 
 Every test goes through the real chain: an HTTP function (signed Stripe webhook or Firebase-authenticated
 app call) -> the Firestore ledger -> Pub/Sub push delivery (emulator) -> a worker -> the provider sandbox.
@@ -38,8 +38,8 @@ from tools.local.client import (
     wait_until,
 )
 
-PAYMENT_TO_CRM_BOUND = 60.0  # owner: a successful payment reaches the CRM within 60 s
-SUPPORT_BOUND = 120.0  # owner: ticket and acknowledgement within 2 minutes
+PAYMENT_TO_CRM_BOUND = 60.0  # a successful payment reaches the CRM within 60 s
+SUPPORT_BOUND = 120.0  # ticket and acknowledgement within 2 minutes
 STEP_TIMEOUT = 60.0
 # Long enough for a concurrent duplicate to surface (a push hop takes well under a second here).
 QUIET_SECONDS = 3.0

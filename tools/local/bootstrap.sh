@@ -87,6 +87,7 @@ if ((${#missing[@]})); then
       case "$component" in
         cloud-firestore-emulator) packages+=(google-cloud-cli-firestore-emulator) ;;
         pubsub-emulator) packages+=(google-cloud-cli-pubsub-emulator) ;;
+        beta) packages+=(google-cloud-cli) ;;  # the apt package carries the beta command group
       esac
     done
     fail "missing gcloud components: ${missing[*]}" "sudo apt-get install -y ${packages[*]}"

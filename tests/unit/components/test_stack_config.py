@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from components.catalog import scaled_max_instances
 from components.stack_config import StackConfigError, parse_stack_config
 from tests.unit.conftest import stack_values
 
@@ -108,6 +109,7 @@ def test_defaults_and_scaling() -> None:
     config = parse_stack_config(values, "prod")
     assert config.log_retention_days == 30
     assert config.caa_issuers == ("pki.goog", "letsencrypt.org")
-    assert config.scaled_max_instances(20) == 20
+    assert scaled_max_instances(20, config.max_instances_scale) == 20
     half = parse_stack_config({**values, "launchready:maxInstancesScale": 0.5}, "prod")
-    assert (half.scaled_max_instances(20), half.scaled_max_instances(1)) == (10, 1)
+    assert scaled_max_instances(20, half.max_instances_scale) == 10
+    assert scaled_max_instances(1, half.max_instances_scale) == 1
