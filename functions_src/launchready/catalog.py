@@ -2,6 +2,7 @@
 
 import functools
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,3 +16,10 @@ def catalog() -> dict[str, Any]:
 
 def max_delivery_attempts() -> int:
     return int(catalog()["push_subscription"]["max_delivery_attempts"])
+
+
+def in_flight(function: str) -> timedelta:
+    """How long an attempt of `function` may still be running: twice its timeout. A repeat that finds
+    the work claimed more recently than this backs off; past it, the earlier attempt has died."""
+    spec = next(f for f in catalog()["functions"] if f["name"] == function)
+    return timedelta(seconds=2 * int(spec["limits"]["timeout_seconds"]))

@@ -87,6 +87,21 @@ class Ledger:
                                   merge=True)
         return result
 
+    def resume_step(self, key: str, step: str, action: Callable[[], T], *, claimed_at: datetime | None,
+                    in_flight: timedelta) -> tuple[T, bool]:
+        """Finish `step` for a repeat of work whose claim an earlier attempt made at `claimed_at`.
+
+        Returns (result, ran_now): the recorded result if the step is done; StepInProgress while the
+        earlier attempt may still be running (claimed less than `in_flight` ago), so the repeat backs off
+        instead of contending; past that the earlier attempt died, and the step runs now."""
+        done = self.step_result(key, step)
+        if done is not None:
+            return cast(T, done.get("result")), False
+        if claimed_at is None or now() - claimed_at < in_flight:
+            raise StepInProgress(f"{key} is being handled by another attempt")
+        log.warning("earlier attempt died before finishing, resuming", step=step, ledger_key=key)
+        return self.run_step(key, step, action), True
+
     def _acquire(self, key: str, step: str, lease_seconds: int) -> dict[str, Any] | None:
         ref = self._step(key, step)
         transaction = self._db.transaction()

@@ -7,15 +7,15 @@ ledger and the publish is its step, so a redelivered event queues the upsert onc
 """
 
 import re
-from datetime import timedelta
 from typing import Any
 
 import functions_framework
 from cloudevents.http import CloudEvent
 
 from . import log
+from .catalog import in_flight
 from .clients import db
-from .ledger import Ledger, StepInProgress, now
+from .ledger import Ledger
 from .pubsub import publish
 
 FUNCTION = "user_created"
@@ -23,8 +23,6 @@ TOPIC = "crm-sync"
 PUBLISH_STEP = "publish"
 CREATED_EVENT_TYPE = "google.cloud.firestore.document.v1.created"
 # Firestore ids are at most 1,500 bytes and never contain "/"; Auth uids are at most 128 characters.
-# Twice the function timeout (catalog.json): a claim younger than this may still be publishing.
-IN_FLIGHT = timedelta(seconds=120)
 _USER_SUBJECT = re.compile(r"^documents/users/([^/]{1,128})$")
 
 
@@ -61,15 +59,20 @@ def user_created(event: CloudEvent) -> None:
         if not db().collection("users").document(uid).get().exists:
             log.info("profile deleted before its create event was handled, nothing to sync")
             return
+        payload, event_id = crm_message(uid)
+
+        def publish_signup() -> str:
+            return publish(TOPIC, payload, event_id=event_id, correlation_id=correlation_id)
+
+        # A failed publish raises, so the event is retried (the trigger's retry policy) and resumes here.
         if ledger.claim(key, source=FUNCTION, cloud_event_id=event.get("id"), correlation_id=correlation_id):
             log.info("sign-up claimed")
-        elif earlier is None or now() - earlier["claimed_at"] < IN_FLIGHT:
-            # Claimed by a concurrent delivery that may still be publishing: fail this one, so the event
-            # is retried later and finds the upsert queued (or takes over if that delivery died).
-            raise StepInProgress(f"sign-up of {uid} is being handled by another delivery")
-        payload, event_id = crm_message(uid)
-        # A failed publish raises, so the event is retried (the trigger's retry policy) and resumes here.
-        message_id = ledger.run_step(key, PUBLISH_STEP, lambda: publish(
-            TOPIC, payload, event_id=event_id, correlation_id=correlation_id))
+            message_id = ledger.run_step(key, PUBLISH_STEP, publish_signup)
+        else:
+            # Claimed by a concurrent delivery that may still be publishing: StepInProgress fails this one,
+            # so the event is retried later and finds the upsert queued (or takes over if that one died).
+            message_id, _ = ledger.resume_step(key, PUBLISH_STEP, publish_signup,
+                                               claimed_at=(earlier or {}).get("claimed_at"),
+                                               in_flight=in_flight(FUNCTION))
         ledger.update(key, published=True, message_id=message_id)
         log.info("crm upsert queued")

@@ -8,7 +8,7 @@ again only if the first attempt never completed.
 
 import hashlib
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import flask
@@ -17,6 +17,7 @@ from google.api_core.exceptions import AlreadyExists
 
 from . import log
 from .auth import User, require_user
+from .catalog import in_flight
 from .clients import db
 from .ledger import Ledger, StepInProgress, now
 from .pubsub import publish
@@ -34,8 +35,6 @@ REFERENCE_LENGTH = 6
 # 32^6 references: a collision between two requests is rare but possible, so the derivation probes on.
 MAX_REFERENCE_PROBES = 8
 UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-# Twice the function timeout (catalog.json): an attempt younger than this may still be publishing.
-IN_FLIGHT = timedelta(seconds=60)
 NEXT_STEPS = ("We have received your request. A confirmation with your reference is on its way to {email}; "
               "our team will reply by email, usually within one business day.")
 
@@ -122,20 +121,23 @@ def hand_off(document: dict[str, Any], created: bool) -> None:
     reference = document["reference"]
     created_at = document["created_at"]
     ledger = Ledger()
-    if not created:
-        if ledger.step_result(event_id(reference), PUBLISH_STEP) is not None:
-            return
-        if not isinstance(created_at, datetime) or now() - created_at < IN_FLIGHT:
-            raise _in_progress(reference)
-        log.warning("support request stored but never handed on, publishing")
     message = {
         "reference": reference, "uid": document["uid"], "email": document["email"], "name": document["name"],
         "subject": document["subject"], "message": document["message"], "category": document["category"],
         "created_at": created_at.isoformat() if isinstance(created_at, datetime) else str(created_at),
     }
+
+    def publish_request() -> str:
+        return publish(TOPIC, message, event_id=event_id(reference),
+                       correlation_id=log.current_correlation_id())
+
     try:
-        ledger.run_step(event_id(reference), PUBLISH_STEP, lambda: publish(
-            TOPIC, message, event_id=event_id(reference), correlation_id=log.current_correlation_id()))
+        if created:
+            ledger.run_step(event_id(reference), PUBLISH_STEP, publish_request)
+        else:
+            ledger.resume_step(event_id(reference), PUBLISH_STEP, publish_request,
+                               claimed_at=created_at if isinstance(created_at, datetime) else None,
+                               in_flight=in_flight(FUNCTION))
     except StepInProgress as exc:
         raise _in_progress(reference) from exc
 

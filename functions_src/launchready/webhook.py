@@ -6,14 +6,12 @@ so concurrent duplicates publish once and a delivery that crashed before publish
 by Stripe's retry (downstream dedups by event_id should a publish ever be repeated).
 """
 
-from datetime import timedelta
-
 import flask
 
 from . import log
+from .catalog import in_flight
 from .config import secret
 from .ledger import Ledger, StepInProgress
-from .ledger import now as ledger_now
 from .pubsub import publish
 from .stripe_events import StripeEvent, decode_payload, parse_event, signing_secrets, verify_signature
 from .web import HttpError, endpoint, json_response, read_body
@@ -23,8 +21,6 @@ TOPIC = "billing-events"
 PUBLISH_STEP = "publish"
 # Stripe events are far smaller; the cap keeps a forged giant body from costing memory.
 MAX_BODY_BYTES = 256 * 1024
-# Twice the function timeout (catalog.json): a claim younger than this may still be publishing.
-IN_FLIGHT = timedelta(seconds=60)
 
 
 @endpoint(FUNCTION)
@@ -48,30 +44,27 @@ def accept(event: StripeEvent, ledger: Ledger | None = None) -> str:
         claimed = ledger.claim(event.ledger_key, status="ignored", **fields)
         log.info("event type not handled, recorded as ignored" if claimed else "duplicate ignored event")
         return "ignored"
-    if not ledger.claim(event.ledger_key, status="received", published=False, **fields):
-        earlier = ledger.get(event.ledger_key) or {}
-        if earlier.get("published"):
-            log.info("duplicate delivery, already published")
-            return "duplicate"
-        done = ledger.step_result(event.ledger_key, PUBLISH_STEP)
-        if done is not None:  # published, but that delivery stopped before marking the claim
-            ledger.update(event.ledger_key, status="published", published=True, message_id=done.get("result"))
-            return "duplicate"
-        claimed_at = earlier.get("claimed_at")
-        if claimed_at is None or ledger_now() - claimed_at < IN_FLIGHT:
-            # The claiming delivery may still be publishing. A non-2xx makes Stripe retry later, when the
-            # event is published or the claimant has visibly died; checking here, outside the step's
-            # transaction, keeps a burst of duplicates from contending on it.
-            raise _in_progress()
-        log.warning("duplicate delivery of an event whose claimant died before publishing, publishing")
+    def publish_event() -> str:
+        return publish(TOPIC, event.payload, event_id=event.ledger_key, correlation_id=correlation_id,
+                       event_type=event.type)
+
     try:
-        message_id = ledger.run_step(event.ledger_key, PUBLISH_STEP, lambda: publish(
-            TOPIC, event.payload, event_id=event.ledger_key, correlation_id=correlation_id,
-            event_type=event.type))
+        if ledger.claim(event.ledger_key, status="received", published=False, **fields):
+            message_id, ran_now = ledger.run_step(event.ledger_key, PUBLISH_STEP, publish_event), True
+        else:
+            earlier = ledger.get(event.ledger_key) or {}
+            if earlier.get("published"):
+                log.info("duplicate delivery, already published")
+                return "duplicate"
+            # A non-2xx while the claiming delivery may still be publishing makes Stripe retry later;
+            # checking before the step's transaction keeps a burst of duplicates from contending on it.
+            message_id, ran_now = ledger.resume_step(event.ledger_key, PUBLISH_STEP, publish_event,
+                                                     claimed_at=earlier.get("claimed_at"),
+                                                     in_flight=in_flight(FUNCTION))
     except StepInProgress as exc:
         raise _in_progress() from exc
     ledger.update(event.ledger_key, status="published", published=True, message_id=message_id)
-    return "published"
+    return "published" if ran_now else "duplicate"
 
 
 def _in_progress() -> HttpError:

@@ -173,3 +173,32 @@ def test_update_merges_fields_into_the_claim(ledger: Ledger) -> None:
     record = ledger.get(event) or {}
     assert record["status"] == "published" and record["published"] is True and record["key"] == event
     assert record["updated_at"] >= record["claimed_at"]
+
+
+def test_resume_step_returns_a_done_step_without_running_it(ledger: Ledger) -> None:
+    event, calls = key(), Calls(result="msg-1")
+    ledger.claim(event)
+    ledger.run_step(event, "publish", calls)
+    claimed_at = now() - timedelta(hours=1)
+    assert ledger.resume_step(event, "publish", calls, claimed_at=claimed_at,
+                              in_flight=timedelta(seconds=60)) == ("msg-1", False)
+    assert calls.count == 1
+
+
+def test_resume_step_backs_off_while_the_claimant_may_still_run(ledger: Ledger) -> None:
+    event, calls = key(), Calls()
+    ledger.claim(event)
+    for claimed_at in (now() - timedelta(seconds=10), None):
+        with pytest.raises(StepInProgress):
+            ledger.resume_step(event, "publish", calls, claimed_at=claimed_at,
+                               in_flight=timedelta(seconds=60))
+    assert calls.count == 0
+
+
+def test_resume_step_finishes_what_a_dead_claimant_left(ledger: Ledger) -> None:
+    event, calls = key(), Calls(result="msg-2")
+    ledger.claim(event)
+    claimed_at = now() - timedelta(seconds=61)
+    assert ledger.resume_step(event, "publish", calls, claimed_at=claimed_at,
+                              in_flight=timedelta(seconds=60)) == ("msg-2", True)
+    assert calls.count == 1 and ledger.step_result(event, "publish") is not None
