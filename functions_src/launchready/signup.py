@@ -9,14 +9,17 @@ ledger and the publish is its step, so a redelivered event queues the upsert onc
 import re
 from typing import Any
 
+import flask
 import functions_framework
-from cloudevents.http import CloudEvent
+from cloudevents.exceptions import GenericException
+from cloudevents.http import CloudEvent, from_http
 
 from . import log
 from .catalog import in_flight
 from .clients import db
 from .ledger import Ledger
 from .pubsub import publish
+from .web import HttpError, endpoint, json_response
 
 FUNCTION = "user_created"
 TOPIC = "crm-sync"
@@ -38,8 +41,20 @@ def crm_message(uid: str) -> tuple[dict[str, Any], str]:
     return payload, f"crm:{uid}:{source_event_id}"
 
 
-@functions_framework.cloud_event
-def user_created(event: CloudEvent) -> None:
+@functions_framework.http
+@endpoint(FUNCTION)
+def user_created(request: flask.Request) -> flask.Response:
+    """Eventarc delivers the Firestore event as an HTTP POST carrying a CloudEvent (binary or structured
+    mode). Served as an HTTP function so that, like every entry point, a GET answers health."""
+    try:
+        event = from_http(dict(request.headers), request.get_data())
+    except GenericException as exc:
+        raise HttpError(400, "invalid_cloud_event", f"not a CloudEvent: {exc}") from exc
+    handle_created(event)
+    return json_response({"status": "ok"})
+
+
+def handle_created(event: CloudEvent) -> None:
     uid = uid_from_subject(event.get("subject"))
     key = f"signup:{uid}"
     ledger = Ledger()

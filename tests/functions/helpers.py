@@ -28,11 +28,11 @@ from tools.local.pubsub_wiring import push_subscription
 # --- entry points -------------------------------------------------------------------------------
 
 
-def function_app(tmp_path: Path, module: str, target: str, *, signature_type: str = "http") -> flask.Flask:
+def function_app(tmp_path: Path, module: str, target: str) -> flask.Flask:
     """The entry point served by functions-framework from a generated main.py, as in Cloud Functions."""
     source = tmp_path / f"main_{target}.py"
     source.write_text(f"from launchready.{module} import {target}  # noqa: F401\n")
-    app = functions_framework.create_app(target=target, source=str(source), signature_type=signature_type)
+    app = functions_framework.create_app(target=target, source=str(source), signature_type="http")
     assert isinstance(app, flask.Flask)
     return app
 

@@ -13,7 +13,7 @@ from cloudevents.http import CloudEvent
 from google.cloud import firestore
 from launchready.errors import TransientError
 from launchready.ledger import Ledger, StepInProgress
-from launchready.signup import user_created
+from launchready.signup import handle_created
 
 from tests.conftest import PROJECT
 from tests.functions.helpers import Subscription, function_app
@@ -51,7 +51,7 @@ def uid(db: firestore.Client) -> str:
 
 def test_a_new_profile_queues_one_crm_upsert(uid: str, crm_sync: Subscription,
                                              db: firestore.Client) -> None:
-    user_created(created_event(uid))
+    handle_created(created_event(uid))
 
     [message] = crm_sync.drain()
     assert json.loads(message.data) == {"uid": uid, "reason": "signed_up", "source_event_id": f"signup:{uid}",
@@ -66,9 +66,9 @@ def test_a_new_profile_queues_one_crm_upsert(uid: str, crm_sync: Subscription,
 def test_redelivered_events_queue_nothing_more(uid: str, crm_sync: Subscription) -> None:
     event = created_event(uid)
 
-    user_created(event)
-    user_created(event)  # the same delivery again
-    user_created(created_event(uid))  # another event for the same create
+    handle_created(event)
+    handle_created(event)  # the same delivery again
+    handle_created(created_event(uid))  # another event for the same create
 
     assert len(crm_sync.drain()) == 1
 
@@ -78,7 +78,7 @@ def test_concurrent_deliveries_queue_one_upsert(uid: str, crm_sync: Subscription
 
     def deliver(_: int) -> str:
         try:
-            user_created(event)
+            handle_created(event)
         except TransientError as exc:  # raised to the trigger, which retries the event
             return type(exc).__name__
         return "ok"
@@ -97,7 +97,7 @@ def test_a_claim_whose_publish_never_completed_is_published_by_the_redelivery(
     Ledger(db).claim(f"signup:{uid}", source="user_created", correlation_id="corr-signup-first",
                      claimed_at=datetime.now(UTC) - timedelta(minutes=3))
 
-    user_created(created_event(uid))
+    handle_created(created_event(uid))
 
     [message] = crm_sync.drain()
     # The chain keeps the correlation id the first delivery started.
@@ -110,7 +110,7 @@ def test_a_delivery_while_another_may_still_be_publishing_fails_to_be_retried(
     Ledger(db).claim(f"signup:{uid}", source="user_created", correlation_id="corr-signup-first")
 
     with pytest.raises(StepInProgress):
-        user_created(created_event(uid))
+        handle_created(created_event(uid))
 
     assert crm_sync.drain() == []
 
@@ -124,7 +124,7 @@ def test_a_delivery_while_another_may_still_be_publishing_fails_to_be_retried(
 ])
 def test_events_that_are_not_a_profile_create_are_acknowledged_and_ignored(
         event: Any, uid: str, crm_sync: Subscription, db: firestore.Client) -> None:
-    user_created(event(uid))
+    handle_created(event(uid))
 
     assert crm_sync.drain() == []
     assert Ledger(db).get(f"signup:{uid}") is None
@@ -134,7 +134,7 @@ def test_a_profile_deleted_before_its_event_is_handled_is_not_synced(
         uid: str, crm_sync: Subscription, db: firestore.Client) -> None:
     db.collection("users").document(uid).delete()
 
-    user_created(created_event(uid))
+    handle_created(created_event(uid))
 
     assert crm_sync.drain() == []
     assert Ledger(db).get(f"signup:{uid}") is None
@@ -142,7 +142,7 @@ def test_a_profile_deleted_before_its_event_is_handled_is_not_synced(
 
 def test_a_binary_mode_http_delivery_is_handled_like_eventarcs(
         tmp_path: Path, uid: str, crm_sync: Subscription) -> None:
-    app = function_app(tmp_path, "signup", "user_created", signature_type="cloudevent")
+    app = function_app(tmp_path, "signup", "user_created")
     headers = {f"ce-{name}": value for name, value in attributes(uid).items() if name != "datacontenttype"}
 
     response = app.test_client().post("/", data=PROTOBUF_DATA + uid.encode(), headers=headers,
@@ -151,3 +151,19 @@ def test_a_binary_mode_http_delivery_is_handled_like_eventarcs(
     assert response.status_code == 200
     [message] = crm_sync.drain()
     assert json.loads(message.data)["uid"] == uid
+
+
+def test_a_get_answers_health_like_every_entry_point(tmp_path: Path) -> None:
+    response = function_app(tmp_path, "signup", "user_created").test_client().get("/")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok", "function": "user_created"}
+
+
+def test_a_post_that_is_not_a_cloud_event_is_rejected_and_nothing_is_written(
+        tmp_path: Path, db: firestore.Client, crm_sync: Subscription) -> None:
+    response = function_app(tmp_path, "signup", "user_created").test_client().post(
+        "/", data=b"{}", content_type="application/json")
+    assert response.status_code == 400
+    assert response.get_json()["error"]["code"] == "invalid_cloud_event"
+    assert list(db.collection("events").stream()) == []
+    assert crm_sync.drain() == []

@@ -116,7 +116,3 @@ def function_environment(
     )
     return env
 
-
-def signature_type(spec: FunctionSpec) -> str:
-    """Firestore events arrive as CloudEvents; Pub/Sub push, Scheduler and public HTTP are plain HTTP."""
-    return "cloudevent" if spec.trigger.type == "firestore" else "http"

@@ -148,8 +148,9 @@ class Stack:
             spec.entry_point,
             "--source",
             str(FUNCTIONS_SOURCE / "main.py"),
+            # Every entry point is an HTTP function: Firestore events arrive as CloudEvents over HTTP.
             "--signature-type",
-            environment.signature_type(spec),
+            "http",
             "--port",
             str(port),
             "--host",
@@ -165,14 +166,8 @@ class Stack:
                 inherit_env=False,
             )
         )
-        # HTTP entry points answer GET with their health; a CloudEvent function answers any request
-        # (a GET is rejected with a 4xx) once it is serving.
-        accept = (
-            (lambda status: status == 200)
-            if environment.signature_type(spec) == "http"
-            else (lambda status: status < 500)
-        )
-        self._wait_http(process, self.layout.url(port) + "/", FUNCTION_TIMEOUT, accept)
+        # Every entry point answers GET with its health.
+        self._wait_http(process, self.layout.url(port) + "/", FUNCTION_TIMEOUT, lambda status: status == 200)
         self._ready(f"{spec.name} ({spec.trigger.type})", function_url(self.layout, spec), since)
 
     def _start_relay(self) -> None:
@@ -331,14 +326,11 @@ class Stack:
             functions[spec.name] = {
                 "url": function_url(layout, spec),
                 "trigger": spec.trigger.type,
-                "signature_type": environment.signature_type(spec),
                 "log": str(layout.logs_dir / f"{spec.name}.log"),
             }
         return {
             "project_id": layout.project_id,
-            "http_functions": {
-                name: f["url"] for name, f in functions.items() if f["signature_type"] == "http"
-            },
+            "http_functions": {name: f["url"] for name, f in functions.items()},
             "functions": functions,
             "emulators": {
                 "firestore": layout.host(layout.firestore_port),
