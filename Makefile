@@ -55,27 +55,27 @@ test-rules-mutants: setup
 	@bash tests/rules/with-emulator.sh node tests/rules/mutation_check.mjs
 
 plan: setup
-	@$(PYTHON) -m tools.plan --stack $(STACK)
+	@$(PYTHON) -m tools.offline.plan --stack $(STACK)
 
 preview deploy: setup
 	@command -v pulumi >/dev/null || { echo "The Pulumi CLI is not installed: see https://www.pulumi.com/docs/install/ (then 'pulumi login')."; exit 1; }
 	@if [ "$@" = preview ]; then pulumi preview --diff --stack $(STACK); else pulumi up --stack $(STACK); fi
 
 secrets: setup
-	@$(PYTHON) -m tools.secrets_cli add --stack $(STACK)
+	@$(PYTHON) -m tools.ops.secrets_cli add --stack $(STACK)
 
 secrets-check: setup
-	@$(PYTHON) -m tools.secrets_cli check --stack $(STACK)
+	@$(PYTHON) -m tools.ops.secrets_cli check --stack $(STACK)
 
 # In the cloud: PROJECT=<project id> (gcloud application-default credentials); without PROJECT it
 # replays on the running `make up` (emulator host and project from .local/endpoints.json).
 replay-dlq: setup
 	@test -n "$(TOPIC)" || { echo "usage: make replay-dlq TOPIC=<topic> [PROJECT=<project id>] [ARGS=--dry-run]"; exit 2; }
-	@$(PYTHON) -m tools.replay_dlq --topic $(TOPIC) $(if $(PROJECT),--project $(PROJECT),--local) $(ARGS)
+	@$(PYTHON) -m tools.ops.replay_dlq --topic $(TOPIC) $(if $(PROJECT),--project $(PROJECT),--local) $(ARGS)
 
 bench: setup
-	@$(PYTHON) -m tools.bench_startup --runs 3
-	@$(PYTHON) -m tools.bench_pipeline --start
+	@$(PYTHON) -m tools.bench.startup --runs 3
+	@$(PYTHON) -m tools.bench.pipeline --start
 
 clean:
 	rm -rf build .local .pytest_cache .ruff_cache .coverage htmlcov

@@ -1,6 +1,6 @@
 """Secret Manager secrets the functions read, with per-secret, per-function access.
 
-The program only creates the secret containers; values are added out of band (`tools/secrets_cli.py`),
+The program only creates the secret containers; values are added out of band (`tools/ops/secrets_cli.py`),
 so no secret value ever passes through Pulumi state. Each secret's accessor role goes to exactly the
 service accounts of the functions that declare it in the catalog.
 """

@@ -16,6 +16,8 @@ from typing import Any
 
 NAMESPACE = "launchready"
 DMARC_POLICIES = ("none", "quarantine", "reject")
+# The kind of environment a stack is: rules that differ by environment read this, never the stack name.
+ENVIRONMENTS = ("production", "staging", "preview")
 MIN_LOG_RETENTION_DAYS = 7
 DEFAULT_LOG_RETENTION_DAYS = 30
 DEFAULT_CAA_ISSUERS = ("pki.goog", "letsencrypt.org")
@@ -57,6 +59,7 @@ class NewProject:
 @dataclass(frozen=True)
 class StackConfig:
     stack: str
+    environment: str
     project_id: str
     new_project: NewProject | None
     region: str
@@ -202,6 +205,12 @@ def parse_stack_config(values: Mapping[str, Any], stack: str) -> StackConfig:
     Raises StackConfigError listing every problem, each with its full key and the stack file.
     """
     reader = _Reader(values, f"Pulumi.{stack}.yaml")
+    environment = reader.text("environment", "the kind of environment: production, staging or preview")
+    reader.check(
+        "environment",
+        environment in ENVIRONMENTS or not environment,
+        "must be production, staging or preview",
+    )
     project_id = reader.text(
         "projectId", "the GCP project id, 6-30 lowercase letters, digits, hyphens", _PROJECT_ID
     )
@@ -302,6 +311,7 @@ def parse_stack_config(values: Mapping[str, Any], stack: str) -> StackConfig:
     reader.raise_if_problems()
     return StackConfig(
         stack=stack,
+        environment=environment,
         project_id=project_id,
         new_project=new_project,
         region=region,

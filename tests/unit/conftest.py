@@ -1,4 +1,4 @@
-"""Shared fixtures for the Pulumi program's unit tests (all offline, under tools.mocks)."""
+"""Shared fixtures for the Pulumi program's unit tests (all offline, under tools.offline.mocks)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from components.catalog import Catalog, load_catalog
-from tools.mocks import PlanMocks
-from tools.plan import evaluate_stack
+from tools.offline.mocks import PlanMocks
+from tools.offline.plan import evaluate_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 

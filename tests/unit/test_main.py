@@ -10,8 +10,8 @@ import pytest
 from pulumi.runtime.config import set_all_config
 
 from components.catalog import Catalog
-from tools.mocks import PlanMocks, run_under_mocks
-from tools.plan import read_stack_file
+from tools.offline.mocks import PlanMocks, run_under_mocks
+from tools.offline.plan import read_stack_file
 
 ROOT = Path(__file__).resolve().parents[2]
 DNS_RECORD = "cloudflare:index/dnsRecord:DnsRecord"

@@ -1,4 +1,4 @@
-"""tools.secrets_cli against an in-memory Secret Manager that answers with the API's own types and errors."""
+"""tools.ops.secrets_cli against an in-memory Secret Manager answering with the API's own types and errors."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from google.api_core import exceptions as api_exceptions
 from google.auth.exceptions import DefaultCredentialsError
 from google.cloud.secretmanager import AddSecretVersionRequest, ListSecretVersionsRequest, SecretVersion
 
-from tools import secrets_cli
+from tools.ops import secrets_cli
 
 PROJECT = "launch-ready-staging"
 DECLARED = ["HUBSPOT_TOKEN", "RESEND_API_KEY", "STRIPE_API_KEY", "STRIPE_WEBHOOK_SECRET", "ZENDESK_API_TOKEN"]

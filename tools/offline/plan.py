@@ -1,6 +1,6 @@
 """Offline plan: run the Pulumi program under mocks with a stack's config, no credentials, no CLI.
 
-    python -m tools.plan --stack staging
+    python -m tools.offline.plan --stack staging
 
 Prints a table of every resource with the settings a reviewer cares about and writes
 build/plan-<stack>.json: [{"type", "name", "parent", "inputs"}, ...] sorted by type and name, with
@@ -24,9 +24,9 @@ from pulumi.runtime import rpc
 from pulumi.runtime.config import set_all_config
 
 from components.stack_config import StackConfigError, parse_stack_config
-from tools.mocks import PlanMocks, run_under_mocks
+from tools.offline.mocks import PlanMocks, run_under_mocks
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PROJECT_NAME = "launch-ready"
 REDACTED = "[secret]"
 UNKNOWN = "[unknown until apply]"
@@ -175,7 +175,8 @@ def build_plan(stack: str, root: Path = ROOT) -> list[dict[str, Any]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.plan", description=(__doc__ or "").splitlines()[0])
+    description = (__doc__ or "").splitlines()[0]
+    parser = argparse.ArgumentParser(prog="python -m tools.offline.plan", description=description)
     parser.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
     parser.add_argument("--out", type=Path, help="JSON output (default build/plan-<stack>.json)")
     parser.add_argument("--quiet", action="store_true", help="write the JSON without printing the table")

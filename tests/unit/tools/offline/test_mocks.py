@@ -6,7 +6,7 @@ import pulumi
 import pulumi_gcp as gcp
 import pytest
 
-from tools.mocks import PROJECT_NUMBER, PlanMocks, run_under_mocks
+from tools.offline.mocks import PROJECT_NUMBER, PlanMocks, run_under_mocks
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""tools.replay_dlq on the Pub/Sub emulator, and a replayed billing event through the ledger."""
+"""tools.ops.replay_dlq on the Pub/Sub emulator, and a replayed billing event through the ledger."""
 
 import io
 import json
@@ -21,7 +21,7 @@ from tests.functions.helpers import (
     ensure_topic,
 )
 from tests.functions.test_billing_state import checkout_session, stripe_event
-from tools import replay_dlq
+from tools.ops import replay_dlq
 
 TOPIC = "billing-events"
 DLQ_SUBSCRIPTION = f"{TOPIC}-dlq-sub"

@@ -3,7 +3,7 @@
 `PlanMocks` returns the computed outputs a real `pulumi up` would produce (resource names in the
 providers' formats, service account emails, function URLs, Cloud Run service names, topic ids ...),
 so that an input built from another resource's output is never silently `None`. Every registered
-resource is recorded as {"type", "name", "parent", "inputs"} for tests and for `tools.plan`.
+resource is recorded as {"type", "name", "parent", "inputs"} for tests and for `tools.offline.plan`.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Set and check the Secret Manager values the functions read.
 
-    python -m tools.secrets_cli add --stack staging [--only STRIPE_API_KEY]
-    python -m tools.secrets_cli check --stack prod
+    python -m tools.ops.secrets_cli add --stack staging [--only STRIPE_API_KEY]
+    python -m tools.ops.secrets_cli check --stack prod
 
 `add` stores a new version of every secret the function catalog declares. Each value comes from the
 environment variable of the same name when it is set, otherwise from a hidden prompt; an empty answer
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CATALOG_PATH = ROOT / "functions_src" / "catalog.json"
 PROJECT_ID_KEY = "launchready:projectId"
 
@@ -209,7 +209,7 @@ def check_secrets(client: SecretManagerClient, project_id: str, names: list[str]
     missing = [s.name for s in statuses if not s.enabled_version]
     if missing:
         print(f"{len(missing)} secret(s) without an enabled version: {', '.join(missing)}", file=out)
-        print("Set them with: python -m tools.secrets_cli add --stack <stack> [--only NAME]", file=out)
+        print("Set them with: python -m tools.ops.secrets_cli add --stack <stack> [--only NAME]", file=out)
         return EXIT_MISSING
     print("All secrets have an enabled version.", file=out)
     return EXIT_OK
@@ -220,7 +220,7 @@ def check_secrets(client: SecretManagerClient, project_id: str, names: list[str]
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m tools.secrets_cli",
+        prog="python -m tools.ops.secrets_cli",
         description="Set and check the Secret Manager values the functions read.",
     )
     commands = parser.add_subparsers(dest="command", required=True)

@@ -1,4 +1,4 @@
-"""Start-to-ready time of the local stack: `python -m tools.bench_startup --runs 3`.
+"""Start-to-ready time of the local stack: `python -m tools.bench.startup --runs 3`.
 
 Each run starts `python -m tools.local up` as `make up` does (its own process group, a free block of
 ports), times it until `endpoints.json` is written, then stops it with SIGTERM and waits until it has
@@ -43,7 +43,7 @@ def _component_times(output: str) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m tools.bench_startup",
+        prog="python -m tools.bench.startup",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -1,5 +1,5 @@
-"""Replay dead-lettered messages: `python -m tools.replay_dlq --topic billing-events [--project P | --local]
-[--max N] [--dry-run]`.
+"""Replay dead-lettered messages:
+`python -m tools.ops.replay_dlq --topic billing-events [--project P | --local] [--max N] [--dry-run]`.
 
 Pulls from the retained subscription `<topic>-dlq-sub` and republishes each message to `<topic>` with
 the same data and attributes, plus `replayed_from=<dead-letter message id>`, then acknowledges it.
@@ -26,7 +26,7 @@ from google.cloud import pubsub_v1
 from google.cloud.pubsub_v1.publisher import client as publisher_client
 from google.pubsub_v1.types import PubsubMessage
 
-CATALOG = Path(__file__).resolve().parents[1] / "functions_src" / "catalog.json"
+CATALOG = Path(__file__).resolve().parents[2] / "functions_src" / "catalog.json"
 PULL_BATCH = 100
 PULL_TIMEOUT_SECONDS = 10.0
 PUBLISH_TIMEOUT_SECONDS = 30.0
@@ -164,7 +164,7 @@ def _pull(subscriber: pubsub_v1.SubscriberClient, subscription: str, wanted: int
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     description = (__doc__ or "").split("\n\n")[1]
-    parser = argparse.ArgumentParser(prog="python -m tools.replay_dlq", description=description)
+    parser = argparse.ArgumentParser(prog="python -m tools.ops.replay_dlq", description=description)
     parser.add_argument("--topic", required=True, help="the topic whose dead letters to replay")
     parser.add_argument("--project", help="GCP project (default: GOOGLE_CLOUD_PROJECT)")
     parser.add_argument(

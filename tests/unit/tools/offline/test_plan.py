@@ -12,14 +12,14 @@ import pulumi
 import pytest
 from pulumi.runtime import rpc
 
-from tools.plan import REDACTED, redact
+from tools.offline.plan import REDACTED, redact
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[4]
 
 
 def run_plan(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tools.plan", *args],
+        [sys.executable, "-m", "tools.offline.plan", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -1,4 +1,4 @@
-"""`python -m tools.bench_pipeline`: how fast the event chain runs on the local stack.
+"""`python -m tools.bench.pipeline`: how fast the event chain runs on the local stack.
 
 Three measurements, each reported as median and p95 over its samples:
 
@@ -45,7 +45,7 @@ from tools.local.client import (
     wait_until,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DEFAULT_ENDPOINTS = REPO / ".local" / "endpoints.json"
 PAYMENT_DEADLINE_SECONDS = 60.0  # target: a payment reaches the CRM within 60 s
 SUPPORT_DEADLINE_SECONDS = 120.0  # target: a support request is acknowledged within 2 minutes
@@ -280,7 +280,7 @@ def started_stack() -> Iterator[dict[str, Any]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m tools.bench_pipeline",
+        prog="python -m tools.bench.pipeline",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

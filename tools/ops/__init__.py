@@ -1,0 +1,1 @@
+"""Commands that act on a deployed environment: Secret Manager values, dead-letter replay."""
