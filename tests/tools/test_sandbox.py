@@ -97,7 +97,7 @@ def post_keyed(
 
 def hubspot_upsert(url: str, inputs: list[dict], headers: dict | None = None) -> requests.Response:
     return requests.post(
-        f"{url}/crm/v3/objects/contacts/batch/upsert",
+        f"{url}/crm/objects/2026-09/contacts/batch/upsert",
         json={"inputs": inputs},
         headers=HUBSPOT_AUTH if headers is None else headers,
         timeout=5,
@@ -150,13 +150,13 @@ def test_hubspot_upsert_creates_then_updates_the_same_contact(url: str) -> None:
     assert created["new"] is True
     assert created["properties"]["email"] == "ada@example.com"
 
-    second = hubspot_upsert(url, [contact_input("ada@example.com", launchready_tags="paid;signed_up")])
+    second = hubspot_upsert(url, [contact_input("ada@example.com", launchready_tags="customer;signed_up")])
     updated = second.json()["results"][0]
     assert updated["id"] == created["id"]
     assert updated["new"] is False
     # Properties not in the second input are kept; the ones in it replace the stored value.
     assert updated["properties"]["firstname"] == "Ada"
-    assert updated["properties"]["launchready_tags"] == "paid;signed_up"
+    assert updated["properties"]["launchready_tags"] == "customer;signed_up"
     assert len(state(url)["contacts"]) == 1
 
 
@@ -559,7 +559,7 @@ def test_decode_form_reads_stripe_bracket_notation() -> None:
 
 
 def test_idempotency_store_expires_keys_after_their_ttl() -> None:
-    store = IdempotencyStore(ttl_seconds=60)
+    store = IdempotencyStore(ttl_seconds=60, clock=lambda: 0.0)
     key_print = fingerprint("POST", "/emails", {"a": 1})
     store.store("k", key_print, SandboxResponse(200, {"id": "x"}), now=1000)
     replay = store.lookup("k", key_print, now=1059).response
