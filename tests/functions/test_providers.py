@@ -70,7 +70,7 @@ def upsert(*contacts: Contact) -> list[str]:
 
 ADA = Contact(
     email="Ada@Example.com",
-    tags=frozenset({"signed_up", "paid"}),
+    tags=frozenset({"signed_up", "customer"}),
     lifecycle_stage="customer",
     properties={"firstname": "Ada"},
 )
@@ -84,7 +84,8 @@ def test_hubspot_upsert_sends_the_real_request_and_returns_ids(sandbox: Sandbox)
     contact = sandbox.state()["contacts"][0]
     assert ids == [contact["id"]]
     entry = sandbox.recorded("hubspot")[0]
-    assert entry["method"] == "POST" and entry["path"] == "/crm/v3/objects/contacts/batch/upsert"
+    # HubSpot's date-based version 2026-09, not the /crm/v3/ path it stops supporting in September 2027.
+    assert entry["method"] == "POST" and entry["path"] == "/crm/objects/2026-09/contacts/batch/upsert"
     assert entry["headers"]["Authorization"] == "Bearer [redacted]"
     assert entry["credential_sha256"] == credential_digest("Bearer pat-na1-test-token")
     assert entry["correlation_id"] == CORRELATION_ID
@@ -95,7 +96,7 @@ def test_hubspot_upsert_sends_the_real_request_and_returns_ids(sandbox: Sandbox)
                 "id": "ada@example.com",
                 "properties": {
                     "firstname": "Ada",
-                    "launchready_tags": "paid;signed_up",
+                    "launchready_tags": "customer;signed_up",
                     "lifecyclestage": "customer",
                 },
             }
@@ -108,8 +109,8 @@ def test_hubspot_tags_are_the_full_set_every_time(sandbox: Sandbox) -> None:
     second = upsert(Contact(email="ada@example.com", tags=frozenset({"signed_up"}), lifecycle_stage="lead"))
     assert first == second  # same contact, updated in place
     properties = sandbox.state()["contacts"][0]["properties"]
-    assert properties["launchready_tags"] == "signed_up"  # "paid" is gone, not merged back in
-    assert properties["lifecyclestage"] == "lead"
+    assert properties["launchready_tags"] == "signed_up"  # "customer" is gone, not merged back in
+    assert properties["lifecyclestage"] == "customer"  # HubSpot only moves a lifecycle stage forward
     upsert(Contact(email="ada@example.com", tags=frozenset()))
     assert sandbox.state()["contacts"][0]["properties"]["launchready_tags"] == ""
 
