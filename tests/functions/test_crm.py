@@ -224,7 +224,7 @@ def sync_failure() -> dict[str, Any] | None:
     return snapshot.to_dict() if snapshot.exists else None
 
 
-def test_a_hubspot_423_lock_is_redelivered_after_2_seconds_not_acknowledged_and_lost(sandbox: Sandbox) -> None:
+def test_a_hubspot_423_lock_is_redelivered_after_2_seconds_not_acked_and_lost(sandbox: Sandbox) -> None:
     write_user(PAID)
     sandbox.fault(mode="status", status=423, code="LOCKED", message="too many updates, locked")
 

@@ -164,7 +164,8 @@ def test_an_exhausted_email_quota_alerts_ops_instead_of_burning_retries(
     assert (failure["code"], failure["provider"], failure["status"]) == ("quota_exhausted", "resend", 429)
     assert code in failure["detail"]
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
-    assert [line["severity"] for line in lines if line.get("alert") == "provider_quota_exhausted"] == ["ERROR"]
+    alerts = [line for line in lines if line.get("alert") == "provider_quota_exhausted"]
+    assert [alert["severity"] for alert in alerts] == ["ERROR"]
     for attempt in range(2, 6):
         deliver(EMAIL, attempt=attempt)
     assert len(sandbox.recorded()) == 1  # no further call while the quota is spent

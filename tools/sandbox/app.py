@@ -55,8 +55,8 @@ class Sandbox:
             if fault is None or fault.mode == "lost_response":
                 response = provider.authenticate(request) or provider.handle(request)
             elif fault.mode == "status":
-                if fault.apply:  # the effect happens, then the answer is an error
-                    provider.authenticate(request) or provider.handle(request)
+                if fault.apply and provider.authenticate(request) is None:
+                    provider.handle(request)  # the effect happens, then the answer is an error
                 response = provider.fault_response(request, fault)
             else:  # delay: whoever still listens after the wait gets a gateway timeout, nothing applied
                 response = provider.error(504, fault.code, fault.message or "upstream request timeout")

@@ -87,10 +87,10 @@ class HubSpot(Provider):
         if kind not in ("string", "enumeration"):
             raise ValueError("type must be string or enumeration")
         listed = isinstance(options, list) and all(isinstance(option, str) for option in options)
-        if kind == "enumeration" and not listed:
+        if kind == "enumeration" and not (listed and isinstance(options, list)):
             raise ValueError("an enumeration needs options: a list of strings")
         definition = {"name": spec["name"], "type": kind, "fieldType": str(spec.get("fieldType") or "text")}
-        if kind == "enumeration":
+        if isinstance(options, list) and kind == "enumeration":
             definition["options"] = list(options)
         self._properties[definition["name"]] = definition
         return dict(definition)
