@@ -47,7 +47,7 @@ QUIET_SECONDS = 3.0
 # subscription's policy), fit easily.
 RETRY_BOUND = 120.0
 PRICE_ID = "price_local_pro"
-UPSERT_PATH = "/crm/v3/objects/contacts/batch/upsert"
+UPSERT_PATH = "/crm/objects/2026-09/contacts/batch/upsert"
 TICKETS_PATH = "/api/v2/tickets.json"
 EMAILS_PATH = "/emails"
 
