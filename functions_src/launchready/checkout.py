@@ -32,6 +32,7 @@ from .auth import User, require_user
 from .clients import db
 from .config import secret, settings
 from .ledger import doc_id, now
+from .provider_http import Failure, Rule
 from .web import HttpError, endpoint, json_response, parse_json_object, read_body
 
 CHECKOUT_REQUESTS = "checkout_requests"
@@ -213,6 +214,33 @@ def _usable_session(request: dict[str, Any], uid: str,
     return None
 
 
+ERRORS_DOC = "https://docs.stripe.com/error-handling"
+RATE_LIMITS_DOC = "https://docs.stripe.com/rate-limits"
+IDEMPOTENCY_DOC = "https://docs.stripe.com/api/idempotent_requests"
+# What each of stripe-python's errors means, as Stripe's error-handling, rate-limit and idempotency pages
+# define it. Transient ones answer 502 `retryable: true`: the app retries with the same
+# client_request_id, and create_session makes that retry safe and useful.
+FAILURES: dict[type[stripe.StripeError], Rule] = {
+    stripe.APIConnectionError: Rule(Failure.TRANSIENT, ERRORS_DOC),  # network: the outcome is unknown
+    stripe.RateLimitError: Rule(Failure.TRANSIENT, RATE_LIMITS_DOC),  # 429, incl. lock_timeout
+    stripe.APIError: Rule(Failure.TRANSIENT, ERRORS_DOC),  # 5xx (saved under the key), 409 key in use
+    stripe.IdempotencyError: Rule(Failure.PERMANENT, IDEMPOTENCY_DOC),  # the key with other params
+    stripe.AuthenticationError: Rule(Failure.PERMANENT, ERRORS_DOC),  # 401: the key is wrong
+    stripe.PermissionError: Rule(Failure.PERMANENT, ERRORS_DOC),  # 403: a restricted key lacks a right
+    stripe.InvalidRequestError: Rule(Failure.PERMANENT, ERRORS_DOC),  # 400/404, e.g. a deleted price
+    stripe.CardError: Rule(Failure.PERMANENT, ERRORS_DOC),  # 402
+}
+
+
+def failure_rule(exc: stripe.StripeError) -> Rule:
+    """The row of FAILURES for `exc` (its most specific class); unknown errors count as transient."""
+    for cls in type(exc).__mro__:
+        rule = FAILURES.get(cls)
+        if rule is not None:
+            return rule
+    return Rule(Failure.TRANSIENT, ERRORS_DOC)
+
+
 def provider_error(exc: stripe.StripeError) -> HttpError:
     """Stripe's failure as the endpoint's answer; the app only needs to know whether a retry can help."""
     log.warning("stripe rejected checkout", stripe_error=type(exc).__name__, stripe_code=exc.code,
@@ -220,7 +248,7 @@ def provider_error(exc: stripe.StripeError) -> HttpError:
     if isinstance(exc, stripe.IdempotencyError):
         return HttpError(409, "idempotency_conflict",
                          "this client_request_id was already used for a different checkout; use a new one")
-    if isinstance(exc, (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError)):
+    if failure_rule(exc).failure == Failure.TRANSIENT:
         return HttpError(502, "stripe_unavailable", "Stripe is unavailable, retry shortly", retryable=True)
     if isinstance(exc, (stripe.AuthenticationError, stripe.PermissionError)):
         return HttpError(502, "stripe_misconfigured", "checkout is misconfigured on the server",

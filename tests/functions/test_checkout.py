@@ -278,3 +278,28 @@ def test_a_retry_after_the_session_expired_gets_a_new_working_session(
     assert retry.status_code == 200 and retry.get_json()["id"] != first["id"]
     statuses = sorted(session["status"] for session in sandbox.state()["checkout_sessions"])
     assert statuses == ["expired", "open"]
+
+
+@pytest.mark.parametrize(("fault", "code", "retryable"), [
+    pytest.param({"mode": "status", "status": 409, "code": "idempotency_key_in_use"}, "stripe_unavailable",
+                 True, id="key in flight"),
+    pytest.param({"mode": "status", "status": 429, "code": "lock_timeout"}, "stripe_unavailable", True,
+                 id="lock timeout"),
+    pytest.param({"mode": "status", "status": 403}, "stripe_misconfigured", False, id="restricted key"),
+])
+def test_stripe_failures_follow_stripes_documented_classes(
+        fault: dict[str, Any], code: str, retryable: bool, client: flask.testing.FlaskClient,
+        user: tuple[str, str], sandbox: Sandbox) -> None:
+    sandbox.fault(count=2, **fault)  # the SDK's own retry meets it too
+
+    response = checkout(client, user[1], new_request())
+
+    assert response.status_code == 502
+    error = response.get_json()["error"]
+    assert (error["code"], error["retryable"]) == (code, retryable)
+
+
+def test_every_stripe_failure_row_cites_stripes_docs() -> None:
+    from launchready import checkout as module
+
+    assert all(rule.doc.startswith("https://docs.stripe.com/") for rule in module.FAILURES.values())
