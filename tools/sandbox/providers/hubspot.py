@@ -165,7 +165,11 @@ class HubSpot(Provider):
         problems = []
         for name, value in (item.get("properties") or {}).items():
             definition = self._properties.get(name)
-            if definition is None or name in _READ_ONLY:
+            if name in _READ_ONLY:
+                problems.append({"isValid": False, "message": f"{name} is a read only property",
+                                 "error": "READ_ONLY_VALUE", "name": name})
+                continue
+            if definition is None:
                 problems.append({"isValid": False, "message": f'Property "{name}" does not exist',
                                  "error": "PROPERTY_DOESNT_EXIST", "name": name})
                 continue
