@@ -48,10 +48,11 @@ class Rule:
 
 
 # Keyed by HTTP status (int), by the provider's error code (str), or by "status:code"; the most
-# specific key wins. Statuses missing from a table fall back on HTTP's meaning: 5xx transient,
-# 4xx permanent.
+# specific key wins. Statuses missing from a table fall back on HTTP's meaning: 5xx, 408 (Request
+# Timeout) and 429 (Too Many Requests, RFC 6585) transient, other 4xx permanent.
 FailureTable = Mapping[int | str, Rule]
 _HTTP_SEMANTICS = "https://www.rfc-editor.org/rfc/rfc9110#section-15"
+_RETRY_LATER = frozenset({408, 429})
 
 
 def classify(table: FailureTable, status: int, code: str) -> Rule:
@@ -59,7 +60,8 @@ def classify(table: FailureTable, status: int, code: str) -> Rule:
         rule = table.get(key)
         if rule is not None:
             return rule
-    return Rule(Failure.TRANSIENT if status >= 500 else Failure.PERMANENT, _HTTP_SEMANTICS)
+    transient = status >= 500 or status in _RETRY_LATER
+    return Rule(Failure.TRANSIENT if transient else Failure.PERMANENT, _HTTP_SEMANTICS)
 
 
 def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> float | None:

@@ -432,6 +432,7 @@ def test_every_failure_table_row_cites_the_providers_own_docs(module) -> None:
 
 def test_an_unlisted_status_falls_back_on_http_semantics() -> None:
     assert classify({}, 599, "").failure == Failure.TRANSIENT
+    assert classify({}, 429, "").failure == Failure.TRANSIENT
     assert classify({}, 418, "").failure == Failure.PERMANENT
     table = {409: Rule(Failure.TRANSIENT, "a"), "x": Rule(Failure.PERMANENT, "b"),
              "409:y": Rule(Failure.QUOTA, "c")}
