@@ -25,6 +25,7 @@ from typing import Any
 
 import pulumi
 import yaml
+from pulumi.output import Unknown
 from pulumi.runtime import rpc
 from pulumi.runtime.config import set_all_config
 
@@ -200,10 +201,20 @@ def evaluate_stack(stack: str, root: Path = ROOT, preview: bool = False) -> Plan
     return mocks
 
 
+def _is_unknown(value: Any) -> bool:
+    if isinstance(value, Unknown) or (isinstance(value, str) and value == rpc.UNKNOWN):
+        return True
+    if isinstance(value, dict):
+        return any(_is_unknown(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_is_unknown(v) for v in value)
+    return False
+
+
 def _holds_unknown(value: Any, path: str) -> bool:
     """True when the input at `path` (e.g. `config.rewrites[0].run`), or anything in it, is unknown."""
     for step in re.findall(r"[^.\[\]]+|\[\d+\]", path):
-        if value == rpc.UNKNOWN:
+        if isinstance(value, Unknown) or (isinstance(value, str) and value == rpc.UNKNOWN):
             return True
         if step.startswith("[") and isinstance(value, list):
             index = int(step[1:-1])
@@ -212,7 +223,7 @@ def _holds_unknown(value: Any, path: str) -> bool:
             value = value.get(step)
         else:
             return False
-    return rpc.UNKNOWN in json.dumps(value, default=str)
+    return _is_unknown(value)
 
 
 def mark_unknown_at_preview(stack: str, root: Path, violations: list[Violation]) -> list[Violation]:

@@ -198,7 +198,7 @@ def _strings(source: str, lo: int, hi: int) -> list[str]:
 
 def _call_spans(masked: str, lo: int, hi: int, pattern: str) -> Iterator[tuple[int, int]]:
     """Spans of the argument lists of calls matching `pattern(` inside [lo, hi)."""
-    for match in re.finditer(pattern + r"\(", masked[lo:hi]):
+    for match in re.finditer(rf"(?:{pattern})\(", masked[lo:hi]):
         open_at = lo + match.end() - 1
         depth = 0
         for i in range(open_at, hi):
