@@ -12,7 +12,9 @@ retainOnDelete, importId, aliases, ignoreChanges, dependsOn as URNs, provider as
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import inspect
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -377,6 +379,38 @@ class PlanMonitor(runtime_mocks.MockMonitor):
             parent = ""
         return super().make_urn(parent, type_, name)
 
+    def _transformed_options(self, request: Any) -> dict[str, Any]:
+        """The request's options after the stack transforms, which the engine (not the SDK) runs.
+
+        Only the options a transform returns are applied here; the inputs stay as the program sent them.
+        """
+        options = request_options(request)
+        for transform in self._stack_transforms:
+            opts = pulumi.ResourceOptions(
+                protect=options["protect"],
+                delete_before_replace=options["deleteBeforeReplace"],
+                retain_on_delete=options["retainOnDelete"],
+                ignore_changes=options["ignoreChanges"],
+                import_=options["importId"],
+            )
+            args = pulumi.ResourceTransformArgs(
+                custom=bool(request.custom), type_=request.type, name=request.name, props={}, opts=opts
+            )
+            result = transform(args)
+            if inspect.isawaitable(result):
+                result = asyncio.run(_awaited(result))
+            if result is None:
+                continue
+            new = result.opts
+            options.update(
+                protect=bool(new.protect),
+                deleteBeforeReplace=bool(new.delete_before_replace),
+                retainOnDelete=bool(new.retain_on_delete),
+                ignoreChanges=list(new.ignore_changes or []),
+                importId=new.import_ or None,
+            )
+        return options
+
     def RegisterResource(self, request: Any) -> Any:
         if request.type == "pulumi:pulumi:Stack":
             return super().RegisterResource(request)
@@ -389,12 +423,16 @@ class PlanMonitor(runtime_mocks.MockMonitor):
         registering.value = {
             "urn": self.make_urn(parent_urn, request.type, request.name),
             "parent": parent,
-            "options": request_options(request),
+            "options": self._transformed_options(request),
         }
         try:
             return super().RegisterResource(request)
         finally:
             registering.value = None
+
+
+async def _awaited(value: Any) -> Any:
+    return await value
 
 
 def run_under_mocks(program: Callable[[], object], mocks: PlanMocks | None = None) -> None:
