@@ -82,6 +82,10 @@ _cf.DnsRecord(
     "bad-certificate", zone_id=_ZONE, name="a.b.example.com", type="CNAME",
     content="x.web.app", proxied=True, ttl=1,
 )
+_cf.DnsRecord(
+    "bad-create-check", zone_id=_ZONE, name="b.example.com", type="CNAME",
+    content="x.web.app", proxied=True, ttl=300,
+)
 _source = _gcp.pubsub.Topic("computed-source", project=_P, name="computed-source")
 _gcp.cloudfunctionsv2.Function(
     "bad-enum-computed", project=_P, location="europe-west1", name="bad-enum-computed",
@@ -182,6 +186,12 @@ def test_plan_tier_feature(appended_plan: tuple[int, list[str]]) -> None:
 def test_edge_certificate_coverage(appended_plan: tuple[int, list[str]]) -> None:
     (line,) = lines_for(appended_plan, "cloudflare:index/dnsRecord:DnsRecord", "bad-certificate")
     assert "2 levels below the zone apex is not covered by Universal SSL" in line
+
+
+def test_rule_the_provider_checks_only_at_create(appended_plan: tuple[int, list[str]]) -> None:
+    (line,) = lines_for(appended_plan, "cloudflare:index/dnsRecord:DnsRecord", "bad-create-check")
+    assert "ttl: when: must be one of [1] when proxied is True" in line
+    assert "[pulumi up fails at create]" in line and "dns_record/resource.go#L67" in line
 
 
 def test_a_resource_that_keeps_the_contracts_is_not_flagged(appended_plan: tuple[int, list[str]]) -> None:
