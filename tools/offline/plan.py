@@ -19,11 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-import yaml
 from pulumi.runtime import rpc
 from pulumi.runtime.config import set_all_config
 
 from components.stack_config import StackConfigError, parse_stack_config
+from components.stack_config import read_stack_file as load_stack_file
+from components.phases import print_phases
 from tools.offline.mocks import PlanMocks, run_under_mocks
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,25 +45,13 @@ def read_stack_file(root: Path, stack: str) -> tuple[dict[str, str], list[str]]:
     """Config of Pulumi.<stack>.yaml as the engine passes it: strings, structured values as JSON.
 
     Returns (config, secret_keys). Encrypted values are kept out; the program reads none of them.
+    Raises StackConfigError for a missing file or a YAML error (one line with file:line:column).
     """
-    path = root / f"Pulumi.{stack}.yaml"
-    if not path.is_file():
-        raise PlanError(f"{path.name} not found: create it (see Pulumi.staging.yaml) or pick another --stack")
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as error:
-        raise PlanError(f"{path.name} is not valid YAML: {error}") from None
-    raw = document.get("config") or {}
-    if not isinstance(raw, dict):
-        raise PlanError(f"{path.name}: 'config' must be a mapping of keys to values")
-    config: dict[str, str] = {}
-    secret_keys: list[str] = []
-    for key, value in raw.items():
-        if isinstance(value, dict) and set(value) == {"secure"}:
-            secret_keys.append(key)
-            continue
-        config[key] = value if isinstance(value, str) else json.dumps(value)
-    return config, secret_keys
+    stack_file = load_stack_file(root / f"Pulumi.{stack}.yaml")
+    config = {
+        key: value if isinstance(value, str) else json.dumps(value) for key, value in stack_file.config.items()
+    }
+    return config, list(stack_file.secret_keys)
 
 
 def redact(value: Any, key: str = "") -> Any:
@@ -155,7 +144,7 @@ def evaluate_stack(stack: str, root: Path = ROOT) -> PlanMocks:
     """Run the program for `stack` under mocks; the returned mocks hold every registered resource."""
     config, secret_keys = read_stack_file(root, stack)
     # Validate before the engine starts so the user sees exactly one readable message.
-    parse_stack_config({k: v for k, v in config.items() if k.startswith("launchready:")}, stack)
+    parse_stack_config(config, stack)
     mocks = PlanMocks()
     mocks.install(project=PROJECT_NAME, stack=stack)
     set_all_config(config, secret_keys)
@@ -183,10 +172,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", type=Path, default=ROOT, help=argparse.SUPPRESS)
     options = parser.parse_args(argv)
     try:
+        stack_file = load_stack_file(options.root / f"Pulumi.{options.stack}.yaml")
         plan = build_plan(options.stack, options.root)
     except (PlanError, StackConfigError, pulumi.RunError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    for warning in stack_file.warnings():
+        print(warning, file=sys.stderr)
     out: Path = options.out or options.root / "build" / f"plan-{options.stack}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(plan, indent=2, sort_keys=True) + "\n", encoding="utf-8")
@@ -194,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         print(render_table(plan))
     custom = sum(1 for entry in plan if not entry["type"].startswith("launchready:"))
     print(f"\n{options.stack}: {custom} resources in {len(plan) - custom} components -> {out}")
+    print_phases(parse_stack_config(stack_file.config, options.stack))
     return 0
 
 
