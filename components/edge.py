@@ -179,7 +179,9 @@ def validate(args: EdgeArgs) -> None:
         if not path.startswith("/") or '"' in path or " " in path:
             raise ValueError(f"edge: rate_limited_paths entry {path!r} must be a URL path like /v1/support")
     if args.cloudflare_plan not in CLOUDFLARE_PLANS:
-        raise ValueError(f"edge: cloudflare_plan {args.cloudflare_plan!r} is not one of {', '.join(CLOUDFLARE_PLANS)}")
+        raise ValueError(
+            f"edge: cloudflare_plan {args.cloudflare_plan!r} is not one of {', '.join(CLOUDFLARE_PLANS)}"
+        )
     if args.rate_limit_requests_per_period < 1:
         raise ValueError("edge: rate_limit_requests_per_period must be at least 1")
 

@@ -447,8 +447,10 @@ class Monitoring(pulumi.ComponentResource):
             opts=self._child,
         )
 
-    def _metric_policy(self, alert: AlertRule, metric: gcp.logging.Metric) -> gcp.monitoring.AlertPolicy | None:
-        """The alert on a log-based metric, ordered after the metric (explicitly, not only through its name)."""
+    def _metric_policy(
+        self, alert: AlertRule, metric: gcp.logging.Metric
+    ) -> gcp.monitoring.AlertPolicy | None:
+        """The alert on a log-based metric, ordered after the metric explicitly, not only by its name."""
         if not self._alerts:
             return None
         return self._policy(alert, _user_metric_filter(metric), depends_on=[metric])

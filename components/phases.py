@@ -80,7 +80,9 @@ def reaches(current: str, phase: str) -> bool:
 
 def describe(config: StackConfig) -> list[str]:
     """The phases of a first deploy of this stack, one numbered entry each (for `make plan`)."""
-    lines = [f"first deploy of {config.stack} ({config.environment}) runs in {len(PHASES)} phases (make deploy):"]
+    lines = [
+        f"first deploy of {config.stack} ({config.environment}) runs in {len(PHASES)} phases (make deploy):"
+    ]
     for number, phase in enumerate(PHASES, start=1):
         gate = phase.gate
         if phase.name == "complete" and not config.proxy_api_host:
@@ -90,8 +92,11 @@ def describe(config: StackConfig) -> list[str]:
     if not config.create_project:
         lines.append(
             "  adopt mode (createProject false): the project's existing Firebase, (default) database, "
-            + ("cloud.firestore release and Identity Platform config" if config.identity_platform else
-               "and cloud.firestore release (Identity Platform left alone: launchready:identityPlatform false)")
+            + (
+                "cloud.firestore release and Identity Platform config"
+                if config.identity_platform
+                else "and cloud.firestore release (Identity Platform left alone: identityPlatform false)"
+            )
             + " are imported in phase 1, not created"
         )
     return lines

@@ -290,7 +290,9 @@ class FirebaseProject(pulumi.ComponentResource):
                 ),
                 # One config per project: adopted, it is imported (Identity Platform already turned on).
                 opts=after_firebase.merge(
-                    pulumi.ResourceOptions(delete_before_replace=True, import_=ids["auth"] if adopted else None)
+                    pulumi.ResourceOptions(
+                        delete_before_replace=True, import_=ids["auth"] if adopted else None
+                    )
                 ),
             )
 

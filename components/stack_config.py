@@ -53,7 +53,9 @@ FIRESTORE_LOCATIONS: tuple[str, ...] = (
     *LOCATIONS["firestore"]["multi_regions"],
     *LOCATIONS["firestore"]["regions"],
 )
-_FUNCTIONS_SOURCE = "Cloud Run functions regions (" + LOCATIONS["cloud_run_functions"]["source"].split(" ")[0] + ")"
+_FUNCTIONS_SOURCE = (
+    "Cloud Run functions regions (" + LOCATIONS["cloud_run_functions"]["source"].split(" ")[0] + ")"
+)
 _FIRESTORE_SOURCE = "Firestore locations (" + LOCATIONS["firestore"]["source"].split(" ")[0] + ")"
 
 # Universal SSL covers the apex and one level of subdomain (*.example.com), not api.staging.example.com:
@@ -104,7 +106,9 @@ def _one_of(choices: tuple[str, ...], source: str = "") -> Any:
         if isinstance(value, str) and value in choices:
             return value
         listed = ", ".join(choices[:-1]) + f" or {choices[-1]}"
-        raise PydanticCustomError("choice", "must be {listed}, got {value}", {"listed": listed, "value": repr(value)})
+        raise PydanticCustomError(
+            "choice", "must be {listed}, got {value}", {"listed": listed, "value": repr(value)}
+        )
 
     return check
 
@@ -124,7 +128,9 @@ class DnsRecord(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: Annotated[str, Strict()] = Field(description="record name relative to the zone, e.g. resend._domainkey")
+    name: Annotated[str, Strict()] = Field(
+        description="record name relative to the zone, e.g. resend._domainkey"
+    )
     type: Literal["TXT", "CNAME", "MX"] = Field(description="TXT, CNAME or MX")
     value: Annotated[str, Strict()] = Field(description="record content as the provider shows it")
     priority: Annotated[int, Strict()] | None = Field(None, description="MX priority (MX records only)")
@@ -153,7 +159,7 @@ class NewProject:
 
 
 class StackConfig(BaseModel):
-    """Every setting of one stack: `launchready:*` keys and the `gcp:*` provider keys the program relies on."""
+    """Every setting of one stack: `launchready:*` keys and the `gcp:*` provider keys the program reads."""
 
     model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=False, validate_default=False)
 
@@ -190,7 +196,9 @@ class StackConfig(BaseModel):
         json_schema_extra={"enum": list(FUNCTION_REGIONS)},
     )
     firestore_location: Annotated[
-        str | None, BeforeValidator(_one_of(FIRESTORE_LOCATIONS, _FIRESTORE_SOURCE)), BeforeValidator(_blank_is_unset)
+        str | None,
+        BeforeValidator(_one_of(FIRESTORE_LOCATIONS, _FIRESTORE_SOURCE)),
+        BeforeValidator(_blank_is_unset),
     ] = _setting(
         "firestoreLocation",
         "Firestore location, e.g. eur3 or europe-west1 (default: region)",
@@ -223,7 +231,9 @@ class StackConfig(BaseModel):
         "proxyApiHost", "proxy the API host through Cloudflare (TLS settings, rate limit)", True
     )
     hosting_site_id: Annotated[Text | None, Field(pattern=_SITE_ID)] = _setting(
-        "hostingSiteId", "Firebase Hosting site id for the API, globally unique (default: <projectId>-api)", None
+        "hostingSiteId",
+        "Firebase Hosting site id for the API, globally unique (default: <projectId>-api)",
+        None,
     )
     mail_domain: Annotated[Text | None, Field(pattern=_HOSTNAME)] = _setting(
         "mailDomain", "domain the stack sends email from (default: domain)", None
@@ -255,7 +265,9 @@ class StackConfig(BaseModel):
         tuple[Annotated[str, Strict(), Field(pattern=rf"{_HOSTNAME}|^localhost$")], ...],
         BeforeValidator(_engine_value),
     ] = _setting("authorizedDomains", "hostnames allowed to sign in, e.g. [app.example.com]")
-    alert_email: Annotated[str, Strict(), Field(pattern=_EMAIL)] = _setting("alertEmail", "who receives alerts")
+    alert_email: Annotated[str, Strict(), Field(pattern=_EMAIL)] = _setting(
+        "alertEmail", "who receives alerts"
+    )
     ops_email: Annotated[str, Strict(), Field(pattern=_EMAIL)] = _setting(
         "opsEmail", "who receives the daily ops digest"
     )
@@ -282,11 +294,14 @@ class StackConfig(BaseModel):
         None, alias="gcp:project", description="the provider's default project: same as launchready:projectId"
     )
     gcp_region: Annotated[
-        str | None, BeforeValidator(_one_of(FUNCTION_REGIONS, _FUNCTIONS_SOURCE)), BeforeValidator(_blank_is_unset)
+        str | None,
+        BeforeValidator(_one_of(FUNCTION_REGIONS, _FUNCTIONS_SOURCE)),
+        BeforeValidator(_blank_is_unset),
     ] = Field(
-        None, alias="gcp:region", description="the provider's default region", json_schema_extra={
-            "enum": list(FUNCTION_REGIONS)
-        }
+        None,
+        alias="gcp:region",
+        description="the provider's default region",
+        json_schema_extra={"enum": list(FUNCTION_REGIONS)},
     )
     gcp_user_project_override: Flag = Field(
         False,
@@ -355,7 +370,10 @@ def _cross_field_problems(config: StackConfig) -> list[tuple[str, str]]:
             problems.append((_key("billingAccount"), "is required when createProject is true"))
         if bool(config.folder_id) == bool(config.org_id):
             problems.append(
-                (_key("folderId"), "or launchready:orgId (exactly one) is required when createProject is true")
+                (
+                    _key("folderId"),
+                    "or launchready:orgId (exactly one) is required when createProject is true",
+                )
             )
     if not config.api_host.endswith("." + config.domain):
         problems.append((_key("apiHost"), f"must be a subdomain of {config.domain}"))
@@ -391,13 +409,11 @@ def _cross_field_problems(config: StackConfig) -> list[tuple[str, str]]:
         problems.append(
             (
                 "gcp:userProjectOverride",
-                f"must be true: Identity Toolkit and Firebase APIs need a quota project ({QUOTA_PROJECT_DOC})",
+                f"must be true: Identity Toolkit and Firebase need a quota project ({QUOTA_PROJECT_DOC})",
             )
         )
     if config.gcp_billing_project is None:
-        problems.append(
-            ("gcp:billingProject", f"is missing: the quota project, usually {config.project_id}")
-        )
+        problems.append(("gcp:billingProject", f"is missing: the quota project, usually {config.project_id}"))
     return problems
 
 
@@ -543,7 +559,9 @@ def find_placeholders(text: str) -> tuple[Placeholder, ...]:
 def read_stack_file(path: Path) -> StackFile:
     """Read and parse a stack file. Raises StackConfigError with file:line:column on a YAML error."""
     if not path.is_file():
-        raise StackConfigError(f"{path.name} not found: create it (see Pulumi.staging.yaml) or pick another stack")
+        raise StackConfigError(
+            f"{path.name} not found: create it (see Pulumi.staging.yaml) or pick another stack"
+        )
     text = path.read_text(encoding="utf-8")
     try:
         document = yaml.safe_load(text) or {}
@@ -620,10 +638,14 @@ def _show(value: Any) -> str:
 
 
 def _accepts(name: str) -> str:
-    schema = StackConfig.model_json_schema(by_alias=True)["properties"][str(StackConfig.model_fields[name].alias)]
+    schema = StackConfig.model_json_schema(by_alias=True)["properties"][
+        str(StackConfig.model_fields[name].alias)
+    ]
     if "enum" in schema:
         values = schema["enum"]
-        return " \\| ".join(f"`{v}`" for v in values) if len(values) <= 5 else f"one of {len(values)} locations"
+        return (
+            " \\| ".join(f"`{v}`" for v in values) if len(values) <= 5 else f"one of {len(values)} locations"
+        )
     options = schema.get("anyOf", [schema])
     kinds = sorted({str(o.get("type")) for o in options if o.get("type") not in (None, "null")})
     text = " or ".join(kinds) or "object"

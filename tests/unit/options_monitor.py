@@ -58,7 +58,9 @@ class OptionsMonitor(PlanMonitor):
         return [r for (t, _), r in self.registered.items() if t == typ]
 
 
-def evaluate(stack: str, root: Path, phase: str = "complete", overrides: dict[str, Any] | None = None) -> tuple[PlanMocks, OptionsMonitor]:
+def evaluate(
+    stack: str, root: Path, phase: str = "complete", overrides: dict[str, Any] | None = None
+) -> tuple[PlanMocks, OptionsMonitor]:
     """Run __main__.py for `stack` at a deploy phase; returns the mocks and the options monitor."""
     config, secret_keys = read_stack_file(root, stack)
     config.update({k: v if isinstance(v, str) else str(v).lower() for k, v in (overrides or {}).items()})

@@ -22,9 +22,9 @@ import pulumi
 from pulumi.runtime import rpc
 from pulumi.runtime.config import set_all_config
 
+from components.phases import print_phases
 from components.stack_config import StackConfigError, parse_stack_config
 from components.stack_config import read_stack_file as load_stack_file
-from components.phases import print_phases
 from tools.offline.mocks import PlanMocks, run_under_mocks
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,7 +49,8 @@ def read_stack_file(root: Path, stack: str) -> tuple[dict[str, str], list[str]]:
     """
     stack_file = load_stack_file(root / f"Pulumi.{stack}.yaml")
     config = {
-        key: value if isinstance(value, str) else json.dumps(value) for key, value in stack_file.config.items()
+        key: value if isinstance(value, str) else json.dumps(value)
+        for key, value in stack_file.config.items()
     }
     return config, list(stack_file.secret_keys)
 

@@ -1,6 +1,6 @@
 """Write (or check) the files generated from the stack config model in components/stack_config.py.
 
-    python -m tools.offline.stack_schema          # rewrite docs/stack-config.schema.json, docs/configuration.md
+    python -m tools.offline.stack_schema          # rewrite the schema and docs/configuration.md
     python -m tools.offline.stack_schema --check  # exit 1 naming each stale file
 
 The JSON schema is what editors read (each Pulumi.<stack>.yaml names it on its first line); the docs

@@ -228,4 +228,7 @@ def test_max_instances_follow_the_stack_scale(
         config = function(plan, spec.name).inputs["serviceConfig"]
         assert config["maxInstanceCount"] == max(1, round(spec.limits.max_instances * scale))
         # The kind of environment (launchready:environment), never the stack's name.
-        assert config["environmentVariables"]["LAUNCHREADY_ENV"] == {"staging": "staging", "prod": "production"}[stack]
+        assert (
+            config["environmentVariables"]["LAUNCHREADY_ENV"]
+            == {"staging": "staging", "prod": "production"}[stack]
+        )
