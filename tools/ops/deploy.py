@@ -34,9 +34,19 @@ Runner = Callable[[Sequence[str], dict[str, str]], "subprocess.CompletedProcess[
 
 
 def run(argv: Sequence[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """Run a command, its output passed through except for `stack output` (captured)."""
-    capture = "output" in argv
+    """Run a command; its output passes through, except what the driver reads (`stack output`, `check`)."""
+    capture = "output" in argv or "check" in argv
     return subprocess.run(list(argv), env=env, text=True, capture_output=capture, check=False)
+
+
+def missing_secrets(check_output: str) -> list[str]:
+    """Names `secrets_cli check` lists as MISSING (its report: `  NAME  MISSING (why)`)."""
+    names = []
+    for line in check_output.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[1] == "MISSING" and line.startswith("  "):
+            names.append(parts[0])
+    return names
 
 
 class Deployer:
@@ -71,12 +81,24 @@ class Deployer:
         return self.pulumi("up", phase=phase).returncode == 0
 
     def secrets_ready(self) -> bool:
-        """Adds what the environment (or, on a terminal, the user) provides, then checks every secret."""
+        """Every secret has a value: missing ones are added from the environment or, on a terminal only,
+        from a hidden prompt. Secrets that already have a version are left alone (no new versions)."""
         cli = [sys.executable, "-m", "tools.ops.secrets_cli"]
         env = dict(os.environ)
-        if self.interactive:
-            self.runner([*cli, "add", "--stack", self.stack], env)
-        return self.runner([*cli, "check", "--stack", self.stack], env).returncode == 0
+        check = self.runner([*cli, "check", "--stack", self.stack], env)
+        if check.returncode == 0:
+            return True
+        added = False
+        for name in missing_secrets(check.stdout or ""):
+            if env.get(name, "").strip() or self.interactive:
+                self.runner([*cli, "add", "--stack", self.stack, "--only", name], env)
+                added = True
+        if not added:
+            print(check.stdout or "", end="")
+            return False
+        final = self.runner([*cli, "check", "--stack", self.stack], env)
+        print(final.stdout or "", end="")
+        return final.returncode == 0
 
     def deploy(self, config: StackConfig) -> int:
         reached = str(self.outputs().get("deployPhase", ""))

@@ -47,15 +47,73 @@ def calls(tmp_path: Path) -> list[str]:
     return log.read_text().splitlines() if log.exists() else []
 
 
+class FakeSecretManager:
+    """Answers `secrets_cli check` like the real command; `add --only NAME` gives NAME a version."""
+
+    def __init__(self, names: Sequence[str], present: Sequence[str] = ()) -> None:
+        self.names = list(names)
+        self.present = set(present)
+        self.added: list[str] = []
+
+    def __call__(self, argv: Sequence[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        if "tools.ops.secrets_cli" not in argv:
+            return deploy.run(argv, env)
+        if "add" in argv:
+            name = argv[argv.index("--only") + 1]
+            self.added.append(name)
+            self.present.add(name)
+            return subprocess.CompletedProcess(list(argv), 0, "", "")
+        lines = [
+            f"  {n}  {'ok (enabled version 1)' if n in self.present else 'MISSING (no enabled version)'}"
+            for n in self.names
+        ]
+        missing = [n for n in self.names if n not in self.present]
+        return subprocess.CompletedProcess(list(argv), 1 if missing else 0, "\n".join(lines) + "\n", "")
+
+
+NAMES = ("STRIPE_API_KEY", "RESEND_API_KEY")
+
+
 def runner_with_secrets(ready: bool) -> deploy.Runner:
-    """Real subprocesses for pulumi; the Secret Manager check answered as `ready`."""
+    """Real subprocesses for pulumi; every secret set (`ready`) or none."""
+    return FakeSecretManager(NAMES, NAMES if ready else ())
 
-    def runner(argv: Sequence[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-        if "tools.ops.secrets_cli" in argv:
-            return subprocess.CompletedProcess(list(argv), 0 if ready else 1, "", "")
-        return deploy.run(argv, env)
 
-    return runner
+def test_ci_adds_missing_secrets_from_the_environment_without_prompting(
+    fake: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manager = FakeSecretManager(NAMES, present=["STRIPE_API_KEY"])
+    monkeypatch.setenv("RESEND_API_KEY", "re_test_value")
+    monkeypatch.delenv("STRIPE_API_KEY", raising=False)
+    deploy.main(["--stack", "staging"], manager, fake)
+    # Only the missing secret, from the environment; the one with a version gets no new version.
+    assert manager.added == ["RESEND_API_KEY"]
+    assert any(c.endswith("phase=functions") for c in calls(fake))
+
+
+def test_missing_secrets_are_read_from_the_real_check_report() -> None:
+    # The driver parses `secrets_cli check`; this keeps the two in step.
+    import io
+    from types import SimpleNamespace
+    from typing import Any
+
+    from google.cloud.secretmanager import SecretVersion
+
+    from tools.ops import secrets_cli
+
+    class Client:
+        def add_secret_version(self, request: dict[str, Any]) -> Any:
+            raise AssertionError("check never adds")
+
+        def list_secret_versions(self, request: dict[str, Any]) -> list[Any]:
+            if request["parent"].endswith("/STRIPE_API_KEY"):
+                return [SimpleNamespace(name="x/versions/3", state=SecretVersion.State.ENABLED)]
+            return []
+
+    out = io.StringIO()
+    status = secrets_cli.check_secrets(Client(), "p", ["STRIPE_API_KEY", "HUBSPOT_TOKEN"], out=out)
+    assert status == secrets_cli.EXIT_MISSING
+    assert deploy.missing_secrets(out.getvalue()) == ["HUBSPOT_TOKEN"]
 
 
 def test_new_environment_runs_the_phases_in_order_unattended(
