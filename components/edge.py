@@ -66,8 +66,8 @@ class EdgeArgs:
 
 
 CLOUDFLARE_PLANS = ("free", "pro", "business", "enterprise")
-# A rate limiting rule's custom response (status, body) is not on the Free plan:
-# https://developers.cloudflare.com/waf/rate-limiting-rules/#availability
+# A rate limiting rule's custom response (status, body) "is only available on Pro plans and above":
+# https://developers.cloudflare.com/waf/rate-limiting-rules/create-zone-dashboard/#configure-a-custom-response-for-blocked-requests
 CUSTOM_RATE_LIMIT_RESPONSE_PLANS = ("pro", "business", "enterprise")
 RATE_LIMITED_BODY = '{"error":"rate_limited","detail":"Too many requests, retry shortly."}'
 

@@ -38,7 +38,9 @@ PROVIDER_NAMESPACE = "gcp"
 ENVIRONMENTS = ("production", "staging", "preview")
 DMARC_POLICIES = ("none", "quarantine", "reject")
 CLOUDFLARE_PLANS = ("free", "pro", "business", "enterprise")
-EDGE_CERTIFICATES = ("universal", "advanced")
+EDGE_CERTIFICATES = ("universal", "advanced", "custom")
+# Uploading a custom certificate needs a Business or Enterprise plan (UNIVERSAL_SSL_DOC).
+CUSTOM_CERTIFICATE_PLANS = ("business", "enterprise")
 MIN_LOG_RETENTION_DAYS = 7
 DEFAULT_LOG_RETENTION_DAYS = 30
 DEFAULT_CAA_ISSUERS = ("pki.goog", "letsencrypt.org")
@@ -58,9 +60,12 @@ _FUNCTIONS_SOURCE = (
 )
 _FIRESTORE_SOURCE = "Firestore locations (" + LOCATIONS["firestore"]["source"].split(" ")[0] + ")"
 
-# Universal SSL covers the apex and one level of subdomain (*.example.com), not api.staging.example.com:
+# "Universal SSL certificates only support SSL for the root or first-level subdomains"; deeper hosts need an
+# advanced certificate (Advanced Certificate Manager) or an uploaded custom one (Business, Enterprise):
 # https://developers.cloudflare.com/ssl/edge-certificates/universal-ssl/limitations/#hostname-coverage
-UNIVERSAL_SSL_DOC = "https://developers.cloudflare.com/ssl/edge-certificates/universal-ssl/limitations/"
+UNIVERSAL_SSL_DOC = (
+    "https://developers.cloudflare.com/ssl/edge-certificates/universal-ssl/limitations/#hostname-coverage"
+)
 # Firebase/Identity Toolkit calls made with user credentials need a quota project:
 # https://firebase.google.com/docs/projects/terraform/get-started (user_project_override, billing_project)
 QUOTA_PROJECT_DOC = "https://firebase.google.com/docs/projects/terraform/get-started"
@@ -220,7 +225,8 @@ class StackConfig(BaseModel):
     )
     edge_certificate: Annotated[str, BeforeValidator(_one_of(EDGE_CERTIFICATES))] = _setting(
         "edgeCertificate",
-        "the zone's edge certificate: universal (apex and one subdomain level) or advanced",
+        "the zone's edge certificate for the API host: universal (apex and one subdomain level), advanced "
+        "(Advanced Certificate Manager) or custom (uploaded; Business or Enterprise plan)",
         "universal",
         json_schema_extra={"enum": list(EDGE_CERTIFICATES)},
     )
@@ -383,8 +389,16 @@ def _cross_field_problems(config: StackConfig) -> list[tuple[str, str]]:
                 _key("apiHost"),
                 f"{config.api_host} is {config.api_host_depth} levels below {config.domain}: Universal SSL "
                 f"covers the apex and one level only ({UNIVERSAL_SSL_DOC}); use api.<domain>-style hosts, "
-                "set launchready:edgeCertificate: advanced (an Advanced certificate covering it) or "
+                "set launchready:edgeCertificate: advanced (a certificate covering it) or "
                 "launchready:proxyApiHost: false",
+            )
+        )
+    if config.edge_certificate == "custom" and config.cloudflare_plan not in CUSTOM_CERTIFICATE_PLANS:
+        problems.append(
+            (
+                _key("edgeCertificate"),
+                f"custom needs a Business or Enterprise plan, the zone is on {config.cloudflare_plan} "
+                f"({UNIVERSAL_SSL_DOC})",
             )
         )
     mail_domain = config.sending_domain

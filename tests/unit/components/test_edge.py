@@ -192,7 +192,7 @@ def test_rate_limit_rule_covers_the_webhook_and_support_paths(edge: PlanMocks) -
 
 def test_free_plan_rate_limit_has_no_custom_response(edge: PlanMocks) -> None:
     # A custom response on a rate limiting rule needs Pro or above; on Free the API rejects the rule.
-    # https://developers.cloudflare.com/waf/rate-limiting-rules/#availability
+    # https://developers.cloudflare.com/waf/rate-limiting-rules/create-zone-dashboard/
     (ruleset,) = edge.of_type(RULESET)
     (rule,) = ruleset.inputs["rules"]
     assert "actionParameters" not in rule

@@ -156,7 +156,12 @@ def test_defaults_and_scaling() -> None:
         (
             "launchready:edgeCertificate",
             "wildcard",
-            "launchready:edgeCertificate must be universal or advanced",
+            "launchready:edgeCertificate must be universal, advanced or custom",
+        ),
+        (
+            "launchready:edgeCertificate",
+            "custom",
+            "launchready:edgeCertificate custom needs a Business or Enterprise plan, the zone is on free",
         ),
         ("launchready:environment", "prod", "launchready:environment must be production, staging or preview"),
     ],
