@@ -401,6 +401,9 @@ def _cross_field_problems(config: StackConfig) -> list[tuple[str, str]]:
                 f"({UNIVERSAL_SSL_DOC})",
             )
         )
+    if config.is_production and "localhost" in config.authorized_domains:
+        # Any page on a developer's machine could then complete sign-in against production accounts.
+        problems.append((_key("authorizedDomains"), "must not include localhost in a production environment"))
     mail_domain = config.sending_domain
     if mail_domain != config.domain and not mail_domain.endswith("." + config.domain):
         problems.append((_key("mailDomain"), f"must be {config.domain} or a subdomain of it"))

@@ -172,6 +172,13 @@ def test_values_that_cannot_deploy_are_rejected(key: str, value: Any, expected: 
     assert expected in str(raised.value)
 
 
+def test_environment_rules_read_the_environment_key_not_the_stack_name() -> None:
+    values = {**stack_values("staging"), "launchready:authorizedDomains": ["app.example.com", "localhost"]}
+    assert "localhost" in parse_stack_config(values, "prod").authorized_domains  # a staging kind named prod
+    with pytest.raises(StackConfigError, match="must not include localhost in a production environment"):
+        parse_stack_config({**values, "launchready:environment": "production"}, "staging")
+
+
 def test_quota_project_is_required() -> None:
     values = stack_values("prod")
     del values["gcp:billingProject"]
