@@ -52,8 +52,9 @@ def import_ids(project_id: str) -> dict[str, str]:
 
     Import id formats: each resource's importer (ParseImportId) in google-beta services/:
     firebase/resource_firebase_project.go, firestore/resource_firestore_database.go,
-    firebaserules/resource_firebaserules_release.go, identityplatform/resource_identity_platform_config.go. Kept on later runs, an import id
-    equal to the resource's id in state is a no-op (pulumi/pulumi developer-docs/architecture/import.md).
+    firebaserules/resource_firebaserules_release.go, identityplatform/resource_identity_platform_config.go.
+    Kept on later runs, an import id equal to the resource's id in state is a no-op
+    (pulumi/pulumi developer-docs/architecture/import.md).
     Creating these instead fails (409 / already exists): addFirebase, the (default) database, the DCL
     Release (CreateDirective blocks acquiring an existing one: google-beta tpgdclresource/dcl.go) and the
     Identity Platform config (Create calls identityPlatform:initializeAuth, which also upgrades a Firebase
