@@ -1,6 +1,7 @@
 """Deploy a stack in the first-deploy phases of components/phases.py; idempotent on re-run.
 
-    python -m tools.ops.deploy --stack staging     # make deploy STACK=staging
+    python -m tools.ops.deploy --stack staging             # make deploy STACK=staging
+    python -m tools.ops.deploy --stack staging --preview   # make preview: the next phase's diff
 
 1. Refuses while the stack file holds example values (`# REPLACE`) or is invalid.
 2. Reads the stack output `deployPhase` to see how far the environment got; a finished one gets a single
@@ -100,6 +101,19 @@ class Deployer:
         print(final.stdout or "", end="")
         return final.returncode == 0
 
+    def next_phase(self) -> str:
+        """The phase the next deploy runs: the one after the recorded `deployPhase` (first: foundation)."""
+        reached = str(self.outputs().get("deployPhase", ""))
+        if reached not in PHASE_NAMES:
+            return PHASE_NAMES[0]
+        return PHASE_NAMES[min(phase_index(reached) + 1, len(PHASE_NAMES) - 1)]
+
+    def preview(self) -> int:
+        """`pulumi preview --diff` of what the next deploy changes (imports included in adopt mode)."""
+        phase = self.next_phase()
+        print(f"==> preview of phase {phase}", flush=True)
+        return EXIT_OK if self.pulumi("preview", "--diff", phase=phase).returncode == 0 else EXIT_FAILED
+
     def deploy(self, config: StackConfig) -> int:
         reached = str(self.outputs().get("deployPhase", ""))
         if reached == "complete":
@@ -135,6 +149,7 @@ def main(argv: list[str] | None = None, runner: Runner = run, root: Path = ROOT)
         prog="python -m tools.ops.deploy", description=(__doc__ or "").splitlines()[0]
     )
     parser.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
+    parser.add_argument("--preview", action="store_true", help="preview the next phase instead of deploying")
     options = parser.parse_args(argv)
     try:
         stack_file = read_stack_file(root / f"Pulumi.{options.stack}.yaml")
@@ -142,13 +157,18 @@ def main(argv: list[str] | None = None, runner: Runner = run, root: Path = ROOT)
     except StackConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_CONFIG
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    deployer = Deployer(options.stack, interactive, runner, root)
+    if options.preview:
+        for warning in stack_file.warnings():
+            print(warning, file=sys.stderr)
+        return deployer.preview()
     if stack_file.placeholders:
         for warning in stack_file.warnings():
             print(warning.replace("warning:", "error:", 1), file=sys.stderr)
         print(f"refusing to deploy {options.stack}: replace the example values above first", file=sys.stderr)
         return EXIT_CONFIG
-    interactive = sys.stdin.isatty() and sys.stdout.isatty()
-    return Deployer(options.stack, interactive, runner, root).deploy(config)
+    return deployer.deploy(config)
 
 
 if __name__ == "__main__":

@@ -154,3 +154,13 @@ def test_example_values_refuse_the_deploy(fake: Path, capsys: pytest.CaptureFixt
     assert calls(fake) == []
     err = capsys.readouterr().err
     assert "error: Pulumi.staging.yaml:" in err and "launchready:projectId" in err
+
+
+def test_preview_shows_the_phase_the_next_deploy_runs(fake: Path) -> None:
+    runner = runner_with_secrets(True)
+    assert deploy.main(["--stack", "staging", "--preview"], runner, fake) == deploy.EXIT_OK
+    assert calls(fake)[-1] == "preview --diff --stack staging phase=foundation"
+    (fake / "state.json").write_text('{"deployPhase": "foundation"}')
+    deploy.main(["--stack", "staging", "--preview"], runner, fake)
+    assert calls(fake)[-1] == "preview --diff --stack staging phase=functions"
+    assert not any(c.startswith("up") for c in calls(fake))
