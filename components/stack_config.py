@@ -619,7 +619,6 @@ def stack_file_schema() -> dict[str, Any]:
     config.pop("additionalProperties", None)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": "https://launchready.example/stack-config.schema.json",
         "title": "Launch Ready Pulumi stack file",
         "description": "Generated from components/stack_config.py by `python -m tools.offline.stack_schema`.",
         "type": "object",

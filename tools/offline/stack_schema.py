@@ -14,7 +14,13 @@ import json
 import sys
 from pathlib import Path
 
-from components.stack_config import docs_table, stack_file_schema
+from components.stack_config import (
+    FIRESTORE_LOCATIONS,
+    FUNCTION_REGIONS,
+    LOCATIONS,
+    docs_table,
+    stack_file_schema,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_PATH = Path("docs/stack-config.schema.json")
@@ -36,11 +42,24 @@ YAML language server validate and complete the stack files from `docs/stack-conf
 """
 
 
+def locations_section() -> str:
+    functions, firestore = LOCATIONS["cloud_run_functions"], LOCATIONS["firestore"]
+    return (
+        f"\n## Accepted locations (retrieved {LOCATIONS['retrieved']})\n\n"
+        f"`launchready:region`, `gcp:region` ({functions['source']}):\n"
+        + ", ".join(f"`{r}`" for r in FUNCTION_REGIONS)
+        + f"\n\n`launchready:firestoreLocation` ({firestore['source']}):\n"
+        + ", ".join(f"`{r}`" for r in FIRESTORE_LOCATIONS)
+        + "\n\nGoogle adds regions over time: update `components/data/gcp_locations.json` from those "
+        "pages and run `python -m tools.offline.stack_schema`.\n"
+    )
+
+
 def generated() -> dict[Path, str]:
     """Path (relative to the repository) -> the exact text it must hold."""
     return {
         SCHEMA_PATH: json.dumps(stack_file_schema(), indent=2, sort_keys=True) + "\n",
-        DOCS_PATH: DOCS_HEADER + docs_table() + "\n",
+        DOCS_PATH: DOCS_HEADER + docs_table() + "\n" + locations_section(),
     }
 
 
