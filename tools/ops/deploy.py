@@ -21,6 +21,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,13 @@ from components.stack_config import StackConfig, StackConfigError, parse_stack_c
 
 ROOT = Path(__file__).resolve().parents[2]
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_WAITING = 0, 1, 2, 3
+# A new project's service agents (Eventarc, Pub/Sub) receive their roles minutes after their API is on;
+# until then creating the Firestore trigger fails with the API's own advice: "Permission denied while using
+# the Eventarc Service Agent. If you recently started to use Eventarc, it may take a few minutes before all
+# necessary permissions are propagated to the Service Agent." (hashicorp/terraform-provider-google#14584,
+# #25294: first apply on a fresh project). So a phase right after the foundation is retried after a wait.
+PROPAGATION_RETRIES = 3
+PROPAGATION_WAIT_SECONDS = 120
 
 Runner = Callable[[Sequence[str], dict[str, str]], "subprocess.CompletedProcess[str]"]
 
@@ -51,11 +59,19 @@ def missing_secrets(check_output: str) -> list[str]:
 
 
 class Deployer:
-    def __init__(self, stack: str, interactive: bool, runner: Runner = run, root: Path = ROOT) -> None:
+    def __init__(
+        self,
+        stack: str,
+        interactive: bool,
+        runner: Runner = run,
+        root: Path = ROOT,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.stack = stack
         self.interactive = interactive
         self.runner = runner
         self.root = root
+        self.sleep = sleep
 
     def pulumi(self, *args: str, phase: str | None = None) -> subprocess.CompletedProcess[str]:
         argv = ["pulumi", *args, "--stack", self.stack]
@@ -101,6 +117,24 @@ class Deployer:
         print(final.stdout or "", end="")
         return final.returncode == 0
 
+    def up_after_propagation(self, phase: str, fresh: bool) -> bool:
+        """`up` of a phase right after the foundation was created in this run: retried after a wait, since
+        a new project's service agents need minutes before triggers on them can be created. A re-run of
+        `pulumi up` only does what the failed one left undone."""
+        attempts = PROPAGATION_RETRIES if fresh else 1
+        for attempt in range(1, attempts + 1):
+            if self.up(phase):
+                return True
+            if attempt < attempts:
+                print(
+                    f"phase {phase} failed right after the project's foundation; service agents may still be "
+                    f"receiving their roles: retrying in {PROPAGATION_WAIT_SECONDS} s "
+                    f"({attempt}/{attempts - 1})",
+                    flush=True,
+                )
+                self.sleep(PROPAGATION_WAIT_SECONDS)
+        return False
+
     def next_phase(self) -> str:
         """The phase the next deploy runs: the one after the recorded `deployPhase` (first: foundation)."""
         reached = str(self.outputs().get("deployPhase", ""))
@@ -129,7 +163,7 @@ class Deployer:
                 file=sys.stderr,
             )
             return EXIT_WAITING
-        if not self.up("functions"):
+        if not self.up_after_propagation("functions", fresh=start == 0):
             return EXIT_FAILED
         if config.proxy_api_host:
             state = str(self.outputs().get("apiCertificateState", ""))
@@ -144,7 +178,12 @@ class Deployer:
         return EXIT_OK if self.up("complete") else EXIT_FAILED
 
 
-def main(argv: list[str] | None = None, runner: Runner = run, root: Path = ROOT) -> int:
+def main(
+    argv: list[str] | None = None,
+    runner: Runner = run,
+    root: Path = ROOT,
+    sleep: Callable[[float], None] = time.sleep,
+) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tools.ops.deploy", description=(__doc__ or "").splitlines()[0]
     )
@@ -158,7 +197,7 @@ def main(argv: list[str] | None = None, runner: Runner = run, root: Path = ROOT)
         print(f"error: {error}", file=sys.stderr)
         return EXIT_CONFIG
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
-    deployer = Deployer(options.stack, interactive, runner, root)
+    deployer = Deployer(options.stack, interactive, runner, root, sleep)
     if options.preview:
         for warning in stack_file.warnings():
             print(warning, file=sys.stderr)

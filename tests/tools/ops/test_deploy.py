@@ -19,7 +19,12 @@ FAKE_PULUMI = """#!/bin/sh
 echo "$* phase=${LAUNCHREADY_DEPLOY_PHASE:-}" >> "$FAKE_PULUMI_LOG"
 case "$1" in
   stack) cat "$FAKE_PULUMI_STATE" 2>/dev/null || exit 255 ;;
-  up) printf '{"deployPhase": "%s", "apiCertificateState": "%s"}' "${LAUNCHREADY_DEPLOY_PHASE:-complete}" \
+  up) if [ -n "$FAKE_FAIL_PHASE" ] && [ "$LAUNCHREADY_DEPLOY_PHASE" = "$FAKE_FAIL_PHASE" ] \
+          && [ ! -e "$FAKE_PULUMI_LOG.failed" ]; then
+        touch "$FAKE_PULUMI_LOG.failed"
+        echo "Permission denied while using the Eventarc Service Agent" >&2; exit 1
+      fi
+      printf '{"deployPhase": "%s", "apiCertificateState": "%s"}' "${LAUNCHREADY_DEPLOY_PHASE:-complete}" \
         "$FAKE_CERT_STATE" > "$FAKE_PULUMI_STATE" ;;
 esac
 """
@@ -164,3 +169,19 @@ def test_preview_shows_the_phase_the_next_deploy_runs(fake: Path) -> None:
     deploy.main(["--stack", "staging", "--preview"], runner, fake)
     assert calls(fake)[-1] == "preview --diff --stack staging phase=functions"
     assert not any(c.startswith("up") for c in calls(fake))
+
+
+def test_functions_phase_is_retried_after_a_wait_on_a_fresh_project(
+    fake: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The fake fails the first functions `up` the way a not yet propagated Eventarc agent does.
+    monkeypatch.setenv("FAKE_FAIL_PHASE", "functions")
+    waits: list[float] = []
+    status = deploy.main(["--stack", "staging"], runner_with_secrets(True), fake, waits.append)
+    assert status == deploy.EXIT_WAITING  # reached the certificate gate
+    assert [c.split()[-1] for c in calls(fake) if c.startswith("up")] == [
+        "phase=foundation",
+        "phase=functions",
+        "phase=functions",
+    ]
+    assert waits == [deploy.PROPAGATION_WAIT_SECONDS]
