@@ -243,11 +243,12 @@ class FirebaseProject(pulumi.ComponentResource):
             project=self.project_id,
             name=FIRESTORE_RELEASE,
             ruleset_name=pulumi.Output.concat("projects/", self.project_id, "/rulesets/", self.ruleset.name),
-            # ruleset_name is ForceNew and the provider has no in-place update (google-beta
-            # services/firebaserules/resource_firebaserules_release.go: Update only re-reads), so every rules
-            # change replaces this release. Its name is fixed, so it must be deleted first; the bridge
-            # decides the same (pkg/tfbridge/provider.go Diff: nameRequiresDeleteBeforeReplace for an
-            # explicitly set auto-named `name`), stated here so it does not hang on that heuristic.
+            # ruleset_name is ForceNew and the provider has no in-place update (google-beta@93c65b2
+            # services/firebaserules/resource_firebaserules_release.go L63-66; Update at L216 only re-reads),
+            # so every rules change replaces this release. Its name is fixed, so it must be deleted first;
+            # the bridge decides the same (pulumi-terraform-bridge@59de6c6 pkg/tfbridge/provider.go
+            # L1275-1276, schema.go L193 nameRequiresDeleteBeforeReplace: an auto-named `name` set
+            # explicitly), stated here so it does not hang on that inference.
             # The window without a release is described in docs/architecture.md.
             opts=after_database.merge(
                 pulumi.ResourceOptions(
