@@ -137,6 +137,7 @@ def main() -> None:
             webhook_function=WEBHOOK_FUNCTION,
             dead_letter_subscriptions=list(functions.dead_letter_subscriptions.values()),
             log_retention_days=config.log_retention_days,
+            endpoint_functions=[spec.name for spec in catalog.public_http],
         ),
         opts=pulumi.ResourceOptions(depends_on=project.services),
     )
