@@ -3,8 +3,10 @@
     python -m tools.offline.plan --stack staging
 
 Prints a table of every resource with the settings a reviewer cares about and writes
-build/plan-<stack>.json: [{"type", "name", "parent", "inputs"}, ...] sorted by type and name, with
-secret values redacted. A bad stack config prints the one readable error and exits with status 2.
+build/plan-<stack>.json: [{"urn", "type", "name", "parent", "inputs", "options"}, ...] sorted by type
+and name. Pulumi secrets become "[secret]"; a plain-text value that looks like a credential (by its
+input name or its shape) becomes "[credential-shaped plaintext]", so a policy can still flag it.
+A bad stack config prints the one readable error and exits with status 2.
 """
 
 from __future__ import annotations
@@ -29,10 +31,23 @@ from tools.offline.mocks import PlanMocks, run_under_mocks
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT_NAME = "launch-ready"
 REDACTED = "[secret]"
+CREDENTIAL_SHAPED = "[credential-shaped plaintext]"
 UNKNOWN = "[unknown until apply]"
 # Plain-text inputs under these names are credentials whatever the provider marks them as.
 _SECRET_KEY = re.compile(
     r"(password|passphrase|api_?token|api_?key|private_?key|secret_?data|credentials)$", re.I
+)
+# Plain-text values shaped like the credentials of the providers this program talks to.
+_CREDENTIAL_VALUE = re.compile(
+    r"^(sk|rk)_(live|test)_[0-9A-Za-z]{8,}"  # Stripe secret / restricted key
+    r"|^whsec_[0-9A-Za-z]{8,}"  # Stripe webhook signing secret
+    r"|^pat-[a-z]{2,4}\d?-[0-9a-f-]{20,}"  # HubSpot private app token
+    r"|^re_[0-9A-Za-z_]{16,}"  # Resend API key
+    r"|^AIza[0-9A-Za-z_-]{35}$"  # Google API key
+    r"|^(AKIA|ASIA)[0-9A-Z]{16}$"  # AWS access key id
+    r"|^gh[pousr]_[0-9A-Za-z]{30,}"  # GitHub token
+    r"|^xox[abprs]-[0-9A-Za-z-]{10,}"  # Slack token
+    r"|-----BEGIN [A-Z ]*PRIVATE KEY-----"  # PEM private key
 )
 
 
@@ -65,8 +80,17 @@ def read_stack_file(root: Path, stack: str) -> tuple[dict[str, str], list[str]]:
     return config, secret_keys
 
 
+def looks_like_credential(key: str, value: str) -> bool:
+    """True for a plain-text value named like a credential or shaped like a provider's credential."""
+    return bool(value) and bool(_SECRET_KEY.search(key) or _CREDENTIAL_VALUE.search(value))
+
+
 def redact(value: Any, key: str = "") -> Any:
-    """JSON-ready copy of a resource's inputs with secrets, assets and unknowns made explicit."""
+    """JSON-ready copy of a resource's inputs with secrets, assets and unknowns made explicit.
+
+    A Pulumi secret becomes REDACTED; a plain-text credential becomes CREDENTIAL_SHAPED, a different
+    marker, because it is a defect (it would sit unencrypted in the state) that a policy must catch.
+    """
     if rpc.is_rpc_secret(value):
         return REDACTED
     if isinstance(value, dict):
@@ -80,8 +104,8 @@ def redact(value: Any, key: str = "") -> Any:
         return {"stringAsset": f"{len(value.text)} characters"}
     if value == rpc.UNKNOWN:
         return UNKNOWN
-    if isinstance(value, str) and _SECRET_KEY.search(key):
-        return REDACTED
+    if isinstance(value, str) and looks_like_credential(key, value):
+        return CREDENTIAL_SHAPED
     return value
 
 
@@ -142,7 +166,10 @@ def _summary(entry: dict[str, Any]) -> str:
 
 
 def render_table(plan: list[dict[str, Any]]) -> str:
-    rows = [(entry["type"], entry["name"], entry["parent"] or "-", _summary(entry)) for entry in plan]
+    rows = [
+        (entry["type"], entry["name"], (entry["parent"] or "-").split("::")[-1], _summary(entry))
+        for entry in plan
+    ]
     headers = ("TYPE", "NAME", "PARENT", "SETTINGS")
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers[:3])]
     lines = ["  ".join(h.ljust(w) for h, w in zip(headers[:3], widths, strict=True)) + "  " + headers[3]]
