@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON := .venv/bin/python
 STACK ?= staging
 
-.PHONY: help setup up demo status test lint typecheck test-python test-rules test-rules-mutants plan preview deploy secrets secrets-check replay-dlq bench clean
+.PHONY: help setup up demo status test lint typecheck test-python test-rules test-rules-mutants plan preview deploy secrets secrets-check replay-dlq bench clean setup-policy setup-checkov policy scan test-policy
 
 help:
 	@echo "make up                      run the whole stack locally on the emulators"
@@ -11,6 +11,8 @@ help:
 	@echo "make status                  check every part of a running 'make up'"
 	@echo "make test                    lint, type-check and run every test"
 	@echo "make plan STACK=staging      offline plan under Pulumi mocks -> build/plan-<stack>.json"
+	@echo "make policy STACK=staging    the policy pack on the offline plan (ARGS=--preview-fidelity)"
+	@echo "make scan STACK=staging      Checkov on the plan converted to a Terraform plan"
 	@echo "make preview|deploy STACK=   pulumi preview --diff / pulumi up (needs the Pulumi CLI)"
 	@echo "make secrets STACK=          add Secret Manager versions (hidden input or environment)"
 	@echo "make secrets-check STACK=    list declared secrets without an enabled version"
@@ -35,9 +37,10 @@ lint: setup
 	@echo "==> ruff"
 	@.venv/bin/ruff check .
 
-typecheck: setup
+typecheck: setup setup-policy
 	@echo "==> pyright"
 	@node_modules/.bin/pyright
+	@node_modules/.bin/pyright -p pyrightconfig.policy.json
 
 # Coverage is of the deployed code (functions_src), from the tests that run it in-process.
 test-python: setup
@@ -48,7 +51,32 @@ test-rules: setup
 	@echo "==> Firestore rules on the emulator"
 	@bash tests/rules/run.sh
 
-test: lint typecheck test-python test-rules
+test: lint typecheck test-python test-rules test-policy
+
+# The policy pack and Checkov each get a virtualenv of their own (pulumi-policy pins protobuf < 6,
+# Checkov pins its own libraries); tools/offline/venv.sh rebuilds one only when its lock file changed.
+setup-policy: setup
+	@bash tools/offline/venv.sh .venv-policy policy/requirements.lock
+
+setup-checkov: setup
+	@bash tools/offline/venv.sh .venv-checkov tools/offline/policy_scan_requirements.lock
+
+# The pack on the offline plan, as `pulumi preview --policy-pack policy --policy-pack-config
+# policy/config.$(STACK).json` runs it; --preview-fidelity also evaluates a first preview's plan.
+policy: setup-policy
+	@$(PYTHON) -m tools.offline.plan --stack $(STACK) --quiet
+	@$(if $(findstring --preview-fidelity,$(ARGS)),$(PYTHON) -m tools.offline.policy_preview_plan --stack $(STACK))
+	@.venv-policy/bin/python -m tools.offline.policy_runner --stack $(STACK) $(ARGS)
+
+scan: setup-checkov
+	@$(PYTHON) -m tools.offline.plan --stack $(STACK) --quiet
+	@$(PYTHON) -m tools.offline.policy_scan --stack $(STACK)
+
+test-policy: setup-policy
+	@echo "==> policy pack (in .venv-policy) on both stacks' offline plans"
+	@$(PYTHON) -m tools.offline.plan --stack staging --quiet
+	@$(PYTHON) -m tools.offline.plan --stack prod --quiet
+	@.venv-policy/bin/python -m pytest tests/policy --confcutdir=tests/policy -q
 
 # Proves the rules tests can fail: each of ~25 weakened copies of firestore.rules must fail a test (~12 min).
 test-rules-mutants: setup
