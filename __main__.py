@@ -36,6 +36,7 @@ def main() -> None:
             project_id=config.project_id,
             region=config.region,
             firestore_location=config.firestore_location,
+            environment=config.environment,
             firestore_rules=(ROOT / "firestore.rules").read_text(encoding="utf-8"),
             indexes=parse_indexes((ROOT / "firestore.indexes.json").read_text(encoding="utf-8")),
             authorized_domains=list(config.authorized_domains),

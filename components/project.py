@@ -94,6 +94,9 @@ class ProjectArgs:
     new_project: NewProjectSpec | None = None
     firestore_location: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
+    # launchready:environment. production protects the database in the engine too (`protect`);
+    # preview (review) environments keep it destroyable: no delete protection, deleted with the stack.
+    environment: str = "staging"
 
 
 class FirebaseProject(pulumi.ComponentResource):
@@ -145,6 +148,7 @@ class FirebaseProject(pulumi.ComponentResource):
         after_apis = pulumi.ResourceOptions(parent=self, depends_on=list(self.services))
 
         self.firebase = gcp.firebase.Project(f"{name}-firebase", project=self.project_id, opts=after_apis)
+        destroyable = args.environment == "preview"
         after_firebase = pulumi.ResourceOptions(parent=self, depends_on=[*self.services, self.firebase])
 
         self.database = gcp.firestore.Database(
@@ -156,10 +160,14 @@ class FirebaseProject(pulumi.ComponentResource):
             concurrency_mode="PESSIMISTIC",
             app_engine_integration_mode="DISABLED",
             point_in_time_recovery_enablement="POINT_IN_TIME_RECOVERY_ENABLED",
-            delete_protection_state="DELETE_PROTECTION_ENABLED",
+            delete_protection_state="DELETE_PROTECTION_DISABLED"
+            if destroyable
+            else "DELETE_PROTECTION_ENABLED",
             # The data outlives the stack: `pulumi destroy` forgets the database, it does not delete it.
-            deletion_policy="ABANDON",
-            opts=after_firebase,
+            deletion_policy="DELETE" if destroyable else "ABANDON",
+            opts=pulumi.ResourceOptions.merge(
+                after_firebase, pulumi.ResourceOptions(protect=args.environment == "production")
+            ),
         )
         self.database_name = self.database.name
         after_database = pulumi.ResourceOptions(parent=self, depends_on=[self.database])
