@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
-
 import pulumi
 from pulumi_policy import (
     EnforcementLevel,
@@ -24,14 +22,16 @@ def _txt(content: object) -> str:
 
 def _one_spf(args: StackValidationArgs, report: Report) -> None:
     # RFC 7208 section 4.5: more than one v=spf1 record at a name is a permanent error (no SPF at all).
-    names = Counter(
-        str(r.props.get("name"))
-        for r in of_type(args, DNS_RECORD)
-        if r.props.get("type") == "TXT" and _txt(r.props.get("content")).startswith("v=spf1")
-    )
-    for name, count in sorted(names.items()):
-        if count > 1:
-            report(f"{count} SPF records at {name}: receivers treat that as a permanent error (RFC 7208 4.5)")
+    by_name: dict[str, list[str]] = {}
+    for record in of_type(args, DNS_RECORD):
+        if record.props.get("type") == "TXT" and _txt(record.props.get("content")).startswith("v=spf1"):
+            by_name.setdefault(str(record.props.get("name")), []).append(record.urn)
+    for name, urns in sorted(by_name.items()):
+        for urn in urns if len(urns) > 1 else ():
+            report(
+                f"{len(urns)} SPF records at {name}: receivers treat that as a permanent error (RFC 7208 4.5)",
+                urn,
+            )
 
 
 ONE_SPF = stack_policy(

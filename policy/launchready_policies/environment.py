@@ -45,28 +45,29 @@ SEPARATION_SCHEMA = PolicyConfigSchema(
 )
 
 
-def stack_identifiers(args: StackValidationArgs) -> dict[str, set[str]]:
-    """The project, hosting site, bucket, API host and webhook URL identifiers this stack uses."""
-    found: dict[str, set[str]] = {kind: set() for kind in IDENTIFIER_KINDS}
+def stack_identifiers(args: StackValidationArgs) -> dict[str, dict[str, str]]:
+    """Per kind, each project, hosting site, bucket, API host and webhook URL this stack uses, with
+    the URN of the first resource that uses it."""
+    found: dict[str, dict[str, str]] = {kind: {} for kind in IDENTIFIER_KINDS}
     webhook = next(s for s in catalog().public_http if s.name == "stripe_webhook")
     for resource in args.resources:
-        props = resource.props
-        if resource.resource_type.startswith("gcp:") and isinstance(props.get("project"), str):
-            found["projects"].add(props["project"])
-        if resource.resource_type == "gcp:organizations/project:Project":
-            found["projects"].add(str(props.get("projectId")))
-        if resource.resource_type == "gcp:firebase/hostingSite:HostingSite":
-            found["hostingSites"].add(str(props.get("siteId")))
-        if resource.resource_type == "gcp:storage/bucket:Bucket":
-            found["buckets"].add(str(props.get("name")))
-        if resource.resource_type == "gcp:firebase/hostingCustomDomain:HostingCustomDomain":
-            found["apiHosts"].add(str(props.get("customDomain")))
-        if resource.resource_type == "gcp:monitoring/uptimeCheckConfig:UptimeCheckConfig":
+        props, kind, urn = resource.props, resource.resource_type, resource.urn
+        if kind.startswith("gcp:") and isinstance(props.get("project"), str):
+            found["projects"].setdefault(props["project"], urn)
+        if kind == "gcp:organizations/project:Project":
+            found["projects"].setdefault(str(props.get("projectId")), urn)
+        if kind == "gcp:firebase/hostingSite:HostingSite":
+            found["hostingSites"].setdefault(str(props.get("siteId")), urn)
+        if kind == "gcp:storage/bucket:Bucket":
+            found["buckets"].setdefault(str(props.get("name")), urn)
+        if kind == "gcp:firebase/hostingCustomDomain:HostingCustomDomain":
+            found["apiHosts"].setdefault(str(props.get("customDomain")), urn)
+        if kind == "gcp:monitoring/uptimeCheckConfig:UptimeCheckConfig":
             host = get(props, "monitoredResource", "labels", "host")
             if host:
-                found["apiHosts"].add(str(host))
+                found["apiHosts"].setdefault(str(host), urn)
                 if get(props, "httpCheck", "path") == webhook.trigger.path:
-                    found["webhookUrls"].add(f"https://{host}{webhook.trigger.path}")
+                    found["webhookUrls"].setdefault(f"https://{host}{webhook.trigger.path}", urn)
     return found
 
 
@@ -78,9 +79,11 @@ def _separation(args: StackValidationArgs, report: Report) -> None:
     for stack in others:
         theirs = others[stack]
         for kind in IDENTIFIER_KINDS:
-            shared = sorted(mine[kind] & {str(v) for v in items(theirs.get(kind))})
-            if shared:
-                report(f"shares {kind} {shared} with stack {stack}: each environment needs its own")
+            for shared in sorted(set(mine[kind]) & {str(v) for v in items(theirs.get(kind))}):
+                report(
+                    f"shares {kind} {shared} with stack {stack}: each environment needs its own",
+                    mine[kind][shared],
+                )
 
 
 SEPARATION = stack_policy(
