@@ -29,7 +29,7 @@ def _one_spf(args: StackValidationArgs, report: Report) -> None:
     for name, urns in sorted(by_name.items()):
         for urn in urns if len(urns) > 1 else ():
             report(
-                f"{len(urns)} SPF records at {name}: receivers treat that as a permanent error (RFC 7208 4.5)",
+                f"{len(urns)} SPF records at {name}: a permanent error to receivers (RFC 7208 4.5)",
                 urn,
             )
 

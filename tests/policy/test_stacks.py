@@ -6,8 +6,8 @@ import json
 import runpy
 from typing import Any
 
-import pytest
 import pulumi_policy
+import pytest
 from launchready_policies import PACK_NAME, POLICIES
 from launchready_policies.environment import IDENTIFIER_KINDS
 

@@ -328,7 +328,11 @@ def main(argv: list[str] | None = None) -> int:
     except (RunnerError, PlanError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    findings = run_policies(plan, stack, stack_config, configs)
+    try:
+        findings = run_policies(plan, stack, stack_config, configs)
+    except Exception as error:  # a policy that crashes fails the preview in the engine too
+        print(f"error: a policy raised {type(error).__name__}: {error}", file=sys.stderr)
+        return 2
     report: dict[str, Any] = {
         "stack": stack,
         "pack": f"{PACK_NAME}@{PACK_VERSION}",
