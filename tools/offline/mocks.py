@@ -4,14 +4,17 @@
 providers' formats, service account emails, function URLs, Cloud Run service names, topic ids ...),
 so that an input built from another resource's output is never silently `None`. Every registered
 resource is recorded as {"urn", "type", "name", "parent", "inputs", "options"} for tests and for
-`tools.offline.plan`; `options` are the resource options the engine receives in RegisterResource,
-spelled as the engine spells them (protect, deleteBeforeReplace, retainOnDelete, importId, aliases,
-ignoreChanges, dependsOn as URNs, provider as a URN).
+`tools.offline.plan`, and checked against the provider contracts (`tools.offline.contracts`), its
+violations collected in `PlanMocks.violations`. `options` are the resource options the engine
+receives in RegisterResource, spelled as the engine spells them (protect, deleteBeforeReplace,
+retainOnDelete, importId, aliases, ignoreChanges, dependsOn as URNs, provider as a URN).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import inspect
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,6 +22,8 @@ from typing import Any
 
 import pulumi
 from pulumi.runtime import mocks as runtime_mocks
+
+from tools.offline.contracts.check import Environment, Violation, check_resource
 
 DEFAULT_PROJECT = "mock-project"
 DEFAULT_REGION = "europe-west1"
@@ -256,9 +261,21 @@ class PlanMocks(pulumi.runtime.Mocks):
     `pulumi.runtime.set_mocks(PlanMocks())` works too, but then those stay empty.
     """
 
-    def __init__(self, project_number: str = PROJECT_NUMBER) -> None:
+    def __init__(
+        self,
+        project_number: str = PROJECT_NUMBER,
+        environment: Environment | None = None,
+        preview: bool = False,
+    ) -> None:
         self.project_number = project_number
+        # Stack config the environment-dependent contracts read (adopt mode, Cloudflare plan...).
+        self.environment = environment or Environment()
+        # preview=True answers like `pulumi preview` of a first deploy: outputs the cloud computes
+        # stay unknown, so inputs built from them are unknown too.
+        self.preview = preview
         self.resources: list[RecordedResource] = []
+        # Provider-contract violations of every registered resource, in registration order.
+        self.violations: list[Violation] = []
         # `pulumi.export` values once settled, filled by `run_under_mocks(..., mocks)`.
         self.stack_outputs: dict[str, Any] = {}
         self._lock = threading.Lock()
@@ -278,8 +295,17 @@ class PlanMocks(pulumi.runtime.Mocks):
             parent=registration["parent"].split("::")[-1] if registration.get("parent") else None,
             options=registration.get("options") or default_options(),
         )
+        violations = (
+            check_resource(args.typ, args.name, inputs, recorded.options, self.environment)
+            if recorded.custom
+            else []
+        )
         with self._lock:
             self.resources.append(recorded)
+            self.violations.extend(violations)
+        if self.preview:
+            # A create in preview: the engine knows the inputs, not the id or computed outputs.
+            return "", inputs
         resource_id, computed = computed_state(args.typ, args.name, inputs)
         return resource_id, {**inputs, **computed}
 
@@ -295,7 +321,9 @@ class PlanMocks(pulumi.runtime.Mocks):
 
     def install(self, project: str = "launch-ready", stack: str = "staging") -> None:
         """Point the Pulumi runtime at these mocks, recording URNs and options through `PlanMonitor`."""
-        pulumi.runtime.set_mocks(self, project=project, stack=stack, preview=False, monitor=PlanMonitor(self))
+        pulumi.runtime.set_mocks(
+            self, project=project, stack=stack, preview=self.preview, monitor=PlanMonitor(self)
+        )
 
     def of_type(self, typ: str) -> list[RecordedResource]:
         return [r for r in self.resources if r.type == typ]
@@ -351,6 +379,38 @@ class PlanMonitor(runtime_mocks.MockMonitor):
             parent = ""
         return super().make_urn(parent, type_, name)
 
+    def _transformed_options(self, request: Any) -> dict[str, Any]:
+        """The request's options after the stack transforms, which the engine (not the SDK) runs.
+
+        Only the options a transform returns are applied here; the inputs stay as the program sent them.
+        """
+        options = request_options(request)
+        for transform in self._stack_transforms:
+            opts = pulumi.ResourceOptions(
+                protect=options["protect"],
+                delete_before_replace=options["deleteBeforeReplace"],
+                retain_on_delete=options["retainOnDelete"],
+                ignore_changes=options["ignoreChanges"],
+                import_=options["importId"],
+            )
+            args = pulumi.ResourceTransformArgs(
+                custom=bool(request.custom), type_=request.type, name=request.name, props={}, opts=opts
+            )
+            result = transform(args)
+            if inspect.isawaitable(result):
+                result = asyncio.run(_awaited(result))
+            if result is None:
+                continue
+            new = result.opts
+            options.update(
+                protect=bool(new.protect),
+                deleteBeforeReplace=bool(new.delete_before_replace),
+                retainOnDelete=bool(new.retain_on_delete),
+                ignoreChanges=list(new.ignore_changes or []),
+                importId=new.import_ or None,
+            )
+        return options
+
     def RegisterResource(self, request: Any) -> Any:
         if request.type == "pulumi:pulumi:Stack":
             return super().RegisterResource(request)
@@ -363,12 +423,16 @@ class PlanMonitor(runtime_mocks.MockMonitor):
         registering.value = {
             "urn": self.make_urn(parent_urn, request.type, request.name),
             "parent": parent,
-            "options": request_options(request),
+            "options": self._transformed_options(request),
         }
         try:
             return super().RegisterResource(request)
         finally:
             registering.value = None
+
+
+async def _awaited(value: Any) -> Any:
+    return await value
 
 
 def run_under_mocks(program: Callable[[], object], mocks: PlanMocks | None = None) -> None:

@@ -6,12 +6,15 @@ Prints a table of every resource with the settings a reviewer cares about and wr
 build/plan-<stack>.json: [{"urn", "type", "name", "parent", "inputs", "options"}, ...] sorted by type
 and name. Pulumi secrets become "[secret]"; a plain-text value that looks like a credential (by its
 input name or its shape) becomes "[credential-shaped plaintext]", so a policy can still flag it.
+Every resource is checked against the provider contracts (tools/offline/contracts): each violation
+is one line on stderr and the exit status is 2 (the JSON is still written, for review).
 A bad stack config prints the one readable error and exits with status 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import re
 import runpy
@@ -22,10 +25,12 @@ from typing import Any
 
 import pulumi
 import yaml
+from pulumi.output import Unknown
 from pulumi.runtime import rpc
 from pulumi.runtime.config import set_all_config
 
 from components.stack_config import StackConfigError, parse_stack_config
+from tools.offline.contracts.check import Environment, Violation
 from tools.offline.mocks import PlanMocks, run_under_mocks
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -178,12 +183,14 @@ def render_table(plan: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def evaluate_stack(stack: str, root: Path = ROOT) -> PlanMocks:
-    """Run the program for `stack` under mocks; the returned mocks hold every registered resource."""
+def evaluate_stack(stack: str, root: Path = ROOT, preview: bool = False) -> PlanMocks:
+    """Run the program for `stack` under mocks; the returned mocks hold every registered resource
+    and its provider-contract violations. `preview=True` leaves cloud-computed outputs unknown, as
+    a first `pulumi preview` sees them."""
     config, secret_keys = read_stack_file(root, stack)
     # Validate before the engine starts so the user sees exactly one readable message.
     parse_stack_config({k: v for k, v in config.items() if k.startswith("launchready:")}, stack)
-    mocks = PlanMocks()
+    mocks = PlanMocks(environment=Environment.from_config(config), preview=preview)
     mocks.install(project=PROJECT_NAME, stack=stack)
     set_all_config(config, secret_keys)
 
@@ -194,11 +201,60 @@ def evaluate_stack(stack: str, root: Path = ROOT) -> PlanMocks:
     return mocks
 
 
-def build_plan(stack: str, root: Path = ROOT) -> list[dict[str, Any]]:
-    """Evaluate the program for `stack` under mocks; return the sorted, redacted resource list."""
+def _is_unknown(value: Any) -> bool:
+    if isinstance(value, Unknown) or (isinstance(value, str) and value == rpc.UNKNOWN):
+        return True
+    if isinstance(value, dict):
+        return any(_is_unknown(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_is_unknown(v) for v in value)
+    return False
+
+
+def _holds_unknown(value: Any, path: str) -> bool:
+    """True when the input at `path` (e.g. `config.rewrites[0].run`), or anything in it, is unknown."""
+    for step in re.findall(r"[^.\[\]]+|\[\d+\]", path):
+        if isinstance(value, Unknown) or (isinstance(value, str) and value == rpc.UNKNOWN):
+            return True
+        if step.startswith("[") and isinstance(value, list):
+            index = int(step[1:-1])
+            value = value[index] if index < len(value) else None
+        elif isinstance(value, dict):
+            value = value.get(step)
+        else:
+            return False
+    return _is_unknown(value)
+
+
+def mark_unknown_at_preview(stack: str, root: Path, violations: list[Violation]) -> list[Violation]:
+    """Flag the violations whose value a real first preview would not know yet.
+
+    The mocks compute every output so the whole program runs; a second evaluation in preview mode
+    shows which inputs are built from outputs only the cloud computes. The bridge's Check skips those,
+    the API does not.
+    """
+    if not any(v.checks_value for v in violations):
+        return violations
+    preview = {(r.type, r.name): r.inputs for r in evaluate_stack(stack, root, preview=True).resources}
+    marked = []
+    for violation in violations:
+        inputs = preview.get((violation.type, violation.name))
+        unknown = violation.checks_value and (inputs is None or _holds_unknown(inputs, violation.input))
+        marked.append(dataclasses.replace(violation, unknown_at_preview=unknown))
+    return marked
+
+
+def plan_stack(stack: str, root: Path = ROOT) -> tuple[list[dict[str, Any]], list[Violation]]:
+    """Evaluate the program for `stack` under mocks: (sorted, redacted resources, contract violations)."""
     mocks = evaluate_stack(stack, root)
     plan = [{**entry, "inputs": redact(entry["inputs"])} for entry in mocks.plan()]
-    return sorted(plan, key=lambda entry: (entry["type"], entry["name"]))
+    violations = mark_unknown_at_preview(stack, root, mocks.violations)
+    return sorted(plan, key=lambda entry: (entry["type"], entry["name"])), violations
+
+
+def build_plan(stack: str, root: Path = ROOT) -> list[dict[str, Any]]:
+    """Evaluate the program for `stack` under mocks; return the sorted, redacted resource list."""
+    return plan_stack(stack, root)[0]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -210,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", type=Path, default=ROOT, help=argparse.SUPPRESS)
     options = parser.parse_args(argv)
     try:
-        plan = build_plan(options.stack, options.root)
+        plan, violations = plan_stack(options.stack, options.root)
     except (PlanError, StackConfigError, pulumi.RunError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -221,6 +277,12 @@ def main(argv: list[str] | None = None) -> int:
         print(render_table(plan))
     custom = sum(1 for entry in plan if not entry["type"].startswith("launchready:"))
     print(f"\n{options.stack}: {custom} resources in {len(plan) - custom} components -> {out}")
+    if violations:
+        # One line per broken provider contract; the plan JSON is still written for review.
+        for violation in violations:
+            print(violation.line(), file=sys.stderr)
+        print(f"{options.stack}: {len(violations)} provider contract violation(s)", file=sys.stderr)
+        return 2
     return 0
 
 

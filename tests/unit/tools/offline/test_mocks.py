@@ -134,3 +134,24 @@ def test_options_are_recorded_as_the_engine_spells_them() -> None:
         "provider": f"{stack_prefix}pulumi:providers:gcp::quota",
     }
     assert mocks.named("gcp:pubsub/topic:Topic", "first").options == default_options()
+
+
+def test_stack_transforms_set_options_as_the_engine_would() -> None:
+    mocks = PlanMocks()
+    mocks.install(stack="staging")
+
+    def protect_topics(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
+        if args.type_ != "gcp:pubsub/topic:Topic":
+            return None
+        return pulumi.ResourceTransformResult(
+            args.props, pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(protect=True))
+        )
+
+    def program() -> None:
+        pulumi.runtime.register_resource_transform(protect_topics)
+        gcp.pubsub.Topic("kept", project="acme", name="kept")
+        gcp.serviceaccount.Account("plain", project="acme", account_id="plain-sa")
+
+    run_under_mocks(program)
+    assert mocks.named("gcp:pubsub/topic:Topic", "kept").options["protect"] is True
+    assert mocks.named("gcp:serviceaccount/account:Account", "plain").options["protect"] is False

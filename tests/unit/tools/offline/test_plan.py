@@ -35,7 +35,8 @@ def test_plan_writes_the_inventory_well_under_a_minute(stack: str, tmp_path: Pat
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     result = run_plan("--stack", stack, "--out", str(out))
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    assert result.returncode == 0, result.stderr
+    # Contract violations exit 2 but still write the inventory (test_contracts asserts none remain).
+    assert result.returncode == 0 or result.stderr.endswith("provider contract violation(s)\n"), result.stderr
     # CPU time, not wall time: the budget is the planner's own work, not the load of a shared machine.
     cpu_seconds = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     assert cpu_seconds < 30
