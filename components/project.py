@@ -94,8 +94,8 @@ class ProjectArgs:
     new_project: NewProjectSpec | None = None
     firestore_location: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
-    # launchready:environment. production protects the database in the engine too (`protect`);
-    # preview (review) environments keep it destroyable: no delete protection, deleted with the stack.
+    # launchready:environment. Preview (review) environments keep the database destroyable: no delete
+    # protection, deleted with the stack. (Production's `protect` comes from components/protection.py.)
     environment: str = "staging"
 
 
@@ -165,9 +165,7 @@ class FirebaseProject(pulumi.ComponentResource):
             else "DELETE_PROTECTION_ENABLED",
             # The data outlives the stack: `pulumi destroy` forgets the database, it does not delete it.
             deletion_policy="DELETE" if destroyable else "ABANDON",
-            opts=pulumi.ResourceOptions.merge(
-                after_firebase, pulumi.ResourceOptions(protect=args.environment == "production")
-            ),
+            opts=after_firebase,
         )
         self.database_name = self.database.name
         after_database = pulumi.ResourceOptions(parent=self, depends_on=[self.database])

@@ -15,6 +15,8 @@ from pulumi_policy import (
     StackValidationArgs,
 )
 
+from tools.offline.contracts import data_bearing_types
+
 from .common import (
     ENVIRONMENT_SCHEMA,
     Report,
@@ -90,8 +92,6 @@ def _firestore(args: ResourceValidationArgs, report: Report) -> None:
             report(
                 "a preview environment must stay destroyable: deletionPolicy ABANDON leaves the data behind"
             )
-        if args.opts.protect:
-            report("a preview environment must stay destroyable: the resource option protect is set")
         return
     if pitr != "POINT_IN_TIME_RECOVERY_ENABLED":
         report(f"pointInTimeRecoveryEnablement is {pitr!r}: a bad write could not be rolled back (7 days)")
@@ -99,14 +99,12 @@ def _firestore(args: ResourceValidationArgs, report: Report) -> None:
         report(f"deleteProtectionState is {protection!r}: the database can be deleted")
     if deletion != "ABANDON":
         report(f"deletionPolicy is {deletion!r}: removing it from the program would delete the data")
-    if environment == "production" and not args.opts.protect:
-        report("production's database lacks the resource option protect=True")
 
 
 FIRESTORE = resource_policy(
     "firestore-durability",
-    "Firestore keeps point-in-time recovery, delete protection and ABANDON deletion, plus protect in "
-    "production; a preview environment's database stays destroyable.",
+    "Firestore keeps point-in-time recovery, delete protection and ABANDON deletion; a preview "
+    "environment's database stays destroyable.",
     _firestore,
     enforcement_level=EnforcementLevel.MANDATORY,
     severity=Severity.CRITICAL,
@@ -116,6 +114,34 @@ FIRESTORE = resource_policy(
         'Set point_in_time_recovery_enablement="POINT_IN_TIME_RECOVERY_ENABLED", '
         'delete_protection_state="DELETE_PROTECTION_ENABLED", deletion_policy="ABANDON" and, in '
         "production, opts=ResourceOptions(protect=True). Preview stacks set the opposite."
+    ),
+)
+
+# ---- data-bearing resources protected in production, destroyable in preview -----------------------------
+
+
+def _data_protection(args: ResourceValidationArgs, report: Report) -> None:
+    if args.resource_type not in data_bearing_types():
+        return
+    environment = environment_of(args)
+    if environment == "production" and not args.opts.protect:
+        report("a data-bearing resource in production lacks the resource option protect=True")
+    if environment == "preview" and args.opts.protect:
+        report("a preview environment must stay destroyable: the resource option protect is set")
+
+
+DATA_PROTECTION = resource_policy(
+    "data-protected-in-production",
+    "Data-bearing resources (tools/offline/contracts/rules.yaml data_bearing) carry protect in production "
+    "and never in a preview environment.",
+    _data_protection,
+    enforcement_level=EnforcementLevel.MANDATORY,
+    severity=Severity.CRITICAL,
+    config_schema=PolicyConfigSchema(properties={"environment": ENVIRONMENT_SCHEMA}),
+    tags=["reliability", "data", "environment"],
+    remediation_steps=(
+        "Keep components/protection.py's stack transform registered in __main__.py before any resource; "
+        "a new data-bearing type goes into the contracts' data_bearing list."
     ),
 )
 
@@ -284,4 +310,4 @@ ALERTS = stack_policy(
     remediation_steps="See components/monitoring.py: each guardrail is an AlertRule wired in Monitoring.",
 )
 
-POLICIES = (PUSH_SUBSCRIPTIONS, FIRESTORE, LOG_RETENTION, UPTIME_CHECKS, ALERTS)
+POLICIES = (PUSH_SUBSCRIPTIONS, FIRESTORE, DATA_PROTECTION, LOG_RETENTION, UPTIME_CHECKS, ALERTS)

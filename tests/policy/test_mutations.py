@@ -143,7 +143,7 @@ MUTATIONS: list[tuple[str, str, Callable[[Plan], str], str]] = [
         _set("project-firestore", "pointInTimeRecoveryEnablement", value="POINT_IN_TIME_RECOVERY_DISABLED"),
         "pointInTimeRecoveryEnablement",
     ),
-    ("firestore-durability", "prod", _protect_off, "protect"),
+    ("data-protected-in-production", "prod", _protect_off, "protect=True"),
     ("log-retention-minimum", "prod", _set("monitoring-log-retention", "retentionDays", value=14), "14"),
     (
         "uptime-check-per-public-path",

@@ -220,6 +220,19 @@ CASES: list[tuple[str, str, list[dict[str, Any]], list[dict[str, Any]], str]] = 
         "deletionPolicy",
     ),
     (
+        "data-protected-in-production",
+        "prod",
+        [
+            resource(DATABASE, "db", DURABLE, stack="prod", protect=True),
+            resource(BUCKET, "b", {}, stack="prod", protect=True),
+        ],
+        [
+            resource(DATABASE, "db", DURABLE, stack="prod", protect=True),
+            resource(BUCKET, "b", {}, stack="prod"),
+        ],
+        "protect=True",
+    ),
+    (
         "log-retention-minimum",
         "staging",
         [resource(LOG_BUCKET, "l", {"bucketId": "_Default", "retentionDays": 7})],

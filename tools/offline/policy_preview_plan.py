@@ -3,9 +3,9 @@
     python -m tools.offline.policy_preview_plan --stack staging
 
 Writes build/plan-<stack>-first-preview.json (same shape as build/plan-<stack>.json). The program runs
-under the same mocks in preview mode, but each new resource reports back only its inputs, as the engine
-does for a resource it has yet to create: ids, emails, URLs, generated names stay unknown, and so does
-every input built from them. `make policy ARGS=--preview-fidelity` runs the pack on it to find the
+under the plan's mocks in preview mode: each new resource reports back only its inputs, as the engine
+does for a resource it has yet to create, so ids, emails, URLs and generated names stay unknown, and so
+does every input built from them. `make policy ARGS=--preview-fidelity` runs the pack on it to find the
 mandatory policies that would then silently downgrade to advisory.
 """
 
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import runpy
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,22 +20,9 @@ from typing import Any
 import pulumi
 from pulumi.output import Unknown
 from pulumi.runtime import rpc
-from pulumi.runtime.config import set_all_config
 
-from components.stack_config import StackConfigError, parse_stack_config
-from tools.offline.mocks import PlanMocks, PlanMonitor, run_under_mocks
-from tools.offline.plan import PROJECT_NAME, ROOT, PlanError, read_stack_file, redact
-
-
-class FirstPreviewMocks(PlanMocks):
-    """PlanMocks in preview mode that compute nothing: a created resource's outputs are its inputs."""
-
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
-        super().new_resource(args)
-        return None, dict(args.inputs)
-
-    def install(self, project: str = PROJECT_NAME, stack: str = "staging") -> None:
-        pulumi.runtime.set_mocks(self, project=project, stack=stack, preview=True, monitor=PlanMonitor(self))
+from components.stack_config import StackConfigError
+from tools.offline.plan import ROOT, PlanError, evaluate_stack, redact
 
 
 def _known_or_marker(value: Any) -> Any:
@@ -51,13 +37,9 @@ def _known_or_marker(value: Any) -> Any:
 
 
 def build_first_preview_plan(stack: str, root: Path = ROOT) -> list[dict[str, Any]]:
-    """Evaluate the program for `stack` as a first preview; return the sorted, redacted resource list."""
-    config, secret_keys = read_stack_file(root, stack)
-    parse_stack_config({k: v for k, v in config.items() if k.startswith("launchready:")}, stack)
-    mocks = FirstPreviewMocks()
-    mocks.install(project=PROJECT_NAME, stack=stack)
-    set_all_config(config, secret_keys)
-    run_under_mocks(lambda: runpy.run_path(str(root / "__main__.py"), run_name="__main__"), mocks)
+    """Evaluate the program for `stack` as a first preview (tools.offline.plan's preview mode: the
+    mocks answer a create with its inputs only); return the sorted, redacted resource list."""
+    mocks = evaluate_stack(stack, root, preview=True)
     plan = [{**entry, "inputs": redact(_known_or_marker(entry["inputs"]))} for entry in mocks.plan()]
     return sorted(plan, key=lambda entry: (entry["type"], entry["name"]))
 

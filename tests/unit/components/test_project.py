@@ -80,22 +80,20 @@ def test_firestore_is_native_with_pitr_delete_protection_and_abandon(created: Pl
     assert database.inputs["pointInTimeRecoveryEnablement"] == "POINT_IN_TIME_RECOVERY_ENABLED"
     assert database.inputs["deleteProtectionState"] == "DELETE_PROTECTION_ENABLED"
     assert database.inputs["deletionPolicy"] == "ABANDON"
-    assert database.options["protect"] is False  # staging: protected by the API, not by the engine
 
 
 @pytest.mark.parametrize(
-    ("environment", "protect", "protection", "deletion"),
+    ("environment", "protection", "deletion"),
     [
-        ("production", True, "DELETE_PROTECTION_ENABLED", "ABANDON"),
-        ("staging", False, "DELETE_PROTECTION_ENABLED", "ABANDON"),
-        ("preview", False, "DELETE_PROTECTION_DISABLED", "DELETE"),
+        ("production", "DELETE_PROTECTION_ENABLED", "ABANDON"),
+        ("staging", "DELETE_PROTECTION_ENABLED", "ABANDON"),
+        ("preview", "DELETE_PROTECTION_DISABLED", "DELETE"),
     ],
 )
 def test_firestore_durability_follows_the_environment(
-    environment: str, protect: bool, protection: str, deletion: str
+    environment: str, protection: str, deletion: str
 ) -> None:
     database = build(None, environment).named("gcp:firestore/database:Database", "project-firestore")
-    assert database.options["protect"] is protect
     assert database.inputs["deleteProtectionState"] == protection
     assert database.inputs["deletionPolicy"] == deletion
     assert database.inputs["pointInTimeRecoveryEnablement"] == "POINT_IN_TIME_RECOVERY_ENABLED"
