@@ -26,6 +26,7 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
+from pulumi_policy.proxy import UnknownValueError
 
 from components.catalog import Catalog, FunctionSpec, load_catalog
 
@@ -292,13 +293,59 @@ IAM_BINDING_TYPES = frozenset(
 )
 
 
+# A member only known at deploy time: another resource's output, such as a new service account's
+# `member`. It is never allUsers/allAuthenticatedUsers, which are literals in the program.
+COMPUTED_MEMBER = "<computed at deploy>"
+
+
+def _known(read: Callable[[], Any]) -> Any:
+    try:
+        return read()
+    except UnknownValueError:
+        return COMPUTED_MEMBER
+
+
 def grants(resource_type: str, props: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
-    """(role, member) pairs an IAM member or binding resource grants."""
+    """(role, member) pairs an IAM member or binding resource grants; a member unknown at preview
+    is COMPUTED_MEMBER (reading it through the proxy would abort the whole policy)."""
     if resource_type in IAM_MEMBER_TYPES:
-        yield str(props.get("role") or ""), str(props.get("member") or "")
+        yield str(props.get("role") or ""), str(_known(lambda: props.get("member")) or "")
     elif resource_type in IAM_BINDING_TYPES:
-        for member in items(props.get("members")):
-            yield str(props.get("role") or ""), str(member)
+        members = props.get("members")
+        if isinstance(members, Sequence) and not isinstance(members, str):
+            for index in range(len(members)):
+                yield str(props.get("role") or ""), str(_known(lambda i=index: members[i]))
+
+
+def known_or(read: Callable[[], Any], default: Any) -> Any:
+    """`read()`, or `default` when it reaches a value unknown at preview."""
+    try:
+        return read()
+    except UnknownValueError:
+        return default
+
+
+def is_set(props: Mapping[str, Any], *path: str) -> bool:
+    """The input at `path` is set: non-empty, or unknown at preview (computed from another resource,
+    so the program did set it)."""
+    return bool(known_or(lambda: get(props, *path), True))
+
+
+def dependency_named(resource: PolicyResource, resource_type: str, key: str) -> str | None:
+    """`key` of the one dependency of `resource_type` (stack policies see dependencies)."""
+    found = [d for d in resource.dependencies if d.resource_type == resource_type]
+    return str(known_or(lambda: found[0].props.get(key), None)) if len(found) == 1 else None
+
+
+def resolved_member(resource: PolicyResource, member: str) -> str:
+    """A computed member resolved through the grant's dependencies (stack policies see them): the
+    service account the grant depends on, as `serviceAccount:<account id>@...`."""
+    if member != COMPUTED_MEMBER:
+        return member
+    accounts = [d for d in resource.dependencies if d.resource_type == "gcp:serviceaccount/account:Account"]
+    if len(accounts) != 1:
+        return member
+    return f"serviceAccount:{accounts[0].props.get('accountId')}@computed.iam.gserviceaccount.com"
 
 
 _SECRET_NAME = re.compile(r"(SECRET|TOKEN|PASSWORD|PASSPHRASE|API_?KEY|PRIVATE_?KEY|CREDENTIALS?)$", re.I)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pulumi_policy import (
@@ -21,9 +21,12 @@ from .common import (
     ENVIRONMENT_SCHEMA,
     Report,
     catalog,
+    dependency_named,
     environment_of,
     get,
+    is_set,
     items,
+    known_or,
     of_type,
     resource_policy,
     stack_policy,
@@ -42,7 +45,7 @@ METRIC = "gcp:logging/metric:Metric"
 def _push_subscription(args: ResourceValidationArgs, report: Report) -> None:
     if args.resource_type != SUBSCRIPTION or not args.props.get("pushConfig"):
         return
-    topic = get(args.props, "deadLetterPolicy", "deadLetterTopic")
+    topic = is_set(args.props, "deadLetterPolicy", "deadLetterTopic")
     if not topic:
         report(
             "push subscription without deadLetterPolicy.deadLetterTopic: a poison message is retried forever"
@@ -51,13 +54,13 @@ def _push_subscription(args: ResourceValidationArgs, report: Report) -> None:
     # Pub/Sub accepts 5-100 attempts (https://cloud.google.com/pubsub/docs/handling-failures).
     if topic and not (isinstance(attempts, int | float) and 5 <= attempts <= 100):
         report(f"deadLetterPolicy.maxDeliveryAttempts is {attempts!r}; set 5 to 100")
-    if not get(args.props, "retryPolicy", "minimumBackoff") or not get(
+    if not is_set(args.props, "retryPolicy", "minimumBackoff") or not is_set(
         args.props, "retryPolicy", "maximumBackoff"
     ):
         report(
             "push subscription without retryPolicy (minimumBackoff, maximumBackoff): failures retry at once"
         )
-    if not get(args.props, "pushConfig", "oidcToken", "serviceAccountEmail"):
+    if not is_set(args.props, "pushConfig", "oidcToken", "serviceAccountEmail"):
         report("push subscription without pushConfig.oidcToken: the worker cannot authenticate Pub/Sub")
 
 
@@ -233,7 +236,11 @@ def _guardrails(args: StackValidationArgs) -> dict[str, Any]:
     dlq_subscriptions = [
         str(r.props.get("name"))
         for r in of_type(args, SUBSCRIPTION)
-        if str(r.props.get("topic")).endswith("-dlq")
+        # The topic's id is computed at a first preview; the topic resource it depends on has the name.
+        if str(
+            known_or(lambda r=r: r.props.get("topic"), None)
+            or dependency_named(r, "gcp:pubsub/topic:Topic", "name")
+        ).endswith("-dlq")
     ]
     webhook = next(s for s in catalog().public_http if s.name == "stripe_webhook").resource_name
 
@@ -281,7 +288,9 @@ def _guardrails(args: StackValidationArgs) -> dict[str, Any]:
 def _alerts(args: StackValidationArgs, report: Report) -> None:
     alerts = of_type(args, ALERT)
     for alert in alerts:
-        if not list(items(alert.props.get("notificationChannels"))):
+        # The count is known at preview even when the channels' names are not.
+        channels = alert.props.get("notificationChannels")
+        if not (isinstance(channels, Sequence) and len(channels)):
             report(f"alert policy {alert.props.get('displayName')!r} notifies nobody", alert.urn)
     for guardrail, matches in _guardrails(args).items():
         if not any(matches(condition) for alert in alerts for condition in _conditions(alert)):

@@ -8,23 +8,28 @@ from typing import Any
 from pulumi_policy import (
     EnforcementLevel,
     PolicyConfigSchema,
+    PolicyResource,
     ResourceValidationArgs,
     Severity,
     StackValidationArgs,
 )
 
 from .common import (
+    COMPUTED_MEMBER,
     Report,
     catalog,
     checkov,
     cis_gcp,
     credential_reason,
+    dependency_named,
     function_of_member,
     get,
     grants,
     items,
+    known_or,
     last_segment,
     of_type,
+    resolved_member,
     resource_policy,
     stack_policy,
 )
@@ -48,21 +53,31 @@ def _public_http_services() -> set[str]:
 # ---- no public IAM ------------------------------------------------------------------------------------
 
 
-def _no_public_iam(args: ResourceValidationArgs, report: Report) -> None:
-    for role, member in grants(args.resource_type, args.props):
-        if member not in PUBLIC_MEMBERS:
-            continue
-        service = last_segment(args.props.get("name") or args.props.get("cloudFunction"))
-        if (
-            args.resource_type in PUBLIC_INVOKER_TYPES
-            and role in INVOKER_ROLES
-            and service in _public_http_services()
-        ):
-            continue  # a catalog public HTTP function: the internet is its caller by design
-        report(f"{role} granted to {member}: only the catalog's public HTTP functions may be public")
+def _service_of(resource: PolicyResource) -> str:
+    """The Cloud Run service (function) an IAM grant is on. Its name is the function's computed output
+    at a first preview, so it is read from the function the grant depends on when unknown."""
+    name = known_or(lambda: resource.props.get("name") or resource.props.get("cloudFunction"), None)
+    return last_segment(name or dependency_named(resource, FUNCTION, "name"))
 
 
-NO_PUBLIC_IAM = resource_policy(
+def _no_public_iam(args: StackValidationArgs, report: Report) -> None:
+    for resource in args.resources:
+        for role, member in grants(resource.resource_type, resource.props):
+            if member not in PUBLIC_MEMBERS:
+                continue
+            if (
+                resource.resource_type in PUBLIC_INVOKER_TYPES
+                and role in INVOKER_ROLES
+                and _service_of(resource) in _public_http_services()
+            ):
+                continue  # a catalog public HTTP function: the internet is its caller by design
+            report(
+                f"{role} granted to {member}: only the catalog's public HTTP functions may be public",
+                resource.urn,
+            )
+
+
+NO_PUBLIC_IAM = stack_policy(
     "no-public-iam",
     "No IAM grant to allUsers or allAuthenticatedUsers, except the invoker role on the catalog's "
     "public HTTP functions.",
@@ -82,7 +97,7 @@ NO_PUBLIC_IAM = resource_policy(
 
 def _no_basic_roles(args: ResourceValidationArgs, report: Report) -> None:
     for role, member in grants(args.resource_type, args.props):
-        if role in BASIC_ROLES and member.startswith("serviceAccount:"):
+        if role in BASIC_ROLES and member.startswith(("serviceAccount:", COMPUTED_MEMBER)):
             report(f"basic role {role} granted to {member}: grant the predefined roles it needs")
 
 
@@ -128,7 +143,7 @@ def _function_roles(args: StackValidationArgs, report: Report) -> None:
     extra: Mapping[str, Any] = args.get_config().get("extraRoles") or {}
     for resource in args.resources:
         for role, member in grants(resource.resource_type, resource.props):
-            spec = function_of_member(member)
+            spec = function_of_member(resolved_member(resource, member))
             if spec is None or resource.resource_type == "gcp:secretmanager/secretIamMember:SecretIamMember":
                 continue  # secrets have their own policy
             if resource.resource_type == "gcp:projects/iAMMember:IAMMember":
@@ -155,7 +170,11 @@ def _function_roles(args: StackValidationArgs, report: Report) -> None:
                 resource.resource_type == "gcp:cloudrunv2/serviceIamMember:ServiceIamMember"
                 and role == "roles/run.invoker"
                 and spec.trigger.type == "firestore"
-                and last_segment(resource.props.get("name")) == spec.resource_name
+                and last_segment(
+                    known_or(lambda r=resource: r.props.get("name"), None)
+                    or dependency_named(resource, FUNCTION, "name")
+                )
+                == spec.resource_name
             ):
                 continue  # Eventarc invokes a Firestore-triggered function as the function's own account
             else:
@@ -181,25 +200,35 @@ FUNCTION_ROLES = stack_policy(
 # ---- secret accessor only to the functions that declare the secret ------------------------------------
 
 
-def _secret_accessors(args: ResourceValidationArgs, report: Report) -> None:
-    for role, member in grants(args.resource_type, args.props):
-        if role != ACCESSOR_ROLE:
-            continue
-        if args.resource_type == "gcp:projects/iAMMember:IAMMember":
-            report(f"{member} may read every secret of the project: grant {role} per secret")
-            continue
-        secret = last_segment(args.props.get("secretId"))
-        spec = function_of_member(member)
-        if spec is None:
-            report(f"{member} is not a catalog function's account but may read secret {secret}")
-        elif secret not in spec.secrets:
-            report(f"{spec.name} may read secret {secret}, which its catalog entry does not declare")
+def _secret_accessors(args: StackValidationArgs, report: Report) -> None:
+    for resource in args.resources:
+        for role, granted in grants(resource.resource_type, resource.props):
+            if role != ACCESSOR_ROLE:
+                continue
+            member = resolved_member(resource, granted)
+            if resource.resource_type == "gcp:projects/iAMMember:IAMMember":
+                report(
+                    f"{member} may read every secret of the project: grant {role} per secret", resource.urn
+                )
+                continue
+            secret = last_segment(resource.props.get("secretId"))
+            spec = function_of_member(member)
+            if spec is None:
+                report(
+                    f"{member} is not a catalog function's account but may read secret {secret}", resource.urn
+                )
+            elif secret not in spec.secrets:
+                report(
+                    f"{spec.name} may read secret {secret}, which its catalog entry does not declare",
+                    resource.urn,
+                )
 
 
-SECRET_ACCESSORS = resource_policy(
+SECRET_ACCESSORS = stack_policy(
     "secret-accessor-least-privilege",
     "The secret accessor role is granted per secret, only to the functions whose catalog entry "
-    "declares that secret.",
+    "declares that secret (a stack policy: a new account's member is known only through the grant's "
+    "dependency on it at a first preview).",
     _secret_accessors,
     enforcement_level=EnforcementLevel.MANDATORY,
     severity=Severity.CRITICAL,
@@ -271,24 +300,28 @@ BUCKETS = resource_policy(
 PRIVATE_INGRESS = ("ALLOW_INTERNAL_ONLY", "ALLOW_INTERNAL_AND_GCLB")
 
 
-def _workers_not_public(args: ResourceValidationArgs, report: Report) -> None:
-    if args.resource_type not in (FUNCTION, *PUBLIC_INVOKER_TYPES):
-        return
-    service = last_segment(args.props.get("name") or args.props.get("cloudFunction"))
-    spec = next((s for s in catalog().functions if s.resource_name == service), None)
-    if spec is None or (spec.trigger.type == "http" and spec.trigger.public):
-        return
-    if args.resource_type == FUNCTION:
-        ingress = get(args.props, "serviceConfig", "ingressSettings")
-        if ingress not in PRIVATE_INGRESS:
-            report(f"{spec.name} is a {spec.trigger.type}-triggered worker but its ingress is {ingress!r}")
-        return
-    for role, member in grants(args.resource_type, args.props):
-        if member in PUBLIC_MEMBERS or member.startswith(("user:", "group:", "domain:")):
-            report(f"{spec.name} is a worker; {member} must not hold {role} on it")
+def _workers_not_public(args: StackValidationArgs, report: Report) -> None:
+    for resource in args.resources:
+        if resource.resource_type not in (FUNCTION, *PUBLIC_INVOKER_TYPES):
+            continue
+        service = _service_of(resource)
+        spec = next((s for s in catalog().functions if s.resource_name == service), None)
+        if spec is None or (spec.trigger.type == "http" and spec.trigger.public):
+            continue
+        if resource.resource_type == FUNCTION:
+            ingress = get(resource.props, "serviceConfig", "ingressSettings")
+            if ingress not in PRIVATE_INGRESS:
+                report(
+                    f"{spec.name} is a {spec.trigger.type}-triggered worker but its ingress is {ingress!r}",
+                    resource.urn,
+                )
+            continue
+        for role, member in grants(resource.resource_type, resource.props):
+            if member in PUBLIC_MEMBERS or member.startswith(("user:", "group:", "domain:")):
+                report(f"{spec.name} is a worker; {member} must not hold {role} on it", resource.urn)
 
 
-WORKERS_NOT_PUBLIC = resource_policy(
+WORKERS_NOT_PUBLIC = stack_policy(
     "workers-not-public",
     "Functions not marked public in the catalog accept only internal traffic and no outside invoker.",
     _workers_not_public,

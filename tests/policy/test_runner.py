@@ -158,26 +158,56 @@ def test_an_unknown_raised_inside_a_policy_is_the_sdks_own_error() -> None:
 
 
 def test_preview_fidelity_reports_a_mandatory_policy_that_a_first_preview_cannot_run() -> None:
-    grant = {
-        "role": "roles/run.invoker",
-        "member": "serviceAccount:x@p.iam.gserviceaccount.com",
-        "name": "svc",
-    }
-    known = [resource("gcp:cloudrunv2/serviceIamMember:ServiceIamMember", "grant", grant)]
-    first = [
-        resource(
-            "gcp:cloudrunv2/serviceIamMember:ServiceIamMember",
-            "grant",
-            {**grant, "member": "[unknown until apply]"},
-        )
-    ]
+    known = [resource(BUCKET, "b", GOOD_BUCKET)]
+    first = [resource(BUCKET, "b", {**GOOD_BUCKET, "publicAccessPrevention": "[unknown until apply]"})]
     configs = runner.policy_configs(None, runner.POLICIES)
-    only = ["no-public-iam"]
+    only = ["storage-bucket-hardening"]
     downgrades = runner.silent_downgrades(
         run(known, "staging", only=only), run(first, "staging", only=only), configs
     )
-    assert [(d.policy, d.resource) for d in downgrades] == [("no-public-iam", known[0]["urn"])]
-    assert "member can't be known during preview" in downgrades[0].message
+    assert [(d.policy, d.resource) for d in downgrades] == [("storage-bucket-hardening", known[0]["urn"])]
+    assert "string value at .publicAccessPrevention can't be known during preview" in downgrades[0].message
+
+
+def test_a_public_grant_on_a_service_named_at_deploy_is_judged_through_its_function() -> None:
+    function = resource(
+        "gcp:cloudfunctionsv2/function:Function",
+        "fn",
+        {"name": "crm-worker", "serviceConfig": {"ingressSettings": "ALLOW_INTERNAL_ONLY"}},
+    )
+    grant = resource(
+        "gcp:cloudrunv2/serviceIamMember:ServiceIamMember",
+        "grant",
+        {"role": "roles/run.invoker", "member": "allUsers", "name": "[unknown until apply]"},
+        depends_on=[function["urn"]],
+    )
+    findings = run([function, grant], "staging", only=["no-public-iam", "workers-not-public"])
+    assert sorted((f.policy, f.kind) for f in findings) == [
+        ("no-public-iam", "violation"),
+        ("workers-not-public", "violation"),
+    ]
+
+
+def test_a_member_computed_at_deploy_is_resolved_through_the_grants_dependency() -> None:
+    """At a first preview a new account's `member` is unknown; the stack policy still judges the grant
+    through the account it depends on, instead of downgrading to an advisory note."""
+    account = resource(
+        "gcp:serviceaccount/account:Account", "fn-identity-crm-worker", {"accountId": "fn-crm-worker"}
+    )
+    grant = resource(
+        "gcp:secretmanager/secretIamMember:SecretIamMember",
+        "accessor",
+        {
+            "secretId": "STRIPE_API_KEY",
+            "role": "roles/secretmanager.secretAccessor",
+            "member": "[unknown until apply]",
+        },
+        depends_on=[account["urn"]],
+    )
+    findings = run([account, grant], "staging", only=["secret-accessor-least-privilege"])
+    assert [(f.kind, f.message) for f in findings] == [
+        ("violation", "crm_worker may read secret STRIPE_API_KEY, which its catalog entry does not declare")
+    ]
 
 
 def test_bad_input_exits_2_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -205,3 +235,24 @@ def test_a_clean_run_exits_0_and_writes_the_report(tmp_path: Path) -> None:
 def test_enforcement_levels_match_the_proto() -> None:
     assert runner._TO_PROTO_LEVEL["mandatory"] != runner._TO_PROTO_LEVEL["advisory"]
     assert EnforcementLevel.MANDATORY.value == "mandatory"
+
+
+def test_a_computed_setting_counts_as_set_and_a_computed_member_is_never_public() -> None:
+    """Presence checks and public-member checks hold at a first preview: an unknown value was computed
+    from another resource, so the program set it, and it is never the literal allUsers."""
+    subscription = resource(
+        "gcp:pubsub/subscription:Subscription",
+        "push",
+        {
+            "pushConfig": {"oidcToken": {"serviceAccountEmail": "[unknown until apply]"}},
+            "deadLetterPolicy": {"deadLetterTopic": "[unknown until apply]", "maxDeliveryAttempts": 5},
+            "retryPolicy": {"minimumBackoff": "10s", "maximumBackoff": "600s"},
+        },
+    )
+    grant = resource(
+        "gcp:projects/iAMMember:IAMMember", "g", {"role": "roles/viewer", "member": "[unknown until apply]"}
+    )
+    findings = run([subscription, grant], "staging", only=["push-subscription-delivery", "no-public-iam"])
+    assert findings == []
+    basic = run([grant], "staging", only=["no-basic-roles-on-service-accounts"])
+    assert [f.kind for f in basic] == ["violation"]  # a basic role to a deploy-time account still fails
