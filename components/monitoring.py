@@ -529,7 +529,16 @@ class Monitoring(pulumi.ComponentResource):
                 duration=alert.duration,
                 aggregations=aggregations,
                 denominator_filter=denominator_filter,
-                denominator_aggregations=aggregations if denominator_filter else None,
+                denominator_aggregations=[
+                    gcp.monitoring.AlertPolicyConditionConditionThresholdDenominatorAggregationArgs(
+                        alignment_period=f"{alert.window_seconds}s",
+                        per_series_aligner=alert.aligner,
+                        cross_series_reducer=alert.reducer,
+                        group_by_fields=list(alert.group_by),
+                    )
+                ]
+                if denominator_filter
+                else None,
                 trigger=gcp.monitoring.AlertPolicyConditionConditionThresholdTriggerArgs(count=1),
             ),
         )
