@@ -42,6 +42,7 @@ def main() -> None:
             project_id=config.project_id,
             region=config.region,
             firestore_location=config.firestore_location_id,
+            environment=config.environment,
             firestore_rules=(ROOT / "firestore.rules").read_text(encoding="utf-8"),
             indexes=parse_indexes((ROOT / "firestore.indexes.json").read_text(encoding="utf-8")),
             authorized_domains=list(config.authorized_domains),
@@ -158,6 +159,7 @@ def main() -> None:
             dead_letter_subscriptions=list(functions.dead_letter_subscriptions.values()) if functions else [],
             log_retention_days=config.log_retention_days,
             alerts=functions is not None,
+            endpoint_functions=[spec.name for spec in catalog.public_http],
         ),
         opts=pulumi.ResourceOptions(depends_on=project.services),
     )

@@ -130,6 +130,9 @@ class ProjectArgs:
     # True on the deploy that adopts an existing project (first phase): imported resources ignore the
     # settings they may hold differently, so the import matches; the next phase applies ours.
     adopting: bool = False
+    # launchready:environment. Preview (review) environments keep the database destroyable: no delete
+    # protection, deleted with the stack. (Production's `protect` comes from components/protection.py.)
+    environment: str = "staging"
 
 
 class FirebaseProject(pulumi.ComponentResource):
@@ -200,6 +203,7 @@ class FirebaseProject(pulumi.ComponentResource):
             project=self.project_id,
             opts=after_apis.merge(pulumi.ResourceOptions(import_=ids["firebase"] if adopted else None)),
         )
+        destroyable = args.environment == "preview"
         after_firebase = pulumi.ResourceOptions(parent=self, depends_on=[*self.services, self.firebase])
 
         self.database = gcp.firestore.Database(
@@ -211,9 +215,12 @@ class FirebaseProject(pulumi.ComponentResource):
             concurrency_mode="PESSIMISTIC",
             app_engine_integration_mode="DISABLED",
             point_in_time_recovery_enablement="POINT_IN_TIME_RECOVERY_ENABLED",
-            delete_protection_state="DELETE_PROTECTION_ENABLED",
-            # The data outlives the stack: `pulumi destroy` forgets the database, it does not delete it.
-            deletion_policy="ABANDON",
+            delete_protection_state="DELETE_PROTECTION_DISABLED"
+            if destroyable
+            else "DELETE_PROTECTION_ENABLED",
+            # Outside preview environments the data outlives the stack: `pulumi destroy` forgets the
+            # database, it does not delete it.
+            deletion_policy="DELETE" if destroyable else "ABANDON",
             # A second (default) cannot exist: a replacement (location or type change) must delete first.
             opts=after_firebase.merge(
                 pulumi.ResourceOptions(

@@ -115,6 +115,10 @@ def test_missing_secrets_are_read_from_the_real_check_report() -> None:
                 return [SimpleNamespace(name="x/versions/3", state=SecretVersion.State.ENABLED)]
             return []
 
+        def get_secret(self, request: dict[str, Any]) -> Any:
+            # Nothing recorded by `add` yet: no fingerprint or Stripe-mode annotations.
+            return SimpleNamespace(name=request["name"], annotations={})
+
     out = io.StringIO()
     status = secrets_cli.check_secrets(Client(), "p", ["STRIPE_API_KEY", "HUBSPOT_TOKEN"], out=out)
     assert status == secrets_cli.EXIT_MISSING
