@@ -48,8 +48,12 @@ def tags_for(billing: Mapping[str, Any] | None) -> frozenset[str]:
     billing = billing or {}
     status = billing.get("status") or "none"
     tags = {"signed_up"}
-    if status in CUSTOMER_STATUSES:
+    # A customer is someone who has paid (billing_state.proves_payment), as for the lifecycle stage:
+    # a free trial or a subscription discounted to zero is not one yet.
+    if status in CUSTOMER_STATUSES and billing.get("ever_paid"):
         tags.add("customer")
+    elif status == "trialing":
+        tags.add("trialing")
     if billing.get("payment_failed"):
         tags.add("payment_failed")
     if status in CANCELED_STATUSES:

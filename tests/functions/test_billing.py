@@ -14,7 +14,7 @@ import flask
 import pytest
 from firebase_admin import auth
 from google.cloud import firestore, pubsub_v1
-from launchready import billing, webhook
+from launchready import billing, crm, webhook
 from launchready.clients import db, firebase_app
 from launchready.ledger import Ledger
 
@@ -137,6 +137,24 @@ def test_cancellation_revokes_pro_and_keeps_other_claims(uid: str, crm_sync: Sub
     assert profile["entitlements"]["pro"] is False and profile["billing"]["status"] == "canceled"
     reasons = [decoded(message)["reason"] for message in crm_sync.drain()]
     assert reasons == ["checkout_completed", "subscription_canceled"]
+
+
+def test_free_trial_grants_the_plan_for_the_trial_but_is_not_a_payment(uid: str,
+                                                                       crm_sync: Subscription) -> None:
+    trial = stripe_event("customer.subscription.created", subscription("trialing"), created=1000)
+    session = {**checkout_session(uid=uid, payment_status="no_payment_required"), "amount_subtotal": 0,
+               "amount_total": 0}
+    completed = stripe_event("checkout.session.completed", session, created=1000)
+    assert deliver(completed).status_code == 200
+    assert deliver(trial).status_code == 200
+
+    profile = user_doc(uid)
+    assert profile["billing"]["status"] == "trialing" and profile["billing"]["ever_paid"] is False
+    assert profile["billing"]["plan"] == "price_1ProMonthly"
+    assert profile["entitlements"]["pro"] is True and claims(uid)["pro"] is True
+    contact = crm.contact_state(profile)  # what crm_worker sends for each crm-sync message below
+    assert contact.lifecycle_stage == "lead" and "customer" not in contact.tags
+    assert [decoded(m)["reason"] for m in crm_sync.drain()] == ["checkout_completed", "subscription_updated"]
 
 
 def test_stale_update_is_dropped_without_side_effects(uid: str, crm_sync: Subscription) -> None:
