@@ -15,6 +15,8 @@ from .errors import PermanentError
 from .provider_http import ProviderApi
 
 UPSERT_PATH = "/crm/v3/objects/contacts/batch/upsert"
+# https://developers.hubspot.com/docs/api-reference/crm-contacts-v3/basic/post-crm-v3-objects-contacts-gdpr-delete
+GDPR_DELETE_PATH = "/crm/v3/objects/contacts/gdpr-delete"
 TAGS_PROPERTY = "launchready_tags"
 BATCH_LIMIT = 100  # HubSpot's maximum inputs per batch call
 # HubSpot's internal values of the default lifecycle stages.
@@ -110,3 +112,21 @@ def upsert_contacts(
             )
         ids.extend(str(result["id"]) for result in response.body.get("results", []))
     return ids
+
+
+def gdpr_delete_contact(email: str, *, correlation_id: str | None = None) -> None:
+    """Permanently delete the contact with this email and its associated content (HubSpot's GDPR delete,
+    `POST /crm/v3/objects/contacts/gdpr-delete` with `idProperty: email`; 204 on success). HubSpot also
+    blocklists an address that matches no contact, so a repeat is harmless.
+
+    Raises ValueError for an address that is not one, TransientError / PermanentError as any call."""
+    address = email.strip().lower()
+    if "@" not in address:
+        raise ValueError(f"not an email address: {email!r}")
+    _API.post(
+        settings().hubspot_base_url,
+        GDPR_DELETE_PATH,
+        json_body={"objectId": address, "idProperty": "email"},
+        headers={"Authorization": f"Bearer {secret('HUBSPOT_TOKEN')}"},
+        correlation_id=correlation_id,
+    )

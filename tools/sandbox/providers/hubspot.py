@@ -9,6 +9,8 @@ from ..messages import SandboxRequest, SandboxResponse
 from .base import Provider, bearer_token, iso_now
 
 UPSERT_PATH = "/crm/v3/objects/contacts/batch/upsert"
+# https://developers.hubspot.com/docs/api-reference/crm-contacts-v3/basic/post-crm-v3-objects-contacts-gdpr-delete
+GDPR_DELETE_PATH = "/crm/v3/objects/contacts/gdpr-delete"
 BATCH_LIMIT = 100
 LIFECYCLE_STAGES = frozenset(
     {
@@ -40,9 +42,11 @@ class HubSpot(Provider):
     def reset(self) -> None:
         self._contacts: dict[str, dict[str, Any]] = {}  # by lower-case email
         self._ids = itertools.count(101)
+        self._gdpr_deleted: list[str] = []  # emails erased or blocklisted by a GDPR delete
 
     def state(self) -> dict[str, list[dict[str, Any]]]:
-        return {"contacts": list(self._contacts.values())}
+        return {"contacts": list(self._contacts.values()),
+                "gdpr_deleted": [{"email": email} for email in self._gdpr_deleted]}
 
     def error(self, status: int, code: str = "", message: str = "") -> SandboxResponse:
         category = code or _CATEGORIES.get(status, "INTERNAL_ERROR" if status >= 500 else "BAD_REQUEST")
@@ -68,6 +72,8 @@ class HubSpot(Provider):
         )
 
     def handle(self, request: SandboxRequest) -> SandboxResponse:
+        if request.method == "POST" and request.path.rstrip("/") == GDPR_DELETE_PATH:
+            return self._gdpr_delete(request)
         if request.method != "POST" or request.path.rstrip("/") != UPSERT_PATH:
             return self.error(404, "OBJECT_NOT_FOUND", f"No route for {request.method} {request.path}")
         if request.body_error:
@@ -99,6 +105,26 @@ class HubSpot(Provider):
             body.update(numErrors=len(errors), errors=errors)
             return SandboxResponse(207, body)
         return SandboxResponse(200, body)
+
+    def _gdpr_delete(self, request: SandboxRequest) -> SandboxResponse:
+        """Permanently deletes the contact (204, no body). By email, an address with no contact is still
+        blocklisted, as HubSpot documents; by id, an unknown id is a 404."""
+        body = request.body if isinstance(request.body, dict) else {}
+        object_id, id_property = body.get("objectId"), body.get("idProperty")
+        if not isinstance(object_id, str) or not object_id:
+            return self.error(400, message="Invalid input JSON: 'objectId' is required")
+        if id_property == "email":
+            email = object_id.strip().lower()
+        elif id_property in (None, "", "hs_object_id"):
+            email = next((key for key, contact in self._contacts.items() if contact["id"] == object_id), "")
+            if not email:
+                return self.error(404, "OBJECT_NOT_FOUND", f"resource not found: {object_id}")
+        else:
+            return self.error(400, message=f"Property {id_property} is not a unique identifier for contacts")
+        self._contacts.pop(email, None)
+        if email not in self._gdpr_deleted:
+            self._gdpr_deleted.append(email)
+        return SandboxResponse(204)
 
     def _upsert(self, email: str, properties: dict[str, Any]) -> dict[str, Any]:
         now = iso_now()

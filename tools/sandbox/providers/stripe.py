@@ -12,6 +12,7 @@ from typing import Any
 from ..idempotency import IdempotencyStore
 from ..messages import SandboxRequest, SandboxResponse
 from .base import Provider, basic_credentials, bearer_token
+from .stripe_subscriptions import SUBSCRIPTIONS_PATH, Subscriptions
 
 SESSIONS_PATH = "/v1/checkout/sessions"
 _SESSION_PATH = re.compile(r"^/v1/checkout/sessions/(cs_test_[A-Za-z0-9]+)$")
@@ -35,9 +36,11 @@ class Stripe(Provider):
     def reset(self) -> None:
         self._sessions: dict[str, dict[str, Any]] = {}
         self._idempotency = IdempotencyStore(IDEMPOTENCY_TTL_SECONDS)
+        self._subscriptions = Subscriptions()
 
     def state(self) -> dict[str, list[dict[str, Any]]]:
-        return {"checkout_sessions": list(self._sessions.values())}
+        return {"checkout_sessions": list(self._sessions.values()),
+                "subscriptions": list(self._subscriptions.by_id.values())}
 
     def error(self, status: int, code: str = "", message: str = "", param: str = "") -> SandboxResponse:
         error_type = "api_error" if status >= 500 else "invalid_request_error"
@@ -75,6 +78,8 @@ class Stripe(Provider):
         pay = _PAY_PAGE.match(request.path)
         if request.method == "GET" and pay:
             return self._pay_page(pay.group(1))
+        if request.path == SUBSCRIPTIONS_PATH or request.path.startswith(SUBSCRIPTIONS_PATH + "/"):
+            return self._subscription_request(request)
         session_match = _SESSION_PATH.match(request.path)
         if request.method == "GET" and session_match:
             session = self._sessions.get(session_match.group(1))
@@ -100,6 +105,24 @@ class Stripe(Provider):
                 "request.",
             ),
             # Stripe saves a result only once the endpoint started executing, not for rejected params.
+            stored_status=200,
+            replay_headers={"Idempotent-Replayed": "true"},
+        )
+
+    def _subscription_request(self, request: SandboxRequest) -> SandboxResponse:
+        if request.method != "POST":  # GET and DELETE are idempotent by definition; keys do nothing
+            return self._subscriptions.handle(request, self.error)
+        key = request.idempotency_key
+        return self._idempotency.answer_once(
+            request,
+            lambda: self._subscriptions.handle(request, self.error),
+            lambda: self.error(
+                400,
+                "idempotency_error",
+                "Keys for idempotent requests can only be used with the same parameters they were first "
+                f"used with. Try using a key other than '{key}' if you meant to execute a different "
+                "request.",
+            ),
             stored_status=200,
             replay_headers={"Idempotent-Replayed": "true"},
         )
