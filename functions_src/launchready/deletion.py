@@ -1,7 +1,7 @@
 """`user_deleted`: what deleting an account does, triggered by the delete of its `users/{uid}` profile.
 
-Steps, each recorded under the ledger key `deletion:{uid}` so a redelivered event resumes where the last
-attempt stopped and repeats nothing:
+Steps, each recorded under the ledger key `deletion:{uid}:{profile create time}` (one per deleted profile)
+so a redelivered event resumes where the last attempt stopped and repeats nothing:
   tombstone  `deleted_users/{uid}` first, so Stripe events and CRM messages that arrive later are
              acknowledged and recorded as concerning a deleted account instead of retried
   stripe     the user's live Stripe subscriptions are canceled, now or at the end of the paid period
@@ -21,6 +21,7 @@ without it the Stripe customers are still found through `stripe_customers/` but 
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import flask
@@ -88,9 +89,18 @@ def user_deleted(request: flask.Request) -> flask.Response:
     return json_response({"status": "ok"})
 
 
+def deletion_key(uid: str | None, profile: "DeletedProfile | None") -> str:
+    """One ledger entry per deleted profile: a profile written again under the same uid and deleted
+    later is a new deletion (the old profile's create time tells them apart when the event carries it)."""
+    created = profile.create_time if profile else None
+    return f"deletion:{uid}:{created:%Y%m%dT%H%M%S.%fZ}" if created else f"deletion:{uid}"
+
+
 def handle_deleted(event: CloudEvent) -> None:
     uid = uid_from_subject(event.get("subject"))
-    key = f"deletion:{uid}"
+    deleted = read_deleted_profile(event) if uid else None
+    profile = deleted.data if deleted else None
+    key = deletion_key(uid, deleted)
     ledger = Ledger()
     earlier = ledger.get(key) if uid else None
     correlation_id = (earlier or {}).get("correlation_id") or log.new_correlation_id()
@@ -108,7 +118,6 @@ def handle_deleted(event: CloudEvent) -> None:
             log.warning("the profile exists again, deletion skipped")
             return
         policy = DeletionPolicy.from_env()
-        profile = deleted_profile(event)
         if ledger.claim(key, source=FUNCTION, cloud_event_id=event.get("id"), correlation_id=correlation_id,
                         cancel_policy=policy.cancel, crm_policy=policy.crm):
             log.info("account deletion claimed")
@@ -168,8 +177,14 @@ def _message_fields(data: bytes) -> dict[int, bytes]:
     return fields
 
 
-def deleted_profile(event: CloudEvent) -> dict[str, Any] | None:
-    """`old_value` (field 2 of DocumentEventData) as a dict, or None when the event does not carry it."""
+@dataclass(frozen=True)
+class DeletedProfile:
+    data: dict[str, Any]
+    create_time: datetime | None
+
+
+def read_deleted_profile(event: CloudEvent) -> DeletedProfile | None:
+    """`old_value` (field 2 of DocumentEventData), or None when the event does not carry it."""
     data = event.get_data()
     if not isinstance(data, bytes) or not data:
         log.warning("the delete event carries no document data")
@@ -180,7 +195,8 @@ def deleted_profile(event: CloudEvent) -> dict[str, Any] | None:
             log.warning("the delete event carries no old_value")
             return None
         document = Document.deserialize(old_value)
-        return _helpers.decode_dict(document.fields, db())
+        created = document.create_time if "create_time" in document else None
+        return DeletedProfile(_helpers.decode_dict(document.fields, db()), created or None)
     except (ValueError, IndexError, TypeError) as exc:
         log.warning("the delete event's document data cannot be read", error=repr(exc))
         return None

@@ -36,3 +36,8 @@ def write_tombstone(uid: str, **fields: Any) -> None:
     existing = tombstone(uid) or {}
     ref.set({"uid": uid, "deleted_at": existing.get("deleted_at") or firestore.SERVER_TIMESTAMP, **fields},
             merge=True)
+
+
+def account_deleted(uid: str) -> bool:
+    """The account is gone: no profile, and a tombstone (a profile written again means it is in use)."""
+    return not db().collection("users").document(uid).get().exists and is_deleted(uid)

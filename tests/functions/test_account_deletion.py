@@ -13,6 +13,7 @@ from cloudevents.http import CloudEvent
 from google.cloud import firestore
 from launchready import billing, crm, deletion
 from launchready.checkout import stripe_client
+from launchready.config import settings
 from launchready.ledger import Ledger
 
 from tests.conftest import PROJECT
@@ -53,10 +54,11 @@ def start_subscription(customer: str, **params: Any) -> str:
     return created.id
 
 
-def delete_event(uid: str, profile: dict[str, Any] | None, *, event_type: str = DELETED) -> CloudEvent:
+def delete_event(uid: str, profile: dict[str, Any] | None, *, event_type: str = DELETED,
+                 created: datetime = datetime(2026, 3, 1, tzinfo=UTC)) -> CloudEvent:
     """The CloudEvent Eventarc sends when users/{uid} is deleted (old_value = the profile as it was)."""
     name = f"{DATABASE}/documents/users/{uid}"
-    moment = datetime(2026, 3, 1, tzinfo=UTC)
+    moment = created
     data = document_event_data(name, profile, moment, moment, deleted=True) if profile is not None else b""
     return CloudEvent({
         "specversion": "1.0", "id": str(uuid.uuid4()), "type": event_type,
@@ -65,8 +67,9 @@ def delete_event(uid: str, profile: dict[str, Any] | None, *, event_type: str = 
         "database": "(default)", "namespace": "(default)", "document": f"users/{uid}"}, data=data)
 
 
-def requests_to(sandbox: Sandbox, provider: str) -> list[dict[str, Any]]:
-    return [r for r in sandbox.recorded(provider)]
+def key_of(uid: str) -> str:
+    """The ledger key of the deletion of the profile delete_event describes (created 2026-03-01)."""
+    return f"deletion:{uid}:20260301T000000.000000Z"
 
 
 def deleted_account(db: firestore.Client, **subscription_params: Any) -> tuple[str, str, str, dict[str, Any]]:
@@ -99,9 +102,9 @@ def test_deleting_a_paying_account_cancels_tags_the_contact_and_leaves_a_tombsto
     tombstone = db.collection("deleted_users").document(uid).get().to_dict()
     assert tombstone["uid"] == uid and tombstone["stripe_customers"] == [customer]
     assert "email" not in tombstone and isinstance(tombstone["deleted_at"], datetime)
-    entry = Ledger(db).get(f"deletion:{uid}")
+    entry = Ledger(db).get(key_of(uid))
     assert entry["completed"] is True and entry["failed_steps"] == []
-    assert all(Ledger(db).step_result(f"deletion:{uid}", step) for step in ("tombstone", "stripe", "crm"))
+    assert all(Ledger(db).step_result(key_of(uid), step) for step in ("tombstone", "stripe", "crm"))
     # The billing ledger stays.
     assert db.collection("stripe_customers").document(customer).get().exists
 
@@ -118,6 +121,18 @@ def test_a_redelivered_delete_event_repeats_nothing(sandbox: Sandbox, db: firest
     assert len(sandbox.recorded()) == calls
 
 
+def test_a_profile_written_again_and_deleted_again_is_a_new_deletion(sandbox: Sandbox,
+                                                                     db: firestore.Client) -> None:
+    uid, customer, first_sub, profile = deleted_account(db)
+    deletion.handle_deleted(delete_event(uid, profile))
+    second_sub = start_subscription(customer)  # the user came back and subscribed again
+
+    deletion.handle_deleted(delete_event(uid, profile, created=datetime(2026, 6, 1, tzinfo=UTC)))
+
+    subs = {sub["id"]: sub["status"] for sub in sandbox.state()["subscriptions"]}
+    assert subs == {first_sub: "canceled", second_sub: "canceled"}
+
+
 def test_a_crash_after_canceling_resumes_at_the_crm_step(sandbox: Sandbox, db: firestore.Client,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     uid, _, _, profile = deleted_account(db)
@@ -131,7 +146,7 @@ def test_a_crash_after_canceling_resumes_at_the_crm_step(sandbox: Sandbox, db: f
 
     assert len(sandbox.recorded("stripe")) == stripe_calls  # not listed or canceled again
     assert len(sandbox.state()["contacts"]) == 1
-    assert Ledger(db).get(f"deletion:{uid}")["completed"] is True
+    assert Ledger(db).get(key_of(uid))["completed"] is True
 
 
 def _raises(exc: Exception) -> Callable[..., Any]:
@@ -208,6 +223,7 @@ def test_without_old_value_the_customers_are_found_by_their_link(sandbox: Sandbo
     deletion.handle_deleted(delete_event(uid, None))
 
     assert [s["status"] for s in sandbox.state()["subscriptions"]] == ["canceled"]
+    # Without old_value the key cannot name the profile's incarnation.
     assert Ledger(db).step_result(f"deletion:{uid}", "crm")["result"] == {"action": "skipped_no_email"}
 
 
@@ -219,9 +235,9 @@ def test_a_permanent_provider_failure_is_recorded_and_the_other_steps_still_run(
     deletion.handle_deleted(delete_event(uid, profile))
 
     assert [s["status"] for s in sandbox.state()["subscriptions"]] == ["canceled"]
-    failure = db.collection("sync_failures").document(f"user_deleted:deletion:{uid}:crm").get().to_dict()
+    failure = db.collection("sync_failures").document(f"user_deleted:{key_of(uid)}:crm").get().to_dict()
     assert failure["provider"] == "hubspot" and failure["status"] == 400
-    assert Ledger(db).get(f"deletion:{uid}")["failed_steps"] == ["crm"]
+    assert Ledger(db).get(key_of(uid))["failed_steps"] == ["crm"]
 
 
 # ---- later events for the deleted account ------------------------------------------------------
@@ -283,7 +299,7 @@ def test_an_unknown_policy_is_a_clear_error_and_nothing_is_done(sandbox: Sandbox
     with pytest.raises(deletion.InvalidSetting, match="ACCOUNT_DELETION_CANCEL"):
         deletion.handle_deleted(delete_event(uid, profile))
     assert [s["status"] for s in sandbox.state()["subscriptions"]] == ["active"]
-    assert Ledger(db).get(f"deletion:{uid}") is None
+    assert Ledger(db).get(key_of(uid)) is None
 
 
 def test_a_binary_mode_http_delivery_is_handled(tmp_path: Path, sandbox: Sandbox,
@@ -300,3 +316,24 @@ def test_a_binary_mode_http_delivery_is_handled(tmp_path: Path, sandbox: Sandbox
     assert response.status_code == 200
     assert db.collection("deleted_users").document(uid).get().exists
     assert app.test_client().get("/").get_json() == {"status": "ok", "function": "user_deleted"}
+
+
+def test_a_deleted_account_cannot_start_a_new_checkout(tmp_path: Path, sandbox: Sandbox, db: firestore.Client,
+                                                       user: tuple[str, str],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    uid, token = user  # the Auth account still exists; its profile was deleted
+    monkeypatch.setenv("STRIPE_PRICE_ID", PRICE)
+    settings.cache_clear()
+    deletion.handle_deleted(delete_event(uid, {"email": f"{uid}@example.com"}))
+    calls = len(sandbox.recorded("stripe"))
+    app = function_app(tmp_path, "checkout", "create_checkout")
+
+    response = app.test_client().post("/", json={"client_request_id": str(uuid.uuid4())},
+                                      headers={"Authorization": f"Bearer {token}"})
+
+    assert response.status_code == 403 and response.get_json()["error"]["code"] == "account_deleted"
+    assert len(sandbox.recorded("stripe")) == calls
+    db.collection("users").document(uid).set({"email": f"{uid}@example.com"})  # signed up again
+    again = app.test_client().post("/", json={"client_request_id": str(uuid.uuid4())},
+                                   headers={"Authorization": f"Bearer {token}"})
+    assert again.status_code == 200
