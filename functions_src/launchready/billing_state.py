@@ -225,7 +225,9 @@ def subscription_item_lines(invoice: Mapping[str, Any]) -> list[PlanLine]:
     items left out. Current API: `line.parent.type == "subscription_item_details"` with
     `parent.subscription_item_details.proration` false and the price in `line.pricing.price_details`
     (https://docs.stripe.com/api/invoice-line-item/object#invoice_line_item_object-parent); before
-    2025-03-31.basil: `line.type == "subscription"`, `line.proration` false, `line.price`."""
+    2025-03-31.basil: `line.type == "subscription"`, `line.proration` false, `line.price`. An event's
+    invoice carries only the first page of lines (`lines.has_more`); when the subscription line is not on
+    it, plan and period are left to the subscription's own events."""
     subscription = invoice_subscription_id(invoice)
     lines = []
     for line in _entries(invoice, "lines"):
