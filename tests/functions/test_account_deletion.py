@@ -4,6 +4,7 @@ bridge send it), then what later events for the deleted account do."""
 
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from google.cloud import firestore
 from launchready import billing, crm, deletion
 from launchready.checkout import stripe_client
 from launchready.config import settings
+from launchready.errors import TransientError
 from launchready.ledger import Ledger
 
 from tests.conftest import PROJECT
@@ -119,6 +121,28 @@ def test_a_redelivered_delete_event_repeats_nothing(sandbox: Sandbox, db: firest
     deletion.handle_deleted(delete_event(uid, profile))  # another delivery of the same delete
 
     assert len(sandbox.recorded()) == calls
+
+
+def test_concurrent_deliveries_end_the_subscription_once(sandbox: Sandbox, db: firestore.Client) -> None:
+    uid, _, sub_id, profile = deleted_account(db)
+    event = delete_event(uid, profile)
+
+    def deliver(_: int) -> str:
+        try:
+            deletion.handle_deleted(event)
+        except TransientError as exc:  # answered 500: the trigger retries the event later
+            return type(exc).__name__
+        return "ok"
+
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        outcomes = list(pool.map(deliver, range(5)))
+    while Ledger(db).get(key_of(uid)).get("completed") is not True:  # what the trigger's retries finish
+        deliver(0)
+
+    assert set(outcomes) <= {"ok", "StepInProgress"}, outcomes
+    deletes = [r for r in sandbox.recorded("stripe") if r["method"] == "DELETE"]
+    assert [r["path"] for r in deletes] == [f"/v1/subscriptions/{sub_id}"]
+    assert len([r for r in sandbox.recorded("hubspot") if r["status"] == 200]) == 1
 
 
 def test_a_profile_written_again_and_deleted_again_is_a_new_deletion(sandbox: Sandbox,
