@@ -34,10 +34,11 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 from google.cloud.firestore_v1.types import Document
 
 from . import crm, hubspot, log
-from .checkout import stripe_client
+from .checkout import failure_rule, stripe_client
 from .clients import db
 from .errors import PermanentError, TransientError
 from .ledger import Ledger
+from .provider_http import Failure
 from .records import record_sync_failure
 from .signup import uid_from_subject
 from .tombstones import write_tombstone
@@ -268,13 +269,14 @@ def _ended_already_or(call: Callable[[], Any], action: str) -> str:
 
 
 def _stripe_call(call: Callable[[], Any]) -> Any:
+    """`call()`, its Stripe failure classified by the Stripe adapter's one table (checkout.FAILURES)."""
     try:
         return call()
-    except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as exc:
-        raise TransientError(f"stripe: {type(exc).__name__}: {exc.user_message}") from exc
     except stripe.StripeError as exc:
-        raise PermanentError(str(exc.code or type(exc).__name__), str(exc.user_message or exc),
-                             provider="stripe", status=exc.http_status) from exc
+        if failure_rule(exc).failure == Failure.PERMANENT:
+            raise PermanentError(str(exc.code or type(exc).__name__), str(exc.user_message or exc),
+                                 provider="stripe", status=exc.http_status) from exc
+        raise TransientError(f"stripe: {type(exc).__name__}: {exc.user_message}") from exc
 
 
 def update_crm(uid: str, profile: dict[str, Any] | None, mode: str, correlation_id: str) -> dict[str, Any]:

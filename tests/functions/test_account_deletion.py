@@ -211,7 +211,7 @@ def test_erase_deletes_the_contact_with_hubspots_gdpr_delete(sandbox: Sandbox, d
     deletion.handle_deleted(delete_event(uid, profile))
 
     [erase] = [r for r in sandbox.recorded("hubspot") if r["path"].endswith("/gdpr-delete")]
-    assert erase["method"] == "POST" and erase["path"] == "/crm/v3/objects/contacts/gdpr-delete"
+    assert erase["method"] == "POST" and erase["path"] == "/crm/objects/2026-09/contacts/gdpr-delete"
     assert erase["body"] == {"objectId": f"{uid}@example.com", "idProperty": "email"}
     assert sandbox.state()["contacts"] == []
 

@@ -85,13 +85,13 @@ def test_subscription_requests_are_validated(url: str) -> None:
 def test_gdpr_delete_removes_the_contact_and_blocklists_unknown_addresses(url: str) -> None:
     upsert = {"inputs": [{"idProperty": "email", "id": "ada@example.com",
                           "properties": {"firstname": "Ada"}}]}
-    response = requests.post(f"{url}/crm/v3/objects/contacts/batch/upsert", json=upsert, headers=HUBSPOT_AUTH,
-                             timeout=5)
+    response = requests.post(f"{url}/crm/objects/2026-09/contacts/batch/upsert", json=upsert,
+                             headers=HUBSPOT_AUTH, timeout=5)
     assert response.status_code == 200
 
     for address in ("Ada@Example.com", "nobody@example.com"):
-        erased = requests.post(f"{url}/crm/v3/objects/contacts/gdpr-delete", headers=HUBSPOT_AUTH, timeout=5,
-                               json={"objectId": address, "idProperty": "email"})
+        erased = requests.post(f"{url}/crm/objects/2026-09/contacts/gdpr-delete", headers=HUBSPOT_AUTH,
+                               timeout=5, json={"objectId": address, "idProperty": "email"})
         assert erased.status_code == 204 and erased.content == b""
 
     state = requests.get(f"{url}/_sandbox/state", timeout=5).json()

@@ -8,7 +8,8 @@ What real Stripe does that account deletion must cope with, and this models:
 - cancelling an already canceled subscription answers 404 "No such subscription" (stripe/stripe-go#1887);
 - updating a canceled one answers 400 "A canceled subscription can only update its cancellation_details
   and metadata." (BasedHardware/omi#11289).
-The Stripe provider routes `/v1/subscriptions` here and applies Stripe's idempotency to the POSTs.
+The Stripe provider routes `/v1/subscriptions` here and applies Stripe's idempotency to the POSTs; times
+come from the sandbox clock.
 """
 
 import re
@@ -40,8 +41,9 @@ def _first(query: dict[str, list[str]], name: str) -> str | None:
 
 
 class Subscriptions:
-    def __init__(self) -> None:
+    def __init__(self, now: Callable[[], float] = time.time) -> None:
         self.by_id: dict[str, dict[str, Any]] = {}
+        self._now = now  # the sandbox clock
 
     def handle(self, request: SandboxRequest, error: ErrorFactory) -> SandboxResponse:
         match = _SUBSCRIPTION_PATH.match(request.path)
@@ -71,7 +73,7 @@ class Subscriptions:
         items = params.get("items")
         if not isinstance(items, list) or not items:
             return error(400, "parameter_missing", "Missing required param: items.", "items")
-        now = int(time.time())
+        now = int(self._now())
         trial_days = int(params.get("trial_period_days") or 0)
         period_end = now + (trial_days * 86400 if trial_days else PERIOD_SECONDS)
         sub_id = _random_id("sub_")
@@ -117,7 +119,7 @@ class Subscriptions:
                     "url": SUBSCRIPTIONS_PATH})
 
     def _cancel(self, subscription: dict[str, Any]) -> SandboxResponse:
-        now = int(time.time())
+        now = int(self._now())
         subscription.update(status="canceled", canceled_at=now, ended_at=now, cancel_at_period_end=False)
         return _ok(subscription)
 
@@ -134,7 +136,7 @@ class Subscriptions:
             subscription["cancel_at_period_end"] = flag == "true"
             period_end = min(item["current_period_end"] for item in subscription["items"]["data"])
             subscription["cancel_at"] = period_end if flag == "true" else None
-            subscription["canceled_at"] = int(time.time()) if flag == "true" else None
+            subscription["canceled_at"] = int(self._now()) if flag == "true" else None
         if isinstance(params.get("metadata"), dict):
             subscription["metadata"].update(params["metadata"])
         return _ok(subscription)
