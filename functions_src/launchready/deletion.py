@@ -8,6 +8,10 @@ so a redelivered event resumes where the last attempt stopped and repeats nothin
              (ACCOUNT_DELETION_CANCEL)
   crm        the HubSpot contact is updated (tag `account_deleted`) or erased with HubSpot's GDPR delete
              (ACCOUNT_DELETION_CRM=erase, for privacy requests)
+Every side effect here is safe to repeat however late a retry comes, so none needs a second guard
+beyond a provider's idempotency window: the subscriptions are listed again and only live ones are
+ended (a cancel of a canceled one counts as done), the CRM update is an upsert of the same state, and a
+repeated GDPR delete only blocklists the address again.
 The billing ledger is kept: `events/`, `stripe_customers/`, `stripe_payments/` and the Stripe customer
 itself stay, as bookkeeping needs them. A step that fails permanently is recorded in `sync_failures`
 (the ops digest lists it) and the others still run; a transient failure fails the delivery so the
