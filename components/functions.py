@@ -32,6 +32,8 @@ BASE_PROJECT_ROLES = ("roles/datastore.user", "roles/logging.logWriter")
 EXTRA_PROJECT_ROLES: Mapping[str, tuple[str, ...]] = {
     # Sets custom claims (unlock on paid, revoke on canceled/unpaid).
     "billing_worker": ("roles/firebaseauth.admin",),
+    # Revokes the `pro` claim of a deleted account whose Auth user still exists.
+    "user_deleted": ("roles/firebaseauth.admin",),
     # verify_id_token(check_revoked=True) reads the user record to see revocation and disabled state;
     # plain signature checks would need no role.
     "create_checkout": ("roles/firebaseauth.viewer",),

@@ -4,6 +4,7 @@ Steps, each recorded under the ledger key `deletion:{uid}:{profile create time}`
 so a redelivered event resumes where the last attempt stopped and repeats nothing:
   tombstone  `deleted_users/{uid}` first, so Stripe events and CRM messages that arrive later are
              acknowledged and recorded as concerning a deleted account instead of retried
+  claims     the `pro` custom claim is revoked at once, if the Auth user still exists (other claims kept)
   stripe     the user's live Stripe subscriptions are canceled, now or at the end of the paid period
              (ACCOUNT_DELETION_CANCEL)
   crm        the HubSpot contact is updated (tag `account_deleted`) or erased with HubSpot's GDPR delete
@@ -39,6 +40,7 @@ from google.cloud.firestore_v1.types import Document
 
 from . import crm, hubspot, log
 from .checkout import failure_rule, stripe_client
+from .claims import set_pro_claim
 from .clients import db
 from .errors import PermanentError, TransientError
 from .ledger import Ledger
@@ -140,6 +142,7 @@ def handle_deleted(event: CloudEvent) -> None:
                 return None
 
         customers = (step("tombstone", lambda: _tombstone(uid, profile, event)) or {}).get("customers", [])
+        step("claims", lambda: set_pro_claim(uid, False))
         step("stripe", lambda: cancel_subscriptions(uid, customers, policy.cancel))
         step("crm", lambda: update_crm(uid, profile, policy.crm, correlation_id))
         ledger.update(key, completed=True, failed_steps=failed)

@@ -25,6 +25,7 @@ def test_deleting_a_paying_account_ends_it_and_later_events_are_recorded(local_s
         new_id("cs_test_", 24), user.uid, user.email, customer, subscription.id))
     assert local_stack.post_stripe_event(paid).status_code == 200
     wait_for_outcome(local_stack, paid, "applied", "the checkout applied")
+    wait_until(lambda: local_stack.custom_claims(user).get("pro"), timeout=STEP_TIMEOUT, what="the pro claim")
 
     documents = (f"http://{local_stack.endpoints['emulators']['firestore']}/v1/projects/"
                  f"{local_stack.project_id}/databases/(default)/documents")
@@ -36,6 +37,8 @@ def test_deleting_a_paying_account_ends_it_and_later_events_are_recorded(local_s
     tombstone = wait_until(lambda: local_stack.get_document(f"deleted_users/{user.uid}"),
                            timeout=STEP_TIMEOUT, what="the tombstone")
     assert tombstone["stripe_customers"] == [customer] and "email" not in tombstone
+    wait_until(lambda: "pro" not in local_stack.custom_claims(user), timeout=STEP_TIMEOUT,
+               what="the pro claim revoked (the Auth user remains)")
     wait_until(lambda: [s for s in local_stack.sandbox_state()["subscriptions"]
                         if s["id"] == subscription.id and s["status"] == "canceled"],
                timeout=STEP_TIMEOUT, what="the Stripe subscription canceled")

@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 from cloudevents.http import CloudEvent
+from firebase_admin import auth
 from google.cloud import firestore
 from launchready import billing, crm, deletion
 from launchready.checkout import stripe_client
+from launchready.clients import firebase_app
 from launchready.config import settings
 from launchready.errors import TransientError
 from launchready.ledger import Ledger
@@ -29,7 +31,7 @@ DATABASE = f"projects/{PROJECT}/databases/(default)"
 
 @pytest.fixture
 def sandbox(provider_sandbox: Callable[..., Sandbox], clean_firestore: str, pubsub_emulator: str,
-            monkeypatch: pytest.MonkeyPatch) -> Sandbox:
+            auth_emulator: str, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
     monkeypatch.delenv(deletion.CANCEL_SETTING, raising=False)
     monkeypatch.delenv(deletion.CRM_SETTING, raising=False)
     return provider_sandbox("stripe", "hubspot", STRIPE_API_KEY="sk_test_deletion",
@@ -106,9 +108,23 @@ def test_deleting_a_paying_account_cancels_tags_the_contact_and_leaves_a_tombsto
     assert "email" not in tombstone and isinstance(tombstone["deleted_at"], datetime)
     entry = Ledger(db).get(key_of(uid))
     assert entry["completed"] is True and entry["failed_steps"] == []
-    assert all(Ledger(db).step_result(key_of(uid), step) for step in ("tombstone", "stripe", "crm"))
+    assert all(Ledger(db).step_result(key_of(uid), step) for step in ("tombstone", "claims", "stripe", "crm"))
     # The billing ledger stays.
     assert db.collection("stripe_customers").document(customer).get().exists
+
+
+def test_the_pro_claim_is_revoked_and_other_claims_are_kept(sandbox: Sandbox, db: firestore.Client) -> None:
+    uid, _, _, profile = deleted_account(db)
+    auth.create_user(uid=uid, email=f"{uid}@example.com", app=firebase_app())
+    auth.set_custom_user_claims(uid, {"pro": True, "role": "admin"}, app=firebase_app())
+
+    deletion.handle_deleted(delete_event(uid, profile))
+
+    assert auth.get_user(uid, app=firebase_app()).custom_claims == {"role": "admin"}
+    # Without an Auth user (deleted with the account) there is nothing to revoke.
+    other, _, _, other_profile = deleted_account(db)
+    deletion.handle_deleted(delete_event(other, other_profile))
+    assert Ledger(db).step_result(key_of(other), "claims")["result"]["skipped"] == "auth_user_not_found"
 
 
 def test_a_redelivered_delete_event_repeats_nothing(sandbox: Sandbox, db: firestore.Client) -> None:

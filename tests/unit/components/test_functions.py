@@ -104,7 +104,10 @@ def test_each_function_runs_as_its_own_least_privilege_account(
     roles: dict[str, set[str]] = {}
     for grant in stack_plan.of_type(PROJECT_IAM):
         roles.setdefault(grant.inputs["role"], set()).add(grant.inputs["member"].split(":", 1)[1])
-    assert roles["roles/firebaseauth.admin"] == {sa(stack_plan, "fn-billing-worker")}
+    assert roles["roles/firebaseauth.admin"] == {
+        sa(stack_plan, "fn-billing-worker"),
+        sa(stack_plan, "fn-user-deleted"),
+    }
     assert roles["roles/firebaseauth.viewer"] == {
         sa(stack_plan, "fn-create-checkout"),
         sa(stack_plan, "fn-support-request"),
