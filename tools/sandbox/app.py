@@ -1,10 +1,12 @@
 """The sandbox's behaviour, independent of HTTP plumbing: route a request to its provider, apply an
-injected fault, record the request, and answer the inspection endpoints under /_sandbox/."""
+injected fault, hold the exchange to the provider's published spec, record the request, and answer the
+inspection endpoints under /_sandbox/."""
 
 import threading
 from dataclasses import dataclass
 from typing import Any
 
+from .conformance import Conformance
 from .faults import FaultBook, FaultError
 from .messages import SandboxRequest, SandboxResponse
 from .providers import Provider, all_providers
@@ -23,6 +25,7 @@ class Sandbox:
         self.providers: list[Provider] = all_providers()
         self.faults = FaultBook(frozenset(provider.name for provider in self.providers))
         self.requests = RequestLog()
+        self.conformance = Conformance(frozenset(provider.name for provider in self.providers))
         # Handling is quick and in memory; one lock keeps ids, stores and the log consistent.
         self._lock = threading.RLock()
         # Set on shutdown so that requests held by a delay fault end promptly.
@@ -47,11 +50,16 @@ class Sandbox:
         with self._lock:
             fault = self.faults.take(provider.name, request.path)
             if fault is None or fault.mode == "lost_response":
-                response = provider.authenticate(request) or provider.handle(request)
+                response = (
+                    provider.authenticate(request)
+                    or self.conformance.reject(provider, request)
+                    or provider.handle(request)
+                )
             elif fault.mode == "status":
                 response = provider.error(fault.status, fault.code, fault.message)
             else:  # delay: whoever still listens after the wait gets a gateway timeout, nothing applied
                 response = provider.error(504, fault.code, fault.message or "upstream request timeout")
+            response = self.conformance.vouch(provider, request, response)
             self.requests.record(
                 provider.name,
                 request,

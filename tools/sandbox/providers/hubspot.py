@@ -93,7 +93,11 @@ class HubSpot(Provider):
             else:
                 results.append(self._upsert(item["id"].lower(), item.get("properties") or {}))
         if not results:
-            return SandboxResponse(400, errors[0])
+            # A batch with no valid input fails as a whole, in the Error shape (correlationId etc.).
+            first = errors[0]
+            failed = self.error(400, first["category"], first["message"])
+            failed.body.update(context=first["context"], errors=first["errors"])
+            return failed
         body = {"status": "COMPLETE", "results": results, "startedAt": started, "completedAt": iso_now()}
         if errors:
             body.update(numErrors=len(errors), errors=errors)
@@ -157,15 +161,19 @@ def _validate_input(item: Any) -> dict[str, Any] | None:
 
 
 def _input_error(message: str, email: Any, sub_category: str = "") -> dict[str, Any]:
-    error: dict[str, Any] = {
+    # One entry of a 207's `errors`: the StandardError schema (category, context, errors, links,
+    # message, status required); the specific reason is an ErrorDetail's string `subCategory`.
+    detail: dict[str, Any] = {"message": message}
+    if sub_category:
+        detail["subCategory"] = sub_category
+    return {
         "status": "error",
         "category": "VALIDATION_ERROR",
         "message": message,
         "context": {"id": [str(email)]},
+        "errors": [detail],
+        "links": {},
     }
-    if sub_category:
-        error["subCategory"] = sub_category
-    return error
 
 
 def _default_message(status: int) -> str:
