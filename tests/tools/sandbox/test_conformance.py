@@ -354,3 +354,21 @@ def test_injected_error_answers_conform_to_the_spec(
     sandbox.faults.add({"provider": provider, "mode": "status", "status": status})
     answer = call(sandbox, provider, method, path, body)
     assert answer.status == status, answer.body
+
+
+def test_stripe_subscription_cancel_and_update_are_checked_against_the_spec(sandbox: Sandbox) -> None:
+    stripe = next(p for p in sandbox.providers if p.name == "stripe")
+
+    def form(method: str, path: str, body: str) -> SandboxRequest:
+        message = Message()
+        message["Authorization"] = AUTH["stripe"]
+        message["Content-Type"] = FORM
+        return SandboxRequest(method, path, {}, message, body.encode(), "http://127.0.0.1:9")
+
+    path = "/v1/subscriptions/sub_123"
+    assert sandbox.conformance.reject(stripe, form("DELETE", path, "invoice_now=false&prorate=false")) is None
+    assert sandbox.conformance.reject(stripe, form("POST", path, "cancel_at_period_end=true")) is None
+    bad_cancel = sandbox.conformance.reject(stripe, form("DELETE", path, "at_period_end=true"))
+    assert bad_cancel is not None and bad_cancel.body["error"]["param"] == "at_period_end"
+    bad_update = sandbox.conformance.reject(stripe, form("POST", path, "cancel_at_period_end=soon"))
+    assert bad_update is not None and bad_update.body["error"]["param"] == "cancel_at_period_end"
