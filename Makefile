@@ -11,7 +11,8 @@ help:
 	@echo "make status                  check every part of a running 'make up'"
 	@echo "make test                    lint, type-check and run every test"
 	@echo "make plan STACK=staging      offline plan under Pulumi mocks -> build/plan-<stack>.json"
-	@echo "make preview|deploy STACK=   pulumi preview --diff / pulumi up (needs the Pulumi CLI)"
+	@echo "make preview STACK=          pulumi preview --diff of the next deploy phase (needs the Pulumi CLI)"
+	@echo "make deploy STACK=           pulumi up in first-deploy phases, idempotent (needs the Pulumi CLI)"
 	@echo "make secrets STACK=          add Secret Manager versions (hidden input or environment)"
 	@echo "make secrets-check STACK=    list declared secrets without an enabled version"
 	@echo "make replay-dlq TOPIC= [PROJECT=]  republish a topic's dead-lettered messages"
@@ -59,7 +60,7 @@ plan: setup
 
 preview deploy: setup
 	@command -v pulumi >/dev/null || { echo "The Pulumi CLI is not installed: see https://www.pulumi.com/docs/install/ (then 'pulumi login')."; exit 1; }
-	@if [ "$@" = preview ]; then pulumi preview --diff --stack $(STACK); else pulumi up --stack $(STACK); fi
+	@$(PYTHON) -m tools.ops.deploy --stack $(STACK) $(if $(filter preview,$@),--preview)
 
 secrets: setup
 	@$(PYTHON) -m tools.ops.secrets_cli add --stack $(STACK)

@@ -67,6 +67,9 @@ class MonitoringArgs:
     # Sequence, not list: a list[str] or list[Output[str]] must both be accepted (list is invariant).
     dead_letter_subscriptions: Sequence[pulumi.Input[str]]
     log_retention_days: int
+    # False on a first deploy's foundation phase: the log-based metrics are created, the alert policies
+    # that filter on them wait for a later phase (Monitoring answers 404 for a new metric for minutes).
+    alerts: bool = True
 
 
 def service_name(function_name: str) -> str:
@@ -114,7 +117,7 @@ def validate(args: MonitoringArgs) -> None:
             raise ValueError(
                 f"monitoring: uptime target {target.name!r} host {target.host!r} must be a bare hostname"
             )
-    if not args.dead_letter_subscriptions:
+    if args.alerts and not args.dead_letter_subscriptions:
         raise ValueError(
             "monitoring: dead_letter_subscriptions is empty; dead-lettered messages would go unnoticed"
         )
@@ -152,8 +155,10 @@ FUNCTION_ERRORS_ALERT = AlertRule(
     group_by=("metric.label.service",),
     documentation=(
         "A function logged at ERROR: a permanent provider failure (recorded in `sync_failures`), "
-        "a message sent to its dead-letter topic, or an unhandled exception. The `service` label "
-        "names the function; filter its logs by `correlation_id`."
+        "a provider quota exhausted (`alert=provider_quota_exhausted`, code `quota_exhausted`: raise "
+        "the quota or wait for its reset, then replay the dead letters), a message sent to its "
+        "dead-letter topic, or an unhandled exception. The `service` label names the function; filter "
+        "its logs by `correlation_id`."
     ),
 )
 
@@ -265,6 +270,7 @@ class Monitoring(pulumi.ComponentResource):
         self._name = name
         self._project = args.project_id
         self._child = pulumi.ResourceOptions(parent=self)
+        self._alerts = args.alerts
         services = sorted({service_name(n) for n in args.function_names})
 
         channel = gcp.monitoring.NotificationChannel(
@@ -279,15 +285,19 @@ class Monitoring(pulumi.ComponentResource):
 
         policies: dict[str, pulumi.Output[str]] = {}
         checks: dict[str, pulumi.Output[str]] = {}
-        for target in args.uptime_targets:
+        for target in args.uptime_targets if args.alerts else []:
             check = self._uptime_check(target)
             checks[target.name] = check.uptime_check_id
             policies[f"uptime-{target.name}"] = self._uptime_alert(target, check).name
 
-        policies["function-errors"] = self._function_errors(services).name
-        policies["webhook-failures"] = self._webhook_failures(service_name(args.webhook_function)).name
-        policies["payment-sync-lag"] = self._payment_sync_lag(services).name
-        policies["dead-letters"] = self._dead_letters(args.dead_letter_subscriptions).name
+        metric_alerts = {
+            "function-errors": self._function_errors(services),
+            "webhook-failures": self._webhook_failures(service_name(args.webhook_function)),
+            "payment-sync-lag": self._payment_sync_lag(services),
+        }
+        policies.update({key: policy.name for key, policy in metric_alerts.items() if policy is not None})
+        if args.alerts:
+            policies["dead-letters"] = self._dead_letters(args.dead_letter_subscriptions).name
 
         retention = gcp.logging.ProjectBucketConfig(
             f"{name}-log-retention",
@@ -353,7 +363,7 @@ class Monitoring(pulumi.ComponentResource):
 
     # ---- log-based metrics and their alerts -----------------------------------------------------
 
-    def _function_errors(self, services: list[str]) -> gcp.monitoring.AlertPolicy:
+    def _function_errors(self, services: list[str]) -> gcp.monitoring.AlertPolicy | None:
         metric = self._log_metric(
             "function-errors",
             "ERROR log lines written by the Launch Ready functions",
@@ -365,9 +375,9 @@ class Monitoring(pulumi.ComponentResource):
             descriptor=_counter("service", "Cloud Run service of the function"),
             label_extractors={"service": "EXTRACT(resource.labels.service_name)"},
         )
-        return self._policy(FUNCTION_ERRORS_ALERT, _user_metric_filter(metric))
+        return self._metric_policy(FUNCTION_ERRORS_ALERT, metric)
 
-    def _webhook_failures(self, webhook_service: str) -> gcp.monitoring.AlertPolicy:
+    def _webhook_failures(self, webhook_service: str) -> gcp.monitoring.AlertPolicy | None:
         metric = self._log_metric(
             "webhook-failures",
             "Stripe webhook deliveries answered with 4xx or 5xx",
@@ -379,9 +389,9 @@ class Monitoring(pulumi.ComponentResource):
             descriptor=_counter("status", "HTTP status answered to Stripe"),
             label_extractors={"status": "EXTRACT(httpRequest.status)"},
         )
-        return self._policy(WEBHOOK_FAILURES_ALERT, _user_metric_filter(metric))
+        return self._metric_policy(WEBHOOK_FAILURES_ALERT, metric)
 
-    def _payment_sync_lag(self, services: list[str]) -> gcp.monitoring.AlertPolicy:
+    def _payment_sync_lag(self, services: list[str]) -> gcp.monitoring.AlertPolicy | None:
         metric = self._log_metric(
             "payment-sync-lag",
             "Seconds from a Stripe event's creation to the CRM write that follows it",
@@ -399,7 +409,7 @@ class Monitoring(pulumi.ComponentResource):
                 )
             ),
         )
-        return self._policy(PAYMENT_SYNC_LAG_ALERT, _user_metric_filter(metric))
+        return self._metric_policy(PAYMENT_SYNC_LAG_ALERT, metric)
 
     # ---- dead letters -----------------------------------------------------------------------------
 
@@ -439,7 +449,20 @@ class Monitoring(pulumi.ComponentResource):
             opts=self._child,
         )
 
-    def _policy(self, alert: AlertRule, metric_filter: pulumi.Input[str]) -> gcp.monitoring.AlertPolicy:
+    def _metric_policy(
+        self, alert: AlertRule, metric: gcp.logging.Metric
+    ) -> gcp.monitoring.AlertPolicy | None:
+        """The alert on a log-based metric, ordered after the metric explicitly, not only by its name."""
+        if not self._alerts:
+            return None
+        return self._policy(alert, _user_metric_filter(metric), depends_on=[metric])
+
+    def _policy(
+        self,
+        alert: AlertRule,
+        metric_filter: pulumi.Input[str],
+        depends_on: Sequence[pulumi.Resource] = (),
+    ) -> gcp.monitoring.AlertPolicy:
         condition = gcp.monitoring.AlertPolicyConditionArgs(
             display_name=alert.condition,
             condition_threshold=gcp.monitoring.AlertPolicyConditionConditionThresholdArgs(
@@ -472,7 +495,7 @@ class Monitoring(pulumi.ComponentResource):
                 mime_type="text/markdown",
             ),
             user_labels={"app": "launchready"},
-            opts=self._child,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),
         )
 
 

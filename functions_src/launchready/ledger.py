@@ -5,7 +5,12 @@ wins. Each side effect of an event is a step in `events/{key}/steps/{step}`: bef
 takes a short lease in a transaction (a concurrent duplicate backs off instead of repeating the
 call); after running it is recorded as done with its result. A redelivery after a crash or timeout
 skips the done steps and resumes at the first incomplete one. A crash between a side effect and its
-record is covered by the provider's idempotency key (or a naturally idempotent call).
+record is covered by the provider's idempotency key (or a naturally idempotent call) and, because
+those keys live shorter than our seven-day replay window, by a `reconcile` lookup: a step that an
+earlier attempt started looks its effect up by our own id before repeating it.
+
+A provider that asked us to wait (Retry-After, a documented lock, an exhausted quota) leaves
+`not_before` on the failed step; a redelivery that arrives earlier is deferred without calling it.
 
 Where one step follows the claim at once and its outcome is recorded on the event (the Stripe
 webhook's publish), the claim can carry the lease itself (`claim(lease_seconds=...)`, then
@@ -32,6 +37,10 @@ T = TypeVar("T")
 
 class StepInProgress(TransientError):
     """Another delivery holds the step's lease; Pub/Sub will redeliver after backoff."""
+
+
+class StepDeferred(TransientError):
+    """The provider asked not to be called before the step's `not_before`; Pub/Sub will redeliver."""
 
 
 def doc_id(key: str) -> str:
@@ -82,15 +91,27 @@ class Ledger:
         return data if data and data.get("state") == "done" else None
 
     def run_step(self, key: str, step: str, action: Callable[[], T], *,
-                 lease_seconds: int = DEFAULT_LEASE_SECONDS) -> T:
+                 lease_seconds: int = DEFAULT_LEASE_SECONDS,
+                 reconcile: Callable[[], T | None] | None = None) -> T:
         """Run `action` once for (key, step) and return its result; a completed step returns the
-        recorded result without running again. The result must be storable in Firestore."""
-        done = self._acquire(key, step, lease_seconds)
+        recorded result without running again. The result must be storable in Firestore.
+
+        `reconcile` is the second guard for effects whose provider key expires: when an earlier attempt
+        started this step without recording it done, `reconcile()` looks the effect up by our own id
+        first, and a non-None answer is recorded as the result instead of running `action` again.
+
+        Raises StepInProgress (another delivery holds the lease), StepDeferred (the provider's
+        not-before has not passed) or whatever `action` / `reconcile` raise."""
+        done, earlier_attempts = self._acquire(key, step, lease_seconds)
         if done is not None:
             log.info("step already done", step=step, ledger_key=key)
             return cast(T, done.get("result"))
         try:
-            result = action()
+            found = reconcile() if earlier_attempts and reconcile is not None else None
+            if found is not None:
+                log.warning("an earlier attempt's effect was found by lookup; not repeating it", step=step,
+                            ledger_key=key, earlier_attempts=earlier_attempts)
+            result = found if found is not None else action()
         except BaseException as exc:
             self._step(key, step).set(self._failed(exc), merge=True)
             raise
@@ -104,12 +125,13 @@ class Ledger:
         the lease and merge `record(result)` into the event in one single-document commit. The event
         is where the outcome lives (e.g. `published: True, message_id`): a repeat reads it there
         before it would look for a steps/ document, so none is written on success. On failure the
-        step is recorded failed and the lease ended, so a retry may resume."""
+        step is recorded failed and the lease ended, so a retry may resume. For steps that need no
+        `reconcile` lookup: a claimer that dies mid-step leaves no attempt on a steps/ document."""
         try:
             result = action()
         except BaseException as exc:
             batch = self._db.batch()
-            batch.set(self._step(key, step), self._failed(exc), merge=True)
+            batch.set(self._step(key, step), {**self._failed(exc), "attempts": 1, "step": step}, merge=True)
             batch.update(self._event(key), {"lease_until": None, "updated_at": now()})
             batch.commit()
             raise
@@ -136,25 +158,38 @@ class Ledger:
 
     @staticmethod
     def _failed(exc: BaseException) -> dict[str, Any]:
-        return {"state": "failed", "lease_until": None, "last_error": str(exc)[:500], "failed_at": now()}
+        """A failed step's record; `not_before` when the provider asked us to wait (Retry-After)."""
+        failure: dict[str, Any] = {"state": "failed", "lease_until": None, "last_error": str(exc)[:500],
+                                   "failed_at": now(), "not_before": None}
+        wait = exc.retry_after if isinstance(exc, TransientError) else None
+        if wait:
+            failure["not_before"] = now() + timedelta(seconds=wait)
+        return failure
 
-    def _acquire(self, key: str, step: str, lease_seconds: int) -> dict[str, Any] | None:
+    def _acquire(self, key: str, step: str, lease_seconds: int) -> tuple[dict[str, Any] | None, int]:
+        """(the done step's data or None, how many attempts started this step before this one)."""
         ref = self._step(key, step)
         transaction = self._db.transaction()
 
         @firestore.transactional
-        def acquire(tx: firestore.Transaction) -> dict[str, Any] | None:
+        def acquire(tx: firestore.Transaction) -> tuple[dict[str, Any] | None, int]:
             snapshot = ref.get(transaction=tx)
             data = (snapshot.to_dict() or {}) if snapshot.exists else {}
+            attempts = int(data.get("attempts", 0))
             if data.get("state") == "done":
-                return data
+                return data, attempts
             lease_until = data.get("lease_until")
             if data.get("state") == "running" and lease_until and lease_until > now():
                 raise StepInProgress(f"step {step} of {key} is running elsewhere")
+            not_before = data.get("not_before")
+            if not_before and not_before > now():
+                wait = (not_before - now()).total_seconds()
+                raise StepDeferred(f"step {step} of {key}: the provider asked to wait until {not_before}",
+                                   retry_after=wait)
             tx.set(ref, {"state": "running", "lease_until": now() + timedelta(seconds=lease_seconds),
-                         "attempts": int(data.get("attempts", 0)) + 1, "step": step,
+                         "attempts": attempts + 1, "step": step,
                          "correlation_id": log.current_correlation_id()}, merge=True)
-            return None
+            return None, attempts
 
         try:
             return acquire(transaction)

@@ -18,8 +18,10 @@ from .providers import Provider
 
 # Which documents each provider is held to; provenance in specs/README.md.
 CONTRACTS: dict[str, Callable[[], Contract]] = {
-    # The unversioned v3 path and the newest dated version (HubSpot's date-based API versions).
-    "hubspot": lambda: Contract(("hubspot-contacts-v3.json", "hubspot-contacts-2026-09.json")),
+    # The unversioned v3 path and the date-based versions the sandbox serves (2026-09 is the newest).
+    "hubspot": lambda: Contract(
+        ("hubspot-contacts-v3.json", "hubspot-contacts-2026-03.json", "hubspot-contacts-2026-09.json")
+    ),
     "zendesk": lambda: Contract(("zendesk-tickets.json",)),
     "resend": lambda: Contract(("resend.json",)),
     # The hosted Checkout page is opened by the customer's browser; it is not part of the API.

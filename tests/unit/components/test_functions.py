@@ -227,4 +227,8 @@ def test_max_instances_follow_the_stack_scale(
     for spec in catalog.functions:
         config = function(plan, spec.name).inputs["serviceConfig"]
         assert config["maxInstanceCount"] == max(1, round(spec.limits.max_instances * scale))
-        assert config["environmentVariables"]["LAUNCHREADY_ENV"] == stack
+        # The kind of environment (launchready:environment), never the stack's name.
+        assert (
+            config["environmentVariables"]["LAUNCHREADY_ENV"]
+            == {"staging": "staging", "prod": "production"}[stack]
+        )

@@ -33,6 +33,7 @@ def build(new_project: NewProjectSpec | None) -> PlanMocks:
         authorized_domains=["app.acme.dev", "localhost"],
         indexes=(INDEX,),
         new_project=new_project,
+        identity_platform=new_project is not None,
     )
     run_under_mocks(lambda: FirebaseProject("project", args))
     return mocks
