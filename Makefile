@@ -18,7 +18,7 @@ help:
 	@echo "make secrets STACK=          add Secret Manager versions (hidden input or environment)"
 	@echo "make secrets-check STACK=    list declared secrets without an enabled version"
 	@echo "make replay-dlq TOPIC= [PROJECT=]  republish a topic's dead-lettered messages"
-	@echo "make bench                   measure local start-up and handler latency (medians)"
+	@echo "make bench                   measure local start-up, handler latency and webhook vs floor (medians, p95)"
 
 # Fresh-machine set-up, idempotent: .venv from requirements.lock, node_modules from package-lock.json,
 # and a check of Java and gcloud's emulators (stops with the exact install command when one is missing).
@@ -117,6 +117,7 @@ replay-dlq: setup
 bench: setup
 	@$(PYTHON) -m tools.bench.startup --runs 3
 	@$(PYTHON) -m tools.bench.pipeline --start
+	@$(PYTHON) -m tools.bench.webhook
 
 clean:
 	rm -rf build .local .pytest_cache .ruff_cache .coverage htmlcov

@@ -162,7 +162,14 @@ class HubSpot(Provider):
             else:
                 results.append(self._upsert(item["id"].lower(), item.get("properties") or {}))
         if not results:
-            return SandboxResponse(400, errors[0])
+            # A batch with no valid input fails as a whole, in the Error shape (correlationId etc.).
+            first = errors[0]
+            failed = self.error(400, first["category"], first["message"])
+            failed.body.update(context=first["context"], errors=first["errors"])
+            sub_category = first["errors"][0].get("subCategory")
+            if sub_category:  # the Error schema's `subCategory` is the reason as a string
+                failed.body["subCategory"] = sub_category
+            return failed
         body = {"status": "COMPLETE", "results": results, "startedAt": started,
                 "completedAt": self.clock.iso_now()}
         if errors:
@@ -284,15 +291,19 @@ def _validate_input(item: Any) -> dict[str, Any] | None:
 
 
 def _input_error(message: str, email: Any, sub_category: str = "") -> dict[str, Any]:
-    error: dict[str, Any] = {
+    # One entry of a 207's `errors`: the StandardError schema (category, context, errors, links,
+    # message, status required); the specific reason is an ErrorDetail's string `subCategory`.
+    detail: dict[str, Any] = {"message": message}
+    if sub_category:
+        detail["subCategory"] = sub_category
+    return {
         "status": "error",
         "category": "VALIDATION_ERROR",
         "message": message,
         "context": {"id": [str(email)]},
+        "errors": [detail],
+        "links": {},
     }
-    if sub_category:
-        error["subCategory"] = sub_category
-    return error
 
 
 def _default_message(status: int) -> str:
