@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON := .venv/bin/python
 STACK ?= staging
 
-.PHONY: help setup up demo status test lint typecheck test-python test-rules test-rules-mutants plan preview deploy secrets secrets-check replay-dlq bench clean
+.PHONY: help setup up demo status test lint typecheck test-python test-rules test-rules-mutants plan diff preview deploy secrets secrets-check replay-dlq bench clean
 
 help:
 	@echo "make up                      run the whole stack locally on the emulators"
@@ -11,6 +11,7 @@ help:
 	@echo "make status                  check every part of a running 'make up'"
 	@echo "make test                    lint, type-check and run every test"
 	@echo "make plan STACK=staging      offline plan under Pulumi mocks -> build/plan-<stack>.json"
+	@echo "make diff BASE=main [STACK=] what this branch changes per stack vs BASE -> build/diff.md, diff.json"
 	@echo "make preview STACK=          pulumi preview --diff of the next deploy phase (needs the Pulumi CLI)"
 	@echo "make deploy STACK=           pulumi up in first-deploy phases, idempotent (needs the Pulumi CLI)"
 	@echo "make secrets STACK=          add Secret Manager versions (hidden input or environment)"
@@ -57,6 +58,12 @@ test-rules-mutants: setup
 
 plan: setup
 	@$(PYTHON) -m tools.offline.plan --stack $(STACK)
+
+# Offline program diff against a git ref, every stack unless STACK is given on the command line;
+# ACK_DESTRUCTIVE=1 acknowledges data-bearing deletes/replacements and dropped protect.
+diff: setup
+	@test -n "$(BASE)" || { echo "usage: make diff BASE=<git ref> [STACK=<stack>] [ACK_DESTRUCTIVE=1]"; exit 2; }
+	@$(PYTHON) -m tools.offline.diff --base "$(BASE)" $(if $(filter command line,$(origin STACK)),--stack "$(STACK)") $(if $(filter-out 0,$(ACK_DESTRUCTIVE)),--allow-destructive)
 
 preview deploy: setup
 	@command -v pulumi >/dev/null || { echo "The Pulumi CLI is not installed: see https://www.pulumi.com/docs/install/ (then 'pulumi login')."; exit 1; }

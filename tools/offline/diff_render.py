@@ -108,8 +108,19 @@ def render_json(base: str, stacks: Sequence[StackDiff], acknowledged: bool) -> s
     return json.dumps(document, indent=2, sort_keys=True) + "\n"
 
 
+def _plain_numbers(value: Any) -> Any:
+    """Numbers cross the engine's protobuf as doubles: show 30.0 as 30, as `pulumi preview` does."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _plain_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain_numbers(v) for v in value]
+    return value
+
+
 def _value(value: Any) -> str:
-    text = json.dumps(value, sort_keys=True, ensure_ascii=False)
+    text = json.dumps(_plain_numbers(value), sort_keys=True, ensure_ascii=False)
     return text if len(text) <= _VALUE_CHARS else text[: _VALUE_CHARS - 1] + "…"
 
 
