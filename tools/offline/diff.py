@@ -107,10 +107,8 @@ def evaluate_both(root: Path, base: str, stacks: list[str], log: Any) -> tuple[P
             raise DiffError(str(error)) from None
         finally:
             if base_proc is not None:
-                subprocess.run(
-                    ["git", "-C", str(root), "worktree", "remove", "--force", str(work / "base")],
-                    capture_output=True,
-                )
+                for args in (["remove", "--force", str(work / "base")], ["prune"]):
+                    subprocess.run(["git", "-C", str(root), "worktree", *args], capture_output=True)
     return cached, head
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tools.offline.credential_shapes import SHAPES, value_pattern
-from tools.offline.diff import failure_report
+from tools.offline.diff import failure_report, run_policy
 from tools.offline.diff_compare import compare, counts, is_immutable
 from tools.offline.diff_render import MARKER, MAX_COMMENT, StackDiff, render_json, render_markdown
 from tools.offline.diff_scan import scan, withhold
@@ -203,3 +203,13 @@ def test_failure_report_withholds_credential_lines(tmp_path: Path) -> None:
     assert "line 49" in text and "line 19" not in text  # the last 30 lines
     assert FAKE["Resend API key"] not in text and "[line withheld: a Resend API key shape]" in text
     assert withhold("plain") == "plain"
+
+
+def test_policy_column_says_why_the_runner_did_not_run(tmp_path: Path) -> None:
+    plan = [resource(TOPIC, "t", name="t")]
+    assert run_policy(tmp_path, "staging", plan, tmp_path) == ("not run: no policy runner on this branch", [])
+    runner = tmp_path / "tools" / "offline" / "policy_runner.py"
+    runner.parent.mkdir(parents=True)
+    runner.write_text("")
+    assert run_policy(tmp_path, "staging", plan, tmp_path)[0] == "not run: `make setup-policy` first"
+    assert run_policy(tmp_path, "staging", None, tmp_path)[0] == "no stack"
