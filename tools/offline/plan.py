@@ -32,6 +32,7 @@ from components.phases import print_phases
 from components.stack_config import StackConfigError, parse_stack_config
 from components.stack_config import read_stack_file as load_stack_file
 from tools.offline.contracts.check import Environment, Violation
+from tools.offline.credential_shapes import value_pattern
 from tools.offline.mocks import PlanMocks, run_under_mocks
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,18 +44,9 @@ UNKNOWN = "[unknown until apply]"
 _SECRET_KEY = re.compile(
     r"(password|passphrase|api_?token|api_?key|private_?key|secret_?data|credentials)$", re.I
 )
-# Plain-text values shaped like the credentials of the providers this program talks to.
-_CREDENTIAL_VALUE = re.compile(
-    r"^(sk|rk)_(live|test)_[0-9A-Za-z]{8,}"  # Stripe secret / restricted key
-    r"|^whsec_[0-9A-Za-z]{8,}"  # Stripe webhook signing secret
-    r"|^pat-[a-z]{2,4}\d?-[0-9a-f-]{20,}"  # HubSpot private app token
-    r"|^re_[0-9A-Za-z_]{16,}"  # Resend API key
-    r"|^AIza[0-9A-Za-z_-]{35}$"  # Google API key
-    r"|^(AKIA|ASIA)[0-9A-Z]{16}$"  # AWS access key id
-    r"|^gh[pousr]_[0-9A-Za-z]{30,}"  # GitHub token
-    r"|^xox[abprs]-[0-9A-Za-z-]{10,}"  # Slack token
-    r"|-----BEGIN [A-Z ]*PRIVATE KEY-----"  # PEM private key
-)
+# Plain-text values shaped like the credentials of the providers this program talks to (one list,
+# shared with the diff's output scan).
+_CREDENTIAL_VALUE = value_pattern()
 
 
 class PlanError(Exception):
