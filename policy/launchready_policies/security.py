@@ -124,6 +124,7 @@ TRIGGER_ROLES = {"firestore": ("roles/eventarc.eventReceiver",)}
 # Beyond the base, by catalog function, with the reason recorded in components/functions.py.
 EXTRA_ROLES: dict[str, tuple[str, ...]] = {
     "billing_worker": ("roles/firebaseauth.admin",),  # sets custom claims
+    "user_deleted": ("roles/firebaseauth.admin",),  # revokes the pro claim of a deleted account
     "create_checkout": ("roles/firebaseauth.viewer",),  # verify_id_token(check_revoked=True)
     "support_request": ("roles/firebaseauth.viewer",),
 }
