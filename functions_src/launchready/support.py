@@ -35,6 +35,8 @@ REFERENCE_LENGTH = 6
 # 32^6 references: a collision between two requests is rare but possible, so the derivation probes on.
 MAX_REFERENCE_PROBES = 8
 UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+# A replay must carry the same request: the same id with other content is a client bug, not a retry.
+REPLAY_FIELDS = ("subject", "message", "category")
 NEXT_STEPS = ("We have received your request. A confirmation with your reference is on its way to {email}; "
               "our team will reply by email, usually within one business day.")
 
@@ -109,6 +111,13 @@ def create_once(user: User, body: dict[str, Any], client_request_id: str) -> tup
         except AlreadyExists:
             existing = collection.document(reference).get().to_dict() or {}
         if existing.get("uid") == user.uid and existing.get("client_request_id") == client_request_id:
+            changed = [field for field in REPLAY_FIELDS if existing.get(field) != document[field]]
+            if changed:
+                log.warning("support request id reused with different content", changed=changed)
+                raise HttpError(409, "idempotency_conflict",
+                                "this client_request_id was already used for a different support request "
+                                f"({', '.join(changed)} differ); use a new one",
+                                reference=reference, fields=changed)
             log.info("support request replayed")
             return existing, False
         log.warning("support reference taken by another request, probing on", taken=reference)

@@ -71,10 +71,11 @@ wait_all() {
   done
 }
 
-# The last "Collecting"/"Installing" line of a pip log, shortened: what pip is doing now.
+# What pip is doing now: the last line of its log, shortened.
 pip_activity() {
-  grep -E '^(Collecting|Downloading|Installing|Successfully|  Downloading)' "$1" | tail -n1 | cut -c1-70 |
-    sed 's/^ *//'
+  local line
+  line="$(grep -vE '^\s*$|^WARNING' "$1" | tail -n1 | sed 's/^ *//; s/ (from -r .*//' | cut -c1-70)"
+  printf '%s' "${line:-resolving}"
 }
 
 check_python() {
