@@ -13,6 +13,9 @@ MAIL_RECORD_TYPES = ("TXT", "MX", "CNAME")
 # Cloudflare's "automatic" TTL; the only value allowed on proxied records.
 AUTOMATIC_TTL = 1
 HSTS_MAX_AGE_SECONDS = 31_536_000  # one year
+RATE_LIMITED_BODY = (
+    '{"error":{"code":"rate_limited","message":"too many requests from this address, retry in 10 seconds"}}'
+)
 # 10 s period and 10 s block are the values every Cloudflare plan accepts.
 RATE_LIMIT_PERIOD_SECONDS = 10
 RATE_LIMIT_MITIGATION_SECONDS = 10
@@ -329,10 +332,13 @@ class Edge(pulumi.ComponentResource):
                     expression=rate_limit_expression(args.rate_limited_paths),
                     action="block",
                     action_parameters=cloudflare.RulesetRuleActionParametersArgs(
+                        # The API's error shape (docs/api.md). Cloudflare sends a custom response only on
+                        # Pro plans and above; Free zones answer with its default 429 page instead:
+                        # https://developers.cloudflare.com/waf/rate-limiting-rules/create-zone-dashboard/#configure-a-custom-response-for-blocked-requests
                         response=cloudflare.RulesetRuleActionParametersResponseArgs(
                             status_code=429,
                             content_type="application/json",
-                            content='{"error":"rate_limited","detail":"Too many requests, retry shortly."}',
+                            content=RATE_LIMITED_BODY,
                         )
                     ),
                     ratelimit=cloudflare.RulesetRuleRatelimitArgs(

@@ -56,7 +56,8 @@ def _local_code_files() -> list[Path]:
 def test_local_lock_pins_the_same_versions_as_dev_lock() -> None:
     local, dev = _pins(REQUIREMENTS / "local.lock"), _pins(REQUIREMENTS / "dev.lock")
     assert local, "local.lock has no pins"
-    different = {name: (version, dev.get(name)) for name, version in local.items() if dev.get(name) != version}
+    different = {name: (version, dev.get(name)) for name, version in local.items()
+                 if dev.get(name) != version}
     assert not different, f"local.lock and dev.lock disagree (name: (local, dev)): {different}"
     assert set(dev) > set(local)
 

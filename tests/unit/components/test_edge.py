@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Any
 
 import pulumi
@@ -180,6 +181,10 @@ def test_rate_limit_rule_covers_the_webhook_and_support_paths(edge: PlanMocks) -
     assert rule["action"] == "block"
     assert rule["enabled"] is True
     assert rule["actionParameters"]["response"]["statusCode"] == 429
+    # The same error shape as every other API error (docs/api.md).
+    body = json.loads(rule["actionParameters"]["response"]["content"])
+    assert set(body) == {"error"} and body["error"]["code"] == "rate_limited" and body["error"]["message"]
+    assert rule["actionParameters"]["response"]["contentType"] == "application/json"
     assert '"/v1/stripe/webhook"' in rule["expression"]
     assert '"/v1/support"' in rule["expression"]
     assert rule["expression"].startswith("(http.request.uri.path in {")
