@@ -66,9 +66,9 @@ test-rules-mutants: setup-dev
 plan: setup-dev
 	@$(PYTHON) -m tools.offline.plan --stack $(STACK)
 
+# Checks the CLI, its login, the stack and Google credentials first (one line says what is missing).
 preview deploy: setup-dev
-	@command -v pulumi >/dev/null || { echo "The Pulumi CLI is not installed: see https://www.pulumi.com/docs/install/ (then 'pulumi login')."; exit 1; }
-	@if [ "$@" = preview ]; then pulumi preview --diff --stack $(STACK); else pulumi up --stack $(STACK); fi
+	@$(PYTHON) -m tools.ops.pulumi_cli $@ --stack $(STACK)
 
 secrets: setup-dev
 	@$(PYTHON) -m tools.ops.secrets_cli add --stack $(STACK)
