@@ -56,6 +56,30 @@ class ManagedProcess:
             return ""
 
 
+def exit_reason(returncode: int | None, log_tail: str) -> str:
+    """Why a server of the stack stopped, in words, for the supervisor's crash line.
+
+    A server exits only when something stops it, so code 0 is not "fine": the gcloud emulator wrappers
+    exit 0 when their Java process is killed (by the OOM killer, or by hand), functions-framework when
+    it is sent SIGINT."""
+    if returncode is None:
+        return "is still running"
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        reason = f"was killed by {name} from outside the stack"
+    elif returncode == 0:
+        reason = ("exited with code 0 without an error of its own: something outside the stack stopped it "
+                  "or its child process (e.g. the emulator's Java process was killed, or ran out of memory)")
+    else:
+        reason = f"exited with code {returncode}"
+    if not log_tail.strip():
+        reason += "; its log is empty, so it wrote nothing about why"
+    return reason
+
+
 def _group_gone(pgid: int, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

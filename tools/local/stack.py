@@ -371,10 +371,12 @@ class Stack:
                 if process.name not in reported and not process.alive():
                     reported.add(process.name)
                     exit_code = 1
+                    tail = process.log_tail()
+                    reason = emulators.exit_reason(process.popen.returncode, tail)
                     self.console.step(
                         "✗",
-                        f"{process.name} exited with code {process.popen.returncode} "
-                        f"(log {process.log_path}); last lines:\n{process.log_tail()}",
+                        f"{process.name} {reason} (log {process.log_path})"
+                        + (f"; last lines:\n{tail}" if tail.strip() else ""),
                     )
                     self.console.step("!", "the rest of the stack keeps running; Ctrl-C stops it")
         return exit_code
