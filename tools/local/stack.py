@@ -189,6 +189,10 @@ class Stack:
             str(port),
             "--timeout",
             str(timeout),
+            "--min-backoff",
+            str(self.catalog.push_subscription.min_backoff_seconds),
+            "--max-attempts",
+            str(self.catalog.push_subscription.max_delivery_attempts),
         ]
         for route in routes:
             argv += ["--route", route]
