@@ -182,6 +182,20 @@ def leftovers(layout: Layout, lock: dict[str, Any] | None) -> list[str]:
     return found
 
 
+def part_checks(endpoints: dict[str, Any], lock: dict[str, Any], catalog: Catalog) -> list[Check]:
+    """Every part `make up` starts, probed in parallel (the dead-letter backlog aside)."""
+    urls = http_checks(endpoints)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(urls) + 2) as pool:
+        answers = {part: pool.submit(_answers, url) for part, url in urls.items()}
+        wiring = pool.submit(wiring_check, endpoints, catalog)
+        checks = [Check(part, *future.result()) for part, future in answers.items()]
+        checks.append(wiring.result())
+    bridge = bridge_check(lock, catalog)
+    if bridge:
+        checks.append(bridge)
+    return checks
+
+
 def run_status(layout: Layout, catalog: Catalog | None = None) -> int:
     catalog = catalog or load_catalog()
     lock = read(layout.lock_path)
@@ -201,15 +215,7 @@ def run_status(layout: Layout, catalog: Catalog | None = None) -> int:
     except (OSError, ValueError):
         print(f"starting (supervisor pid {pid}); {layout.endpoints_path} is not written yet")
         return EXIT_STARTING
-    urls = http_checks(endpoints)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=len(urls) + 2) as pool:
-        answers = {part: pool.submit(_answers, url) for part, url in urls.items()}
-        wiring = pool.submit(wiring_check, endpoints, catalog)
-        checks = [Check(part, *future.result()) for part, future in answers.items()]
-        checks.append(wiring.result())
-    bridge = bridge_check(lock or {}, catalog)
-    if bridge:
-        checks.append(bridge)
+    checks = part_checks(endpoints, lock or {}, catalog)
     backlog: dict[str, int] = {}
     pubsub_up = next((c.ok for c in checks if c.part == "Pub/Sub emulator"), False)
     if pubsub_up:
