@@ -49,6 +49,11 @@ def test_a_dead_stack_is_named_before_any_step_runs(
     assert "1. Sign-up" not in out
 
 
+def fake_stack(calls: list[dict[str, Any]]) -> Any:
+    """The one LocalStack call explain() makes, answered from `calls`."""
+    return FakeStack(calls)
+
+
 class FakeStack:
     def __init__(self, calls: list[dict[str, Any]]) -> None:
         self.calls = calls
@@ -93,7 +98,7 @@ def test_the_first_missing_hop_is_named_with_the_push_relay_and_sandbox_evidence
         Hop("email_worker sent the acknowledgement", lambda: False, "email_worker", "resend"),
     ]
 
-    lines = explain(hops, stack, tmp_path)  # type: ignore[arg-type]
+    lines = explain(hops, stack, tmp_path)
 
     assert lines[0] == "the hop that did not happen: support_worker created the Zendesk ticket"
     assert lines[1] == f"its log: {tmp_path / 'support_worker.log'}"
@@ -107,7 +112,7 @@ def test_the_first_missing_hop_is_named_with_the_push_relay_and_sandbox_evidence
 def test_a_worker_that_never_got_a_delivery_is_said_so(tmp_path: Path) -> None:
     hops = [Hop("billing_worker applied it to users/{uid}.billing", lambda: False, "billing_worker")]
 
-    lines = explain(hops, FakeStack([]), tmp_path)  # type: ignore[arg-type]
+    lines = explain(hops, fake_stack([]), tmp_path)
 
     assert "push relay: no delivery to billing_worker yet" in lines[2]
 
@@ -117,7 +122,7 @@ def test_an_unreadable_record_counts_as_a_missing_hop(tmp_path: Path) -> None:
         raise ConnectionError("firestore down")
 
     lines = explain(
-        [Hop("stripe_webhook published the event", broken, "stripe_webhook")], FakeStack([]), tmp_path
-    )  # type: ignore[arg-type]
+        [Hop("stripe_webhook published the event", broken, "stripe_webhook")], fake_stack([]), tmp_path
+    )
 
     assert lines[0].endswith("stripe_webhook published the event")
