@@ -81,7 +81,7 @@ def test_the_first_missing_hop_is_named_with_the_push_relay_and_sandbox_evidence
         )
         + "\n"
     )
-    stack = FakeStack(
+    stack = fake_stack(
         [
             {
                 "provider": "zendesk",
