@@ -27,7 +27,6 @@ from .client import (
     AuthUser,
     LocalStack,
     WaitTimeout,
-    checkout_session_completed,
     contact_tags,
     email_tags,
     failed_invoice,
@@ -110,13 +109,24 @@ class Journey:
         return f"Checkout Session {self.session_id} for the user; pay page {body['url']}"
 
     def payment(self) -> str:
-        session = checkout_session_completed(
-            self.session_id, self.signed_up.uid, self.signed_up.email, self.customer, self.subscription
+        # The user pays on the sandbox's checkout page: its button completes the session and sends the
+        # signed checkout.session.completed to the local webhook, as Stripe does.
+        paid = self.stack.http.post(
+            f"{self.stack.sandbox_url}/c/pay/{self.session_id}",
+            headers={"Accept": "application/json"},
+            timeout=30,
         )
-        self.paid_event = stripe_event("checkout.session.completed", session)
-        response = self.stack.post_stripe_event(self.paid_event)
-        check(response.status_code == 200, f"webhook answered {response.status_code}: {response.text}")
-        check(response.json().get("status") == "published", f"webhook did not publish: {response.text}")
+        check(paid.status_code == 200, f"the sandbox pay page answered {paid.status_code}: {paid.text[:200]}")
+        outcome = paid.json()
+        self.paid_event = outcome["event"]
+        session = self.paid_event["data"]["object"]
+        self.customer, self.subscription = session["customer"], session["subscription"]
+        check(
+            outcome["webhook_status"] == 200,
+            f"webhook answered {outcome['webhook_status']}: {outcome['webhook_answer']}",
+        )
+        answer = outcome["webhook_answer"]
+        check(answer.get("status") == "published", f"webhook did not publish: {answer}")
         wait_until(
             lambda: self.billing().get("status") == "active",
             timeout=STEP_TIMEOUT,
@@ -384,7 +394,7 @@ def steps(journey: Journey, endpoints: dict[str, Any]) -> list[Step]:
             f"{state} (checkout_sessions) · {log('create_checkout')}",
         ),
         Step(
-            "Payment: signed checkout.session.completed webhook",
+            "Payment: the sandbox pay page sends the signed checkout.session.completed",
             journey.payment,
             f"Firestore users/{{uid}}.billing · {log('stripe_webhook', 'billing_worker', 'crm_worker')}",
             journey.payment_hops,

@@ -6,9 +6,11 @@ wrapper is killed), bound to 127.0.0.1, with its output in a log file.
 
 import json
 import os
+import shlex
 import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -154,7 +156,11 @@ def launch_firestore(port: int, log_dir: Path, rules: Path | None = None) -> Man
     argv = ["gcloud", "emulators", "firestore", "start", f"--host-port=127.0.0.1:{port}"]
     if rules is not None:
         argv.append(f"--rules={rules}")
-    return start_process("firestore-emulator", argv, log_dir / "firestore.log")
+    # Its output goes through tools/local/emulator_log.py (one line per expected already-exists instead of a
+    # stack trace); pipefail keeps the emulator's own exit code.
+    pipeline = (f"set -o pipefail; {shlex.join(argv)} 2>&1 | "
+                f"{shlex.quote(sys.executable)} -u -m tools.local.emulator_log")
+    return start_process("firestore-emulator", ["bash", "-c", pipeline], log_dir / "firestore.log")
 
 
 def launch_pubsub(port: int, log_dir: Path, project: str) -> ManagedProcess:

@@ -128,13 +128,19 @@ class Stack:
                 "provider-sandbox",
                 [sys.executable, "-m", "tools.sandbox", "--port", str(port)],
                 self.layout.logs_dir / "sandbox.log",
-                env={"PYTHONUNBUFFERED": "1"},
+                # The pay page's button sends a signed checkout.session.completed to the local webhook.
+                env={"PYTHONUNBUFFERED": "1", "SANDBOX_STRIPE_WEBHOOK_URL": self._webhook_url(),
+                     "STRIPE_WEBHOOK_SECRET": self.webhook_secret},
             )
         )
         url = self.layout.url(port)
         self._wait_http(process, url + "/", EMULATOR_TIMEOUT)
         self._ready("provider sandbox", url + "/_sandbox/state", since)
         return url
+
+    def _webhook_url(self) -> str:
+        spec = next((s for s in self.catalog.functions if s.name == "stripe_webhook"), None)
+        return function_url(self.layout, spec) if spec else ""
 
     def _start_function(self, spec: FunctionSpec, shared: dict[str, str], secrets: dict[str, str]) -> None:
         since = time.monotonic()
