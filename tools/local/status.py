@@ -38,7 +38,7 @@ EXIT_DEAD_LETTERS = 2
 EXIT_NOT_RUNNING = 3
 EXIT_LEFTOVERS = 4
 EXIT_STARTING = 5
-PROBE_TIMEOUT_SECONDS = 2.0
+PROBE_TIMEOUT_SECONDS = 5.0
 EMULATORS = {"firestore": "Firestore", "pubsub": "Pub/Sub", "auth": "Auth"}
 # Enough to tell "some" from "none"; the replay command lists them all.
 BACKLOG_PEEK = 100

@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from components.catalog import load_catalog
 from tools.local import pubsub_wiring, status
 from tools.local.emulators import exit_reason
 from tools.local.layout import build_layout, free_port_base
+from tools.local.lock import cmdline
 
 CATALOG = load_catalog()
 RELAY = "http://127.0.0.1:1"
@@ -120,13 +122,18 @@ def test_ports_left_by_a_killed_supervisor_are_reported(
 def test_a_live_process_group_of_a_killed_supervisor_is_reported(
         state_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     layout = build_layout(CATALOG, state_dir=state_dir, port_base=free_block())
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+    child = subprocess.Popen(["sleep", "60"], start_new_session=True, env={"PATH": "/usr/bin:/bin"})
     try:
-        command = Path(f"/proc/{child.pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        command = cmdline(child.pid)
+        while "sleep" not in command:  # until the child has exec'd
+            time.sleep(0.01)
+            command = cmdline(child.pid)
         layout.lock_path.write_text(json.dumps({"pid": dead_pid(), "children": {str(child.pid): command}}))
 
-        assert status.run_status(layout, CATALOG) == status.EXIT_LEFTOVERS
-        assert f"process group {child.pid} still runs" in capsys.readouterr().out
+        code = status.run_status(layout, CATALOG)
+        out = capsys.readouterr().out
+        assert code == status.EXIT_LEFTOVERS, (out, command, cmdline(child.pid), child.poll())
+        assert f"process group {child.pid} still runs" in out
     finally:
         os.killpg(child.pid, signal.SIGKILL)
         child.wait()
