@@ -6,7 +6,6 @@ wrapper is killed), bound to 127.0.0.1, with its output in a log file.
 
 import json
 import os
-import shlex
 import signal
 import socket
 import subprocess
@@ -157,10 +156,33 @@ def launch_firestore(port: int, log_dir: Path, rules: Path | None = None) -> Man
     if rules is not None:
         argv.append(f"--rules={rules}")
     # Its output goes through tools/local/emulator_log.py (one line per expected already-exists instead of a
-    # stack trace); pipefail keeps the emulator's own exit code.
-    pipeline = (f"set -o pipefail; {shlex.join(argv)} 2>&1 | "
-                f"{shlex.quote(sys.executable)} -u -m tools.local.emulator_log")
-    return start_process("firestore-emulator", ["bash", "-c", pipeline], log_dir / "firestore.log")
+    # stack trace). gcloud stays the leader of its own process group (it makes itself one otherwise, and
+    # a group stop would miss it); the filter, in a session of its own, ends when the emulator's output does.
+    log_path = log_dir / "firestore.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    read_end, write_end = os.pipe()
+    try:
+        with open(log_path, "wb") as log_file:
+            subprocess.Popen(
+                [sys.executable, "-u", "-m", "tools.local.emulator_log"],
+                stdin=read_end,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                cwd=REPO,
+                start_new_session=True,
+            )
+        popen = subprocess.Popen(
+            argv,
+            stdout=write_end,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=REPO,
+            start_new_session=True,
+        )
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    return ManagedProcess("firestore-emulator", popen, log_path)
 
 
 def launch_pubsub(port: int, log_dir: Path, project: str) -> ManagedProcess:
