@@ -124,7 +124,7 @@ start_npm() {
 
 # Java and gcloud's emulator components: checked again only when java or gcloud changed.
 check_system() {
-  local stamp=.venv/.system-checked key java_major components missing=() packages=()
+  local stamp=.venv/.system-checked key java_major components sdk_major missing=() packages=()
   command -v java >/dev/null || fail "Java is not installed (the Firestore and Pub/Sub emulators run on the JVM)" \
     "sudo apt-get install -y openjdk-17-jre-headless"
   command -v gcloud >/dev/null || fail "gcloud is not installed" \
@@ -153,6 +153,14 @@ check_system() {
       fail "missing gcloud components: ${missing[*]}" "sudo apt-get install -y ${packages[*]}"
     fi
     fail "missing gcloud components: ${missing[*]}" "gcloud components install ${missing[*]}"
+  fi
+  # The Firestore emulator of gcloud 528.0.0 (tested) runs on Java 11+; it announces that later releases
+  # need Java 21. Say so once, only when it applies.
+  sdk_major="$(sed -n 's/^Google Cloud SDK \([0-9]*\).*/\1/p' <<<"$components")"
+  if [[ -n "$sdk_major" && "$sdk_major" -gt 528 && "$java_major" -lt 21 ]]; then
+    printf '! gcloud %s: its Firestore emulator may need Java 21 (found Java %s); if it does not start, install\n' \
+      "$sdk_major" "$java_major"
+    printf '  Java 21 (openjdk-21-jre-headless on Debian 13 / Ubuntu 24.04, or Temurin 21) and put it first on PATH\n'
   fi
   [[ -d .venv ]] && printf '%s\n' "$key" >"$stamp"
   return 0
