@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON := .venv/bin/python
 STACK ?= staging
 
-.PHONY: help setup setup-dev up demo status test lint typecheck test-python test-rules test-rules-mutants plan preview deploy secrets secrets-check replay-dlq bench clean
+.PHONY: help setup setup-dev up demo status test lint typecheck test-python test-rules test-rules-mutants plan preview deploy secrets secrets-check replay-dlq bench bench-fresh clean
 
 help:
 	@echo "make up                      run the whole stack locally on the emulators"
@@ -16,6 +16,7 @@ help:
 	@echo "make secrets-check STACK=    list declared secrets without an enabled version"
 	@echo "make replay-dlq TOPIC= [PROJECT=]  republish a topic's dead-lettered messages"
 	@echo "make bench                   measure local start-up and handler latency (medians)"
+	@echo "make bench-fresh             time a fresh clone with empty package caches to a ready 'make up'"
 
 # Fresh-machine set-up, idempotent and quiet when nothing changed (tools/local/bootstrap.sh).
 # setup: what `make up` needs, .venv from requirements/local.lock, node_modules from package-lock.json,
@@ -85,6 +86,10 @@ replay-dlq: setup
 bench: setup
 	@$(PYTHON) -m tools.bench.startup --runs 3
 	@$(PYTHON) -m tools.bench.pipeline --start
+
+# A new user's first `make up`: fresh clone of HEAD, empty pip and npm caches, timed to ready (~1 min a run).
+bench-fresh: setup
+	@$(PYTHON) -m tools.bench.fresh_start --runs 3
 
 clean:
 	rm -rf build .local .pytest_cache .ruff_cache .coverage htmlcov
