@@ -13,6 +13,7 @@ from components.functions import FunctionIdentities, FunctionIdentitiesArgs, Fun
 from components.hosting import ApiHosting, HostingArgs
 from components.monitoring import Monitoring, MonitoringArgs, UptimeTarget
 from components.project import FirebaseProject, NewProjectSpec, ProjectArgs, parse_indexes
+from components.protection import protect_data_in_production
 from components.secrets import Secrets, SecretsArgs
 from components.stack_config import StackConfigError, parse_stack_config, runtime_config_values
 
@@ -26,6 +27,8 @@ def main() -> None:
     except StackConfigError as error:
         # RunError ends the program with just this message, no stack trace.
         raise pulumi.RunError(str(error)) from None
+    # Before any resource: production protects its data-bearing resources.
+    protect_data_in_production(config.environment)
 
     catalog = load_catalog(ROOT / "functions_src" / "catalog.json")
     archive = build_archive(ROOT / "functions_src", ROOT / "build")

@@ -152,8 +152,10 @@ FUNCTION_ERRORS_ALERT = AlertRule(
     group_by=("metric.label.service",),
     documentation=(
         "A function logged at ERROR: a permanent provider failure (recorded in `sync_failures`), "
-        "a message sent to its dead-letter topic, or an unhandled exception. The `service` label "
-        "names the function; filter its logs by `correlation_id`."
+        "a provider quota exhausted (`alert=provider_quota_exhausted`, code `quota_exhausted`: raise "
+        "the quota or wait for its reset, then replay the dead letters), a message sent to its "
+        "dead-letter topic, or an unhandled exception. The `service` label names the function; filter "
+        "its logs by `correlation_id`."
     ),
 )
 
