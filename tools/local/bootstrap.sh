@@ -98,7 +98,10 @@ start_venv() {
       echo "could not create $dir: sudo apt-get install -y python3-venv"
       exit 1
     }
-    "$dir/bin/python" -m pip install --progress-bar off --disable-pip-version-check -r "$lock" &&
+    # The lock is complete (uv resolved it), so pip skips its own resolution (--no-deps); modules are
+    # byte-compiled when first imported rather than all at install time (--no-compile).
+    "$dir/bin/python" -m pip install --progress-bar off --disable-pip-version-check --no-deps --no-compile \
+      -r "$lock" &&
       lock_hash "$lock" >"$stamp"
   ) >"$log" 2>&1 &
   installed+=("$dir from $lock")
