@@ -43,7 +43,7 @@ new_log() {
 # Waits for the background installs in `pending` ("pid|label|log|progress command" entries), printing one
 # line every PROGRESS_EVERY seconds with each running install's latest activity; stops at the first failure.
 wait_all() {
-  local running entry pid label log progress line waited=0
+  local running entry pid label log progress line last=$SECONDS
   while ((${#pending[@]})); do
     running=()
     for entry in "${pending[@]}"; do
@@ -59,8 +59,9 @@ wait_all() {
     pending=("${running[@]+"${running[@]}"}")
     ((${#pending[@]})) || break
     sleep 1
-    waited=$((waited + 1))
-    if ((waited % PROGRESS_EVERY == 0)); then
+    # Wall-clock, not loop turns: on a busy machine a turn takes longer than its 1 s sleep.
+    if ((SECONDS - last >= PROGRESS_EVERY)); then
+      last=$SECONDS
       line=""
       for entry in "${pending[@]}"; do
         IFS='|' read -r pid label log progress <<<"$entry"
@@ -122,7 +123,8 @@ start_npm() {
     npm ci --omit=optional --no-audit --no-fund --loglevel=error && lock_hash package-lock.json >"$stamp"
   ) >"$log" 2>&1 &
   installed+=("node_modules from package-lock.json")
-  pending+=("$!|node_modules (npm ci)|$log|echo \$(find node_modules -maxdepth 3 -name package.json 2>/dev/null | wc -l) packages")
+  # Packages unpacked so far (a cheap count: top-level entries and scoped ones).
+  pending+=("$!|node_modules (npm ci)|$log|echo \$(ls -d node_modules/* node_modules/@*/* 2>/dev/null | wc -l) packages")
 }
 
 # Java and gcloud's emulator components: checked again only when java or gcloud changed.
