@@ -42,6 +42,7 @@ class Run:
     bootstrap_seconds: float
     total_seconds: float
     longest_silence_seconds: float
+    silence_after: str  # the output line the longest silence followed ("" for the start)
 
     @property
     def start_seconds(self) -> float:
@@ -99,9 +100,10 @@ def fresh_start(root: Path, source: Path = REPO) -> tuple[Run, str]:
         finally:
             _stop(process)
     bootstrap = next((at for at, line in lines if UP_FIRST_LINE.match(line)), total)
-    moments = [0.0, *(at for at, _ in lines), total]
-    silence = max(later - earlier for earlier, later in zip(moments, moments[1:], strict=False))
-    return Run(bootstrap, total, silence), "\n".join(line for _, line in lines)
+    marks = [(0.0, ""), *lines, (total, "")]
+    gaps = [(later[0] - earlier[0], earlier[1]) for earlier, later in zip(marks, marks[1:], strict=False)]
+    silence, after = max(gaps)
+    return Run(bootstrap, total, silence, after.strip()[:80]), "\n".join(line for _, line in lines)
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -142,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
             print(output)
         print(
             f"run {number}: ready in {run.total_seconds:5.1f} s (bootstrap {run.bootstrap_seconds:5.1f} s, "
-            f"start {run.start_seconds:5.1f} s; longest silence {run.longest_silence_seconds:4.1f} s)",
+            f"start {run.start_seconds:5.1f} s; longest silence {run.longest_silence_seconds:4.1f} s, "
+            f"after {run.silence_after or 'the start'!r})",
             flush=True,
         )
     totals = [run.total_seconds for run in runs]
