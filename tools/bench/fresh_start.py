@@ -107,14 +107,28 @@ def fresh_start(root: Path, source: Path = REPO) -> tuple[Run, str]:
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to make's group, then wait until the whole group is gone: make exits at once, but the
+    supervisor in its group still stops the servers it started (each in a session of its own), and the
+    clone must not be removed under it."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=STOP_TIMEOUT_SECONDS)
-    except subprocess.TimeoutExpired:
+    deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=STOP_TIMEOUT_SECONDS)  # reaped, so only live members keep the group
+    while _group_alive(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if _group_alive(process.pid):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+    process.wait()
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def nearest_rank(values: list[float], percent: float) -> float:
