@@ -99,6 +99,10 @@ def fresh_start(root: Path, source: Path = REPO) -> tuple[Run, str]:
             total = time.monotonic() - started
         finally:
             _stop(process)
+            leftovers = _stop_leftovers(root)
+    if leftovers:
+        print(f"warning: the stack left {leftovers} process group(s) running after SIGTERM; stopped them",
+              file=sys.stderr, flush=True)
     bootstrap = next((at for at, line in lines if UP_FIRST_LINE.match(line)), total)
     marks = [(0.0, ""), *lines, (total, "")]
     gaps = [(later[0] - earlier[0], earlier[1]) for earlier, later in zip(marks, marks[1:], strict=False)]
@@ -121,6 +125,25 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
     process.wait()
+
+
+def _stop_leftovers(root: Path) -> int:
+    """Stop every process group with a process started from `root` (this run's clone) that is still
+    running; returns how many there were. A stack that stops cleanly leaves none."""
+    groups = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                if str(root) in command:
+                    groups.add(os.getpgid(int(entry.name)))
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pgid in groups:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, sig)
+        if groups and sig == signal.SIGTERM:
+            time.sleep(5)
+    return len(groups)
 
 
 def _group_alive(pgid: int) -> bool:
