@@ -34,6 +34,8 @@ FUNCTIONS_SOURCE = REPO / "functions_src"
 EMULATOR_TIMEOUT = 90.0
 FUNCTION_TIMEOUT = 60.0
 SHUTDOWN_PORT_WAIT = 10.0
+# While parts are still starting, a line every this many seconds names them.
+STARTUP_PROGRESS_SECONDS = 5.0
 
 
 class Console:
@@ -312,9 +314,25 @@ class Stack:
             relay = pool.submit(self._start_relay)
             wiring = pool.submit(self._wire_pubsub, pubsub)
             bridge = pool.submit(self._start_bridge)
-            futures = [firestore, pubsub, auth, sandbox, relay, wiring, bridge, *functions.values()]
-            for future in concurrent.futures.as_completed(futures):
-                future.result()  # the first failure stops the start-up
+            parts = {
+                firestore: "Firestore emulator",
+                pubsub: "Pub/Sub emulator",
+                auth: "Auth emulator",
+                sandbox: "provider sandbox",
+                relay: "push relay",
+                wiring: "Pub/Sub wiring",
+                bridge: "trigger bridge",
+                **{future: name for name, future in functions.items()},
+            }
+            pending = set(parts)
+            while pending:
+                done, pending = concurrent.futures.wait(
+                    pending, timeout=STARTUP_PROGRESS_SECONDS, return_when=concurrent.futures.FIRST_EXCEPTION
+                )
+                for future in done:
+                    future.result()  # the first failure stops the start-up
+                if pending:  # every few seconds until all are up: what is still starting
+                    self.console.step("…", "waiting for " + ", ".join(sorted(parts[f] for f in pending)))
         except BaseException:
             self.stopping.set()
             pool.shutdown(wait=True, cancel_futures=True)
