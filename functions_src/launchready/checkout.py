@@ -32,6 +32,7 @@ from .clients import db
 from .config import secret, settings
 from .ledger import doc_id, now
 from .provider_http import Failure, Rule
+from .tombstones import account_deleted
 from .validation import RequestValidator
 from .web import HttpError, endpoint, json_response, parse_json_object, read_body
 
@@ -63,6 +64,9 @@ _validator = RequestValidator(REQUEST_SCHEMA, "checkout request")
 @endpoint(FUNCTION)
 def create_checkout(request: flask.Request) -> flask.Response:
     user = require_user(request)
+    if account_deleted(user.uid):
+        # Its subscriptions were just ended: a new one would bill an account nobody can use.
+        raise HttpError(403, "account_deleted", "this account was deleted")
     body = validate(parse_json_object(read_body(request, max_bytes=MAX_BODY_BYTES)))
     price_id = allowed_price(body.get("price_id"))
     client_request_id = str(uuid.UUID(body["client_request_id"]))

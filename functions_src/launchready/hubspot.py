@@ -26,6 +26,8 @@ from .provider_http import Failure, ProviderApi, Rule
 
 API_VERSION = "2026-09"
 UPSERT_PATH = f"/crm/objects/{API_VERSION}/contacts/batch/upsert"
+# Same spec, operation `post-/crm/objects/2026-09/{objectType}/gdpr-delete` (204 No Content).
+GDPR_DELETE_PATH = f"/crm/objects/{API_VERSION}/contacts/gdpr-delete"
 TAGS_PROPERTY = "launchready_tags"
 BATCH_LIMIT = 100  # HubSpot's maximum inputs per batch call
 # HubSpot's internal values of the default lifecycle stages.
@@ -148,3 +150,21 @@ def upsert_contacts(
             )
         ids.extend(str(result["id"]) for result in response.body.get("results", []))
     return ids
+
+
+def gdpr_delete_contact(email: str, *, correlation_id: str | None = None) -> None:
+    """Permanently delete the contact with this email and its associated content (HubSpot's GDPR delete,
+    `POST /crm/objects/2026-09/contacts/gdpr-delete` with `idProperty: email`; 204 on success). HubSpot
+    also blocklists an address that matches no contact, so a repeat is harmless.
+
+    Raises ValueError for an address that is not one, TransientError / PermanentError as any call."""
+    address = email.strip().lower()
+    if "@" not in address:
+        raise ValueError(f"not an email address: {email!r}")
+    _API.post(
+        settings().hubspot_base_url,
+        GDPR_DELETE_PATH,
+        json_body={"objectId": address, "idProperty": "email"},
+        headers={"Authorization": f"Bearer {secret('HUBSPOT_TOKEN')}"},
+        correlation_id=correlation_id,
+    )

@@ -188,6 +188,8 @@ class ProviderApi:
     def _interpret(self, response: requests.Response) -> ProviderResponse:
         status = response.status_code
         body = _json_or_text(response)
+        if status == 204:  # No Content: a success that has nothing to say (e.g. HubSpot's GDPR delete)
+            return ProviderResponse(status, response.headers, {})
         if 200 <= status < 300:
             if not isinstance(body, dict):
                 # The call may have been applied, but without the body we cannot learn the result; the

@@ -3,15 +3,19 @@
 Verify, claim `stripe:{event.id}` in the ledger, publish the event to `billing-events`, answer 200.
 Nothing is written before the delivery is verified. The publish runs as the ledger step "publish",
 so concurrent duplicates publish once and a delivery that crashed before publishing is completed
-by Stripe's retry (downstream dedups by event_id should a publish ever be repeated).
+by Stripe's retry (downstream dedups by event_id should a publish ever be repeated). The first
+delivery's claim is the step's lease and one update records the event published, so it costs two
+single-document Firestore commits and one publish (see docs/benchmarks.md).
 """
+
+from typing import Any
 
 import flask
 
 from . import log
 from .catalog import in_flight
 from .config import secret
-from .ledger import Ledger, StepInProgress
+from .ledger import DEFAULT_LEASE_SECONDS, Ledger, StepInProgress
 from .pubsub import publish
 from .stripe_events import StripeEvent, decode_payload, parse_event, signing_secrets, verify_signature
 from .web import HttpError, endpoint, json_response, read_body
@@ -44,26 +48,34 @@ def accept(event: StripeEvent, ledger: Ledger | None = None) -> str:
         claimed = ledger.claim(event.ledger_key, status="ignored", **fields)
         log.info("event type not handled, recorded as ignored" if claimed else "duplicate ignored event")
         return "ignored"
+
     def publish_event() -> str:
         return publish(TOPIC, event.payload, event_id=event.ledger_key, correlation_id=correlation_id,
                        event_type=event.type)
 
+    def published(message_id: str) -> dict[str, Any]:
+        return {"status": "published", "published": True, "message_id": message_id}
+
     try:
-        if ledger.claim(event.ledger_key, status="received", published=False, **fields):
-            message_id, ran_now = ledger.run_step(event.ledger_key, PUBLISH_STEP, publish_event), True
-        else:
-            earlier = ledger.get(event.ledger_key) or {}
-            if earlier.get("published"):
-                log.info("duplicate delivery, already published")
-                return "duplicate"
-            # A non-2xx while the claiming delivery may still be publishing makes Stripe retry later;
-            # checking before the step's transaction keeps a burst of duplicates from contending on it.
-            message_id, ran_now = ledger.resume_step(event.ledger_key, PUBLISH_STEP, publish_event,
-                                                     claimed_at=earlier.get("claimed_at"),
-                                                     in_flight=in_flight(FUNCTION))
+        # The claim is the publish step's lease and one update records the event published: two
+        # single-document commits for a first delivery.
+        if ledger.claim(event.ledger_key, lease_seconds=DEFAULT_LEASE_SECONDS, status="received",
+                        published=False, **fields):
+            ledger.run_leased_step(event.ledger_key, PUBLISH_STEP, publish_event, published)
+            return "published"
+        earlier = ledger.get(event.ledger_key) or {}
+        if earlier.get("published"):
+            log.info("duplicate delivery, already published")
+            return "duplicate"
+        # A non-2xx while the claiming delivery may still be publishing makes Stripe retry later;
+        # checking before the step's transaction keeps a burst of duplicates from contending on it.
+        message_id, ran_now = ledger.resume_step(event.ledger_key, PUBLISH_STEP, publish_event,
+                                                 claimed_at=earlier.get("claimed_at"),
+                                                 in_flight=in_flight(FUNCTION),
+                                                 lease_until=earlier.get("lease_until"))
     except StepInProgress as exc:
         raise _in_progress() from exc
-    ledger.update(event.ledger_key, status="published", published=True, message_id=message_id)
+    ledger.update(event.ledger_key, **published(message_id))
     return "published" if ran_now else "duplicate"
 
 

@@ -53,8 +53,11 @@ PAID = {"status": "active", "plan": "pro", "ever_paid": True, "payment_failed": 
 @pytest.mark.parametrize("billing, tags", [
     (None, {"signed_up"}),
     ({"status": "none"}, {"signed_up"}),
-    ({"status": "active"}, {"signed_up", "customer"}),
-    ({"status": "trialing"}, {"signed_up", "customer"}),
+    ({"status": "active", "ever_paid": True}, {"signed_up", "customer"}),
+    ({"status": "trialing", "ever_paid": True}, {"signed_up", "customer"}),
+    # Not a customer before the first payment: a free trial, a subscription discounted to zero.
+    ({"status": "trialing", "ever_paid": False}, {"signed_up", "trialing"}),
+    ({"status": "active", "ever_paid": False}, {"signed_up"}),
     ({"status": "past_due", "payment_failed": True}, {"signed_up", "payment_failed"}),
     ({"status": "canceled", "refunded": True}, {"signed_up", "canceled", "refunded"}),
     ({"status": "unpaid", "disputed": True}, {"signed_up", "canceled", "disputed"}),

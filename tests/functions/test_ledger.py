@@ -253,3 +253,44 @@ def test_reconcile_finding_nothing_runs_the_action(ledger: Ledger) -> None:
         ledger.run_step(k, "create", flaky, reconcile=lambda: None)
     assert ledger.run_step(k, "create", flaky, reconcile=lambda: None) == "created"
     assert flaky.count == 2
+
+
+def test_a_claim_with_a_lease_runs_its_step_and_records_the_outcome_on_the_event(ledger: Ledger) -> None:
+    event = key()
+    assert ledger.claim(event, lease_seconds=120, status="received") is True
+    assert (ledger.get(event) or {})["lease_until"] > now()
+
+    result = ledger.run_leased_step(event, "publish", Calls("message-1"),
+                                    lambda message_id: {"status": "published", "message_id": message_id})
+
+    assert result == "message-1"
+    record = ledger.get(event) or {}
+    assert record["status"] == "published" and record["message_id"] == "message-1"
+    assert record["lease_until"] is None
+
+
+def test_a_repeat_backs_off_while_the_claim_lease_lasts_even_past_in_flight(ledger: Ledger) -> None:
+    event = key()
+    ledger.claim(event, lease_seconds=120, claimed_at=now() - timedelta(minutes=5))
+    claim = ledger.get(event) or {}
+    side_effect = Calls()
+
+    with pytest.raises(StepInProgress):
+        ledger.resume_step(event, "publish", side_effect, claimed_at=claim["claimed_at"],
+                           in_flight=timedelta(seconds=60), lease_until=claim["lease_until"])
+    assert side_effect.count == 0
+
+
+def test_a_failed_leased_step_ends_the_lease_so_a_later_repeat_resumes_it(ledger: Ledger) -> None:
+    event = key()
+    ledger.claim(event, lease_seconds=120, claimed_at=now() - timedelta(minutes=5))
+    side_effect = Calls("message-2", fail_times=1)
+
+    with pytest.raises(ConnectionError):
+        ledger.run_leased_step(event, "publish", side_effect, lambda message_id: {"message_id": message_id})
+    claim = ledger.get(event) or {}
+    assert claim["lease_until"] is None and "message_id" not in claim
+
+    result, ran_now = ledger.resume_step(event, "publish", side_effect, claimed_at=claim["claimed_at"],
+                                         in_flight=timedelta(seconds=60), lease_until=claim["lease_until"])
+    assert (result, ran_now, side_effect.count) == ("message-2", True, 2)

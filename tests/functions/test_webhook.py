@@ -80,7 +80,8 @@ def test_verified_event_is_claimed_and_published_with_its_correlation_id(
     assert claim["message_id"] == message.message_id
     assert claim["event_type"] == "invoice.paid" and claim["event_created"] == event["created"]
     assert claim["correlation_id"] == "corr-invoice-0001"
-    assert (Ledger(db).step_result(f"stripe:{event['id']}", "publish") or {})["result"] == message.message_id
+    # The claim was the publish step's lease; the outcome lives on the event, and the lease has ended.
+    assert claim["lease_until"] is None
 
 
 def test_correlation_id_is_born_at_the_webhook_when_the_request_has_none(
@@ -273,3 +274,45 @@ def test_without_a_configured_secret_deliveries_fail_so_stripe_retries(
     assert response.get_json()["error"]["code"] == "internal"
     assert firestore_documents(db) == {}
     assert billing_events.drain() == []
+
+
+def test_a_duplicate_within_the_claimants_lease_is_told_to_retry_even_after_in_flight(
+        client: flask.testing.FlaskClient, billing_events: Subscription, db: firestore.Client) -> None:
+    event = stripe_event("invoice.paid")
+    # Claimed long ago by a delivery that is still publishing: its lease, not its age, decides.
+    Ledger(db).claim(f"stripe:{event['id']}", lease_seconds=600, status="received", published=False,
+                     claimed_at=datetime.now(UTC) - timedelta(minutes=5))
+
+    response = deliver(client, json.dumps(event))
+
+    assert response.status_code == 409
+    assert billing_events.drain() == []
+
+
+def test_a_publish_that_failed_under_the_claim_is_completed_by_a_later_retry(
+        client: flask.testing.FlaskClient, billing_events: Subscription, db: firestore.Client,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from launchready import webhook
+    from launchready.errors import TransientError
+
+    event = stripe_event("invoice.paid")
+    key = f"stripe:{event['id']}"
+
+    def unavailable(*args: Any, **kwargs: Any) -> str:
+        raise TransientError("publish to billing-events failed: unavailable")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(webhook, "publish", unavailable)
+        failed = deliver(client, json.dumps(event))
+    assert failed.status_code >= 500
+    claim = Ledger(db).get(key) or {}
+    assert claim["published"] is False and claim["lease_until"] is None
+    # Stripe retries later; by then the failed attempt is past its in-flight window.
+    db.collection("events").document(key).update({"claimed_at": datetime.now(UTC) - timedelta(minutes=5)})
+
+    retry = deliver(client, json.dumps(event))
+
+    assert (retry.status_code, retry.get_json()["status"]) == (200, "published")
+    [message] = billing_events.drain()
+    assert message.attributes["event_id"] == key
+    assert (Ledger(db).get(key) or {})["published"] is True

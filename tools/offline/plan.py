@@ -24,12 +24,13 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-import yaml
 from pulumi.output import Unknown
 from pulumi.runtime import rpc
 from pulumi.runtime.config import set_all_config
 
+from components.phases import print_phases
 from components.stack_config import StackConfigError, parse_stack_config
+from components.stack_config import read_stack_file as load_stack_file
 from tools.offline.contracts.check import Environment, Violation
 from tools.offline.mocks import PlanMocks, run_under_mocks
 
@@ -64,25 +65,14 @@ def read_stack_file(root: Path, stack: str) -> tuple[dict[str, str], list[str]]:
     """Config of Pulumi.<stack>.yaml as the engine passes it: strings, structured values as JSON.
 
     Returns (config, secret_keys). Encrypted values are kept out; the program reads none of them.
+    Raises StackConfigError for a missing file or a YAML error (one line with file:line:column).
     """
-    path = root / f"Pulumi.{stack}.yaml"
-    if not path.is_file():
-        raise PlanError(f"{path.name} not found: create it (see Pulumi.staging.yaml) or pick another --stack")
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as error:
-        raise PlanError(f"{path.name} is not valid YAML: {error}") from None
-    raw = document.get("config") or {}
-    if not isinstance(raw, dict):
-        raise PlanError(f"{path.name}: 'config' must be a mapping of keys to values")
-    config: dict[str, str] = {}
-    secret_keys: list[str] = []
-    for key, value in raw.items():
-        if isinstance(value, dict) and set(value) == {"secure"}:
-            secret_keys.append(key)
-            continue
-        config[key] = value if isinstance(value, str) else json.dumps(value)
-    return config, secret_keys
+    stack_file = load_stack_file(root / f"Pulumi.{stack}.yaml")
+    config = {
+        key: value if isinstance(value, str) else json.dumps(value)
+        for key, value in stack_file.config.items()
+    }
+    return config, list(stack_file.secret_keys)
 
 
 def looks_like_credential(key: str, value: str) -> bool:
@@ -189,7 +179,7 @@ def evaluate_stack(stack: str, root: Path = ROOT, preview: bool = False) -> Plan
     a first `pulumi preview` sees them."""
     config, secret_keys = read_stack_file(root, stack)
     # Validate before the engine starts so the user sees exactly one readable message.
-    parse_stack_config({k: v for k, v in config.items() if k.startswith("launchready:")}, stack)
+    parse_stack_config(config, stack)
     mocks = PlanMocks(environment=Environment.from_config(config), preview=preview)
     mocks.install(project=PROJECT_NAME, stack=stack)
     set_all_config(config, secret_keys)
@@ -266,10 +256,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", type=Path, default=ROOT, help=argparse.SUPPRESS)
     options = parser.parse_args(argv)
     try:
+        stack_file = load_stack_file(options.root / f"Pulumi.{options.stack}.yaml")
         plan, violations = plan_stack(options.stack, options.root)
     except (PlanError, StackConfigError, pulumi.RunError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    for warning in stack_file.warnings():
+        print(warning, file=sys.stderr)
     out: Path = options.out or options.root / "build" / f"plan-{options.stack}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(plan, indent=2, sort_keys=True) + "\n", encoding="utf-8")
@@ -283,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
             print(violation.line(), file=sys.stderr)
         print(f"{options.stack}: {len(violations)} provider contract violation(s)", file=sys.stderr)
         return 2
+    print_phases(parse_stack_config(stack_file.config, options.stack))
     return 0
 
 

@@ -2,6 +2,8 @@
 
     python -m tools.ops.pulumi_cli preview --stack staging
     python -m tools.ops.pulumi_cli deploy --stack prod
+    python -m tools.ops.pulumi_cli check --stack prod     # only the checks (`make preview|deploy` run
+                                                          # them before tools/ops/deploy.py)
 
 Before handing over to the Pulumi CLI it checks, in order, and stops with one line saying what to do:
 the CLI is installed, it is logged in to a state backend (`pulumi whoami`), the stack exists in that
@@ -70,7 +72,7 @@ def check_ready(stack: str) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.ops.pulumi_cli", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=sorted(COMMANDS))
+    parser.add_argument("command", choices=[*sorted(COMMANDS), "check"])
     parser.add_argument("--stack", required=True, help="Pulumi stack, e.g. staging or prod")
     args = parser.parse_args(argv)
     try:
@@ -78,6 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except NotReady as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ENVIRONMENT
+    if args.command == "check":
+        return 0
     command = [pulumi, *COMMANDS[args.command], "--stack", args.stack]
     os.execv(pulumi, command)
     return 0  # not reached: execv replaces this process

@@ -1,6 +1,6 @@
 """The sandbox's behaviour, independent of HTTP plumbing: route a request to its provider, apply an
-injected fault, record the request, and answer the control endpoints under /_sandbox/ (inspection,
-reset, faults, the clock, HubSpot's portal properties)."""
+injected fault, hold the exchange to the provider's published spec, record the request, and answer the
+control endpoints under /_sandbox/ (inspection, reset, faults, the clock, HubSpot's portal properties)."""
 
 import threading
 from collections.abc import Callable
@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .clock import SandboxClock
+from .conformance import Conformance
 from .faults import FaultBook, FaultError
 from .messages import SandboxRequest, SandboxResponse
 from .providers import HubSpot, Provider, all_providers
@@ -28,6 +29,7 @@ class Sandbox:
         self.providers: list[Provider] = all_providers(self.clock)
         self.faults = FaultBook(frozenset(provider.name for provider in self.providers))
         self.requests = RequestLog()
+        self.conformance = Conformance(frozenset(provider.name for provider in self.providers))
         # Handling is quick and in memory; one lock keeps ids, stores and the log consistent.
         self._lock = threading.RLock()
         # Set on shutdown so that requests held by a delay fault end promptly.
@@ -53,14 +55,20 @@ class Sandbox:
         with self._lock:
             fault = self.faults.take(provider.name, request.path)
             if fault is None or fault.mode == "lost_response":
-                response = provider.authenticate(request) or provider.handle(request)
+                response = (
+                    provider.authenticate(request)
+                    or self.conformance.reject(provider, request)
+                    or provider.handle(request)
+                )
             elif fault.mode == "status":
-                if fault.apply and provider.authenticate(request) is None:
+                if (fault.apply and provider.authenticate(request) is None
+                        and self.conformance.reject(provider, request) is None):
                     provider.handle(request)  # the effect happens, then the answer is an error
                 response = provider.fault_response(request, fault)
             else:  # delay: whoever still listens after the wait gets a gateway timeout, nothing applied
                 response = provider.error(504, fault.code, fault.message or "upstream request timeout")
                 release = self._hold_in_flight(provider, request.idempotency_key)
+            response = self.conformance.vouch(provider, request, response)
             self.requests.record(
                 provider.name,
                 request,

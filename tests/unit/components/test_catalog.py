@@ -73,6 +73,10 @@ def entry(raw: dict[str, Any], name: str) -> dict[str, Any]:
             "duplicate function names ['stripe_webhook']",
         ),
         (lambda c: entry(c, "stripe_webhook")["trigger"].pop("path"), "public http trigger needs a 'path'"),
+        (
+            lambda c: entry(c, "user_deleted")["trigger"].update(event="updated"),
+            "firestore event 'updated' is not one of created, deleted",
+        ),
     ],
 )
 def test_malformed_catalog_names_the_entry_and_field(mutate: Any, message: str) -> None:

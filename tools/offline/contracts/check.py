@@ -294,14 +294,14 @@ def _environment_violations(
                     True,
                 )
     cert = contracts.edge_certificate
-    if cert.get("type") == typ and env.edge_certificate != "advanced" and inputs.get("proxied") is True:
+    if cert.get("type") == typ and env.edge_certificate == "universal" and inputs.get("proxied") is True:
         depth = _depth_below_apex(str(plain(inputs.get("name")) or ""), env.domain)
         if depth > 1:
             yield (
                 "name",
                 f"a proxied host {depth} levels below the zone apex is not covered by Universal SSL"
-                " (apex and one level only); set launchready:edgeCertificate to advanced (an Advanced"
-                " certificate covering it) or do not proxy it",
+                " (apex and one level only); set launchready:edgeCertificate to advanced or custom"
+                " (a certificate covering it) or do not proxy it",
                 cert["stage"],
                 cert["source"],
                 True,

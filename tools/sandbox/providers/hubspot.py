@@ -23,6 +23,11 @@ from ..messages import SandboxRequest, SandboxResponse
 from .base import Provider, bearer_token
 
 UPSERT_PATH = "/crm/objects/2026-09/contacts/batch/upsert"
+# Operation `post-/crm/objects/2026-09/{objectType}/gdpr-delete` of the same spec collection (and its
+# v3 form, https://developers.hubspot.com/docs/api-reference/crm-contacts-v3/basic/post-crm-v3-objects-contacts-gdpr-delete).
+_GDPR_DELETE_PATHS = re.compile(
+    r"^/crm/(?:objects/(?:2026-03|2026-09)/contacts|v3/objects/contacts)/gdpr-delete$"
+)
 _UPSERT_PATHS = re.compile(
     r"^/crm/(?:objects/(?:2026-03|2026-09)/contacts|v3/objects/contacts)/batch/upsert$"
 )
@@ -41,7 +46,8 @@ LIFECYCLE_ORDER = (
 LIFECYCLE_STAGES = frozenset(LIFECYCLE_ORDER)
 # The multi-checkbox property the runbook has founders create, with one option per tag (docs/operations.md).
 TAGS_PROPERTY = "launchready_tags"
-TAG_OPTIONS = ("signed_up", "customer", "payment_failed", "canceled", "refunded", "disputed")
+TAG_OPTIONS = ("signed_up", "customer", "trialing", "payment_failed", "canceled", "refunded", "disputed",
+               "account_deleted")
 # HubSpot's default contact properties the adapter may write, plus read-only ones it sets itself.
 _DEFAULT_PROPERTIES: dict[str, dict[str, Any]] = {
     "email": {"type": "string", "fieldType": "text"},
@@ -71,6 +77,7 @@ class HubSpot(Provider):
     def reset(self) -> None:
         self._contacts: dict[str, dict[str, Any]] = {}  # by lower-case email
         self._ids = itertools.count(101)
+        self._gdpr_deleted: list[str] = []  # emails erased or blocklisted by a GDPR delete
         self._properties = {name: {"name": name, **spec} for name, spec in _DEFAULT_PROPERTIES.items()}
 
     def property_definitions(self) -> list[dict[str, Any]]:
@@ -96,7 +103,8 @@ class HubSpot(Provider):
         return dict(definition)
 
     def state(self) -> dict[str, list[dict[str, Any]]]:
-        return {"contacts": list(self._contacts.values())}
+        return {"contacts": list(self._contacts.values()),
+                "gdpr_deleted": [{"email": email} for email in self._gdpr_deleted]}
 
     def error(self, status: int, code: str = "", message: str = "") -> SandboxResponse:
         category = code or _CATEGORIES.get(status, "INTERNAL_ERROR" if status >= 500 else "BAD_REQUEST")
@@ -127,6 +135,8 @@ class HubSpot(Provider):
         )
 
     def handle(self, request: SandboxRequest) -> SandboxResponse:
+        if request.method == "POST" and _GDPR_DELETE_PATHS.match(request.path.rstrip("/")):
+            return self._gdpr_delete(request)
         if request.method != "POST" or not _UPSERT_PATHS.match(request.path.rstrip("/")):
             return self.error(404, "OBJECT_NOT_FOUND", f"No route for {request.method} {request.path}")
         if request.body_error:
@@ -152,7 +162,14 @@ class HubSpot(Provider):
             else:
                 results.append(self._upsert(item["id"].lower(), item.get("properties") or {}))
         if not results:
-            return SandboxResponse(400, errors[0])
+            # A batch with no valid input fails as a whole, in the Error shape (correlationId etc.).
+            first = errors[0]
+            failed = self.error(400, first["category"], first["message"])
+            failed.body.update(context=first["context"], errors=first["errors"])
+            sub_category = first["errors"][0].get("subCategory")
+            if sub_category:  # the Error schema's `subCategory` is the reason as a string
+                failed.body["subCategory"] = sub_category
+            return failed
         body = {"status": "COMPLETE", "results": results, "startedAt": started,
                 "completedAt": self.clock.iso_now()}
         if errors:
@@ -186,6 +203,26 @@ class HubSpot(Provider):
         # The message embeds the list as JSON, like HubSpot's.
         return _input_error(f"Property values were not valid: {json.dumps(problems)}", item.get("id"),
                             problems[0]["error"])
+
+    def _gdpr_delete(self, request: SandboxRequest) -> SandboxResponse:
+        """Permanently deletes the contact (204, no body). By email, an address with no contact is still
+        blocklisted, as HubSpot documents; by id, an unknown id is a 404."""
+        body = request.body if isinstance(request.body, dict) else {}
+        object_id, id_property = body.get("objectId"), body.get("idProperty")
+        if not isinstance(object_id, str) or not object_id:
+            return self.error(400, message="Invalid input JSON: 'objectId' is required")
+        if id_property == "email":
+            email = object_id.strip().lower()
+        elif id_property in (None, "", "hs_object_id"):
+            email = next((key for key, contact in self._contacts.items() if contact["id"] == object_id), "")
+            if not email:
+                return self.error(404, "OBJECT_NOT_FOUND", f"resource not found: {object_id}")
+        else:
+            return self.error(400, message=f"Property {id_property} is not a unique identifier for contacts")
+        self._contacts.pop(email, None)
+        if email not in self._gdpr_deleted:
+            self._gdpr_deleted.append(email)
+        return SandboxResponse(204)
 
     def _upsert(self, email: str, properties: dict[str, Any]) -> dict[str, Any]:
         now = self.clock.iso_now()
@@ -254,15 +291,19 @@ def _validate_input(item: Any) -> dict[str, Any] | None:
 
 
 def _input_error(message: str, email: Any, sub_category: str = "") -> dict[str, Any]:
-    error: dict[str, Any] = {
+    # One entry of a 207's `errors`: the StandardError schema (category, context, errors, links,
+    # message, status required); the specific reason is an ErrorDetail's string `subCategory`.
+    detail: dict[str, Any] = {"message": message}
+    if sub_category:
+        detail["subCategory"] = sub_category
+    return {
         "status": "error",
         "category": "VALIDATION_ERROR",
         "message": message,
         "context": {"id": [str(email)]},
+        "errors": [detail],
+        "links": {},
     }
-    if sub_category:
-        error["subCategory"] = sub_category
-    return error
 
 
 def _default_message(status: int) -> str:

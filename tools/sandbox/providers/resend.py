@@ -107,7 +107,7 @@ class Resend(Provider):
         body = request.body
         email_id = str(uuid.uuid4())
         recipients = [body["to"]] if isinstance(body["to"], str) else list(body["to"])
-        self._emails[email_id] = {
+        email = {
             "object": "email",
             "id": email_id,
             "to": recipients,
@@ -122,6 +122,12 @@ class Resend(Provider):
             "last_event": "delivered",
             "tags": body.get("tags") or [],
         }
+        # Resend's Email schema types these as strings and lists, never null: leave out what was not sent.
+        email = {key: value for key, value in email.items() if value is not None}
+        for key in ("bcc", "cc", "reply_to"):
+            if isinstance(email.get(key), str):
+                email[key] = [email[key]]
+        self._emails[email_id] = email
         return SandboxResponse(200, {"id": email_id})
 
 

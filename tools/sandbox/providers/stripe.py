@@ -14,6 +14,7 @@ import re
 import secrets
 import string
 import time
+from collections.abc import Callable
 from typing import Any
 
 import requests
@@ -22,6 +23,7 @@ from ..faults import Fault
 from ..idempotency import IdempotencyStore
 from ..messages import SandboxRequest, SandboxResponse
 from .base import Provider, basic_credentials, bearer_token
+from .stripe_subscriptions import SUBSCRIPTIONS_PATH, Subscriptions
 
 SESSIONS_PATH = "/v1/checkout/sessions"
 _SESSION_PATH = re.compile(r"^/v1/checkout/sessions/(cs_test_[A-Za-z0-9]+)$")
@@ -49,6 +51,7 @@ class Stripe(Provider):
     def reset(self) -> None:
         self._sessions: dict[str, dict[str, Any]] = {}
         self._idempotency = IdempotencyStore(IDEMPOTENCY_TTL_SECONDS, self.clock.now)
+        self._subscriptions = Subscriptions(self.clock.now)
 
     @property
     def idempotency(self) -> IdempotencyStore:
@@ -62,7 +65,8 @@ class Stripe(Provider):
         return response
 
     def state(self) -> dict[str, list[dict[str, Any]]]:
-        return {"checkout_sessions": list(self._sessions.values())}
+        return {"checkout_sessions": list(self._sessions.values()),
+                "subscriptions": list(self._subscriptions.by_id.values())}
 
     def error(self, status: int, code: str = "", message: str = "", param: str = "") -> SandboxResponse:
         error_type = "api_error" if status >= 500 else "invalid_request_error"
@@ -104,6 +108,10 @@ class Stripe(Provider):
             return self._pay_page(pay.group(1))
         if request.method == "POST" and pay:
             return self._pay(pay.group(1), request)
+        if request.path == SUBSCRIPTIONS_PATH or request.path.startswith(SUBSCRIPTIONS_PATH + "/"):
+            if request.method != "POST":  # GET and DELETE are idempotent by definition; keys do nothing
+                return self._subscriptions.handle(request, self.error)
+            return self._once(request, lambda: self._subscriptions.handle(request, self.error))
         session_match = _SESSION_PATH.match(request.path)
         if request.method == "GET" and session_match:
             session = self._sessions.get(session_match.group(1))
@@ -119,10 +127,14 @@ class Stripe(Provider):
             return self._list(request)
         if request.method != "POST" or request.path != SESSIONS_PATH:
             return self.error(404, message=f"Unrecognized request URL ({request.method}: {request.path}).")
+        return self._once(request, lambda: self._create(request))
+
+    def _once(self, request: SandboxRequest, execute: Callable[[], SandboxResponse]) -> SandboxResponse:
+        """A POST under Stripe's idempotency rules (every POST accepts an Idempotency-Key)."""
         key = request.idempotency_key
         return self._idempotency.answer_once(
             request,
-            lambda: self._create(request),
+            execute,
             lambda: self.error(
                 400,
                 "idempotency_error",
@@ -202,6 +214,13 @@ class Stripe(Provider):
             "client_secret": None,
             "created": created,
             "currency": SANDBOX_CURRENCY if line_items else None,
+            "custom_fields": [],
+            "custom_text": {
+                "after_submit": None,
+                "shipping_address": None,
+                "submit": None,
+                "terms_of_service_acceptance": None,
+            },
             "customer": params.get("customer"),
             "customer_creation": None if mode == "subscription" or params.get("customer") else "if_required",
             "customer_details": None,
@@ -222,6 +241,7 @@ class Stripe(Provider):
             "setup_intent": None,
             "shipping_address_collection": None,
             "shipping_cost": None,
+            "shipping_options": [],
             "status": "open",
             "submit_type": None,
             "subscription": None,

@@ -1,0 +1,244 @@
+"""`python -m tools.bench.webhook`: how long `stripe_webhook` takes to acknowledge a delivery, side by
+side with a floor handler (tools/bench/webhook_floor.py: verify the signature, create one Firestore
+document, publish once).
+
+Both run in one go on the same Firestore and Pub/Sub emulators, each in its own functions-framework
+process started with the stack's own environment for `stripe_webhook` (tools/local/environment.py:
+same THREADS/WORKERS/timeout settings, same secrets). Deliveries alternate between the two (A B, then
+B A) so that drift on a shared machine hits both alike; each is a new signed `invoice.paid` event, the
+kind the handler claims, publishes and records. Reported: median and p95 of each round trip, and the
+ratio of `stripe_webhook` to the floor. Everything is on 127.0.0.1; every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from components.catalog import load_catalog
+from tools.bench.pipeline import percentile
+from tools.local import emulators, environment
+from tools.local.client import stripe_event, stripe_signature
+from tools.local.layout import REPO, build_layout, free_port_base
+
+FUNCTION = "stripe_webhook"
+FLOOR_SOURCE = REPO / "tools" / "bench" / "webhook_floor.py"
+TOPIC = "billing-events"
+START_TIMEOUT_SECONDS = 90.0
+TARGET_RATIO = 1.25  # stripe_webhook's p95 within 1.25x of the floor's
+
+
+class BenchError(RuntimeError):
+    pass
+
+
+@dataclass
+class Target:
+    name: str
+    url: str
+    samples: list[float] = field(default_factory=list)  # milliseconds
+    session: requests.Session = field(default_factory=requests.Session)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "samples": len(self.samples),
+            "median_ms": round(statistics.median(self.samples), 2),
+            "p95_ms": round(percentile(self.samples, 0.95), 2),
+        }
+
+
+def unknown_customer_invoice() -> dict[str, Any]:
+    return {
+        "id": "in_bench",
+        "object": "invoice",
+        "customer": "cus_bench_unknown",
+        "status": "paid",
+        "amount_paid": 1900,
+        "currency": "usd",
+        "lines": {"object": "list", "data": []},
+    }
+
+
+def deliver(target: Target, secret: str, *, record: bool) -> None:
+    payload = json.dumps(stripe_event("invoice.paid", unknown_customer_invoice()), separators=(",", ":"))
+    body = payload.encode()
+    headers = {
+        "Content-Type": "application/json; charset=utf-8",
+        "Stripe-Signature": stripe_signature(body, secret),
+        "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+    }
+    started = time.perf_counter()
+    response = target.session.post(target.url, data=body, headers=headers, timeout=30)
+    elapsed = time.perf_counter() - started
+    if response.status_code != 200:
+        raise BenchError(f"{target.name} answered {response.status_code}: {response.text[:300]}")
+    if target.name == FUNCTION and response.json().get("status") != "published":
+        raise BenchError(f"{FUNCTION} did not publish: {response.text[:300]}")
+    if record:
+        target.samples.append(elapsed * 1000)
+
+
+def run(targets: tuple[Target, Target], secret: str, *, requests_each: int, warmup: int) -> None:
+    for _ in range(warmup):
+        for target in targets:
+            deliver(target, secret, record=False)
+    step = max(1, requests_each // 4)
+    for index in range(requests_each):
+        order = targets if index % 2 == 0 else targets[::-1]
+        for target in order:
+            deliver(target, secret, record=True)
+        if (index + 1) % step == 0 or index + 1 == requests_each:
+            print(f"  {index + 1}/{requests_each} deliveries each", file=sys.stderr, flush=True)
+
+
+def render(webhook: Target, floor: Target) -> str:
+    rows = [webhook.summary(), floor.summary()]
+    lines = [f"{'handler':<16} {'n':>5} {'median ms':>10} {'p95 ms':>8}"]
+    lines += [
+        f"{row['name']:<16} {row['samples']:>5} {row['median_ms']:>10.2f} {row['p95_ms']:>8.2f}"
+        for row in rows
+    ]
+    p95_ratio = rows[0]["p95_ms"] / rows[1]["p95_ms"]
+    median_ratio = rows[0]["median_ms"] / rows[1]["median_ms"]
+    verdict = "within" if p95_ratio <= TARGET_RATIO else "ABOVE"
+    lines.append(
+        f"ratio stripe_webhook/floor: p95 {p95_ratio:.2f}x ({verdict} the {TARGET_RATIO}x target), "
+        f"median {median_ratio:.2f}x"
+    )
+    return "\n".join(lines)
+
+
+# ---- the two servers on private emulators ---------------------------------------------------------
+
+
+@contextmanager
+def started_servers(state_dir: Path) -> Iterator[tuple[Target, Target, str]]:
+    """Firestore and Pub/Sub emulators, the billing-events topic, `stripe_webhook` and the floor, on
+    free ports; everything stopped (by process group) when the block ends."""
+    catalog = load_catalog()
+    spec = next(item for item in catalog.functions if item.name == FUNCTION)
+    layout = build_layout(catalog, port_base=free_port_base(len(catalog.functions)), state_dir=state_dir)
+    caller_env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.endswith("_EMULATOR_HOST") and not name.startswith("LOCAL_")
+    }
+    processes: list[emulators.ManagedProcess] = []
+    try:
+        print("starting the Firestore and Pub/Sub emulators ...", file=sys.stderr, flush=True)
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            firestore = pool.submit(emulators.start_firestore, layout.firestore_port, layout.logs_dir)
+            pubsub = pool.submit(
+                emulators.start_pubsub, layout.pubsub_port, layout.logs_dir, layout.project_id
+            )
+            for future in (firestore, pubsub):
+                processes.append(future.result())
+        secret = environment.webhook_secret(layout, caller_env)
+        shared = environment.shared_environment(layout, "http://127.0.0.1:9", caller_env)
+        env = environment.function_environment(
+            spec, layout, shared, environment.local_secrets(secret, caller_env), caller_env
+        )
+        _create_topic(layout.host(layout.pubsub_port), layout.project_id)
+        floor_port = emulators.free_port()
+        servers = [
+            (
+                FUNCTION,
+                spec.entry_point,
+                environment.FUNCTIONS_SOURCE / "main.py",
+                layout.function_ports[FUNCTION],
+            ),
+            ("floor", "floor_webhook", FLOOR_SOURCE, floor_port),
+        ]
+        targets = []
+        for name, entry_point, source, port in servers:
+            process_env = {**env, "FUNCTION_TARGET": entry_point, "PORT": str(port)}
+            argv = [
+                sys.executable,
+                "-m",
+                "functions_framework",
+                "--target",
+                entry_point,
+                "--source",
+                str(source),
+                "--signature-type",
+                "http",
+                "--port",
+                str(port),
+                "--host",
+                "127.0.0.1",
+            ]
+            process = emulators.start_process(
+                f"function {name}",
+                argv,
+                layout.logs_dir / f"bench-{name}.log",
+                env=process_env,
+                cwd=environment.FUNCTIONS_SOURCE,
+                inherit_env=False,
+            )
+            processes.append(process)
+            url = f"http://127.0.0.1:{port}/"
+            emulators.wait_until_ready(process, url, START_TIMEOUT_SECONDS)
+            targets.append(Target(name, url))
+        yield targets[0], targets[1], secret
+    finally:
+        for process in reversed(processes):
+            process.stop()
+
+
+def _create_topic(pubsub_host: str, project: str) -> None:
+    url = f"http://{pubsub_host}/v1/projects/{project}/topics/{TOPIC}"
+    response = requests.put(url, json={}, timeout=10)
+    if response.status_code not in (200, 409):
+        raise BenchError(f"creating {TOPIC} failed: {response.status_code} {response.text[:200]}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.bench.webhook",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--requests", type=int, default=300, help="measured deliveries to each handler (300)")
+    parser.add_argument("--warmup", type=int, default=30, help="unmeasured deliveries to each first (30)")
+    parser.add_argument("--json", type=Path, help="also write the summary as JSON to this file")
+    args = parser.parse_args(argv)
+    if args.requests < 20 or args.warmup < 0:
+        parser.error("--requests must be at least 20 (a p95 needs samples) and --warmup not negative")
+    started = time.monotonic()
+    try:
+        with tempfile.TemporaryDirectory(prefix="launchready-bench-webhook-") as state_dir:
+            with started_servers(Path(state_dir)) as (webhook, floor, secret):
+                run((webhook, floor), secret, requests_each=args.requests, warmup=args.warmup)
+    except (BenchError, emulators.StartupError, requests.RequestException) as exc:
+        print(f"✗ {exc}", file=sys.stderr)
+        return 2
+    print()
+    print(render(webhook, floor))
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    print(f"\n{os.cpu_count()} CPUs, load average {load}, {time.monotonic() - started:.0f} s in all")
+    if args.json:
+        summary = {
+            "stripe_webhook": webhook.summary(),
+            "floor": floor.summary(),
+            "p95_ratio": round(webhook.summary()["p95_ms"] / floor.summary()["p95_ms"], 3),
+        }
+        args.json.write_text(json.dumps(summary, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
