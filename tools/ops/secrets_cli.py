@@ -58,7 +58,10 @@ EXIT_OK = 0
 EXIT_MISSING = 1  # check: at least one secret has no enabled version; add: a secret could not be set
 EXIT_USAGE = 2  # bad arguments, missing stack file, missing credentials
 EXIT_ENVIRONMENT = 3  # permission, unknown project or network: one line says what to fix
-NEEDS = {"add": "roles/secretmanager.secretVersionAdder", "check": "roles/secretmanager.viewer"}
+NEEDS = {
+    "add": "roles/secretmanager.secretVersionAdder and secretmanager.secrets.update (for the fingerprint)",
+    "check": "roles/secretmanager.viewer",
+}
 
 
 class SecretsCliError(Exception):
