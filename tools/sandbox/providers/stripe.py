@@ -16,6 +16,7 @@ from ..faults import Fault
 from ..idempotency import IdempotencyStore
 from ..messages import SandboxRequest, SandboxResponse
 from .base import Provider, basic_credentials, bearer_token
+from .stripe_prices import SANDBOX_CURRENCY, SANDBOX_UNIT_AMOUNT
 from .stripe_subscriptions import SUBSCRIPTIONS_PATH, Subscriptions
 
 SESSIONS_PATH = "/v1/checkout/sessions"
@@ -23,9 +24,6 @@ _SESSION_PATH = re.compile(r"^/v1/checkout/sessions/(cs_test_[A-Za-z0-9]+)$")
 _PAY_PAGE = re.compile(r"^/c/pay/(cs_test_[A-Za-z0-9]+)$")
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 MODES = ("payment", "setup", "subscription")
-# Every sandbox price costs this much; real prices come from the Stripe dashboard per environment.
-SANDBOX_UNIT_AMOUNT = 1900
-SANDBOX_CURRENCY = "usd"
 _ALPHABET = string.ascii_letters + string.digits
 
 
@@ -55,7 +53,7 @@ class Stripe(Provider):
 
     def state(self) -> dict[str, list[dict[str, Any]]]:
         return {"checkout_sessions": list(self._sessions.values()),
-                "subscriptions": list(self._subscriptions.by_id.values())}
+                "subscriptions": self._subscriptions.all()}
 
     def error(self, status: int, code: str = "", message: str = "", param: str = "") -> SandboxResponse:
         error_type = "api_error" if status >= 500 else "invalid_request_error"
