@@ -2,12 +2,15 @@
 now or at period end, and the answers Stripe gives for an already canceled one) and HubSpot's GDPR delete."""
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import requests
 import stripe
 
 from tools.sandbox import SandboxServer, start_sandbox
+from tools.sandbox.providers.stripe_prices import SANDBOX_CURRENCY, SANDBOX_UNIT_AMOUNT
+from tools.sandbox.providers.stripe_subscriptions import period_end
 
 HUBSPOT_AUTH = {"Authorization": "Bearer pat-na1-test-token"}
 STRIPE_KEY = "sk_test_lifecycle"
@@ -70,6 +73,79 @@ def test_an_already_canceled_subscription_answers_as_stripe_does(url: str) -> No
         stripe_client.v1.subscriptions.update(sub.id, params={"cancel_at_period_end": True})
     assert update.value.http_status == 400
     assert "canceled subscription can only update" in str(update.value.user_message)
+
+
+def advance_clock(url: str, seconds: int) -> None:
+    response = requests.post(f"{url}/_sandbox/clock", json={"advance_seconds": seconds}, timeout=5)
+    assert response.status_code == 200
+
+
+def plain(subscription: stripe.Subscription) -> dict[str, Any]:
+    # As a dict: stripe-python's types follow its pinned API version, the sandbox answers as the
+    # 2024-04-10 document (periods on the subscription too).
+    return subscription.to_dict()
+
+
+def test_a_created_subscription_is_a_whole_stripe_object(url: str) -> None:
+    sub = plain(client(url).v1.subscriptions.create(
+        params={"customer": "cus_A", "items": [{"price": "price_1Pro", "quantity": 2}]}))
+    item = sub["items"]["data"][0]
+    price = item["price"]
+    assert price["id"] == "price_1Pro" and price["product"].startswith("prod_")
+    assert (price["unit_amount"], price["currency"], sub["currency"]) == (
+        SANDBOX_UNIT_AMOUNT, SANDBOX_CURRENCY, SANDBOX_CURRENCY)
+    assert (price["type"], price["recurring"]["interval"], item["quantity"]) == ("recurring", "month", 2)
+    assert sub["collection_method"] == "charge_automatically" and sub["latest_invoice"].startswith("in_")
+    assert sub["billing_cycle_anchor"] == sub["start_date"] == sub["current_period_start"] == sub["created"]
+    # One calendar month, on the subscription (2024-04-10 document) and on each item (2025-03-31 on).
+    assert sub["current_period_end"] == period_end(sub["start_date"], 1) == item["current_period_end"]
+    assert sub["cancellation_details"]["reason"] is None and sub["discounts"] == []
+    assert sub["trial_start"] is None and sub["trial_end"] is None
+
+
+def test_periods_follow_the_calendar_and_end_on_short_months_last_day() -> None:
+    january_31 = 1832889600  # 2028-01-31T00:00:00Z
+    assert period_end(january_31, 1) == 1835395200  # 2028-02-29, a leap year
+    assert period_end(january_31, 2) == 1838073600  # 2028-03-31
+    assert period_end(january_31, 13) == 1866931200  # 2029-02-28
+
+
+def test_the_clock_renews_a_subscription_and_ends_a_scheduled_cancellation(url: str) -> None:
+    stripe_client = client(url)
+    renewing = plain(stripe_client.v1.subscriptions.create(
+        params={"customer": "cus_A", "items": [{"price": "price_1"}]}))
+    trial = stripe_client.v1.subscriptions.create(
+        params={"customer": "cus_A", "items": [{"price": "price_1"}], "trial_period_days": 7})
+    ending = stripe_client.v1.subscriptions.create(
+        params={"customer": "cus_A", "items": [{"price": "price_1"}]})
+    scheduled = plain(stripe_client.v1.subscriptions.update(
+        ending.id, params={"cancel_at_period_end": True, "cancellation_details": {"feedback": "unused"}}))
+    assert scheduled["status"] == "active" and scheduled["cancel_at"] == scheduled["current_period_end"]
+    assert scheduled["cancellation_details"]["reason"] == "cancellation_requested"
+    assert scheduled["cancellation_details"]["feedback"] == "unused"
+
+    advance_clock(url, renewing["current_period_end"] - renewing["created"] + 60)
+    renewed = plain(stripe_client.v1.subscriptions.retrieve(renewing["id"]))
+    assert renewed["status"] == "active" and renewed["current_period_start"] == renewing["current_period_end"]
+    assert renewed["current_period_end"] == period_end(renewing["billing_cycle_anchor"], 2)
+    assert renewed["items"]["data"][0]["current_period_end"] == renewed["current_period_end"]
+    assert stripe_client.v1.subscriptions.retrieve(trial.id).status == "active"
+    ended = plain(stripe_client.v1.subscriptions.retrieve(ending.id))
+    assert (ended["status"], ended["ended_at"]) == ("canceled", scheduled["cancel_at"])
+    listed = stripe_client.v1.subscriptions.list(params={"customer": "cus_A"})
+    assert {s.id for s in listed.data} == {renewing["id"], trial.id}
+    over = stripe_client.v1.subscriptions.list(params={"customer": "cus_A", "status": "ended"})
+    assert [s.id for s in over.data] == [ending.id]
+
+
+def test_cancel_now_records_why(url: str) -> None:
+    stripe_client = client(url)
+    sub = stripe_client.v1.subscriptions.create(params={"customer": "cus_A", "items": [{"price": "price_1"}]})
+    canceled = plain(stripe_client.v1.subscriptions.cancel(
+        sub.id, params={"cancellation_details": {"comment": "closing the account"}}))
+    assert canceled["ended_at"] == canceled["canceled_at"] and canceled["cancel_at_period_end"] is False
+    assert canceled["cancellation_details"] == {
+        "comment": "closing the account", "feedback": None, "reason": "cancellation_requested"}
 
 
 def test_subscription_requests_are_validated(url: str) -> None:

@@ -84,7 +84,7 @@ class Document:
     def __init__(self, filename: str) -> None:
         self.filename = filename
         self.path = SPECS_DIR / filename
-        raw = _json_for_any_media(json.loads(self.path.read_text()))
+        raw = _no_content_where_none_declared(_json_for_any_media(json.loads(self.path.read_text())))
         self.raw: dict[str, Any] = raw if raw["openapi"].startswith("3.1") else _null_where_nullable(raw)
         self.version = self.raw["openapi"]
         self.server = _server_url(self.raw)
@@ -160,7 +160,7 @@ class Contract:
         if document is None:
             return violation
         wrapped = _wrap_request(document, request)
-        if self.form_encoded:
+        if self.form_encoded and request.method != "DELETE":  # a DELETE's query is its body (below)
             violation = _form_query_violation(document, request)
             if violation:
                 return violation
@@ -181,7 +181,8 @@ class Contract:
         document, _ = self._document_for(request)
         if document is None:
             return []
-        responses = (document.find(request.method, request.path).operation / "responses").read_value()
+        responses_path = document.find(request.method, request.path).operation / "responses"
+        responses = responses_path.read_value()
         documented = {str(response.status), f"{response.status // 100}XX"} & set(responses)
         if response.status < 300 and not documented:
             # A success the document does not list would be checked against `default`, which HubSpot's
@@ -191,6 +192,11 @@ class Contract:
         wrapped = _wrap_request(document, request)
         answer = _Response(response.status, response.content_type, response.encoded())
         problems = []
+        declared = next((key for key in (str(response.status), f"{response.status // 100}XX", "default")
+                         if key in responses), None)
+        if declared is not None and "content" not in responses_path / declared and answer.data:
+            # openapi-core checks no body against such a response; the document says there is none.
+            problems.append(f"a body where the document declares none (response {declared})")
         for error in document.response_validator.iter_errors(wrapped, answer):
             if isinstance(error, ResponseFinderError):
                 continue
@@ -212,6 +218,21 @@ def _json_for_any_media(node: Any) -> Any:
             ("application/json" if key == "*/*" else key): value for key, value in content.items()
         }
     return out
+
+
+def _no_content_where_none_declared(raw: dict[str, Any]) -> dict[str, Any]:
+    """A response whose `content` is an empty map has no body ("content: A map containing descriptions
+    of potential response payloads", OpenAPI 3.0.3 Response Object; HubSpot's 204 "No content").
+    openapi-core 0.23 reads any `content` key as "a body is required" (`MissingData` for an empty
+    204), so drop the empty map: `Contract.check_response` then holds such an answer to having no body."""
+    responses = [item.get("responses") or {} for path in (raw.get("paths") or {}).values()
+                 for item in path.values() if isinstance(item, dict)]
+    responses.append((raw.get("components") or {}).get("responses") or {})
+    for by_status in responses:
+        for response in by_status.values():
+            if isinstance(response, dict) and response.get("content") == {}:
+                del response["content"]
+    return raw
 
 
 def _null_where_nullable(node: Any) -> Any:
@@ -330,11 +351,14 @@ def _form_violation(document: Document, request: SandboxRequest) -> Violation | 
             "input", f"Invalid request: the body must be {FORM}, not {content_type or 'untyped'}"
         )
     if "requestBody" not in operation or FORM not in operation / "requestBody" / "content":
+        if request.method == "DELETE" and request.query:
+            name = next(iter(decode_form(_form_text(request))))
+            return Violation("input", f"Received unknown parameter: {name}", (name,), unknown=True)
         return (
             Violation("input", "Invalid request: this endpoint takes no body") if request.raw_body else None
         )
     schema = operation / "requestBody" / "content" / FORM / "schema"
-    body = decode_form(request.raw_body.decode("utf-8", errors="replace")) if request.raw_body else {}
+    body = decode_form(_form_text(request))
     body = _cast(body, schema)
     validator = _stripe_params_validator(document, schema)
     try:
@@ -343,6 +367,16 @@ def _form_violation(document: Document, request: SandboxRequest) -> Violation | 
         first = _shallowest(exc)
         return _from_schema_error(first)
     return None
+
+
+def _form_text(request: SandboxRequest) -> str:
+    """The form a Stripe operation's `requestBody` describes. stripe-python sends a DELETE's parameters
+    in the query string, not a body (stripe/_api_requestor.py: `if method == "get" or method ==
+    "delete"`), and Stripe reads them as the operation's body parameters, so a DELETE's query counts."""
+    parts = [request.raw_body.decode("utf-8", errors="replace")] if request.raw_body else []
+    if request.method == "DELETE" and request.query:
+        parts.insert(0, urlencode([(k, v) for k, values in request.query.items() for v in values]))
+    return "&".join(parts)
 
 
 def _form_query_violation(document: Document, request: SandboxRequest) -> Violation | None:

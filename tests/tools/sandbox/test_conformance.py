@@ -317,6 +317,21 @@ BROKEN_ANSWERS = [
         CHECKOUT,
         SandboxResponse(402, {"message": "no error object"}),
     ),
+    (
+        "stripe",
+        "POST",
+        "/v1/subscriptions",
+        "customer=cus_A&items[0][price]=price_1",
+        SandboxResponse(200, {"id": "sub_1", "object": "subscription", "status": "active"}),
+    ),
+    # The document's 204 "No content": a body there breaks it.
+    (
+        "hubspot",
+        "POST",
+        "/crm/objects/2026-09/contacts/gdpr-delete",
+        {"objectId": "ada@example.com", "idProperty": "email"},
+        SandboxResponse(204, {"status": "deleted"}),
+    ),
 ]
 
 
@@ -372,3 +387,50 @@ def test_stripe_subscription_cancel_and_update_are_checked_against_the_spec(sand
     assert bad_cancel is not None and bad_cancel.body["error"]["param"] == "at_period_end"
     bad_update = sandbox.conformance.reject(stripe, form("POST", path, "cancel_at_period_end=soon"))
     assert bad_update is not None and bad_update.body["error"]["param"] == "cancel_at_period_end"
+
+
+def test_every_subscription_answer_conforms_to_the_spec(sandbox: Sandbox) -> None:
+    """Create (paid and in trial), retrieve, list in each status filter, schedule and unschedule the
+    cancellation, cancel: each answer is a 200 (an answer breaking the `subscription` schema is a 500)."""
+    def ok(method: str, path: str, body: str = "", query: dict[str, list[str]] | None = None) -> Any:
+        answer = call(sandbox, "stripe", method, path, body or None, query=query)
+        assert answer.status == 200, answer.body
+        return answer.body
+
+    paid = ok("POST", "/v1/subscriptions", "customer=cus_A&items[0][price]=price_1&items[0][quantity]=2")
+    trial = ok("POST", "/v1/subscriptions", "customer=cus_A&items[0][price]=price_1&trial_period_days=7")
+    assert paid["items"]["data"][0]["price"]["product"].startswith("prod_")
+    assert trial["trial_start"] == trial["current_period_start"] and trial["status"] == "trialing"
+    ok("GET", f"/v1/subscriptions/{paid['id']}")
+    ok("POST", f"/v1/subscriptions/{trial['id']}",
+       "cancel_at_period_end=true&cancellation_details[comment]=bye")
+    ok("POST", f"/v1/subscriptions/{trial['id']}", "cancel_at_period_end=false")
+    ok("DELETE", f"/v1/subscriptions/{paid['id']}", "cancellation_details[feedback]=unused")
+    ok("POST", f"/v1/subscriptions/{paid['id']}", "metadata[note]=closed")
+    for status in (None, "all", "ended", "canceled", "active", "trialing"):
+        query = {"customer": ["cus_A"], **({"status": [status]} if status else {})}
+        listed = ok("GET", "/v1/subscriptions", query=query)
+        assert listed["data"] or status == "active"
+
+
+@pytest.mark.parametrize("path", [
+    "/crm/v3/objects/contacts/gdpr-delete",
+    "/crm/objects/2026-03/contacts/gdpr-delete",
+    "/crm/objects/2026-09/contacts/gdpr-delete",
+])
+def test_gdpr_delete_answers_204_without_a_body(sandbox: Sandbox, path: str) -> None:
+    answer = call(sandbox, "hubspot", "POST", path, {"objectId": "ada@example.com", "idProperty": "email"})
+    assert (answer.status, answer.encoded()) == (204, b"")
+
+
+def test_a_stripe_delete_is_checked_on_its_query_string(sandbox: Sandbox) -> None:
+    """stripe-python sends a DELETE's parameters in the query string; they are held to the operation's
+    body parameters, as Stripe reads them."""
+    created = call(sandbox, "stripe", "POST", "/v1/subscriptions", "customer=cus_A&items[0][price]=price_1")
+    path = f"/v1/subscriptions/{created.body['id']}"
+    unknown = call(sandbox, "stripe", "DELETE", path, query={"at_period_end": ["true"]})
+    assert unknown.status == 400 and unknown.body["error"]["param"] == "at_period_end"
+    bad = call(sandbox, "stripe", "DELETE", path, query={"cancellation_details[feedback]": ["bored"]})
+    assert bad.status == 400 and bad.body["error"]["param"] == "cancellation_details[feedback]"
+    canceled = call(sandbox, "stripe", "DELETE", path, query={"cancellation_details[feedback]": ["unused"]})
+    assert canceled.status == 200 and canceled.body["cancellation_details"]["feedback"] == "unused"

@@ -23,6 +23,7 @@ from ..faults import Fault
 from ..idempotency import IdempotencyStore
 from ..messages import SandboxRequest, SandboxResponse
 from .base import Provider, basic_credentials, bearer_token
+from .stripe_prices import SANDBOX_CURRENCY, SANDBOX_UNIT_AMOUNT
 from .stripe_subscriptions import SUBSCRIPTIONS_PATH, Subscriptions
 
 SESSIONS_PATH = "/v1/checkout/sessions"
@@ -34,9 +35,6 @@ WEBHOOK_URL_ENV = "SANDBOX_STRIPE_WEBHOOK_URL"
 WEBHOOK_SECRET_ENV = "STRIPE_WEBHOOK_SECRET"
 API_VERSION = "2025-08-27.basil"
 MODES = ("payment", "setup", "subscription")
-# Every sandbox price costs this much; real prices come from the Stripe dashboard per environment.
-SANDBOX_UNIT_AMOUNT = 1900
-SANDBOX_CURRENCY = "usd"
 _ALPHABET = string.ascii_letters + string.digits
 
 
@@ -66,7 +64,7 @@ class Stripe(Provider):
 
     def state(self) -> dict[str, list[dict[str, Any]]]:
         return {"checkout_sessions": list(self._sessions.values()),
-                "subscriptions": list(self._subscriptions.by_id.values())}
+                "subscriptions": self._subscriptions.all()}
 
     def error(self, status: int, code: str = "", message: str = "", param: str = "") -> SandboxResponse:
         error_type = "api_error" if status >= 500 else "invalid_request_error"
