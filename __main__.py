@@ -116,7 +116,10 @@ def main() -> None:
             spf_includes=list(config.spf_includes),
             caa_issuers=list(config.caa_issuers),
             caa_iodef=config.caa_iodef,
-            rate_limited_paths=[str(spec.trigger.path) for spec in catalog.public_http],
+            # Exact API paths; a prefix route (the ops console) is behind its own sign-in instead.
+            rate_limited_paths=[
+                str(spec.trigger.path) for spec in catalog.public_http if not spec.trigger.is_prefix
+            ],
             proxied=config.proxy_api_host,
             manage_zone=config.manage_zone,
             mail_domain=config.mail_domain,
@@ -130,7 +133,7 @@ def main() -> None:
             # Public entry points answer GET with a health response, so each check covers the whole
             # path a client takes: Cloudflare, Firebase Hosting, the rewrite and the function.
             uptime_targets=[
-                UptimeTarget(name=spec.resource_name, host=config.api_host, path=str(spec.trigger.path))
+                UptimeTarget(name=spec.resource_name, host=config.api_host, path=str(spec.trigger.probe_path))
                 for spec in catalog.public_http
             ],
             function_names=[spec.name for spec in catalog.functions],
@@ -146,7 +149,7 @@ def main() -> None:
     pulumi.export("region", config.region)
     pulumi.export("apiBaseUrl", api_base)
     pulumi.export(
-        "publicEndpoints", {spec.name: f"{api_base}{spec.trigger.path}" for spec in catalog.public_http}
+        "publicEndpoints", {spec.name: f"{api_base}{spec.trigger.base_path}" for spec in catalog.public_http}
     )
     # Register this URL in the Stripe dashboard as the webhook endpoint.
     pulumi.export("stripeWebhookUrl", f"{api_base}{catalog.function(WEBHOOK_FUNCTION).trigger.path}")

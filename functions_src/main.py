@@ -2,6 +2,7 @@
 
 from launchready.billing import billing_worker
 from launchready.checkout import create_checkout
+from launchready.console.app import ops_console
 from launchready.crm import crm_worker
 from launchready.digest import ops_digest
 from launchready.mailer import email_worker
@@ -15,6 +16,7 @@ __all__ = [
     "create_checkout",
     "crm_worker",
     "email_worker",
+    "ops_console",
     "ops_digest",
     "stripe_webhook",
     "support_request",

@@ -15,7 +15,7 @@ from typing import Any
 
 import flask
 
-from . import log
+from . import log, runs
 from .catalog import max_delivery_attempts
 from .errors import PermanentError
 from .records import record_dead_letter, record_sync_failure
@@ -123,6 +123,7 @@ def _deliver(
             provider=exc.provider,
             status=exc.status,
         )
+        runs.record_run(function, runs.FAILED, stopwatch.ms, f"{exc.code}: {exc.detail}")
         return json_response({"status": "failed_permanently", "error": exc.code}, 200)
     except Exception as exc:  # transient by default: Pub/Sub redelivers with backoff
         last_attempt = message.delivery_attempt >= max_delivery_attempts()
@@ -143,6 +144,8 @@ def _deliver(
                 data=message.data,
                 attributes=message.attributes,
             )
+        runs.record_run(function, runs.FAILED, stopwatch.ms, repr(exc))
         return json_response({"status": "retry", "error": type(exc).__name__}, 500)
     log.info("message processed", latency_ms=stopwatch.ms)
+    runs.record_run(function, runs.OK, stopwatch.ms)
     return json_response({"status": "ok"}, 200)

@@ -33,4 +33,6 @@ def record_dead_letter(*, function: str, event_id: str, message_id: str, attempt
                        topic: str, data: Any, attributes: dict[str, str]) -> None:
     _write(DEAD_LETTERS, f"{function}:{event_id}:{message_id}", {
         "function": function, "event_id": event_id, "message_id": message_id, "attempts": attempts,
-        "error": error[:2000], "topic": topic, "data": data, "attributes": attributes})
+        "error": error[:2000], "topic": topic, "data": data, "attributes": attributes,
+        # open until replayed from the ops console (which records who replayed it, in ops_audit).
+        "status": "open"})

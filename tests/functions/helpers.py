@@ -138,8 +138,12 @@ def decoded(message: PubsubMessage) -> dict[str, Any]:
 # --- Firestore ----------------------------------------------------------------------------------
 
 
+# Run statistics (launchready.runs) are telemetry about the request, not state it changed.
+TELEMETRY_COLLECTIONS = frozenset({"function_stats"})
+
+
 def firestore_documents(client: firestore.Client) -> dict[str, dict[str, Any]]:
-    """Every document in the database (subcollections included), by path."""
+    """Every document in the database (subcollections included), by path, telemetry left out."""
     found: dict[str, dict[str, Any]] = {}
 
     def walk(collection: firestore.CollectionReference) -> None:
@@ -151,7 +155,8 @@ def firestore_documents(client: firestore.Client) -> dict[str, dict[str, Any]]:
                 walk(sub)
 
     for collection in client.collections():
-        walk(collection)
+        if collection.id not in TELEMETRY_COLLECTIONS:
+            walk(collection)
     return found
 
 
