@@ -48,7 +48,7 @@ def sign_in(auth_host: str, claims: dict[str, Any] | None) -> str:
 
 
 def unsigned_token(project: str, uid: str, **claims: Any) -> str:
-    """A token shaped like the Auth emulator's (alg none), for another project or a user that does not exist."""
+    """A token shaped like the Auth emulator's (alg none), for another project or a missing user."""
 
     def part(value: dict[str, Any]) -> str:
         return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
