@@ -43,6 +43,7 @@ typecheck: setup
 
 # Coverage is of the deployed code (functions_src), from the tests that run it in-process.
 test-python: setup
+	@bash tools/local/browser_setup.sh
 	@echo "==> pytest (unit under Pulumi mocks, functions on the emulators, end to end on the local stack)"
 	@$(PYTHON) -m pytest --cov=functions_src --cov-report=term-missing:skip-covered --cov-fail-under=85
 

@@ -81,6 +81,8 @@ def main() -> None:
                 "APP_URL": config.app_url,
                 "ZENDESK_BASE_URL": config.zendesk_base_url,
                 "STRIPE_PRICE_ID": config.stripe_price_id,
+                # Public by design (it is in every Firebase client app); only the ops console uses it.
+                **({"FIREBASE_WEB_API_KEY": config.firebase_web_api_key} if config.firebase_web_api_key else {}),
             },
             max_instances_scale=config.max_instances_scale,
             firestore_database=project.database_name,

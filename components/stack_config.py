@@ -26,6 +26,8 @@ _PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 _REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]$")
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[a-z]{2,63}$", re.IGNORECASE)
+# Google API keys: "AIza" and 35 more characters (https://cloud.google.com/docs/authentication/api-keys).
+_BROWSER_API_KEY = re.compile(r"^AIza[0-9A-Za-z_-]{35}$")
 _BILLING_ACCOUNT = re.compile(r"^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$")
 _NUMERIC_ID = re.compile(r"^[0-9]{6,20}$")
 _ZONE_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -86,6 +88,9 @@ class StackConfig:
     manage_zone: bool
     proxy_api_host: bool
     mail_domain: str
+    # The Firebase web app's browser API key (public, in every Firebase client config): the ops
+    # console's sign-in form sends it to the Identity Toolkit. Empty: the console asks for it.
+    firebase_web_api_key: str = ""
 
 
 
@@ -307,6 +312,9 @@ def parse_stack_config(values: Mapping[str, Any], stack: str) -> StackConfig:
     # Proxied through Cloudflare the API host gets the TLS settings and the rate limit; the first
     # deploy may need it DNS-only until Firebase Hosting has issued its certificate.
     proxy_api_host = reader.flag("proxyApiHost", default=True)
+    web_api_key = reader.text(
+        "firebaseWebApiKey", "the Firebase web app's apiKey, AIza...", _BROWSER_API_KEY, default=""
+    )
     reader.unknown_keys()
     reader.raise_if_problems()
     return StackConfig(
@@ -338,6 +346,7 @@ def parse_stack_config(values: Mapping[str, Any], stack: str) -> StackConfig:
         manage_zone=manage_zone,
         proxy_api_host=proxy_api_host,
         mail_domain=mail_domain,
+        firebase_web_api_key=web_api_key,
     )
 
 

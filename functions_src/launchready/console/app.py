@@ -11,7 +11,7 @@ sign-in form's call to the Identity Toolkit. Every page that shows data requires
   POST /ops/dead-letters/<id>/replay   replay a dead letter (CSRF-checked), then show its journey
   GET  /ops/sandbox               local only: the provider calls the sandbox received
   GET  /ops/signin, POST /ops/session, POST /ops/signout   sign-in with a Firebase ID token
-  GET  /ops/healthz               health answer for the uptime check (no data)
+  GET  /ops/healthz, GET /        health answer for the uptime check and the local runner (no data)
 """
 
 from __future__ import annotations
@@ -48,6 +48,9 @@ TEMPLATES = jinja2.Environment(
 
 ROUTES = Map(
     [
+        # Like every entry point, GET / answers health (the local runner's readiness probe); behind
+        # Firebase Hosting only /ops/** reaches the service, so the uptime check uses /ops/healthz.
+        Rule("/", endpoint="healthz", methods=["GET"]),
         Rule(f"{PREFIX}/healthz", endpoint="healthz", methods=["GET"]),
         Rule(f"{PREFIX}/signin", endpoint="signin", methods=["GET"]),
         Rule(f"{PREFIX}/session", endpoint="session", methods=["POST"]),
@@ -156,7 +159,7 @@ def _dispatch(endpoint: str, values: dict[str, Any], request: flask.Request) -> 
         return _redirect(f"{target}?notice={notice}", code=303)
     if endpoint == "sandbox":
         sandbox_url = os.environ.get("LAUNCHREADY_SANDBOX_URL", "")
-        if settings().environment != "local" or not sandbox_url:
+        if not sandbox_url:  # set by the local runner only (tools/local/environment.py)
             return _bare(404, "the provider sandbox exists only in the local environment")
         calls = requests.get(f"{sandbox_url}/_sandbox/requests", timeout=5).json().get("requests", [])
         return _page(
@@ -230,7 +233,7 @@ def _page(template: str, **context: Any) -> flask.Response:
         prefix=PREFIX,
         environment=settings().environment,
         now=datetime.now(UTC),
-        local=settings().environment == "local",
+        local=bool(os.environ.get("LAUNCHREADY_SANDBOX_URL")),
         mask=access.mask_email,
         fmt_time=_fmt_time,
         **context,

@@ -401,6 +401,8 @@ def journey(
     found = journeys(client, [(correlation_id, key, started, str(uid or ""))], now)[0]
     if not found.steps and not key:
         return None
+    if not key:  # a message with no root of its own (e.g. a dead-lettered CRM sync): named by its key
+        found.title, found.kind = found.steps[0].event_key, kind_of(found.steps[0].event_key)
     if not found.started_at:
         starts = [step.started_at for step in found.steps if step.started_at]
         found.started_at = min(starts) if starts else None
