@@ -249,3 +249,25 @@ def test_replay_needs_same_origin_and_the_form_token_then_publishes_once_with_an
         "/ops/dead-letters/nope/replay", data=good, headers={"Origin": ORIGIN}, base_url=ORIGIN
     )
     assert missing.status_code == 404
+
+
+def test_recorded_values_are_escaped_in_pages_and_in_the_confirmation_script(
+    console: flask.Flask, db: firestore.Client, seeded: dict[str, Any], operator_token: str
+) -> None:
+    hostile = "x'); alert(1); ('<script>alert(2)</script>"
+    db.collection("dead_letters").document("hostile").set(
+        {
+            "status": "open",
+            "topic": hostile,
+            "function": "crm_worker",
+            "event_id": hostile,
+            "error": hostile,
+            "recorded_at": at(1),
+            "attempts": 5,
+            "data": {},
+            "attributes": {},
+        }
+    )
+    page = get(console, "/ops/", operator_token).get_data(as_text=True)
+    assert "<script>alert(2)" not in page and "alert(1); ('" not in page
+    assert "\\u0027); alert(1)" in page  # the topic inside confirm() is a JSON string with quotes escaped

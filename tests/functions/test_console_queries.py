@@ -184,7 +184,7 @@ def test_a_customer_is_found_by_email_uid_stripe_customer_or_reference(
 
 
 @pytest.mark.parametrize(
-    "term", ["", "nobody@example.com", "cus_unknown", "SR-ZZZZZZ", "users/u-ada", "u-none"]
+    "term", ["", "nobody@example.com", "cus_unknown", "SR-ZZZZZZ", "users/u-ada", "u-none", "..", "__x__"]
 )
 def test_an_unknown_customer_is_not_found(db: firestore.Client, seeded: dict[str, Any], term: str) -> None:
     assert queries.find_customer(db, term) is None

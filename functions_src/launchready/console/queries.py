@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from google.api_core.exceptions import InvalidArgument
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
@@ -210,7 +211,7 @@ class Journey:
         for state in ("failed", "running", "pending"):
             if state in states:
                 return state
-        return "done" if states else "pending"
+        return "done" if states else "skipped"  # nothing to do (e.g. a Stripe event type not handled)
 
     @property
     def provider_ids(self) -> list[tuple[str, str]]:
@@ -439,7 +440,10 @@ def find_customer(client: firestore.Client, term: str) -> str | None:
     if term.upper().startswith("SR-"):
         snapshot = client.collection(SUPPORT_REQUESTS).document(term.upper()).get()
         return str((snapshot.to_dict() or {}).get("uid") or "") or None if snapshot.exists else None
-    return term if client.collection(USERS).document(term).get().exists else None
+    try:
+        return term if client.collection(USERS).document(term).get().exists else None
+    except (ValueError, InvalidArgument):  # not a possible document id (e.g. "..", "__x__")
+        return None
 
 
 def customer(
