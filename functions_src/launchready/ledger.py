@@ -15,7 +15,7 @@ from typing import Any, TypeVar, cast
 from google.api_core.exceptions import Aborted, AlreadyExists
 from google.cloud import firestore
 
-from . import log
+from . import journal, log
 from .clients import db
 from .errors import TransientError
 
@@ -73,27 +73,31 @@ class Ledger:
                  lease_seconds: int = DEFAULT_LEASE_SECONDS) -> T:
         """Run `action` once for (key, step) and return its result; a completed step returns the
         recorded result without running again. The result must be storable in Firestore."""
-        done = self._acquire(key, step, lease_seconds)
+        done, attempts = self._acquire(key, step, lease_seconds)
         if done is not None:
             log.info("step already done", step=step, ledger_key=key)
             self._note_duplicate(key, step)
             return cast(T, done.get("result"))
+        journal.record(key, step, journal.RUNNING, attempts=attempts)
         try:
             result = action()
         except BaseException as exc:
             failed_at = now()
             self._step(key, step).set({"state": "failed", "lease_until": None, "last_error": str(exc)[:500],
                                        "failed_at": failed_at, "updated_at": failed_at}, merge=True)
+            journal.record(key, step, journal.FAILED, error=str(exc), at=failed_at)
             raise
         done_at = now()
         self._step(key, step).set({"state": "done", "result": result, "done_at": done_at, "lease_until": None,
                                    "updated_at": done_at}, merge=True)
+        journal.record(key, step, journal.DONE, result=result, at=done_at)
         return result
 
     def _note_duplicate(self, key: str, step: str) -> None:
         """Count a repeat that found the step done (shown as skipped-duplicate in the ops console)."""
         self._step(key, step).set({"duplicates_skipped": firestore.Increment(1), "last_duplicate_at": now()},
                                   merge=True)
+        journal.record(key, step, journal.DUPLICATE)
 
     def resume_step(self, key: str, step: str, action: Callable[[], T], *, claimed_at: datetime | None,
                     in_flight: timedelta) -> tuple[T, bool]:
@@ -111,27 +115,27 @@ class Ledger:
         log.warning("earlier attempt died before finishing, resuming", step=step, ledger_key=key)
         return self.run_step(key, step, action), True
 
-    def _acquire(self, key: str, step: str, lease_seconds: int) -> dict[str, Any] | None:
+    def _acquire(self, key: str, step: str, lease_seconds: int) -> tuple[dict[str, Any] | None, int]:
+        """(the done step's record, 0), or (None, this attempt's number) once the lease is taken."""
         ref = self._step(key, step)
         transaction = self._db.transaction()
 
         @firestore.transactional
-        def acquire(tx: firestore.Transaction) -> dict[str, Any] | None:
+        def acquire(tx: firestore.Transaction) -> tuple[dict[str, Any] | None, int]:
             snapshot = ref.get(transaction=tx)
             data = (snapshot.to_dict() or {}) if snapshot.exists else {}
             if data.get("state") == "done":
-                return data
+                return data, 0
             lease_until = data.get("lease_until")
             if data.get("state") == "running" and lease_until and lease_until > now():
                 raise StepInProgress(f"step {step} of {key} is running elsewhere")
             started_at = now()
-            # event_key, started_at and updated_at let the ops console find and time steps with one
-            # collection-group query instead of one read per event.
+            attempts = int(data.get("attempts", 0)) + 1
             tx.set(ref, {"state": "running", "lease_until": started_at + timedelta(seconds=lease_seconds),
-                         "attempts": int(data.get("attempts", 0)) + 1, "step": step, "event_key": key,
+                         "attempts": attempts, "step": step, "event_key": key,
                          "started_at": started_at, "updated_at": started_at,
                          "correlation_id": log.current_correlation_id()}, merge=True)
-            return None
+            return None, attempts
 
         try:
             return acquire(transaction)

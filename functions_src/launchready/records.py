@@ -1,4 +1,5 @@
-"""Operational records the ops digest reads: sync failures, unmatched events and dead letters.
+"""Operational records the ops digest and console read: sync failures, unmatched events, disputes and
+dead letters.
 Each write is keyed by what it is about, so a redelivery overwrites instead of duplicating."""
 
 from typing import Any
@@ -10,6 +11,7 @@ from .ledger import doc_id, now
 SYNC_FAILURES = "sync_failures"
 UNMATCHED_EVENTS = "unmatched_events"
 DEAD_LETTERS = "dead_letters"
+DISPUTES = "disputes"
 
 
 def _write(collection: str, key: str, fields: dict[str, Any]) -> None:
@@ -27,6 +29,12 @@ def record_sync_failure(*, function: str, event_id: str, code: str, detail: str,
 def record_unmatched(*, event_id: str, event_type: str, reason: str, customer: str | None = None) -> None:
     _write(UNMATCHED_EVENTS, event_id, {
         "event_id": event_id, "event_type": event_type, "reason": reason, "customer": customer})
+
+
+def record_dispute(*, event_id: str, event_type: str, dispute: str, uid: str | None) -> None:
+    """A Stripe dispute event (money at stake): listed by the ops console until someone answers it."""
+    _write(DISPUTES, event_id,
+           {"event_id": event_id, "event_type": event_type, "dispute": dispute, "uid": uid})
 
 
 def record_dead_letter(*, function: str, event_id: str, message_id: str, attempts: int, error: str,

@@ -1,4 +1,4 @@
-"""Per-function run statistics for the ops console: outcome counts, a latency histogram and the last
+"""Run statistics for the ops console. Per function: outcome counts, a latency histogram and the last
 success and failure, in hourly documents `function_stats/{function}_{YYYYMMDDHH}_{shard}`.
 
 One merge write per handled request or message (after the answer is decided, never before a rejection:
@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from google.cloud import firestore
+from google.cloud.firestore_v1.transforms import Maximum
 
 from . import log
 from .clients import db
@@ -57,3 +58,29 @@ def record_run(
         db().collection(FUNCTION_STATS).document(doc_id).set(fields, merge=True)
     except Exception as exc:  # statistics are best effort; the run's own outcome stands
         log.warning("run statistics not recorded", error=repr(exc))
+
+
+PAYMENT_SYNC_STATS = "payment_sync_stats"
+# The buckets of the payment sync lag alert's distribution metric (components/monitoring.py), so the
+# console's p95 lines up with the alert's 300 s threshold.
+PAYMENT_SYNC_LAG_BOUNDS_S = (1, 5, 10, 30, 60, 120, 180, 240, 300, 600, 900, 1800, 3600, 21600, 86400)
+
+
+def lag_bucket_of(seconds: float) -> str:
+    for bound in PAYMENT_SYNC_LAG_BOUNDS_S:
+        if seconds <= bound:
+            return str(bound)
+    return "inf"
+
+
+def record_payment_sync_lag(lag_seconds: float, at: datetime | None = None) -> None:
+    """Count one payment's Stripe-to-CRM lag in `payment_sync_stats/{YYYYMMDDHH}_{shard}` (best effort)."""
+    at = at or datetime.now(UTC)
+    hour = hour_of(at)
+    try:
+        db().collection(PAYMENT_SYNC_STATS).document(f"{hour:%Y%m%d%H}_{random.randrange(SHARDS)}").set({
+            "hour": hour, "count": firestore.Increment(1), "max_seconds": Maximum(lag_seconds),
+            "lag_seconds": {lag_bucket_of(lag_seconds): firestore.Increment(1)},
+            "last_seconds": lag_seconds, "last_at": at}, merge=True)
+    except Exception as exc:
+        log.warning("payment sync statistics not recorded", error=repr(exc))

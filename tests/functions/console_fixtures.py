@@ -12,7 +12,7 @@ from google.cloud import firestore
 from launchready import log, runs
 from launchready.errors import TransientError
 from launchready.ledger import Ledger
-from launchready.records import record_dead_letter, record_sync_failure, record_unmatched
+from launchready.records import record_dead_letter, record_dispute, record_sync_failure, record_unmatched
 
 
 def seed_payment(
@@ -21,39 +21,38 @@ def seed_payment(
     uid: str,
     email: str,
     customer: str,
-    claimed_at: datetime,
     contact_id: str = "901",
     resend_id: str | None = None,
 ) -> dict[str, str]:
-    """A paid checkout as the pipeline records it: webhook publish, billing apply/claims/crm, CRM upsert,
-    payment sync; optionally a receipt email. Returns its keys and correlation id."""
+    """A paid checkout as the pipeline records it: the webhook's publish, billing_worker's apply and claims
+    (with the uid bound, as billing_worker binds it), the CRM upsert, its payment sync; optionally a
+    receipt email. Returns its keys and correlation id."""
     correlation_id = uuid.uuid4().hex
     event = f"stripe:evt_{uuid.uuid4().hex[:14]}"
     ledger = Ledger(db)
-    with log.bound(correlation_id=correlation_id):
+    event_type = "checkout.session.completed"
+    with log.bound(correlation_id=correlation_id, event_type=event_type):
         ledger.claim(
             event,
             source="stripe_webhook",
-            event_type="checkout.session.completed",
-            event_created=int(claimed_at.timestamp()),
+            event_type=event_type,
+            event_created=0,
             correlation_id=correlation_id,
             status="received",
         )
-        db.collection("events").document(event.replace("/", "_")).update({"claimed_at": claimed_at})
         ledger.run_step(event, "publish", lambda: "msg-1")
         ledger.update(event, status="published", published=True)
-        ledger.run_step(event, "apply", lambda: {"outcome": "applied"})
-        ledger.update(event, uid=uid, billing_outcome="applied")
-        ledger.run_step(event, "claims", lambda: None)
-        crm = f"crm:{uid}:{event}"
+        with log.bound(uid=uid):
+            ledger.run_step(event, "apply", lambda: {"outcome": "applied"})
+            ledger.update(event, uid=uid, billing_outcome="applied")
+            ledger.run_step(event, "claims", lambda: None)
+    crm = f"crm:{uid}:{event}"
+    with log.bound(correlation_id=correlation_id, uid=uid):
         ledger.run_step(crm, "hubspot_upsert", lambda: {"contact_ids": [contact_id], "synced_at": 1.0})
         db.collection("payment_sync").document(event.removeprefix("stripe:")).set(
-            {
-                "lag_seconds": 4.5,
-                "synced_at": claimed_at + timedelta(seconds=5),
-                "correlation_id": correlation_id,
-            }
+            {"lag_seconds": 4.5, "synced_at": at(0), "correlation_id": correlation_id}
         )
+        runs.record_payment_sync_lag(4.5)
         if resend_id:
             key = f"receipt:{event}"
             ledger.run_step(f"email:{key}", "resend_send", lambda: resend_id)
@@ -63,7 +62,7 @@ def seed_payment(
                     "to": [email],
                     "subject": "Receipt",
                     "resend_id": resend_id,
-                    "sent_at": claimed_at + timedelta(seconds=6),
+                    "sent_at": at(0),
                     "correlation_id": correlation_id,
                     "event_id": f"email:{key}",
                 }
@@ -81,7 +80,7 @@ def seed_payment(
 
 
 def seed_support(
-    db: firestore.Client, *, uid: str, email: str, reference: str, created_at: datetime, ticket_id: int = 4242
+    db: firestore.Client, *, uid: str, email: str, reference: str, ticket_id: int = 4242
 ) -> dict[str, str]:
     correlation_id = uuid.uuid4().hex
     key = f"support:{reference}"
@@ -96,12 +95,12 @@ def seed_support(
             "category": "billing",
             "status": "ticket_created",
             "ticket_id": ticket_id,
-            "created_at": created_at,
+            "created_at": at(0),
             "correlation_id": correlation_id,
         }
     )
     ledger = Ledger(db)
-    with log.bound(correlation_id=correlation_id):
+    with log.bound(correlation_id=correlation_id, uid=uid):
         ledger.run_step(key, "publish", lambda: "msg-2")
         ledger.run_step(key, "zendesk_ticket", lambda: ticket_id)
         # A redelivery that finds the ticket step done: counted as a skipped duplicate.
@@ -157,11 +156,8 @@ def seed_problems(db: firestore.Client, *, topic: str = "crm-sync") -> dict[str,
             reason="unknown_customer",
             customer="cus_nobody",
         )
-        ledger.claim(
-            "stripe:evt_dispute",
-            event_type="charge.dispute.created",
-            correlation_id=correlation_id,
-            source="stripe_webhook",
+        record_dispute(
+            event_id="stripe:evt_dispute", event_type="charge.dispute.created", dispute="dp_1", uid=None
         )
     runs.record_run("crm_worker", runs.FAILED, 120.0, "TransientError('hubspot answered 503')")
     for latency in (8.0, 40.0, 90.0, 200.0):

@@ -138,8 +138,10 @@ def decoded(message: PubsubMessage) -> dict[str, Any]:
 # --- Firestore ----------------------------------------------------------------------------------
 
 
-# Run statistics (launchready.runs) are telemetry about the request, not state it changed.
-TELEMETRY_COLLECTIONS = frozenset({"function_stats"})
+# Run statistics (launchready.runs) and the ops console's journey journal (launchready.journal) describe
+# what a request did; they are not state it changed.
+TELEMETRY_COLLECTIONS = frozenset({"function_stats", "journeys", "timeline", "customer_journeys",
+                                   "payment_sync_stats"})
 
 
 def firestore_documents(client: firestore.Client) -> dict[str, dict[str, Any]]:

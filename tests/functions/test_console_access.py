@@ -75,7 +75,7 @@ def operator_token(auth_emulator: str) -> str:
 
 @pytest.fixture
 def seeded(db: firestore.Client) -> dict[str, Any]:
-    seed_payment(db, uid="u-ada", email="ada.lovelace@example.com", customer="cus_ada", claimed_at=at(3))
+    seed_payment(db, uid="u-ada", email="ada.lovelace@example.com", customer="cus_ada")
     return seed_problems(db)
 
 
