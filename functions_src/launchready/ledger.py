@@ -76,7 +76,7 @@ class Ledger:
         done, attempts = self._acquire(key, step, lease_seconds)
         if done is not None:
             log.info("step already done", step=step, ledger_key=key)
-            self._note_duplicate(key, step)
+            self._note_duplicate(key, step, done)
             return cast(T, done.get("result"))
         journal.record(key, step, journal.RUNNING, attempts=attempts)
         try:
@@ -93,11 +93,12 @@ class Ledger:
         journal.record(key, step, journal.DONE, result=result, at=done_at)
         return result
 
-    def _note_duplicate(self, key: str, step: str) -> None:
-        """Count a repeat that found the step done (shown as skipped-duplicate in the ops console)."""
+    def _note_duplicate(self, key: str, step: str, done: dict[str, Any]) -> None:
+        """Count a repeat that found the step done (shown as skipped-duplicate in the ops console), in the
+        journey of the attempt that did the work (a duplicate delivery may carry a new correlation id)."""
         self._step(key, step).set({"duplicates_skipped": firestore.Increment(1), "last_duplicate_at": now()},
                                   merge=True)
-        journal.record(key, step, journal.DUPLICATE)
+        journal.record(key, step, journal.DUPLICATE, correlation_id=done.get("correlation_id"))
 
     def resume_step(self, key: str, step: str, action: Callable[[], T], *, claimed_at: datetime | None,
                     in_flight: timedelta) -> tuple[T, bool]:
@@ -108,7 +109,7 @@ class Ledger:
         instead of contending; past that the earlier attempt died, and the step runs now."""
         done = self.step_result(key, step)
         if done is not None:
-            self._note_duplicate(key, step)
+            self._note_duplicate(key, step, done)
             return cast(T, done.get("result")), False
         if claimed_at is None or now() - claimed_at < in_flight:
             raise StepInProgress(f"{key} is being handled by another attempt")

@@ -60,6 +60,11 @@ const SERVER_DOCS = {
   // this server-side; it adds no client access.
   'function_stats/crm_worker_2025030405_0': { uid: 'alice', function: 'crm_worker', ok: 3, hour: AT },
   'ops_audit/replay-1': { uid: 'alice', action: 'replay_dead_letter', actor_uid: 'alice', at: AT },
+  'journeys/c0ffee00-1111-2222-3333-444455556666': { uid: 'alice', root_key: 'signup:alice', started_at: AT },
+  'timeline/2025030405': { uid: 'alice', journeys: { 'c0ffee00-1111-2222-3333-444455556666': AT } },
+  'customer_journeys/alice': { uid: 'alice', journeys: { 'c0ffee00-1111-2222-3333-444455556666': AT } },
+  'payment_sync_stats/2025030405_0': { uid: 'alice', count: 1, hour: AT },
+  'disputes/stripe:evt_1QfT7s2eZvKYlo2Cdp': { uid: 'alice', dispute: 'dp_1', recorded_at: AT },
   // Not declared anywhere: new collections start closed.
   'feature_flags/global': { uid: 'alice', paywall_v2: true },
   // Subcollections are not covered by their parent's rules.
@@ -98,7 +103,7 @@ const CALLERS = {
   'an unauthenticated client': () => testEnv.unauthenticatedContext().firestore(),
 };
 
-// The console finds steps with collection-group queries; from a client they stay denied.
+// Collection-group queries over the ledger's steps stay denied to every client.
 describe('collection-group queries over ledger steps', { concurrency: true }, () => {
   for (const [caller, db] of Object.entries(CALLERS)) {
     test(`${caller}: denied`, async () => {

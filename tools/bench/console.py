@@ -1,11 +1,12 @@
 """`python -m tools.bench.console`: ops console page loads with a large ledger.
 
 Seeds the local stack's Firestore emulator with `--events` ledger events (10,000 by default) in the
-shapes the pipeline writes: Stripe payments (publish, apply, claims steps and a CRM upsert), sign-ups,
-support requests (four steps, Zendesk and Resend ids), plus dead letters, sync failures, payment sync
-records and run statistics. Then signs in as the local ops user and times each console page, as the
-browser loads it (one HTTP round trip, token verified, queries run, HTML rendered), reporting the
-median and p95 (nearest rank) over `--runs` loads per page after one unmeasured warm-up load.
+shapes the pipeline writes: Stripe payments (publish, apply, claims and a CRM upsert), sign-ups,
+support requests (four steps and the acknowledgement email), dead letters, sync failures, payment sync
+records, and the journey journal the ledger keeps for the console (journal.writes). Then signs in as
+the local ops user and times each console page as a browser loads it (one HTTP round trip: token
+verified, reads, HTML rendered), reporting the median and p95 (nearest rank) over `--runs` loads per
+page after one unmeasured warm-up load. Exits 1 when a page's median is over 300 ms.
 
 Against a running `make up` (reads .local/endpoints.json), or `--start` for a private stack on free
 ports. Seeding is keyed by index, so running it again against the same stack adds nothing.
@@ -31,6 +32,10 @@ from google.cloud import firestore
 from tools.bench.pipeline import started_stack
 from tools.local.client import load_endpoints
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "functions_src"))
+from launchready import journal  # noqa: E402  (the journal's own document shapes)
+from launchready.ledger import doc_id  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_ENDPOINTS = REPO / ".local" / "endpoints.json"
 BATCH = 450  # Firestore allows 500 writes per batch
@@ -42,45 +47,95 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[max(1, math.ceil(fraction * len(ordered))) - 1]
 
 
+def _journal(
+    event_key: str,
+    steps: dict[str, Any],
+    correlation_id: str,
+    at: datetime,
+    uid: str | None = None,
+    event_type: str | None = None,
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The ledger steps and the journal entries (journal.writes, as the ledger makes them) of `steps`."""
+    for index, (step, result) in enumerate(steps.items()):
+        started = at + timedelta(milliseconds=200 * index)
+        done = started + timedelta(milliseconds=120)
+        yield (
+            f"events/{doc_id(event_key)}/steps/{step}",
+            {
+                "state": "done",
+                "step": step,
+                "event_key": event_key,
+                "correlation_id": correlation_id,
+                "attempts": 1,
+                "started_at": started,
+                "done_at": done,
+                "updated_at": done,
+                "result": result,
+                "lease_until": None,
+            },
+        )
+        for transition, moment in ((journal.RUNNING, started), (journal.DONE, done)):
+            yield from journal.writes(
+                event_key,
+                step,
+                transition,
+                correlation_id=correlation_id,
+                at=moment,
+                attempts=1,
+                result=result,
+                uid=uid,
+                event_type=event_type,
+            )
+
+
 def _writes(events: int, start: datetime) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(document path, data) for `events` journeys spread over the last `events` minutes, oldest first."""
+    """(document path, data) for `events` journeys one minute apart, oldest first, in the pipeline's shapes:
+    six in ten payments, two sign-ups, two support requests; a dead letter and a sync failure per 500."""
     for n in range(events):
         at = start + timedelta(minutes=n)
         correlation_id = f"bench{n:08d}"
         uid = f"bench-user-{n % 2000:05d}"
         kind = n % 10
-        if kind < 6:  # a payment
+        if kind < 6:
             key = f"stripe:evt_bench{n:08d}"
+            event_type = "checkout.session.completed"
             yield (
                 f"events/{key}",
                 {
                     "key": key,
                     "claimed_at": at,
-                    "event_type": "checkout.session.completed",
+                    "event_type": event_type,
                     "correlation_id": correlation_id,
                     "status": "published",
                     "uid": uid,
                     "billing_outcome": "applied",
                 },
             )
-            for i, step in enumerate(("publish", "apply", "claims")):
-                yield f"events/{key}/steps/{step}", _step(key, step, correlation_id, at, i, "msg")
-            crm = f"crm:{uid}:{key}"
-            yield (
-                f"events/{crm}/steps/hubspot_upsert",
-                _step(
-                    crm, "hubspot_upsert", correlation_id, at, 3, {"contact_ids": [str(n)], "synced_at": 0}
-                ),
+            yield from _journal(key, {"publish": "msg"}, correlation_id, at, event_type=event_type)
+            yield from _journal(
+                key,
+                {"apply": {"outcome": "applied"}, "claims": None},
+                correlation_id,
+                at + timedelta(seconds=1),
+                uid=uid,
+                event_type=event_type,
+            )
+            yield from _journal(
+                f"crm:{uid}:{key}",
+                {"hubspot_upsert": {"contact_ids": [str(n)], "synced_at": 0}},
+                correlation_id,
+                at + timedelta(seconds=2),
+                uid=uid,
             )
             yield (
                 f"payment_sync/evt_bench{n:08d}",
                 {
-                    "lag_seconds": 0.3 + (n % 7) / 10,
-                    "synced_at": at + timedelta(seconds=1),
+                    "lag_seconds": 2.4,
+                    "synced_at": at + timedelta(seconds=2),
                     "correlation_id": correlation_id,
                 },
             )
-        elif kind < 8:  # a sign-up
+        elif kind < 8:
             key = f"signup:{uid}-{n}"
             yield (
                 f"events/{key}",
@@ -92,9 +147,9 @@ def _writes(events: int, start: datetime) -> Iterator[tuple[str, dict[str, Any]]
                     "source": "user_created",
                 },
             )
-            yield f"events/{key}/steps/publish", _step(key, "publish", correlation_id, at, 0, "msg")
-        else:  # a support request
-            reference = f"SR-B{n:05d}"[:9]
+            yield from _journal(key, {"publish": "msg"}, correlation_id, at, uid=uid)
+        else:
+            reference = f"SR-B{n:05d}"
             key = f"support:{reference}"
             yield (
                 f"support_requests/{reference}",
@@ -110,9 +165,20 @@ def _writes(events: int, start: datetime) -> Iterator[tuple[str, dict[str, Any]]
                     "subject": "Help",
                 },
             )
-            results = {"publish": "msg", "zendesk_ticket": n, "write_back": reference, "ack_email": None}
-            for i, (step, result) in enumerate(results.items()):
-                yield f"events/{key}/steps/{step}", _step(key, step, correlation_id, at, i, result)
+            yield from _journal(
+                key,
+                {"publish": "msg", "zendesk_ticket": n, "write_back": reference, "ack_email": None},
+                correlation_id,
+                at,
+                uid=uid,
+            )
+            yield from _journal(
+                f"email:support-ack:{reference}",
+                {"resend_send": f"re_{n}"},
+                correlation_id,
+                at + timedelta(seconds=1),
+                uid=uid,
+            )
         if n % 500 == 0:
             yield (
                 f"dead_letters/bench-{n}",
@@ -145,20 +211,12 @@ def _writes(events: int, start: datetime) -> Iterator[tuple[str, dict[str, Any]]
         )
 
 
-def _step(key: str, step: str, correlation_id: str, at: datetime, index: int, result: Any) -> dict[str, Any]:
-    started = at + timedelta(milliseconds=200 * index)
-    return {
-        "state": "done",
-        "step": step,
-        "event_key": key,
-        "correlation_id": correlation_id,
-        "attempts": 1,
-        "started_at": started,
-        "done_at": started + timedelta(milliseconds=120),
-        "updated_at": started + timedelta(milliseconds=120),
-        "result": result,
-        "lease_until": None,
-    }
+def _merge(target: dict[str, Any], data: dict[str, Any]) -> None:
+    for name, value in data.items():
+        if isinstance(value, dict) and isinstance(target.get(name), dict):
+            _merge(target[name], value)
+        else:
+            target[name] = value
 
 
 def seed(endpoints: dict[str, Any], events: int) -> int:
@@ -169,15 +227,18 @@ def seed(endpoints: dict[str, Any], events: int) -> int:
     if (marker.get().to_dict() or {}).get("events", 0) >= events:
         return 0
     start = datetime.now(UTC) - timedelta(minutes=events + 5)
+    documents: dict[str, dict[str, Any]] = {}
+    for path, data in _writes(events, start):  # merged here as Firestore merges them, then written once
+        _merge(documents.setdefault(path, {}), data)
     batch, pending, written = client.batch(), 0, 0
-    for path, data in _writes(events, start):
+    for path, data in documents.items():
         batch.set(client.document(path), data)
         pending += 1
         if pending == BATCH:
             batch.commit()
             written += pending
             batch, pending = client.batch(), 0
-            print(f"  seeded {written} documents", end="\r", file=sys.stderr, flush=True)
+            print(f"  seeded {written} of {len(documents)} documents", end="\r", file=sys.stderr, flush=True)
     batch.commit()
     written += pending
     marker.set({"events": events})
@@ -197,22 +258,22 @@ def operator_token(endpoints: dict[str, Any]) -> str:
     return answer.json()["idToken"]
 
 
-def pages(endpoints: dict[str, Any]) -> dict[str, str]:
+def pages(endpoints: dict[str, Any], events: int) -> dict[str, str]:
     base = endpoints["ops_console"]["url"]
     middle = datetime.now(UTC) - timedelta(minutes=5000)
     return {
         "overview (health, needs a human, 25 newest journeys)": base,
         "timeline page 3 days back": f"{base}timeline?before={middle.isoformat().replace('+', '%2B')}",
-        "one payment journey": f"{base}journey/bench00000005",
+        "one payment journey": f"{base}journey/bench{events - 5:08d}",
         "customer by email (every journey of the user)": f"{base}customer?q=bench-user-00006@example.com",
     }
 
 
-def measure(endpoints: dict[str, Any], runs: int) -> list[dict[str, Any]]:
+def measure(endpoints: dict[str, Any], events: int, runs: int) -> list[dict[str, Any]]:
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {operator_token(endpoints)}"
     results = []
-    for name, url in pages(endpoints).items():
+    for name, url in pages(endpoints, events).items():
         warm = session.get(url, timeout=30)
         if warm.status_code != 200:
             raise RuntimeError(f"{name}: {url} answered {warm.status_code}: {warm.text[:300]}")
@@ -255,7 +316,7 @@ def run(endpoints: dict[str, Any], events: int, runs: int, output: Path | None) 
         return 2
     print(f"seeding {events} ledger events…", file=sys.stderr, flush=True)
     seed(endpoints, events)
-    results = measure(endpoints, runs)
+    results = measure(endpoints, events, runs)
     print(render(results, events))
     if output:
         output.write_text(json.dumps({"events": events, "results": results}, indent=2) + "\n")
