@@ -8,6 +8,7 @@ steps, a sign-up with its CRM sync, a support request with its ticket and acknow
                                  provider ids; the root event, its type, the user
   timeline/{YYYYMMDDHH}          correlation id -> start time of each journey that started that hour
   customer_journeys/{uid}        correlation id -> last activity of each journey that touched the user
+  customer_emails/{digest}       the uid of a sign-up's email address (written by user_created)
 
 so each console page is a handful of document reads whatever the ledger's size (queries would scan on
 the emulator and need an index per shape in Firestore). The user and the event type come from the
@@ -29,6 +30,7 @@ from .clients import db
 JOURNEYS = "journeys"
 TIMELINE = "timeline"
 CUSTOMER_JOURNEYS = "customer_journeys"
+CUSTOMER_EMAILS = "customer_emails"
 # Ledger key prefixes that start a journey, and the step that starts each.
 ROOT_STEPS = {"stripe": "publish", "signup": "publish", "support": "publish"}
 PROVIDER_STEPS = {
@@ -130,3 +132,15 @@ def record(event_key: str, step: str, transition: str, **fields: Any) -> None:
         batch.commit()
     except Exception as exc:  # the journal serves the console; the step it describes stands
         log.warning("journey not journaled", error=repr(exc), ledger_key=event_key, step=step)
+
+
+def email_digest(email: str) -> str:
+    return hashlib.sha256(email.strip().lower().encode()).hexdigest()
+
+
+def index_email(email: str, uid: str) -> None:
+    """Let the console find a customer by email with one read (best effort)."""
+    try:
+        db().collection(CUSTOMER_EMAILS).document(email_digest(email)).set({"uid": uid})
+    except Exception as exc:
+        log.warning("customer email not indexed", error=repr(exc), uid=uid)

@@ -138,10 +138,10 @@ def decoded(message: PubsubMessage) -> dict[str, Any]:
 # --- Firestore ----------------------------------------------------------------------------------
 
 
-# Run statistics (launchready.runs) and the ops console's journey journal (launchready.journal) describe
-# what a request did; they are not state it changed.
+# What the ops console reads besides the records themselves (run statistics, the journey journal, the
+# inbox summaries, the email index) describes what a request did; it is not state the request changed.
 TELEMETRY_COLLECTIONS = frozenset({"function_stats", "journeys", "timeline", "customer_journeys",
-                                   "payment_sync_stats"})
+                                   "payment_sync_stats", "ops_inbox", "customer_emails"})
 
 
 def firestore_documents(client: firestore.Client) -> dict[str, dict[str, Any]]:

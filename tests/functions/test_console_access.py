@@ -16,10 +16,12 @@ import requests
 from firebase_admin import auth
 from google.cloud import firestore
 from launchready.clients import firebase_app
+from launchready.console import queries
 from launchready.console.access import csrf_token_for, mask_email
+from launchready.records import record_dead_letter
 
 from tests.conftest import PROJECT
-from tests.functions.console_fixtures import at, seed_payment, seed_problems
+from tests.functions.console_fixtures import seed_payment, seed_problems
 from tests.functions.helpers import Subscription, decoded, function_app
 
 HOST = "console.test"
@@ -241,6 +243,9 @@ def test_replay_needs_same_origin_and_the_form_token_then_publishes_once_with_an
     assert len(audits) == 1
     assert audits[0]["action"] == "replay_dead_letter" and audits[0]["dead_letter"] == seeded["record_id"]
     assert audits[0]["actor_uid"] and audits[0]["actor_email"].endswith("@example.com")
+    listed = queries.attention(db)
+    assert [d["_id"] for d in listed["replayed"]] == [seeded["record_id"]]
+    assert seeded["record_id"] not in [d["_id"] for d in listed["dead_letters"]]
 
     again = client.post(path, data=good, headers={"Origin": ORIGIN}, base_url=ORIGIN)
     assert again.status_code == 409
@@ -255,18 +260,15 @@ def test_recorded_values_are_escaped_in_pages_and_in_the_confirmation_script(
     console: flask.Flask, db: firestore.Client, seeded: dict[str, Any], operator_token: str
 ) -> None:
     hostile = "x'); alert(1); ('<script>alert(2)</script>"
-    db.collection("dead_letters").document("hostile").set(
-        {
-            "status": "open",
-            "topic": hostile,
-            "function": "crm_worker",
-            "event_id": hostile,
-            "error": hostile,
-            "recorded_at": at(1),
-            "attempts": 5,
-            "data": {},
-            "attributes": {},
-        }
+    record_dead_letter(
+        function="crm_worker",
+        event_id=hostile,
+        message_id="m-1",
+        attempts=5,
+        error=hostile,
+        topic=hostile,
+        data={},
+        attributes={},
     )
     page = get(console, "/ops/", operator_token).get_data(as_text=True)
     assert "<script>alert(2)" not in page and "alert(1); ('" not in page

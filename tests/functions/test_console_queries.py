@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from google.cloud import firestore
 from google.cloud.firestore_v1 import base_query
+from launchready import journal
 from launchready.console import queries
 from launchready.runs import LATENCY_BUCKETS_MS
 
@@ -177,6 +178,14 @@ def test_a_customer_is_found_by_email_uid_stripe_customer_or_reference(
     db: firestore.Client, seeded: dict[str, Any], term: str
 ) -> None:
     assert queries.find_customer(db, term) == "u-ada"
+
+
+def test_a_customer_indexed_at_sign_up_is_found_by_email_with_one_read(
+    db: firestore.Client, captured: list[Any]
+) -> None:
+    journal.index_email("Grace.Hopper@Example.com", "u-grace")
+    assert queries.find_customer(db, "grace.hopper@example.com") == "u-grace"
+    assert captured == []  # a document read, no query
 
 
 @pytest.mark.parametrize(

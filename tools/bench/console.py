@@ -35,6 +35,7 @@ from tools.local.client import load_endpoints
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "functions_src"))
 from launchready import journal  # noqa: E402  (the journal's own document shapes)
 from launchready.ledger import doc_id  # noqa: E402
+from launchready.records import inbox_item_key, inbox_path  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_ENDPOINTS = REPO / ".local" / "endpoints.json"
@@ -91,6 +92,7 @@ def _journal(
 def _writes(events: int, start: datetime) -> Iterator[tuple[str, dict[str, Any]]]:
     """(document path, data) for `events` journeys one minute apart, oldest first, in the pipeline's shapes:
     six in ten payments, two sign-ups, two support requests; a dead letter and a sync failure per 500."""
+    lag_counts: dict[datetime, int] = {}
     for n in range(events):
         at = start + timedelta(minutes=n)
         correlation_id = f"bench{n:08d}"
@@ -179,31 +181,49 @@ def _writes(events: int, start: datetime) -> Iterator[tuple[str, dict[str, Any]]
                 at + timedelta(seconds=1),
                 uid=uid,
             )
-        if n % 500 == 0:
+        if n % 500 == 0:  # and its summary in the day's inbox, as records.py writes both
+            dead = {
+                "status": "open",
+                "topic": "crm-sync",
+                "function": "crm_worker",
+                "event_id": f"crm:bench-{n}",
+                "recorded_at": at,
+                "attempts": 5,
+                "error": "TransientError('503')",
+                "correlation_id": correlation_id,
+            }
+            yield f"dead_letters/bench-{n}", {**dead, "data": {"uid": uid}, "attributes": {}}
             yield (
-                f"dead_letters/bench-{n}",
-                {
-                    "status": "open",
-                    "topic": "crm-sync",
-                    "function": "crm_worker",
-                    "event_id": f"crm:bench-{n}",
-                    "recorded_at": at,
-                    "attempts": 5,
-                    "error": "TransientError('503')",
-                    "data": {"uid": uid},
-                    "attributes": {},
-                    "correlation_id": correlation_id,
-                },
+                inbox_path("dead_letters", at),
+                {"items": {inbox_item_key(f"bench-{n}"): {**dead, "id": f"bench-{n}"}}},
             )
+            failure = {
+                "function": "email_worker",
+                "code": "validation_error",
+                "recorded_at": at,
+                "event_id": f"email:bench-{n}",
+                "correlation_id": correlation_id,
+            }
+            yield f"sync_failures/bench-{n}", failure
             yield (
-                f"sync_failures/bench-{n}",
-                {
-                    "function": "email_worker",
-                    "code": "validation_error",
-                    "recorded_at": at,
-                    "event_id": f"email:bench-{n}",
-                },
+                inbox_path("sync_failures", at),
+                {"items": {inbox_item_key(f"bench-{n}"): {**failure, "id": f"bench-{n}"}}},
             )
+        if kind < 6 and at > start + timedelta(minutes=events - 24 * 60):  # the last day's payment sync lags
+            hour = at.replace(minute=0, second=0, microsecond=0)
+            lag_counts[hour] = lag_counts.get(hour, 0) + 1
+    for hour, count in lag_counts.items():
+        yield (
+            f"payment_sync_stats/{hour:%Y%m%d%H}_0",
+            {
+                "hour": hour,
+                "count": count,
+                "max_seconds": 2.4,
+                "lag_seconds": {"5": count},
+                "last_seconds": 2.4,
+                "last_at": hour,
+            },
+        )
     for n in range(10):
         yield (
             f"users/bench-user-{n:05d}",

@@ -22,10 +22,25 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from ..catalog import catalog
-from ..journal import CUSTOMER_JOURNEYS, JOURNEYS, PROVIDER_STEPS, TIMELINE, hour_id, kind_of
+from ..journal import (
+    CUSTOMER_EMAILS,
+    CUSTOMER_JOURNEYS,
+    JOURNEYS,
+    PROVIDER_STEPS,
+    TIMELINE,
+    email_digest,
+    hour_id,
+    kind_of,
+)
 from ..ledger import EVENTS, doc_id
-from ..records import DEAD_LETTERS, DISPUTES, SYNC_FAILURES, UNMATCHED_EVENTS
-from ..runs import FUNCTION_STATS, LATENCY_BUCKETS_MS, PAYMENT_SYNC_LAG_BOUNDS_S, PAYMENT_SYNC_STATS
+from ..records import DEAD_LETTERS, DISPUTES, SYNC_FAILURES, UNMATCHED_EVENTS, inbox_path
+from ..runs import (
+    FUNCTION_STATS,
+    LATENCY_BUCKETS_MS,
+    PAYMENT_SYNC_LAG_BOUNDS_S,
+    PAYMENT_SYNC_STATS,
+    SHARDS,
+)
 
 SUPPORT_REQUESTS = "support_requests"
 NOTIFICATIONS = "notifications"
@@ -97,7 +112,6 @@ def _later(a: Any, b: Any) -> Any:
 
 def health(client: firestore.Client, now: datetime | None = None) -> dict[str, Any]:
     now = now or utcnow()
-    since = now - HEALTH_WINDOW
     per_function: dict[str, dict[str, Any]] = {
         spec["name"]: {
             "name": spec["name"],
@@ -110,9 +124,13 @@ def health(client: firestore.Client, now: datetime | None = None) -> dict[str, A
         }
         for spec in catalog()["functions"]
     }
-    for doc in _dicts(
-        client.collection(FUNCTION_STATS).where(filter=FieldFilter("hour", ">=", _hour(since)))
-    ):
+    paths = (
+        f"{FUNCTION_STATS}/{name}_{hour_id(hour)}_{shard}"
+        for name in per_function
+        for hour in _hours(now)
+        for shard in range(SHARDS)
+    )
+    for doc in _get_all(client, paths).values():
         entry = per_function.get(str(doc.get("function")))
         if entry is None:
             continue
@@ -140,8 +158,8 @@ def health(client: firestore.Client, now: datetime | None = None) -> dict[str, A
     return {
         "window_hours": int(HEALTH_WINDOW.total_seconds() // 3600),
         "functions": functions,
-        "payment_sync": payment_sync(client, since),
-        "dead_letters": dead_letter_backlog(client),
+        "payment_sync": payment_sync(client, now),
+        "dead_letters": dead_letter_backlog(inbox(client, now)[DEAD_LETTERS]),
     }
 
 
@@ -149,13 +167,19 @@ def _hour(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
-def payment_sync(client: firestore.Client, since: datetime) -> dict[str, Any]:
+def _hours(now: datetime) -> list[datetime]:
+    """The hour buckets of the health window (the current hour and the 24 before it)."""
+    return [_hour(now) - timedelta(hours=h) for h in range(int(HEALTH_WINDOW.total_seconds() // 3600) + 1)]
+
+
+def payment_sync(client: firestore.Client, now: datetime) -> dict[str, Any]:
     """Stripe-event-to-CRM lag over the window: count, p95 (bucket bound), max and the latest."""
     histogram: dict[str, int] = defaultdict(int)
     count, worst, latest, latest_at = 0, None, None, None
-    for doc in _dicts(
-        client.collection(PAYMENT_SYNC_STATS).where(filter=FieldFilter("hour", ">=", _hour(since)))
-    ):
+    paths = (
+        f"{PAYMENT_SYNC_STATS}/{hour_id(hour)}_{shard}" for hour in _hours(now) for shard in range(SHARDS)
+    )
+    for doc in _get_all(client, paths).values():
         count += int(doc.get("count", 0))
         for bound, n in (doc.get("lag_seconds") or {}).items():
             histogram[bound] += int(n)
@@ -174,13 +198,28 @@ def payment_sync(client: firestore.Client, since: datetime) -> dict[str, Any]:
     }
 
 
-def dead_letter_backlog(client: firestore.Client) -> dict[str, int]:
+def inbox(client: firestore.Client, now: datetime) -> dict[str, list[dict[str, Any]]]:
+    """The last week's operational records by collection, newest first, from the daily inbox summaries."""
+    days = [now - timedelta(days=d) for d in range(ATTENTION_WINDOW.days + 1)]
+    collections = (DEAD_LETTERS, SYNC_FAILURES, UNMATCHED_EVENTS, DISPUTES)
+    docs = _get_all(client, (inbox_path(c, day) for c in collections for day in days))
+    found: dict[str, list[dict[str, Any]]] = {c: [] for c in collections}
+    for path, doc in docs.items():
+        collection = path.split("/", 1)[1].rsplit("_", 1)[0]
+        found[collection] += [{"_id": item.get("id"), **item} for item in (doc.get("items") or {}).values()]
+    oldest = datetime.min.replace(tzinfo=UTC)
+    for items in found.values():
+        items.sort(key=lambda item: item.get("recorded_at") or oldest, reverse=True)
+    return found
+
+
+def dead_letter_backlog(dead_letters: list[dict[str, Any]]) -> dict[str, int]:
+    """Open dead letters per topic (Pub/Sub keeps a dead letter 7 days, the inbox window)."""
     backlog = {topic: 0 for topic in catalog()["topics"]}
-    for doc in _dicts(
-        client.collection(DEAD_LETTERS).where(filter=FieldFilter("status", "==", "open")).limit(5000)
-    ):
-        topic = str(doc.get("topic") or "unknown")
-        backlog[topic] = backlog.get(topic, 0) + 1
+    for item in dead_letters:
+        if item.get("status", "open") == "open":
+            topic = str(item.get("topic") or "unknown")
+            backlog[topic] = backlog.get(topic, 0) + 1
     return backlog
 
 
@@ -368,12 +407,10 @@ def journey(
     def named(collection: str) -> list[dict[str, Any]]:
         return [doc for path, doc in docs.items() if path.startswith(f"{collection}/")]
 
-    def by_correlation(collection: str) -> list[dict[str, Any]]:  # small collections of problems
-        return _dicts(
-            client.collection(collection)
-            .where(filter=FieldFilter("correlation_id", "==", correlation_id))
-            .limit(20)
-        )
+    problems = inbox(client, now or utcnow())
+
+    def by_correlation(collection: str) -> list[dict[str, Any]]:
+        return [item for item in problems[collection] if item.get("correlation_id") == correlation_id]
 
     return {
         "journey": one,
@@ -395,7 +432,11 @@ def find_customer(client: firestore.Client, term: str) -> str | None:
         return None
     try:
         if "@" in term:
-            for spelling in dict.fromkeys([term.lower(), term]):  # as normalised, or as the app wrote it
+            indexed = client.collection(CUSTOMER_EMAILS).document(email_digest(term)).get()
+            if indexed.exists:  # written by user_created at sign-up: one read
+                return str((indexed.to_dict() or {}).get("uid") or "") or None
+            # Users who signed up before the index existed: a query on users (email as stored).
+            for spelling in dict.fromkeys([term.lower(), term]):
                 users = list(
                     client.collection(USERS)
                     .where(filter=FieldFilter("email", "==", spelling))
@@ -474,33 +515,13 @@ def customer(
 
 
 def attention(client: firestore.Client, now: datetime | None = None) -> dict[str, list[dict[str, Any]]]:
-    now = now or utcnow()
-    since = now - ATTENTION_WINDOW
-
-    def recent(collection: str) -> list[dict[str, Any]]:
-        return _dicts(
-            client.collection(collection)
-            .where(filter=FieldFilter("recorded_at", ">=", since))
-            .order_by("recorded_at", direction=firestore.Query.DESCENDING)
-            .limit(50)
-        )
-
-    dead = _dicts(
-        client.collection(DEAD_LETTERS)
-        .where(filter=FieldFilter("status", "in", ["open", "replaying"]))
-        .order_by("recorded_at", direction=firestore.Query.DESCENDING)
-        .limit(50)
-    )
-    replayed = _dicts(
-        client.collection(DEAD_LETTERS)
-        .where(filter=FieldFilter("status", "==", "replayed"))
-        .order_by("recorded_at", direction=firestore.Query.DESCENDING)
-        .limit(10)
-    )
+    """Open dead letters, the last week's sync failures, unmatched events and disputes, recent replays."""
+    found = inbox(client, now or utcnow())
+    dead = found[DEAD_LETTERS]
     return {
-        "dead_letters": dead,
-        "replayed": replayed,
-        "sync_failures": recent(SYNC_FAILURES),
-        "unmatched_events": recent(UNMATCHED_EVENTS),
-        "disputes": recent(DISPUTES),
+        "dead_letters": [d for d in dead if d.get("status", "open") != "replayed"],
+        "replayed": [d for d in dead if d.get("status") == "replayed"][:10],
+        "sync_failures": found[SYNC_FAILURES][:50],
+        "unmatched_events": found[UNMATCHED_EVENTS][:50],
+        "disputes": found[DISPUTES][:50],
     }

@@ -17,7 +17,7 @@ from google.cloud import firestore
 
 from ..catalog import catalog
 from ..pubsub import publish
-from ..records import DEAD_LETTERS
+from ..records import DEAD_LETTERS, inbox_item_key, inbox_path
 from .access import Operator
 
 OPS_AUDIT = "ops_audit"
@@ -69,17 +69,15 @@ def replay_dead_letter(client: firestore.Client, record_id: str, operator: Opera
         "actor_email": operator.email,
         "at": at,
     }
+    replayed = {"status": "replayed", "replayed_at": at, "replayed_by": operator.email or operator.uid,
+                "replay_message_id": message_id}
     batch = client.batch()
     batch.set(client.collection(OPS_AUDIT).document(), audit)
-    batch.update(
-        ref,
-        {
-            "status": "replayed",
-            "replayed_at": at,
-            "replayed_by": operator.email or operator.uid,
-            "replay_message_id": message_id,
-        },
-    )
+    batch.update(ref, replayed)
+    recorded_at = record.get("recorded_at")
+    if isinstance(recorded_at, datetime):  # the console lists dead letters from the day's inbox summary
+        batch.set(client.document(inbox_path(DEAD_LETTERS, recorded_at)),
+                  {"items": {inbox_item_key(record_id): replayed}}, merge=True)
     batch.commit()
     return audit
 
