@@ -268,3 +268,13 @@ def test_the_index_check_catches_a_missing_index(db: firestore.Client, captured:
     )
     with pytest.raises(AssertionError, match="without a declared composite index"):
         assert_indexed(captured)
+
+
+def test_the_overview_is_health_attention_and_the_timeline_read_concurrently(
+    db: firestore.Client, seeded: dict[str, Any], captured: list[Any]
+) -> None:
+    found = queries.overview(db)
+    assert found["health"] == queries.health(db)
+    assert found["attention"] == queries.attention(db)
+    assert [j.correlation_id for j in found["journeys"]] == [j.correlation_id for j in queries.timeline(db)]
+    assert captured == []  # every read is by document id

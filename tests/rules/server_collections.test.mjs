@@ -65,6 +65,8 @@ const SERVER_DOCS = {
   'customer_journeys/alice': { uid: 'alice', journeys: { 'c0ffee00-1111-2222-3333-444455556666': AT } },
   'payment_sync_stats/2025030405_0': { uid: 'alice', count: 1, hour: AT },
   'disputes/stripe:evt_1QfT7s2eZvKYlo2Cdp': { uid: 'alice', dispute: 'dp_1', recorded_at: AT },
+  'ops_inbox/dead_letters_20250304': { uid: 'alice', items: { a1: { uid: 'alice', topic: 'support', status: 'open' } } },
+  'customer_emails/2bd806c97f0e00af1a1fc3328fa763a9269723c8db8fac4f93af71db186d6e90': { uid: 'alice' },
   // Not declared anywhere: new collections start closed.
   'feature_flags/global': { uid: 'alice', paywall_v2: true },
   // Subcollections are not covered by their parent's rules.

@@ -116,11 +116,9 @@ def _dispatch(endpoint: str, values: dict[str, Any], request: flask.Request) -> 
         return _page(
             "overview.html",
             operator=operator,
-            health=queries.health(client),
-            attention=queries.attention(client),
-            journeys=queries.timeline(client),
             runbook=runbook.STEPS,
             notice=request.args.get("notice", ""),
+            **queries.overview(client),
         )
     if endpoint == "timeline":
         before = _parse_time(request.args.get("before"))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -111,7 +112,17 @@ def _later(a: Any, b: Any) -> Any:
 
 
 def health(client: firestore.Client, now: datetime | None = None) -> dict[str, Any]:
+    """Per-function runs, error rate, p95 and last success/failure; payment sync lag; dead-letter backlog."""
     now = now or utcnow()
+    return {
+        "window_hours": int(HEALTH_WINDOW.total_seconds() // 3600),
+        "functions": function_health(client, now),
+        "payment_sync": payment_sync(client, now),
+        "dead_letters": dead_letter_backlog(inbox(client, now)[DEAD_LETTERS]),
+    }
+
+
+def function_health(client: firestore.Client, now: datetime) -> list[dict[str, Any]]:
     per_function: dict[str, dict[str, Any]] = {
         spec["name"]: {
             "name": spec["name"],
@@ -155,12 +166,7 @@ def health(client: firestore.Client, now: datetime | None = None) -> dict[str, A
                 "p95_ms": percentile_bucket(entry["histogram"], 0.95),
             }
         )
-    return {
-        "window_hours": int(HEALTH_WINDOW.total_seconds() // 3600),
-        "functions": functions,
-        "payment_sync": payment_sync(client, now),
-        "dead_letters": dead_letter_backlog(inbox(client, now)[DEAD_LETTERS]),
-    }
+    return functions
 
 
 def _hour(moment: datetime) -> datetime:
@@ -514,9 +520,13 @@ def customer(
 # ---- what needs a human -------------------------------------------------------------------------
 
 
-def attention(client: firestore.Client, now: datetime | None = None) -> dict[str, list[dict[str, Any]]]:
+def attention(
+    client: firestore.Client,
+    now: datetime | None = None,
+    found: dict[str, list[dict[str, Any]]] | None = None,
+) -> dict[str, list[dict[str, Any]]]:
     """Open dead letters, the last week's sync failures, unmatched events and disputes, recent replays."""
-    found = inbox(client, now or utcnow())
+    found = found if found is not None else inbox(client, now or utcnow())
     dead = found[DEAD_LETTERS]
     return {
         "dead_letters": [d for d in dead if d.get("status", "open") != "replayed"],
@@ -525,3 +535,25 @@ def attention(client: firestore.Client, now: datetime | None = None) -> dict[str
         "unmatched_events": found[UNMATCHED_EVENTS][:50],
         "disputes": found[DISPUTES][:50],
     }
+
+
+def overview(client: firestore.Client, now: datetime | None = None) -> dict[str, Any]:
+    """Health, what needs a human and the newest journeys: the independent reads run concurrently, so
+    the page waits for the slowest one rather than for their sum."""
+    now = now or utcnow()
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        functions = pool.submit(function_health, client, now)
+        lag = pool.submit(payment_sync, client, now)
+        found = pool.submit(inbox, client, now)
+        journeys = pool.submit(timeline, client, now=now)
+        problems = found.result()
+        return {
+            "health": {
+                "window_hours": int(HEALTH_WINDOW.total_seconds() // 3600),
+                "functions": functions.result(),
+                "payment_sync": lag.result(),
+                "dead_letters": dead_letter_backlog(problems[DEAD_LETTERS]),
+            },
+            "attention": attention(client, now, problems),
+            "journeys": journeys.result(),
+        }
