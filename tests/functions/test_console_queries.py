@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from google.cloud import firestore
 from google.cloud.firestore_v1 import base_query
-from launchready import journal
+from launchready import journal, runs
 from launchready.console import queries
 from launchready.runs import LATENCY_BUCKETS_MS
 
@@ -278,3 +279,25 @@ def test_the_overview_is_health_attention_and_the_timeline_read_concurrently(
     assert found["attention"] == queries.attention(db)
     assert [j.correlation_id for j in found["journeys"]] == [j.correlation_id for j in queries.timeline(db)]
     assert captured == []  # every read is by document id
+
+
+@pytest.fixture(autouse=True)
+def fresh_instance_cache() -> None:
+    queries._SETTLED.clear()  # each test starts like a new instance
+
+
+def test_hours_that_are_over_are_read_once_per_instance_and_the_current_hour_every_time(
+    db: firestore.Client,
+) -> None:
+    now = datetime.now(UTC)
+    old, current = now - timedelta(hours=3), now
+    for at_hour in (old, current):
+        runs.record_run("crm_worker", runs.OK, 10.0, at=at_hour)
+    assert _crm_runs(db) == 2
+    for at_hour in (old, current):
+        runs.record_run("crm_worker", runs.OK, 10.0, at=at_hour)
+    assert _crm_runs(db) == 3  # the settled hour as first read, the current hour as it is now
+
+
+def _crm_runs(db: firestore.Client) -> int:
+    return next(f["runs"] for f in queries.health(db)["functions"] if f["name"] == "crm_worker")

@@ -87,6 +87,27 @@ def _get_all(client: firestore.Client, paths: Iterable[str]) -> dict[str, dict[s
     }
 
 
+# Hourly documents (run and lag statistics, the timeline) stop changing once their hour is over; an
+# instance keeps those it has read, so a reload reads only the current and the previous hour again.
+_SETTLED: dict[str, dict[str, Any] | None] = {}
+_SETTLED_LIMIT = 20_000
+
+
+def _get_hourly(
+    client: firestore.Client, paths: list[tuple[str, datetime]], now: datetime
+) -> list[dict[str, Any]]:
+    """Documents of (path, hour) pairs; those of hours ended over an hour ago come from the instance cache."""
+    settled_before = _hour(now) - timedelta(hours=1)
+    wanted = [path for path, hour in paths if hour >= settled_before or path not in _SETTLED]
+    fetched = _get_all(client, wanted)
+    if len(_SETTLED) > _SETTLED_LIMIT:
+        _SETTLED.clear()
+    for path, hour in paths:
+        if hour < settled_before and path in wanted:
+            _SETTLED[path] = fetched.get(path)
+    return [doc for path, _ in paths if (doc := fetched.get(path) or _SETTLED.get(path)) is not None]
+
+
 # ---- health now ---------------------------------------------------------------------------------
 
 
@@ -135,13 +156,13 @@ def function_health(client: firestore.Client, now: datetime) -> list[dict[str, A
         }
         for spec in catalog()["functions"]
     }
-    paths = (
-        f"{FUNCTION_STATS}/{name}_{hour_id(hour)}_{shard}"
+    paths = [
+        (f"{FUNCTION_STATS}/{name}_{hour_id(hour)}_{shard}", hour)
         for name in per_function
         for hour in _hours(now)
         for shard in range(SHARDS)
-    )
-    for doc in _get_all(client, paths).values():
+    ]
+    for doc in _get_hourly(client, paths, now):
         entry = per_function.get(str(doc.get("function")))
         if entry is None:
             continue
@@ -182,10 +203,12 @@ def payment_sync(client: firestore.Client, now: datetime) -> dict[str, Any]:
     """Stripe-event-to-CRM lag over the window: count, p95 (bucket bound), max and the latest."""
     histogram: dict[str, int] = defaultdict(int)
     count, worst, latest, latest_at = 0, None, None, None
-    paths = (
-        f"{PAYMENT_SYNC_STATS}/{hour_id(hour)}_{shard}" for hour in _hours(now) for shard in range(SHARDS)
-    )
-    for doc in _get_all(client, paths).values():
+    paths = [
+        (f"{PAYMENT_SYNC_STATS}/{hour_id(hour)}_{shard}", hour)
+        for hour in _hours(now)
+        for shard in range(SHARDS)
+    ]
+    for doc in _get_hourly(client, paths, now):
         count += int(doc.get("count", 0))
         for bound, n in (doc.get("lag_seconds") or {}).items():
             histogram[bound] += int(n)
@@ -382,7 +405,7 @@ def timeline(
     entries: dict[str, datetime] = {}
     for start in range(0, TIMELINE_LOOKBACK_HOURS, HOURS_PER_READ):
         hours = [hour - timedelta(hours=h) for h in range(start, start + HOURS_PER_READ)]
-        for doc in _get_all(client, (f"{TIMELINE}/{hour_id(h)}" for h in hours)).values():
+        for doc in _get_hourly(client, [(f"{TIMELINE}/{hour_id(h)}", h) for h in hours], now):
             for cid, at in (doc.get("journeys") or {}).items():
                 if isinstance(at, datetime) and at < before:
                     entries[cid] = at
