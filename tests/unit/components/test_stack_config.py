@@ -69,6 +69,7 @@ def test_missing_key_names_the_key_and_the_stack_file() -> None:
         ("launchready:regoin", "europe-west1", "launchready:regoin is not a known setting; did you mean"),
         ("launchready:mailDomain", "mail.other.org", "launchready:mailDomain must be example.com or a"),
         ("launchready:manageZone", "no", "launchready:manageZone must be true or false"),
+        ("launchready:firebaseWebApiKey", "sk_live_123", "launchready:firebaseWebApiKey is malformed"),
     ],
 )
 def test_malformed_value_is_reported_by_key(key: str, value: Any, expected: str) -> None:
@@ -113,3 +114,10 @@ def test_defaults_and_scaling() -> None:
     half = parse_stack_config({**values, "launchready:maxInstancesScale": 0.5}, "prod")
     assert scaled_max_instances(20, half.max_instances_scale) == 10
     assert scaled_max_instances(1, half.max_instances_scale) == 1
+
+
+def test_the_ops_console_web_api_key_is_optional() -> None:
+    assert parse_stack_config(stack_values("staging"), "staging").firebase_web_api_key == ""
+    key = "AIza" + "x" * 35
+    values = {**stack_values("staging"), "launchready:firebaseWebApiKey": key}
+    assert parse_stack_config(values, "staging").firebase_web_api_key == key
