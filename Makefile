@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON := .venv/bin/python
 STACK ?= staging
 
-.PHONY: help setup up demo status test lint typecheck test-python test-rules test-rules-mutants plan preview deploy secrets secrets-check replay-dlq grant-ops test-browser bench bench-console clean
+.PHONY: help setup up demo status test lint typecheck test-python test-rules test-rules-mutants plan preview deploy secrets secrets-check replay-dlq grant-ops test-browser bench bench-console clean setup-policy setup-checkov policy scan test-policy secret-scan secrets-baseline
 
 help:
 	@echo "make up                      run the whole stack locally on the emulators"
@@ -11,7 +11,10 @@ help:
 	@echo "make status                  check every part of a running 'make up'"
 	@echo "make test                    lint, type-check and run every test"
 	@echo "make plan STACK=staging      offline plan under Pulumi mocks -> build/plan-<stack>.json"
-	@echo "make preview|deploy STACK=   pulumi preview --diff / pulumi up (needs the Pulumi CLI)"
+	@echo "make policy STACK=staging    the policy pack on the offline plan (ARGS=--preview-fidelity)"
+	@echo "make scan STACK=staging      Checkov on the plan converted to a Terraform plan"
+	@echo "make preview STACK=          pulumi preview --diff of the next deploy phase (needs the Pulumi CLI)"
+	@echo "make deploy STACK=           pulumi up in first-deploy phases, idempotent (needs the Pulumi CLI)"
 	@echo "make secrets STACK=          add Secret Manager versions (hidden input or environment)"
 	@echo "make secrets-check STACK=    list declared secrets without an enabled version"
 	@echo "make replay-dlq TOPIC= [PROJECT=]  republish a topic's dead-lettered messages"
@@ -37,9 +40,10 @@ lint: setup
 	@echo "==> ruff"
 	@.venv/bin/ruff check .
 
-typecheck: setup
+typecheck: setup setup-policy
 	@echo "==> pyright"
 	@node_modules/.bin/pyright
+	@node_modules/.bin/pyright -p pyrightconfig.policy.json
 
 # Coverage is of the deployed code (functions_src), from the tests that run it in-process.
 test-python: setup
@@ -51,7 +55,44 @@ test-rules: setup
 	@echo "==> Firestore rules on the emulator"
 	@bash tests/rules/run.sh
 
-test: lint typecheck test-python test-rules
+test: lint typecheck secret-scan test-python test-rules test-policy
+
+# Zero open secrets: every tracked file scanned by detect-secrets; the known fake values that tests, the
+# sandbox and the example stack files use are audited in .secrets.baseline (is_secret: false).
+secret-scan: setup
+	@echo "==> detect-secrets (baseline .secrets.baseline)"
+	@$(PYTHON) -m tools.offline.policy_secret_scan
+
+# After adding a fake value on purpose: re-scan into the baseline, then audit the new entries
+# (.venv/bin/detect-secrets audit .secrets.baseline) before committing it.
+secrets-baseline: setup
+	@git ls-files -z | xargs -0 .venv/bin/detect-secrets scan --baseline .secrets.baseline
+
+# The policy pack and Checkov each get a virtualenv of their own (pulumi-policy pins protobuf < 6,
+# Checkov pins its own libraries); tools/offline/venv.sh rebuilds one only when its lock file changed.
+setup-policy: setup
+	@bash tools/offline/venv.sh .venv-policy policy/requirements.lock
+
+setup-checkov: setup
+	@bash tools/offline/venv.sh .venv-checkov tools/offline/policy_scan_requirements.lock
+
+# The pack on the offline plan, as `pulumi preview --policy-pack policy --policy-pack-config
+# policy/config.$(STACK).json` runs it; --preview-fidelity also evaluates a first preview's plan.
+# Provider-contract violations are `make plan`'s verdict: the policy run goes on with the plan it wrote.
+policy: setup-policy
+	@rm -f build/plan-$(STACK).json; $(PYTHON) -m tools.offline.plan --stack $(STACK) --quiet || test -f build/plan-$(STACK).json
+	@$(if $(findstring --preview-fidelity,$(ARGS)),$(PYTHON) -m tools.offline.policy_preview_plan --stack $(STACK))
+	@.venv-policy/bin/python -m tools.offline.policy_runner --stack $(STACK) $(ARGS)
+
+scan: setup-checkov
+	@rm -f build/plan-$(STACK).json; $(PYTHON) -m tools.offline.plan --stack $(STACK) --quiet || test -f build/plan-$(STACK).json
+	@$(PYTHON) -m tools.offline.policy_scan --stack $(STACK)
+
+test-policy: setup-policy
+	@echo "==> policy pack (in .venv-policy) on both stacks' offline plans"
+	@for stack in staging prod; do rm -f build/plan-$$stack.json; \
+	  $(PYTHON) -m tools.offline.plan --stack $$stack --quiet 2>/dev/null || test -f build/plan-$$stack.json; done
+	@.venv-policy/bin/python -m pytest tests/policy --confcutdir=tests/policy -q
 
 # Proves the rules tests can fail: each of ~25 weakened copies of firestore.rules must fail a test (~12 min).
 test-rules-mutants: setup
@@ -62,7 +103,7 @@ plan: setup
 
 preview deploy: setup
 	@command -v pulumi >/dev/null || { echo "The Pulumi CLI is not installed: see https://www.pulumi.com/docs/install/ (then 'pulumi login')."; exit 1; }
-	@if [ "$@" = preview ]; then pulumi preview --diff --stack $(STACK); else pulumi up --stack $(STACK); fi
+	@$(PYTHON) -m tools.ops.deploy --stack $(STACK) $(if $(filter preview,$@),--preview)
 
 secrets: setup
 	@$(PYTHON) -m tools.ops.secrets_cli add --stack $(STACK)

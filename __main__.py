@@ -12,7 +12,9 @@ from components.edge import DnsRecordSpec, Edge, EdgeArgs
 from components.functions import FunctionIdentities, FunctionIdentitiesArgs, Functions, FunctionsArgs
 from components.hosting import ApiHosting, HostingArgs
 from components.monitoring import Monitoring, MonitoringArgs, UptimeTarget
+from components.phases import current_phase, reaches
 from components.project import FirebaseProject, NewProjectSpec, ProjectArgs, parse_indexes
+from components.protection import protect_data_in_production
 from components.secrets import Secrets, SecretsArgs
 from components.stack_config import StackConfigError, parse_stack_config, runtime_config_values
 
@@ -26,6 +28,10 @@ def main() -> None:
     except StackConfigError as error:
         # RunError ends the program with just this message, no stack trace.
         raise pulumi.RunError(str(error)) from None
+    # Before any resource: production protects its data-bearing resources.
+    protect_data_in_production(config.environment)
+    # A first deploy runs in phases (components/phases.py); a normal run registers everything.
+    phase = current_phase()
 
     catalog = load_catalog(ROOT / "functions_src" / "catalog.json")
     archive = build_archive(ROOT / "functions_src", ROOT / "build")
@@ -35,7 +41,8 @@ def main() -> None:
         ProjectArgs(
             project_id=config.project_id,
             region=config.region,
-            firestore_location=config.firestore_location,
+            firestore_location=config.firestore_location_id,
+            environment=config.environment,
             firestore_rules=(ROOT / "firestore.rules").read_text(encoding="utf-8"),
             indexes=parse_indexes((ROOT / "firestore.indexes.json").read_text(encoding="utf-8")),
             authorized_domains=list(config.authorized_domains),
@@ -48,7 +55,9 @@ def main() -> None:
                 if config.new_project
                 else None
             ),
-            labels={"environment": config.stack},
+            labels={"environment": config.environment},
+            identity_platform=config.identity_platform,
+            adopting=not config.create_project and not reaches(phase, "functions"),
         ),
     )
 
@@ -65,41 +74,55 @@ def main() -> None:
             depends_on=project.services,
         ),
     )
-    functions = Functions(
-        "functions",
-        FunctionsArgs(
-            project_id=project.project_id,
-            region=config.region,
-            environment=config.stack,
-            catalog=catalog,
-            archive=archive,
-            identities=identities,
-            secret_ids=secrets.secret_ids,
-            settings={
-                "OPS_EMAIL": config.ops_email,
-                "EMAIL_FROM": config.email_from,
-                "APP_URL": config.app_url,
-                "ZENDESK_BASE_URL": config.zendesk_base_url,
-                "STRIPE_PRICE_ID": config.stripe_price_id,
-                # Public by design (it is in every Firebase client app); only the ops console uses it.
-                **({"FIREBASE_WEB_API_KEY": config.firebase_web_api_key} if config.firebase_web_api_key else {}),
-            },
-            max_instances_scale=config.max_instances_scale,
-            firestore_database=project.database_name,
-            firestore_region=config.firestore_location,
-            depends_on=[*project.services, project.database, *secrets.accessors, *identities.role_grants],
-        ),
-    )
+    functions: Functions | None = None
+    if reaches(phase, "functions"):
+        # Functions read `latest` secret versions: they come after the secrets have values.
+        functions = Functions(
+            "functions",
+            FunctionsArgs(
+                project_id=project.project_id,
+                region=config.region,
+                environment=config.environment,
+                catalog=catalog,
+                archive=archive,
+                identities=identities,
+                secret_ids=secrets.secret_ids,
+                settings={
+                    "OPS_EMAIL": config.ops_email,
+                    "EMAIL_FROM": config.email_from,
+                    "APP_URL": config.app_url,
+                    "ZENDESK_BASE_URL": config.zendesk_base_url,
+                    "STRIPE_PRICE_ID": config.stripe_price_id,
+                    # Public by design (in every Firebase client config); the ops console's sign-in.
+                    **(
+                        {"FIREBASE_WEB_API_KEY": config.firebase_web_api_key}
+                        if config.firebase_web_api_key
+                        else {}
+                    ),
+                },
+                max_instances_scale=config.max_instances_scale,
+                firestore_database=project.database_name,
+                firestore_region=config.firestore_location_id,
+                depends_on=[
+                    *project.services,
+                    project.database,
+                    project.eventarc_agent,
+                    *secrets.accessors,
+                    *identities.role_grants,
+                ],
+            ),
+        )
     hosting = ApiHosting(
         "api",
         HostingArgs(
             project_id=project.project_id,
-            site_id=config.hosting_site_id,
+            site_id=config.site_id,
             region=config.region,
             api_host=config.api_host,
             catalog=catalog,
-            service_names=functions.service_names,
+            service_names=functions.service_names if functions else {},
             firebase_project=project.firebase,
+            routes=functions is not None,
         ),
     )
     Edge(
@@ -122,9 +145,11 @@ def main() -> None:
             rate_limited_paths=[
                 str(spec.trigger.path) for spec in catalog.public_http if not spec.trigger.is_prefix
             ],
-            proxied=config.proxy_api_host,
+            # Proxied only once Hosting has the certificate (Cloudflare answers 526 before): last phase.
+            proxied=config.proxy_api_host and reaches(phase, "complete"),
             manage_zone=config.manage_zone,
-            mail_domain=config.mail_domain,
+            mail_domain=config.sending_domain,
+            cloudflare_plan=config.cloudflare_plan,
         ),
     )
     monitoring = Monitoring(
@@ -140,8 +165,10 @@ def main() -> None:
             ],
             function_names=[spec.name for spec in catalog.functions],
             webhook_function=WEBHOOK_FUNCTION,
-            dead_letter_subscriptions=list(functions.dead_letter_subscriptions.values()),
+            dead_letter_subscriptions=list(functions.dead_letter_subscriptions.values()) if functions else [],
             log_retention_days=config.log_retention_days,
+            alerts=functions is not None,
+            endpoint_functions=[spec.name for spec in catalog.public_http],
         ),
         opts=pulumi.ResourceOptions(depends_on=project.services),
     )
@@ -155,12 +182,15 @@ def main() -> None:
     )
     # Register this URL in the Stripe dashboard as the webhook endpoint.
     pulumi.export("stripeWebhookUrl", f"{api_base}{catalog.function(WEBHOOK_FUNCTION).trigger.path}")
-    pulumi.export("functionServiceUrls", functions.urls)
     pulumi.export("apiHostingDefaultHost", hosting.default_host)
     pulumi.export("apiDnsRecordsRequested", hosting.required_dns_updates)
+    pulumi.export("apiCertificateState", hosting.certificate_state)
     pulumi.export("secretIds", secrets.secret_ids)
-    pulumi.export("deadLetterSubscriptions", functions.dead_letter_subscriptions)
-    pulumi.export("functionsSourceObject", functions.source_object.output_name)
+    pulumi.export("deployPhase", phase)
+    if functions is not None:
+        pulumi.export("functionServiceUrls", functions.urls)
+        pulumi.export("deadLetterSubscriptions", functions.dead_letter_subscriptions)
+        pulumi.export("functionsSourceObject", functions.source_object.output_name)
     pulumi.export("alertNotificationChannel", monitoring.notification_channel)
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 DEFAULT_CATALOG_PATH = Path(__file__).resolve().parent.parent / "functions_src" / "catalog.json"
 TRIGGER_TYPES = ("http", "pubsub", "firestore", "schedule")
+FIRESTORE_EVENTS = ("created", "deleted")
 
 
 class CatalogError(ValueError):
@@ -143,6 +144,10 @@ def _parse_trigger(raw: dict[str, Any], where: str, topics: tuple[str, ...]) -> 
         raise CatalogError(f"{where}: trigger topic '{trigger.topic}' is not in the catalog's topics")
     if kind == "firestore" and not (trigger.event and trigger.document):
         raise CatalogError(f"{where}: a firestore trigger needs 'event' and 'document'")
+    if kind == "firestore" and trigger.event not in FIRESTORE_EVENTS:
+        raise CatalogError(
+            f"{where}: firestore event '{trigger.event}' is not one of {', '.join(FIRESTORE_EVENTS)}"
+        )
     if kind == "schedule" and not trigger.schedule:
         raise CatalogError(f"{where}: a schedule trigger needs 'schedule'")
     return trigger

@@ -61,6 +61,26 @@ class EdgeArgs:
     # The domain this stack sends email from; its SPF and DMARC records (and so its DMARC policy) are
     # published there. Empty: the apex. A staging subdomain keeps staging's policy apart from prod's.
     mail_domain: str = ""
+    # The zone's plan (launchready:cloudflarePlan): features above Free are used only where the plan has them.
+    cloudflare_plan: str = "free"
+
+
+CLOUDFLARE_PLANS = ("free", "pro", "business", "enterprise")
+# A rate limiting rule's custom response (status, body) "is only available on Pro plans and above":
+# https://developers.cloudflare.com/waf/rate-limiting-rules/create-zone-dashboard/#configure-a-custom-response-for-blocked-requests
+CUSTOM_RATE_LIMIT_RESPONSE_PLANS = ("pro", "business", "enterprise")
+RATE_LIMITED_BODY = '{"error":"rate_limited","detail":"Too many requests, retry shortly."}'
+
+
+def rate_limit_response(plan: str) -> cloudflare.RulesetRuleActionParametersArgs | None:
+    """The JSON 429 answer where the plan allows a custom response; None: Cloudflare's default 429 page."""
+    if plan not in CUSTOM_RATE_LIMIT_RESPONSE_PLANS:
+        return None
+    return cloudflare.RulesetRuleActionParametersArgs(
+        response=cloudflare.RulesetRuleActionParametersResponseArgs(
+            status_code=429, content_type="application/json", content=RATE_LIMITED_BODY
+        )
+    )
 
 
 def fqdn(name: str, domain: str) -> str:
@@ -158,6 +178,10 @@ def validate(args: EdgeArgs) -> None:
     for path in args.rate_limited_paths:
         if not path.startswith("/") or '"' in path or " " in path:
             raise ValueError(f"edge: rate_limited_paths entry {path!r} must be a URL path like /v1/support")
+    if args.cloudflare_plan not in CLOUDFLARE_PLANS:
+        raise ValueError(
+            f"edge: cloudflare_plan {args.cloudflare_plan!r} is not one of {', '.join(CLOUDFLARE_PLANS)}"
+        )
     if args.rate_limit_requests_per_period < 1:
         raise ValueError("edge: rate_limit_requests_per_period must be at least 1")
 
@@ -314,7 +338,8 @@ class Edge(pulumi.ComponentResource):
 
     @staticmethod
     def _rate_limit(name: str, args: EdgeArgs, opts: pulumi.ResourceOptions) -> cloudflare.Ruleset:
-        # One zone entry-point ruleset per phase: this owns the zone's http_ratelimit phase.
+        # One zone entry-point ruleset per phase: this owns the zone's http_ratelimit phase. kind and phase
+        # force a replacement, and a second entry point for the phase cannot exist: delete first.
         return cloudflare.Ruleset(
             f"{name}-rate-limit",
             zone_id=args.zone_id,
@@ -328,13 +353,7 @@ class Edge(pulumi.ComponentResource):
                     description="Limit each client IP on the public write endpoints",
                     expression=rate_limit_expression(args.rate_limited_paths),
                     action="block",
-                    action_parameters=cloudflare.RulesetRuleActionParametersArgs(
-                        response=cloudflare.RulesetRuleActionParametersResponseArgs(
-                            status_code=429,
-                            content_type="application/json",
-                            content='{"error":"rate_limited","detail":"Too many requests, retry shortly."}',
-                        )
-                    ),
+                    action_parameters=rate_limit_response(args.cloudflare_plan),
                     ratelimit=cloudflare.RulesetRuleRatelimitArgs(
                         # cf.colo.id is required on every plan: counters are kept per data centre.
                         characteristics=["cf.colo.id", "ip.src"],
@@ -345,5 +364,5 @@ class Edge(pulumi.ComponentResource):
                     enabled=True,
                 )
             ],
-            opts=opts,
+            opts=opts.merge(pulumi.ResourceOptions(delete_before_replace=True)),
         )

@@ -20,8 +20,10 @@ from components.archive import SourceArchive
 from components.catalog import Catalog, FunctionSpec, scaled_max_instances
 
 RUNTIME = "python312"
+# Eventarc's Firestore event types: https://cloud.google.com/firestore/docs/extend-with-functions-2nd-gen
 FIRESTORE_CREATED = "google.cloud.firestore.document.v1.created"
-FIRESTORE_EVENTS = {"created": FIRESTORE_CREATED}
+FIRESTORE_DELETED = "google.cloud.firestore.document.v1.deleted"
+FIRESTORE_EVENTS = {"created": FIRESTORE_CREATED, "deleted": FIRESTORE_DELETED}
 INVOKER_ROLE = "roles/run.invoker"
 
 # Every function uses the Firestore ledger (idempotency, step records) and writes structured logs.
@@ -30,6 +32,8 @@ BASE_PROJECT_ROLES = ("roles/datastore.user", "roles/logging.logWriter")
 EXTRA_PROJECT_ROLES: Mapping[str, tuple[str, ...]] = {
     # Sets custom claims (unlock on paid, revoke on canceled/unpaid).
     "billing_worker": ("roles/firebaseauth.admin",),
+    # Revokes the `pro` claim of a deleted account whose Auth user still exists.
+    "user_deleted": ("roles/firebaseauth.admin",),
     # verify_id_token(check_revoked=True) reads the user record to see revocation and disabled state;
     # plain signature checks would need no role.
     "create_checkout": ("roles/firebaseauth.viewer",),
@@ -416,7 +420,8 @@ class Functions(pulumi.ComponentResource):
     def _firestore_trigger(
         self, name: str, spec: FunctionSpec, args: FunctionsArgs
     ) -> tuple[gcp.cloudfunctionsv2.FunctionEventTriggerArgs, gcp.projects.IAMMember]:
-        """Eventarc trigger on document creation; the function's own identity receives the events."""
+        """Eventarc trigger on a document event (catalog `event`: created or deleted); the function's own
+        identity receives the events."""
         account = args.identities.accounts[spec.name]
         receiver = gcp.projects.IAMMember(
             f"{name}-{spec.resource_name}-event-receiver",

@@ -34,6 +34,16 @@ PAYMENT_SYNCED_MESSAGE = "payment synced"
 # straddling 300 s could report a lag of 290 s as 400 s (or the reverse).
 PAYMENT_SYNC_LAG_BOUNDS = [1, 5, 10, 30, 60, 120, 180, 240, 300, 600, 900, 1800, 3600, 21600, 86400]
 
+# Cloud Run's built-in request metrics for the services behind 2nd-gen functions, listed at
+# https://cloud.google.com/monitoring/api/metrics_gcp#gcp-run: request_latencies is a distribution in
+# milliseconds, request_count a delta count labelled with response_code_class ("2xx" ... "5xx").
+REQUEST_LATENCIES_METRIC = "run.googleapis.com/request_latencies"
+REQUEST_COUNT_METRIC = "run.googleapis.com/request_count"
+LATENCY_P95_THRESHOLD_MS = 500
+LATENCY_WINDOW_SECONDS = 300
+ERROR_RATE_THRESHOLD = 0.01  # more than 1 % of requests answered 5xx
+ERROR_RATE_WINDOW_SECONDS = 300
+
 DEAD_LETTER_THRESHOLD = 0  # any message at all
 DEAD_LETTER_ALIGNMENT_SECONDS = 60  # Pub/Sub samples num_undelivered_messages every 60 s
 
@@ -67,6 +77,12 @@ class MonitoringArgs:
     # Sequence, not list: a list[str] or list[Output[str]] must both be accepted (list is invariant).
     dead_letter_subscriptions: Sequence[pulumi.Input[str]]
     log_retention_days: int
+    # False on a first deploy's foundation phase: the log-based metrics are created, the alert policies
+    # that filter on them wait for a later phase (Monitoring answers 404 for a new metric for minutes).
+    alerts: bool = True
+    # The automation endpoints whose 5xx rate is alerted on (catalog or service names); must be a
+    # subset of function_names. Workers are left out: their deliberate 500 asks Pub/Sub to retry.
+    endpoint_functions: Sequence[str] = ()
 
 
 def service_name(function_name: str) -> str:
@@ -95,6 +111,11 @@ def validate(args: MonitoringArgs) -> None:
             f"monitoring: webhook_function {args.webhook_function!r} is not one of function_names "
             f"({', '.join(args.function_names)})"
         )
+    if not args.endpoint_functions:
+        raise ValueError("monitoring: endpoint_functions is empty; name the public HTTP functions")
+    strangers = [n for n in args.endpoint_functions if service_name(n) not in services]
+    if strangers:
+        raise ValueError(f"monitoring: endpoint_functions {strangers} are not in function_names")
     if not args.uptime_targets:
         raise ValueError("monitoring: uptime_targets is empty; check at least the API health endpoint")
     seen: set[str] = set()
@@ -114,7 +135,7 @@ def validate(args: MonitoringArgs) -> None:
             raise ValueError(
                 f"monitoring: uptime target {target.name!r} host {target.host!r} must be a bare hostname"
             )
-    if not args.dead_letter_subscriptions:
+    if args.alerts and not args.dead_letter_subscriptions:
         raise ValueError(
             "monitoring: dead_letter_subscriptions is empty; dead-lettered messages would go unnoticed"
         )
@@ -152,8 +173,10 @@ FUNCTION_ERRORS_ALERT = AlertRule(
     group_by=("metric.label.service",),
     documentation=(
         "A function logged at ERROR: a permanent provider failure (recorded in `sync_failures`), "
-        "a message sent to its dead-letter topic, or an unhandled exception. The `service` label "
-        "names the function; filter its logs by `correlation_id`."
+        "a provider quota exhausted (`alert=provider_quota_exhausted`, code `quota_exhausted`: raise "
+        "the quota or wait for its reset, then replay the dead letters), a message sent to its "
+        "dead-letter topic, or an unhandled exception. The `service` label names the function; filter "
+        "its logs by `correlation_id`."
     ),
 )
 
@@ -205,6 +228,42 @@ DEAD_LETTERS_ALERT = AlertRule(
         "A message exhausted its delivery attempts and was dead-lettered. Read the error in the "
         "worker's logs (`transient failure, dead-lettering`), fix the cause, then replay the "
         "subscription. The alert closes when the subscription is empty."
+    ),
+)
+
+
+LATENCY_ALERT = AlertRule(
+    key="function-latency-p95",
+    display_name="Launch Ready: p95 function execution over 500 ms",
+    severity="WARNING",
+    condition=f"95th percentile request latency above {LATENCY_P95_THRESHOLD_MS} ms for 5 minutes",
+    threshold=LATENCY_P95_THRESHOLD_MS,
+    window_seconds=LATENCY_WINDOW_SECONDS,
+    aligner="ALIGN_PERCENTILE_95",
+    reducer="REDUCE_MAX",
+    group_by=("resource.label.service_name",),
+    duration=f"{LATENCY_WINDOW_SECONDS}s",
+    documentation=(
+        "A function's 95th percentile execution time stayed above 500 ms. The `service_name` label "
+        "names it; look for a slow provider API (latency_ms in its logs), cold starts after a "
+        "deploy, or Firestore contention."
+    ),
+)
+
+ERROR_RATE_ALERT = AlertRule(
+    key="endpoint-error-rate",
+    display_name="Launch Ready: error rate over 1 % on the automation endpoints",
+    severity="ERROR",
+    condition="More than 1 % of requests answered 5xx for 5 minutes",
+    threshold=ERROR_RATE_THRESHOLD,
+    window_seconds=ERROR_RATE_WINDOW_SECONDS,
+    aligner="ALIGN_RATE",
+    reducer="REDUCE_SUM",
+    group_by=("resource.label.service_name",),
+    duration=f"{ERROR_RATE_WINDOW_SECONDS}s",
+    documentation=(
+        "More than 1 % of the requests to a public endpoint failed with 5xx. The `service_name` "
+        "label names it; its logs carry the correlation_id of every failed request."
     ),
 )
 
@@ -265,6 +324,7 @@ class Monitoring(pulumi.ComponentResource):
         self._name = name
         self._project = args.project_id
         self._child = pulumi.ResourceOptions(parent=self)
+        self._alerts = args.alerts
         services = sorted({service_name(n) for n in args.function_names})
 
         channel = gcp.monitoring.NotificationChannel(
@@ -279,15 +339,29 @@ class Monitoring(pulumi.ComponentResource):
 
         policies: dict[str, pulumi.Output[str]] = {}
         checks: dict[str, pulumi.Output[str]] = {}
-        for target in args.uptime_targets:
+        for target in args.uptime_targets if args.alerts else []:
             check = self._uptime_check(target)
             checks[target.name] = check.uptime_check_id
             policies[f"uptime-{target.name}"] = self._uptime_alert(target, check).name
 
-        policies["function-errors"] = self._function_errors(services).name
-        policies["webhook-failures"] = self._webhook_failures(service_name(args.webhook_function)).name
-        policies["payment-sync-lag"] = self._payment_sync_lag(services).name
-        policies["dead-letters"] = self._dead_letters(args.dead_letter_subscriptions).name
+        metric_alerts = {
+            "function-errors": self._function_errors(services),
+            "webhook-failures": self._webhook_failures(service_name(args.webhook_function)),
+            "payment-sync-lag": self._payment_sync_lag(services),
+        }
+        policies.update({key: policy.name for key, policy in metric_alerts.items() if policy is not None})
+        if args.alerts:
+            policies["dead-letters"] = self._dead_letters(args.dead_letter_subscriptions).name
+            policies["function-latency-p95"] = self._policy(
+                LATENCY_ALERT, _run_metric_filter(REQUEST_LATENCIES_METRIC, services)
+            ).name
+            endpoints = sorted({service_name(n) for n in args.endpoint_functions})
+            policies["endpoint-error-rate"] = self._policy(
+                ERROR_RATE_ALERT,
+                _run_metric_filter(REQUEST_COUNT_METRIC, endpoints)
+                + ' AND metric.label.response_code_class="5xx"',
+                denominator_filter=_run_metric_filter(REQUEST_COUNT_METRIC, endpoints),
+            ).name
 
         retention = gcp.logging.ProjectBucketConfig(
             f"{name}-log-retention",
@@ -353,7 +427,7 @@ class Monitoring(pulumi.ComponentResource):
 
     # ---- log-based metrics and their alerts -----------------------------------------------------
 
-    def _function_errors(self, services: list[str]) -> gcp.monitoring.AlertPolicy:
+    def _function_errors(self, services: list[str]) -> gcp.monitoring.AlertPolicy | None:
         metric = self._log_metric(
             "function-errors",
             "ERROR log lines written by the Launch Ready functions",
@@ -365,9 +439,9 @@ class Monitoring(pulumi.ComponentResource):
             descriptor=_counter("service", "Cloud Run service of the function"),
             label_extractors={"service": "EXTRACT(resource.labels.service_name)"},
         )
-        return self._policy(FUNCTION_ERRORS_ALERT, _user_metric_filter(metric))
+        return self._metric_policy(FUNCTION_ERRORS_ALERT, metric)
 
-    def _webhook_failures(self, webhook_service: str) -> gcp.monitoring.AlertPolicy:
+    def _webhook_failures(self, webhook_service: str) -> gcp.monitoring.AlertPolicy | None:
         metric = self._log_metric(
             "webhook-failures",
             "Stripe webhook deliveries answered with 4xx or 5xx",
@@ -379,9 +453,9 @@ class Monitoring(pulumi.ComponentResource):
             descriptor=_counter("status", "HTTP status answered to Stripe"),
             label_extractors={"status": "EXTRACT(httpRequest.status)"},
         )
-        return self._policy(WEBHOOK_FAILURES_ALERT, _user_metric_filter(metric))
+        return self._metric_policy(WEBHOOK_FAILURES_ALERT, metric)
 
-    def _payment_sync_lag(self, services: list[str]) -> gcp.monitoring.AlertPolicy:
+    def _payment_sync_lag(self, services: list[str]) -> gcp.monitoring.AlertPolicy | None:
         metric = self._log_metric(
             "payment-sync-lag",
             "Seconds from a Stripe event's creation to the CRM write that follows it",
@@ -399,7 +473,7 @@ class Monitoring(pulumi.ComponentResource):
                 )
             ),
         )
-        return self._policy(PAYMENT_SYNC_LAG_ALERT, _user_metric_filter(metric))
+        return self._metric_policy(PAYMENT_SYNC_LAG_ALERT, metric)
 
     # ---- dead letters -----------------------------------------------------------------------------
 
@@ -439,7 +513,32 @@ class Monitoring(pulumi.ComponentResource):
             opts=self._child,
         )
 
-    def _policy(self, alert: AlertRule, metric_filter: pulumi.Input[str]) -> gcp.monitoring.AlertPolicy:
+    def _metric_policy(
+        self, alert: AlertRule, metric: gcp.logging.Metric
+    ) -> gcp.monitoring.AlertPolicy | None:
+        """The alert on a log-based metric, ordered after the metric explicitly, not only by its name."""
+        if not self._alerts:
+            return None
+        return self._policy(alert, _user_metric_filter(metric), depends_on=[metric])
+
+    def _policy(
+        self,
+        alert: AlertRule,
+        metric_filter: pulumi.Input[str],
+        denominator_filter: str | None = None,
+        depends_on: Sequence[pulumi.Resource] = (),
+    ) -> gcp.monitoring.AlertPolicy:
+        """One threshold alert; with `denominator_filter` the threshold applies to the ratio (MetricThreshold
+        denominatorFilter, https://cloud.google.com/monitoring/api/ref_v3/rest/v3/projects.alertPolicies)
+        of metric_filter to denominator_filter, both aggregated the same way."""
+        aggregations = [
+            gcp.monitoring.AlertPolicyConditionConditionThresholdAggregationArgs(
+                alignment_period=f"{alert.window_seconds}s",
+                per_series_aligner=alert.aligner,
+                cross_series_reducer=alert.reducer,
+                group_by_fields=list(alert.group_by),
+            )
+        ]
         condition = gcp.monitoring.AlertPolicyConditionArgs(
             display_name=alert.condition,
             condition_threshold=gcp.monitoring.AlertPolicyConditionConditionThresholdArgs(
@@ -447,14 +546,18 @@ class Monitoring(pulumi.ComponentResource):
                 comparison="COMPARISON_GT",
                 threshold_value=alert.threshold,
                 duration=alert.duration,
-                aggregations=[
-                    gcp.monitoring.AlertPolicyConditionConditionThresholdAggregationArgs(
+                aggregations=aggregations,
+                denominator_filter=denominator_filter,
+                denominator_aggregations=[
+                    gcp.monitoring.AlertPolicyConditionConditionThresholdDenominatorAggregationArgs(
                         alignment_period=f"{alert.window_seconds}s",
                         per_series_aligner=alert.aligner,
                         cross_series_reducer=alert.reducer,
                         group_by_fields=list(alert.group_by),
                     )
-                ],
+                ]
+                if denominator_filter
+                else None,
                 trigger=gcp.monitoring.AlertPolicyConditionConditionThresholdTriggerArgs(count=1),
             ),
         )
@@ -472,8 +575,17 @@ class Monitoring(pulumi.ComponentResource):
                 mime_type="text/markdown",
             ),
             user_labels={"app": "launchready"},
-            opts=self._child,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),
         )
+
+
+def _run_metric_filter(metric_type: str, services: list[str]) -> str:
+    """A Cloud Run built-in metric restricted to the given services (monitoring filter syntax)."""
+    quoted = ", ".join(f'"{s}"' for s in services)
+    return (
+        f'metric.type="{metric_type}" AND resource.type="cloud_run_revision" '
+        f"AND resource.label.service_name=one_of({quoted})"
+    )
 
 
 def _services_clause(services: list[str]) -> str:

@@ -51,7 +51,11 @@ class Secrets(pulumi.ComponentResource):
                     auto=gcp.secretmanager.SecretReplicationAutoArgs()
                 ),
                 labels={"managed-by": "launchready"},
-                opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
+                # secret_id is fixed and replication forces a replacement: a second secret with the same id
+                # cannot be created beside the old one (409), so a replacement deletes first.
+                opts=pulumi.ResourceOptions(
+                    parent=self, depends_on=list(args.depends_on), delete_before_replace=True
+                ),
             )
             self.secrets[secret_name] = secret
             for spec in args.catalog.functions_using_secret(secret_name):

@@ -1,8 +1,13 @@
-"""Stack configuration, validated once at start into a frozen dataclass.
+"""Stack configuration: one declarative pydantic model for Pulumi.<stack>.yaml.
 
-`parse_stack_config` is a pure function of the raw `launchready:*` values and the stack name, so it is
-tested without the Pulumi engine. Every problem found is reported in one `StackConfigError` whose message
-names the stack file and each offending key; `__main__` turns it into a clean Pulumi error, without a trace.
+`StackConfig` is the single source of three things: the validation (`parse_stack_config`), the JSON schema
+editors use (`stack_file_schema`, committed as docs/stack-config.schema.json and referenced from each
+stack file) and the docs table (docs/configuration.md); `python -m tools.offline.stack_schema` writes both.
+
+`parse_stack_config` is a pure function of the raw config values (`launchready:*` and the `gcp:*` provider
+keys) and the stack name, so it is tested without the Pulumi engine. Every problem found is reported in one
+`StackConfigError` whose message names the stack file and each offending key; `__main__` turns it into a
+clean Pulumi error, without a trace.
 """
 
 from __future__ import annotations
@@ -10,43 +15,143 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    Strict,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 NAMESPACE = "launchready"
-DMARC_POLICIES = ("none", "quarantine", "reject")
-# The kind of environment a stack is: rules that differ by environment read this, never the stack name.
+PROVIDER_NAMESPACE = "gcp"
 ENVIRONMENTS = ("production", "staging", "preview")
+DMARC_POLICIES = ("none", "quarantine", "reject")
+CLOUDFLARE_PLANS = ("free", "pro", "business", "enterprise")
+EDGE_CERTIFICATES = ("universal", "advanced", "custom")
+# Uploading a custom certificate needs a Business or Enterprise plan (UNIVERSAL_SSL_DOC).
+CUSTOM_CERTIFICATE_PLANS = ("business", "enterprise")
 MIN_LOG_RETENTION_DAYS = 7
 DEFAULT_LOG_RETENTION_DAYS = 30
 DEFAULT_CAA_ISSUERS = ("pki.goog", "letsencrypt.org")
+PLACEHOLDER_MARK = "# REPLACE"
 
-_PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
-_REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]$")
-_HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[a-z]{2,63}$", re.IGNORECASE)
-# Google API keys: "AIza" and 35 more characters (https://cloud.google.com/docs/authentication/api-keys).
-_BROWSER_API_KEY = re.compile(r"^AIza[0-9A-Za-z_-]{35}$")
-_BILLING_ACCOUNT = re.compile(r"^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$")
-_NUMERIC_ID = re.compile(r"^[0-9]{6,20}$")
-_ZONE_ID = re.compile(r"^[0-9a-f]{32}$")
-_SITE_ID = re.compile(r"^[a-z0-9]([a-z0-9-]{2,61}[a-z0-9])$")
-_DNS_TYPES = ("TXT", "CNAME", "MX")
+# Google's published location lists, with their source and retrieval date.
+LOCATIONS: dict[str, Any] = json.loads(
+    (Path(__file__).parent / "data" / "gcp_locations.json").read_text(encoding="utf-8")
+)
+FUNCTION_REGIONS: tuple[str, ...] = tuple(LOCATIONS["cloud_run_functions"]["regions"])
+FIRESTORE_LOCATIONS: tuple[str, ...] = (
+    *LOCATIONS["firestore"]["multi_regions"],
+    *LOCATIONS["firestore"]["regions"],
+)
+_FUNCTIONS_SOURCE = (
+    "Cloud Run functions regions (" + LOCATIONS["cloud_run_functions"]["source"].split(" ")[0] + ")"
+)
+_FIRESTORE_SOURCE = "Firestore locations (" + LOCATIONS["firestore"]["source"].split(" ")[0] + ")"
+
+# "Universal SSL certificates only support SSL for the root or first-level subdomains"; deeper hosts need an
+# advanced certificate (Advanced Certificate Manager) or an uploaded custom one (Business, Enterprise):
+# https://developers.cloudflare.com/ssl/edge-certificates/universal-ssl/limitations/#hostname-coverage
+UNIVERSAL_SSL_DOC = (
+    "https://developers.cloudflare.com/ssl/edge-certificates/universal-ssl/limitations/#hostname-coverage"
+)
+# Firebase/Identity Toolkit calls made with user credentials need a quota project:
+# https://firebase.google.com/docs/projects/terraform/get-started (user_project_override, billing_project)
+QUOTA_PROJECT_DOC = "https://firebase.google.com/docs/projects/terraform/get-started"
+
+_PROJECT_ID = r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$"
+_HOSTNAME = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
+_EMAIL = r"^[^@\s]+@[^@\s]+\.[a-zA-Z]{2,63}$"
+_BILLING_ACCOUNT = r"^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$"
+_NUMERIC_ID = r"^[0-9]{6,20}$"
+_ZONE_ID = r"^[0-9a-f]{32}$"
+_SITE_ID = r"^[a-z0-9]([a-z0-9-]{2,61}[a-z0-9])$"
+_ADDRESS = re.compile(r"<?([^<>\s@]+@([^<>\s@]+))>?\s*$")
 
 
 class StackConfigError(ValueError):
     """The stack's configuration is missing or malformed. The message is meant for the user as is."""
 
 
-@dataclass(frozen=True)
-class DnsRecord:
+def _engine_value(value: Any) -> Any:
+    # The Pulumi engine hands every config value to the program as text (structured values as JSON);
+    # YAML gives native values. Decode the text form so both validate the same way.
+    if isinstance(value, str):
+        try:
+            decoded = json.loads(value)
+        except json.JSONDecodeError:
+            return value
+        return value if isinstance(decoded, str) else decoded
+    return value
+
+
+def _blank_is_unset(value: Any) -> Any:
+    return None if value == "" else value
+
+
+def _one_of(choices: tuple[str, ...], source: str = "") -> Any:
+    def check(value: Any) -> Any:
+        if value is None or (isinstance(value, str) and value in choices):
+            return value
+        if source:
+            raise PydanticCustomError(
+                "location", "is not one of the {source}: {value}", {"source": source, "value": repr(value)}
+            )
+        if isinstance(value, str) and value in choices:
+            return value
+        listed = ", ".join(choices[:-1]) + f" or {choices[-1]}"
+        raise PydanticCustomError(
+            "choice", "must be {listed}, got {value}", {"listed": listed, "value": repr(value)}
+        )
+
+    return check
+
+
+Flag = Annotated[bool, Strict(), BeforeValidator(_engine_value)]
+Text = Annotated[str, Strict(), BeforeValidator(_blank_is_unset)]
+Hostname = Annotated[str, Strict(), Field(pattern=_HOSTNAME, max_length=253)]
+
+
+def _setting(key: str, description: str, default: Any = ..., **kwargs: Any) -> Any:
+    """A `launchready:<key>` field; the description doubles as the hint in error messages and docs."""
+    return Field(default, alias=f"{NAMESPACE}:{key}", description=description, **kwargs)
+
+
+class DnsRecord(BaseModel):
     """A DNS record as the email provider (Resend) shows it: name relative to the zone, type, value."""
 
-    name: str
-    type: str
-    value: str
-    priority: int | None = None
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: Annotated[str, Strict()] = Field(
+        description="record name relative to the zone, e.g. resend._domainkey"
+    )
+    type: Literal["TXT", "CNAME", "MX"] = Field(description="TXT, CNAME or MX")
+    value: Annotated[str, Strict()] = Field(description="record content as the provider shows it")
+    priority: Annotated[int, Strict()] | None = Field(None, description="MX priority (MX records only)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _upper_type(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("type"), str):
+            return {**data, "type": data["type"].upper()}
+        return data
+
+    @model_validator(mode="after")
+    def _mx_needs_priority(self) -> DnsRecord:
+        if self.type == "MX" and self.priority is None:
+            raise PydanticCustomError("mx_priority", "an MX record needs a whole-number priority")
+        return self
 
 
 @dataclass(frozen=True)
@@ -58,301 +163,523 @@ class NewProject:
     org_id: str | None
 
 
-@dataclass(frozen=True)
-class StackConfig:
-    stack: str
-    environment: str
-    project_id: str
-    new_project: NewProject | None
-    region: str
-    domain: str
-    api_host: str
-    cloudflare_zone_id: str
-    dmarc_policy: str
-    dmarc_rua: str
-    alert_email: str
-    ops_email: str
-    email_from: str
-    app_url: str
-    authorized_domains: tuple[str, ...]
-    zendesk_base_url: str
-    stripe_price_id: str
-    max_instances_scale: float
-    log_retention_days: int
-    dkim_records: tuple[DnsRecord, ...]
-    spf_includes: tuple[str, ...]
-    caa_issuers: tuple[str, ...]
-    caa_iodef: str
-    hosting_site_id: str
-    firestore_location: str
-    manage_zone: bool
-    proxy_api_host: bool
-    mail_domain: str
-    # The Firebase web app's browser API key (public, in every Firebase client config): the ops
-    # console's sign-in form sends it to the Identity Toolkit. Empty: the console asks for it.
-    firebase_web_api_key: str = ""
+class StackConfig(BaseModel):
+    """Every setting of one stack: `launchready:*` keys and the `gcp:*` provider keys the program reads."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=False, validate_default=False)
+
+    # --- Environment and GCP project -----------------------------------------------------------------
+    environment: Annotated[str, BeforeValidator(_one_of(ENVIRONMENTS))] = _setting(
+        "environment",
+        "the kind of environment: production, staging or preview; rules that differ by environment read it",
+        json_schema_extra={"enum": list(ENVIRONMENTS)},
+    )
+    project_id: Annotated[str, Strict(), Field(pattern=_PROJECT_ID)] = _setting(
+        "projectId", "the GCP project id, 6-30 lowercase letters, digits, hyphens"
+    )
+    create_project: Flag = _setting(
+        "createProject", "true: create the project; false: adopt an existing Firebase project", False
+    )
+    billing_account: Annotated[Text | None, Field(pattern=_BILLING_ACCOUNT)] = _setting(
+        "billingAccount", "billing account XXXXXX-XXXXXX-XXXXXX (createProject only)", None
+    )
+    folder_id: Annotated[Text | None, Field(pattern=_NUMERIC_ID)] = _setting(
+        "folderId", "numeric folder id for a created project (or orgId, exactly one)", None
+    )
+    org_id: Annotated[Text | None, Field(pattern=_NUMERIC_ID)] = _setting(
+        "orgId", "numeric organization id for a created project (or folderId, exactly one)", None
+    )
+    identity_platform: Flag = _setting(
+        "identityPlatform",
+        "manage sign-in with Identity Platform; on a Firebase Auth project this upgrades it, which cannot "
+        "be undone",
+        False,
+    )
+    region: Annotated[str, BeforeValidator(_one_of(FUNCTION_REGIONS, _FUNCTIONS_SOURCE))] = _setting(
+        "region",
+        "the GCP region for functions, e.g. europe-west1",
+        json_schema_extra={"enum": list(FUNCTION_REGIONS)},
+    )
+    firestore_location: Annotated[
+        str | None,
+        BeforeValidator(_one_of(FIRESTORE_LOCATIONS, _FIRESTORE_SOURCE)),
+        BeforeValidator(_blank_is_unset),
+    ] = _setting(
+        "firestoreLocation",
+        "Firestore location, e.g. eur3 or europe-west1 (default: region)",
+        None,
+        json_schema_extra={"enum": list(FIRESTORE_LOCATIONS)},
+    )
+
+    # --- Domain and edge (Cloudflare) ----------------------------------------------------------------
+    domain: Hostname = _setting("domain", "the apex zone name in Cloudflare, e.g. example.com")
+    api_host: Hostname = _setting("apiHost", "the API hostname, e.g. api.example.com")
+    cloudflare_zone_id: Annotated[str, Strict(), Field(pattern=_ZONE_ID)] = _setting(
+        "cloudflareZoneId", "32 hex characters from the Cloudflare dashboard"
+    )
+    cloudflare_plan: Annotated[str, BeforeValidator(_one_of(CLOUDFLARE_PLANS))] = _setting(
+        "cloudflarePlan",
+        "the zone's Cloudflare plan: free, pro, business or enterprise (gates plan-dependent features)",
+        "free",
+        json_schema_extra={"enum": list(CLOUDFLARE_PLANS)},
+    )
+    edge_certificate: Annotated[str, BeforeValidator(_one_of(EDGE_CERTIFICATES))] = _setting(
+        "edgeCertificate",
+        "the zone's edge certificate for the API host: universal (apex and one subdomain level), advanced "
+        "(Advanced Certificate Manager) or custom (uploaded; Business or Enterprise plan)",
+        "universal",
+        json_schema_extra={"enum": list(EDGE_CERTIFICATES)},
+    )
+    manage_zone: Flag = _setting(
+        "manageZone", "this stack owns the zone-wide records (apex SPF, DMARC, CAA) and the rate limit", True
+    )
+    proxy_api_host: Flag = _setting(
+        "proxyApiHost", "proxy the API host through Cloudflare (TLS settings, rate limit)", True
+    )
+    hosting_site_id: Annotated[Text | None, Field(pattern=_SITE_ID)] = _setting(
+        "hostingSiteId",
+        "Firebase Hosting site id for the API, globally unique (default: <projectId>-api)",
+        None,
+    )
+    mail_domain: Annotated[Text | None, Field(pattern=_HOSTNAME)] = _setting(
+        "mailDomain", "domain the stack sends email from (default: domain)", None
+    )
+    # Public by design (every Firebase client config holds it); Google API keys are "AIza" + 35 characters
+    # (https://cloud.google.com/docs/authentication/api-keys).
+    firebase_web_api_key: Annotated[Text | None, Field(pattern=r"^AIza[0-9A-Za-z_-]{35}$")] = _setting(
+        "firebaseWebApiKey", "the Firebase web app's apiKey (AIza...), for the ops console's sign-in", None
+    )
+    dmarc_policy: Annotated[str, BeforeValidator(_one_of(DMARC_POLICIES))] = _setting(
+        "dmarcPolicy", "one of none, quarantine, reject", json_schema_extra={"enum": list(DMARC_POLICIES)}
+    )
+    dmarc_rua: Annotated[str, Strict(), Field(pattern=r"^mailto:")] = _setting(
+        "dmarcRua", "mailto: address for DMARC aggregate reports"
+    )
+    spf_includes: Annotated[tuple[Hostname, ...], BeforeValidator(_engine_value)] = _setting(
+        "spfIncludes", "SPF include: domains", ()
+    )
+    caa_issuers: Annotated[tuple[Hostname, ...], BeforeValidator(_engine_value)] = _setting(
+        "caaIssuers", "certificate authorities allowed to issue", DEFAULT_CAA_ISSUERS
+    )
+    caa_iodef: Annotated[str, Strict(), Field(pattern=r"^($|mailto:|https://)")] = _setting(
+        "caaIodef", "mailto: or https:// address for refused-certificate reports", ""
+    )
+    dkim_records: Annotated[tuple[DnsRecord, ...], BeforeValidator(_engine_value)] = _setting(
+        "dkimRecords", "the DNS records Resend shows for the domain"
+    )
+
+    # --- App, people and providers -------------------------------------------------------------------
+    app_url: Annotated[str, Strict(), Field(pattern=r"^https://")] = _setting(
+        "appUrl", "the app's public URL, https://..."
+    )
+    authorized_domains: Annotated[
+        tuple[Annotated[str, Strict(), Field(pattern=rf"{_HOSTNAME}|^localhost$")], ...],
+        BeforeValidator(_engine_value),
+    ] = _setting("authorizedDomains", "hostnames allowed to sign in, e.g. [app.example.com]")
+    alert_email: Annotated[str, Strict(), Field(pattern=_EMAIL)] = _setting(
+        "alertEmail", "who receives alerts"
+    )
+    ops_email: Annotated[str, Strict(), Field(pattern=_EMAIL)] = _setting(
+        "opsEmail", "who receives the daily ops digest"
+    )
+    email_from: Annotated[str, Strict(), Field(pattern=r"@")] = _setting(
+        "emailFrom", "sender of transactional email, e.g. 'App <hello@example.com>', inside mailDomain"
+    )
+    zendesk_base_url: Annotated[str, Strict(), Field(pattern=r"^https://")] = _setting(
+        "zendeskBaseUrl", "https://<subdomain>.zendesk.com"
+    )
+    stripe_price_id: Annotated[str, Strict(), Field(pattern=r"^price_")] = _setting(
+        "stripePriceId", "the Stripe price the checkout sells, price_..."
+    )
+
+    # --- Capacity and retention ----------------------------------------------------------------------
+    max_instances_scale: Annotated[float, Strict(), BeforeValidator(_engine_value), Field(gt=0, le=10)] = (
+        _setting("maxInstancesScale", "multiplies catalog max instances (rounded, at least 1)", 1.0)
+    )
+    log_retention_days: Annotated[
+        int, Strict(), BeforeValidator(_engine_value), Field(ge=MIN_LOG_RETENTION_DAYS, le=3650)
+    ] = _setting("logRetentionDays", "days Cloud Logging keeps logs", DEFAULT_LOG_RETENTION_DAYS)
+
+    # --- Google provider (gcp:*) ---------------------------------------------------------------------
+    gcp_project: Annotated[Text | None, Field(pattern=_PROJECT_ID)] = Field(
+        None, alias="gcp:project", description="the provider's default project: same as launchready:projectId"
+    )
+    gcp_region: Annotated[
+        str | None,
+        BeforeValidator(_one_of(FUNCTION_REGIONS, _FUNCTIONS_SOURCE)),
+        BeforeValidator(_blank_is_unset),
+    ] = Field(
+        None,
+        alias="gcp:region",
+        description="the provider's default region",
+        json_schema_extra={"enum": list(FUNCTION_REGIONS)},
+    )
+    gcp_user_project_override: Flag = Field(
+        False,
+        alias="gcp:userProjectOverride",
+        description="must be true: Firebase and Identity Toolkit calls bill a quota project",
+    )
+    gcp_billing_project: Annotated[Text | None, Field(pattern=_PROJECT_ID)] = Field(
+        None, alias="gcp:billingProject", description="the quota project for API calls (usually projectId)"
+    )
+
+    _stack: str = PrivateAttr(default="")
+
+    @model_validator(mode="after")
+    def _cross_field_rules(self) -> StackConfig:
+        problems = [f"{key} {why}" for key, why in _cross_field_problems(self)]
+        if problems:
+            raise PydanticCustomError("stack_rules", "{problems}", {"problems": problems})
+        return self
+
+    # --- Values derived from the settings, read by the components ------------------------------------
+    @property
+    def stack(self) -> str:
+        return self._stack
+
+    @property
+    def new_project(self) -> NewProject | None:
+        if not self.create_project or not self.billing_account:
+            return None
+        return NewProject(self.billing_account, self.folder_id, self.org_id)
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+    @property
+    def firestore_location_id(self) -> str:
+        return self.firestore_location or self.region
+
+    @property
+    def site_id(self) -> str:
+        return self.hosting_site_id or f"{self.project_id}-api"[:63]
+
+    @property
+    def sending_domain(self) -> str:
+        return self.mail_domain or self.domain
+
+    @property
+    def quota_project(self) -> str:
+        return self.gcp_billing_project or self.project_id
+
+    @property
+    def api_host_depth(self) -> int:
+        """Labels between the API host and the zone apex: api.example.com is 1, api.staging.example.com 2."""
+        return self.api_host.removesuffix("." + self.domain).count(".") + 1
 
 
-
-class _Reader:
-    """Collects every problem with the raw values, so the user fixes them in one pass."""
-
-    def __init__(self, values: Mapping[str, Any], stack_file: str) -> None:
-        self.values = {key.removeprefix(f"{NAMESPACE}:"): value for key, value in values.items()}
-        self.stack_file = stack_file
-        self.problems: list[str] = []
-        self.known: set[str] = set()
-
-    def _fail(self, key: str, why: str) -> None:
-        self.problems.append(f"{NAMESPACE}:{key} {why}")
-
-    def _raw(self, key: str) -> Any:
-        self.known.add(key)
-        value = self.values.get(key)
-        return None if value == "" else value
-
-    def text(
-        self, key: str, hint: str, pattern: re.Pattern[str] | None = None, default: str | None = None
-    ) -> str:
-        value = self._raw(key)
-        if value is None:
-            if default is not None:
-                return default
-            self._fail(key, f"is missing ({hint})")
-            return ""
-        if not isinstance(value, str):
-            self._fail(key, f"must be a string ({hint}), got {value!r}")
-            return ""
-        value = value.strip()
-        if pattern is not None and not pattern.match(value):
-            self._fail(key, f"is malformed: {value!r} ({hint})")
-        return value
-
-    def check(self, key: str, ok: bool, why: str) -> None:
-        if not ok:
-            self._fail(key, why)
-
-    def _decoded(self, key: str) -> Any:
-        # Pulumi hands structured config to the program as JSON text; YAML gives native values.
-        value = self._raw(key)
-        if isinstance(value, str):
-            try:
-                return json.loads(value)
-            except json.JSONDecodeError:
-                return value
-        return value
-
-    def flag(self, key: str, default: bool) -> bool:
-        value = self._decoded(key)
-        if value is None:
-            return default
-        if not isinstance(value, bool):
-            self._fail(key, f"must be true or false, got {value!r}")
-            return default
-        return value
-
-    def number(self, key: str, default: float, kind: Callable[[Any], float]) -> Any:
-        value = self._decoded(key)
-        if value is None:
-            return default
-        if isinstance(value, bool) or not isinstance(value, int | float) or kind(value) != value:
-            self._fail(key, f"must be a {'whole ' if kind is int else ''}number, got {value!r}")
-            return default
-        return kind(value)
-
-    def items(self, key: str, hint: str, default: tuple[Any, ...] | None = None) -> list[Any]:
-        value = self._decoded(key)
-        if value is None:
-            if default is not None:
-                return list(default)
-            self._fail(key, f"is missing ({hint})")
-            return []
-        if not isinstance(value, list):
-            self._fail(key, f"must be a list ({hint}), got {value!r}")
-            return []
-        return value
-
-    def unknown_keys(self) -> None:
-        for key in sorted(set(self.values) - self.known):
-            close = difflib.get_close_matches(key, sorted(self.known), n=1)
-            suggestion = f"; did you mean {NAMESPACE}:{close[0]}?" if close else ""
-            self._fail(key, f"is not a known setting{suggestion}")
-
-    def raise_if_problems(self) -> None:
-        if self.problems:
-            lines = "\n".join(f"  - {problem}" for problem in self.problems)
-            raise StackConfigError(f"{self.stack_file}: invalid configuration:\n{lines}")
+def _key(name: str) -> str:
+    return f"{NAMESPACE}:{name}"
 
 
-def _dns_records(reader: _Reader, raw: list[Any]) -> tuple[DnsRecord, ...]:
-    records = []
-    for index, entry in enumerate(raw):
-        if not isinstance(entry, dict) or not {"name", "type", "value"} <= set(entry):
-            reader.check(f"dkimRecords[{index}]", False, "must have name, type and value")
-            continue
-        record_type = str(entry["type"]).upper()
-        reader.check(f"dkimRecords[{index}]", record_type in _DNS_TYPES, f"type must be one of {_DNS_TYPES}")
-        priority = entry.get("priority")
-        reader.check(
-            f"dkimRecords[{index}]",
-            record_type != "MX" or isinstance(priority, int),
-            "an MX record needs a whole-number priority",
+def _cross_field_problems(config: StackConfig) -> list[tuple[str, str]]:
+    """Rules between settings; each problem is (full key, why)."""
+    problems: list[tuple[str, str]] = []
+    if config.create_project:
+        if not config.billing_account:
+            problems.append((_key("billingAccount"), "is required when createProject is true"))
+        if bool(config.folder_id) == bool(config.org_id):
+            problems.append(
+                (
+                    _key("folderId"),
+                    "or launchready:orgId (exactly one) is required when createProject is true",
+                )
+            )
+    if not config.api_host.endswith("." + config.domain):
+        problems.append((_key("apiHost"), f"must be a subdomain of {config.domain}"))
+    elif config.proxy_api_host and config.edge_certificate == "universal" and config.api_host_depth > 1:
+        problems.append(
+            (
+                _key("apiHost"),
+                f"{config.api_host} is {config.api_host_depth} levels below {config.domain}: Universal SSL "
+                f"covers the apex and one level only ({UNIVERSAL_SSL_DOC}); use api.<domain>-style hosts, "
+                "set launchready:edgeCertificate: advanced (a certificate covering it) or "
+                "launchready:proxyApiHost: false",
+            )
         )
-        records.append(
-            DnsRecord(name=str(entry["name"]), type=record_type, value=str(entry["value"]), priority=priority)
+    if config.edge_certificate == "custom" and config.cloudflare_plan not in CUSTOM_CERTIFICATE_PLANS:
+        problems.append(
+            (
+                _key("edgeCertificate"),
+                f"custom needs a Business or Enterprise plan, the zone is on {config.cloudflare_plan} "
+                f"({UNIVERSAL_SSL_DOC})",
+            )
         )
-    return tuple(records)
+    if config.is_production and "localhost" in config.authorized_domains:
+        # Any page on a developer's machine could then complete sign-in against production accounts.
+        problems.append((_key("authorizedDomains"), "must not include localhost in a production environment"))
+    mail_domain = config.sending_domain
+    if mail_domain != config.domain and not mail_domain.endswith("." + config.domain):
+        problems.append((_key("mailDomain"), f"must be {config.domain} or a subdomain of it"))
+    address = _ADDRESS.search(config.email_from)
+    if address is None:
+        problems.append((_key("emailFrom"), f"must end with an email address, got {config.email_from!r}"))
+    elif address.group(2).lower() != mail_domain:
+        problems.append(
+            (
+                _key("emailFrom"),
+                f"sends from {address.group(2)}, outside launchready:mailDomain {mail_domain} "
+                "(the email provider only sends from the verified domain)",
+            )
+        )
+    if config.gcp_project is not None and config.gcp_project != config.project_id:
+        problems.append(
+            ("gcp:project", f"is {config.gcp_project!r} but launchready:projectId is {config.project_id!r}")
+        )
+    if not config.gcp_user_project_override:
+        problems.append(
+            (
+                "gcp:userProjectOverride",
+                f"must be true: Identity Toolkit and Firebase need a quota project ({QUOTA_PROJECT_DOC})",
+            )
+        )
+    if config.gcp_billing_project is None:
+        problems.append(("gcp:billingProject", f"is missing: the quota project, usually {config.project_id}"))
+    return problems
+
+
+def _describe_bounds(field_name: str) -> str:
+    metadata = StackConfig.model_fields[field_name].metadata
+    lower = next((m for m in metadata if hasattr(m, "ge") or hasattr(m, "gt")), None)
+    upper = next((m for m in metadata if hasattr(m, "le")), None)
+    if lower is not None and hasattr(lower, "ge") and upper is not None:
+        return f"must be between {lower.ge} and {upper.le}"
+    if lower is not None and hasattr(lower, "gt") and upper is not None:
+        return f"must be greater than {lower.gt} and at most {upper.le}"
+    return "is out of range"
+
+
+_FIELD_BY_ALIAS = {str(field.alias): name for name, field in StackConfig.model_fields.items()}
+_KNOWN_KEYS = tuple(_FIELD_BY_ALIAS)
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    key = str(loc[0]) if loc else ""
+    for part in loc[1:]:
+        key += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return key
+
+
+def _problem(error: Any) -> list[str]:
+    """Turn one pydantic error into the user's words: `<key> <why>`."""
+    kind, loc, value = error["type"], tuple(error["loc"]), error.get("input")
+    if kind == "stack_rules":
+        return list(error["ctx"]["problems"])
+    key = _location(loc)
+    field_name = _FIELD_BY_ALIAS.get(str(loc[0])) if loc else None
+    hint = StackConfig.model_fields[field_name].description if field_name and len(loc) == 1 else ""
+    hint_text = f" ({hint})" if hint else ""
+    if kind == "missing":
+        return [f"{key} is missing{hint_text}"]
+    if kind == "string_pattern_mismatch":
+        return [f"{key} is malformed: {value!r}{hint_text}"]
+    if kind in ("bool_type", "bool_parsing"):
+        return [f"{key} must be true or false, got {value!r}"]
+    if kind in ("int_type", "int_parsing", "int_from_float"):
+        return [f"{key} must be a whole number, got {value!r}"]
+    if kind in ("float_type", "float_parsing"):
+        return [f"{key} must be a number, got {value!r}"]
+    if kind in ("string_type",):
+        return [f"{key} must be a string{hint_text}, got {value!r}"]
+    if kind in ("tuple_type", "list_type"):
+        return [f"{key} must be a list{hint_text}, got {value!r}"]
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal") and field_name:
+        return [f"{key} {_describe_bounds(field_name)}, got {value!r}"]
+    if kind in ("model_type", "dict_type"):
+        return [f"{key} must have name, type and value"]
+    if kind == "extra_forbidden":
+        return [f"{key} is not a known field"]
+    return [f"{key} {error['msg'][0].lower()}{error['msg'][1:]}"]
+
+
+def _unknown_keys(values: Mapping[str, Any]) -> list[str]:
+    problems = []
+    for key in sorted(values):
+        if key.startswith(f"{NAMESPACE}:") and key not in _FIELD_BY_ALIAS:
+            close = difflib.get_close_matches(key, _KNOWN_KEYS, n=1)
+            suggestion = f"; did you mean {close[0]}?" if close else ""
+            problems.append(f"{key} is not a known setting{suggestion}")
+    return problems
+
+
+def _namespaced(values: Mapping[str, Any]) -> dict[str, Any]:
+    # Tests and callers may pass bare launchready keys; provider keys always carry their namespace.
+    return {key if ":" in key else f"{NAMESPACE}:{key}": value for key, value in values.items()}
 
 
 def parse_stack_config(values: Mapping[str, Any], stack: str) -> StackConfig:
-    """Validate the raw `launchready:*` values of `stack` (keys with or without the namespace).
+    """Validate the raw config values of `stack` (`launchready:*`, bare launchready keys, `gcp:*`).
 
-    Raises StackConfigError listing every problem, each with its full key and the stack file.
+    Values in other namespaces (e.g. `cloudflare:apiToken`) are ignored. Raises StackConfigError listing
+    every problem, each with its full key and the stack file.
     """
-    reader = _Reader(values, f"Pulumi.{stack}.yaml")
-    environment = reader.text("environment", "the kind of environment: production, staging or preview")
-    reader.check(
-        "environment",
-        environment in ENVIRONMENTS or not environment,
-        "must be production, staging or preview",
-    )
-    project_id = reader.text(
-        "projectId", "the GCP project id, 6-30 lowercase letters, digits, hyphens", _PROJECT_ID
-    )
-    create_project = reader.flag("createProject", default=False)
-    billing_account = reader.text("billingAccount", "XXXXXX-XXXXXX-XXXXXX", _BILLING_ACCOUNT, default="")
-    folder_id = reader.text("folderId", "numeric folder id", _NUMERIC_ID, default="")
-    org_id = reader.text("orgId", "numeric organization id", _NUMERIC_ID, default="")
-    new_project = None
-    if create_project:
-        reader.check("billingAccount", bool(billing_account), "is required when createProject is true")
-        reader.check(
-            "folderId",
-            bool(folder_id) != bool(org_id),
-            "or launchready:orgId (exactly one) is required when createProject is true",
-        )
-        new_project = NewProject(billing_account, folder_id or None, org_id or None)
+    raw = _namespaced(values)
+    problems: list[str] = []
+    try:
+        config = StackConfig.model_validate({k: v for k, v in raw.items() if k in _FIELD_BY_ALIAS})
+    except ValidationError as error:
+        problems = [problem for detail in error.errors() for problem in _problem(detail)]
+        config = None
+    problems += _unknown_keys(raw)
+    if problems or config is None:
+        lines = "\n".join(f"  - {problem}" for problem in problems)
+        raise StackConfigError(f"Pulumi.{stack}.yaml: invalid configuration:\n{lines}")
+    config._stack = stack
+    return config
 
-    region = reader.text("region", "the GCP region for functions, e.g. europe-west1", _REGION)
-    domain = reader.text("domain", "the apex zone name in Cloudflare, e.g. example.com", _HOSTNAME)
-    api_host = reader.text("apiHost", "the API hostname, e.g. api.example.com", _HOSTNAME)
-    if domain and api_host:
-        reader.check("apiHost", api_host.endswith(f".{domain}"), f"must be a subdomain of {domain}")
-    zone_id = reader.text("cloudflareZoneId", "32 hex characters from the Cloudflare dashboard", _ZONE_ID)
-    dmarc_policy = reader.text("dmarcPolicy", "one of none, quarantine, reject")
-    reader.check(
-        "dmarcPolicy",
-        dmarc_policy in DMARC_POLICIES or not dmarc_policy,
-        "must be none, quarantine or reject",
-    )
-    dmarc_rua = reader.text("dmarcRua", "mailto: address for DMARC aggregate reports")
-    reader.check("dmarcRua", not dmarc_rua or dmarc_rua.startswith("mailto:"), "must start with mailto:")
-    alert_email = reader.text("alertEmail", "who receives alerts", _EMAIL)
-    ops_email = reader.text("opsEmail", "who receives the daily ops digest", _EMAIL)
-    email_from = reader.text("emailFrom", "sender of transactional email, e.g. 'App <hello@example.com>'")
-    reader.check("emailFrom", not email_from or "@" in email_from, "must contain an email address")
-    app_url = reader.text("appUrl", "the app's public URL, https://...")
-    reader.check("appUrl", not app_url or app_url.startswith("https://"), "must start with https://")
-    authorized = reader.items("authorizedDomains", "hostnames allowed to sign in, e.g. [app.example.com]")
-    for index, host in enumerate(authorized):
-        reader.check(
-            f"authorizedDomains[{index}]",
-            (isinstance(host, str) and bool(_HOSTNAME.match(host))) or host == "localhost",
-            f"is not a hostname: {host!r}",
+
+# --- The stack file --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Placeholder:
+    """A config key whose line in the stack file still carries the `# REPLACE` marker."""
+
+    key: str
+    line: int
+    value: str
+
+
+@dataclass(frozen=True)
+class StackFile:
+    """Pulumi.<stack>.yaml as read from disk: config values, encrypted keys and example-value markers."""
+
+    path: Path
+    config: dict[str, Any]
+    secret_keys: tuple[str, ...]
+    placeholders: tuple[Placeholder, ...]
+
+    def warnings(self) -> list[str]:
+        """One line per key still holding an example value."""
+        return [
+            f"warning: {self.path.name}:{p.line}: {p.key} still holds the example value {p.value!r} "
+            f"(marked {PLACEHOLDER_MARK}): put in your own before deploying"
+            for p in self.placeholders
+        ]
+
+
+_CONFIG_KEY_LINE = re.compile(r"^  (?P<key>[A-Za-z][\w-]*:[A-Za-z][\w-]*):(?P<rest>.*)$")
+
+
+def find_placeholders(text: str) -> tuple[Placeholder, ...]:
+    """Config keys marked `# REPLACE` on their own line or on one of their list entries (first mark wins)."""
+    found: dict[str, Placeholder] = {}
+    current: tuple[str, str] | None = None
+    for number, line in enumerate(text.splitlines(), start=1):
+        match = _CONFIG_KEY_LINE.match(line)
+        if match:
+            current = (match["key"], match["rest"].split("#", 1)[0].strip())
+        if current and PLACEHOLDER_MARK in line and current[0] not in found:
+            value = line.split("#", 1)[0].strip().lstrip("-").strip()
+            if match:
+                value = current[1]
+            found[current[0]] = Placeholder(current[0], number, value)
+    return tuple(found.values())
+
+
+def read_stack_file(path: Path) -> StackFile:
+    """Read and parse a stack file. Raises StackConfigError with file:line:column on a YAML error."""
+    if not path.is_file():
+        raise StackConfigError(
+            f"{path.name} not found: create it (see Pulumi.staging.yaml) or pick another stack"
         )
-    zendesk = reader.text("zendeskBaseUrl", "https://<subdomain>.zendesk.com")
-    reader.check("zendeskBaseUrl", not zendesk or zendesk.startswith("https://"), "must start with https://")
-    price = reader.text("stripePriceId", "the Stripe price the checkout sells, price_...")
-    reader.check("stripePriceId", not price or price.startswith("price_"), "must start with price_")
-    scale = reader.number("maxInstancesScale", 1.0, float)
-    reader.check("maxInstancesScale", 0 < scale <= 10, "must be greater than 0 and at most 10")
-    retention = reader.number("logRetentionDays", DEFAULT_LOG_RETENTION_DAYS, int)
-    reader.check(
-        "logRetentionDays",
-        MIN_LOG_RETENTION_DAYS <= retention <= 3650,
-        f"must be between {MIN_LOG_RETENTION_DAYS} and 3650",
+    text = path.read_text(encoding="utf-8")
+    try:
+        document = yaml.safe_load(text) or {}
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        where = f"{path.name}:{mark.line + 1}:{mark.column + 1}" if mark is not None else path.name
+        raise StackConfigError(f"{where}: YAML syntax error: {problem}") from None
+    raw = document.get("config") if isinstance(document, dict) else None
+    if not isinstance(raw, dict):
+        raise StackConfigError(f"{path.name}: 'config' must be a mapping of keys to values")
+    config: dict[str, Any] = {}
+    secret_keys: list[str] = []
+    for key, value in raw.items():
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            secret_keys.append(str(key))
+            continue
+        config[str(key)] = value
+    placeholders = tuple(
+        Placeholder(p.key, p.line, _brief(config[p.key]) if p.key in config else p.value)
+        for p in find_placeholders(text)
     )
-    dkim = _dns_records(reader, reader.items("dkimRecords", "the DNS records Resend shows for the domain"))
-    spf = reader.items("spfIncludes", "SPF include: domains", default=())
-    caa = reader.items("caaIssuers", "certificate authorities allowed to issue", default=DEFAULT_CAA_ISSUERS)
-    for key, entries in (("spfIncludes", spf), ("caaIssuers", caa)):
-        for index, entry in enumerate(entries):
-            reader.check(
-                f"{key}[{index}]",
-                isinstance(entry, str) and bool(_HOSTNAME.match(entry)),
-                f"is not a domain: {entry!r}",
-            )
-    caa_iodef = reader.text(
-        "caaIodef", "mailto: or https:// address for refused-certificate reports", default=""
-    )
-    reader.check(
-        "caaIodef",
-        not caa_iodef or caa_iodef.startswith(("mailto:", "https://")),
-        "must start with mailto: or https://",
-    )
-    firestore_location = reader.text(
-        "firestoreLocation", "Firestore location, e.g. eur3 or europe-west1", default=region
-    )
-    site_id = reader.text(
-        "hostingSiteId",
-        "Firebase Hosting site id for the API, globally unique",
-        _SITE_ID,
-        default=f"{project_id}-api"[:63] if project_id else "",
-    )
-    # One Cloudflare zone can hold one apex SPF/DMARC/CAA set and one rate-limit entry point:
-    # exactly one stack sharing the zone (prod by default) manages them.
-    manage_zone = reader.flag("manageZone", default=True)
-    # SPF and DMARC are published at the sending domain, so each stack keeps its own DMARC policy.
-    mail_domain = reader.text("mailDomain", "domain the stack sends email from", _HOSTNAME, default=domain)
-    reader.check(
-        "mailDomain",
-        not domain or mail_domain == domain or mail_domain.endswith("." + domain),
-        f"must be {domain} or a subdomain of it",
-    )
-    # Proxied through Cloudflare the API host gets the TLS settings and the rate limit; the first
-    # deploy may need it DNS-only until Firebase Hosting has issued its certificate.
-    proxy_api_host = reader.flag("proxyApiHost", default=True)
-    web_api_key = reader.text(
-        "firebaseWebApiKey", "the Firebase web app's apiKey, AIza...", _BROWSER_API_KEY, default=""
-    )
-    reader.unknown_keys()
-    reader.raise_if_problems()
-    return StackConfig(
-        stack=stack,
-        environment=environment,
-        project_id=project_id,
-        new_project=new_project,
-        region=region,
-        domain=domain,
-        api_host=api_host,
-        cloudflare_zone_id=zone_id,
-        dmarc_policy=dmarc_policy,
-        dmarc_rua=dmarc_rua,
-        alert_email=alert_email,
-        ops_email=ops_email,
-        email_from=email_from,
-        app_url=app_url,
-        authorized_domains=tuple(authorized),
-        zendesk_base_url=zendesk,
-        stripe_price_id=price,
-        max_instances_scale=scale,
-        log_retention_days=retention,
-        dkim_records=dkim,
-        spf_includes=tuple(spf),
-        caa_issuers=tuple(caa),
-        caa_iodef=caa_iodef,
-        hosting_site_id=site_id,
-        firestore_location=firestore_location,
-        manage_zone=manage_zone,
-        proxy_api_host=proxy_api_host,
-        mail_domain=mail_domain,
-        firebase_web_api_key=web_api_key,
-    )
+    return StackFile(path, config, tuple(secret_keys), placeholders)
+
+
+def _brief(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def stack_file_schema() -> dict[str, Any]:
+    """JSON schema of a Pulumi.<stack>.yaml file for editors (yaml-language-server), from the model."""
+    config = StackConfig.model_json_schema(by_alias=True, mode="validation")
+    definitions = config.pop("$defs", {})
+    config.pop("title", None)
+    config["description"] = "Stack settings; keys in other namespaces (e.g. cloudflare:apiToken) are allowed."
+    config["propertyNames"] = {"anyOf": [{"enum": list(_KNOWN_KEYS)}, {"not": {"pattern": f"^{NAMESPACE}:"}}]}
+    config.pop("additionalProperties", None)
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "Launch Ready Pulumi stack file",
+        "description": "Generated from components/stack_config.py by `python -m tools.offline.stack_schema`.",
+        "type": "object",
+        "properties": {
+            "config": config,
+            "secretsprovider": {"type": "string"},
+            "encryptionsalt": {"type": "string"},
+        },
+        "required": ["config"],
+        "$defs": definitions,
+    }
+
+
+def docs_table() -> str:
+    """Markdown table of every setting: key, required or default, accepted values, meaning."""
+    rows = ["| Key | Default | Accepts | Meaning |", "|---|---|---|---|"]
+    for name, field in StackConfig.model_fields.items():
+        default = "required" if field.is_required() else f"`{_show(field.get_default())}`"
+        rows.append(f"| `{field.alias}` | {default} | {_accepts(name)} | {field.description} |")
+    return "\n".join(rows)
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "(unset)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value == "":
+        return '""'
+    if isinstance(value, tuple):
+        return json.dumps(list(value))
+    return str(value)
+
+
+def _accepts(name: str) -> str:
+    schema = StackConfig.model_json_schema(by_alias=True)["properties"][
+        str(StackConfig.model_fields[name].alias)
+    ]
+    if "enum" in schema:
+        values = schema["enum"]
+        return (
+            " \\| ".join(f"`{v}`" for v in values) if len(values) <= 5 else f"one of {len(values)} locations"
+        )
+    options = schema.get("anyOf", [schema])
+    kinds = sorted({str(o.get("type")) for o in options if o.get("type") not in (None, "null")})
+    text = " or ".join(kinds) or "object"
+    pattern = next((o["pattern"] for o in options if "pattern" in o), None)
+    if pattern and len(pattern) < 40:
+        text += " matching `" + pattern.replace("|", "\\|") + "`"
+    return text
 
 
 def runtime_config_values() -> dict[str, Any]:
-    """Every `launchready:*` value the Pulumi engine passed to this program."""
+    """Every `launchready:*` and `gcp:*` value the Pulumi engine passed to this program."""
     from pulumi.runtime import config as runtime_config  # only the program needs the engine
 
     merged = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
-    return {key: value for key, value in merged.items() if key.startswith(f"{NAMESPACE}:")}
+    prefixes = (f"{NAMESPACE}:", f"{PROVIDER_NAMESPACE}:")
+    return {key: value for key, value in merged.items() if key.startswith(prefixes)}

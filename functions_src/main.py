@@ -4,6 +4,7 @@ from launchready.billing import billing_worker
 from launchready.checkout import create_checkout
 from launchready.console.app import ops_console
 from launchready.crm import crm_worker
+from launchready.deletion import user_deleted
 from launchready.digest import ops_digest
 from launchready.mailer import email_worker
 from launchready.signup import user_created
@@ -22,4 +23,5 @@ __all__ = [
     "support_request",
     "support_worker",
     "user_created",
+    "user_deleted",
 ]

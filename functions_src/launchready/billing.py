@@ -7,7 +7,9 @@ Steps of one event, each recorded in the ledger under the message's event_id (`s
   crm     a crm-sync message; crm_worker derives the full contact state from users/{uid}
   notify  the user's recovery email after a failed payment, ops alerts for repeated failures and disputes
 An event that matches no user is acknowledged and recorded as unmatched: retrying cannot match it,
-and failing the delivery would only dead-letter it.
+and failing the delivery would only dead-letter it. An event for a deleted account (its profile gone,
+its tombstone in `deleted_users/{uid}`) is acknowledged on the first delivery and recorded in the ledger
+as `account_deleted`; only a profile that does not exist *yet* (no tombstone) is retried.
 """
 
 from typing import Any
@@ -24,8 +26,10 @@ from .ledger import EVENTS, Ledger, doc_id, now
 from .pubsub import publish
 from .push import PushMessage, worker
 from .records import record_dispute, record_unmatched
+from .tombstones import tombstone, tombstone_ref
 
 FUNCTION = "billing_worker"
+ACCOUNT_DELETED = "account_deleted"
 USERS = "users"
 STRIPE_CUSTOMERS = "stripe_customers"
 # charge / payment intent id -> uid, so a dispute (which names no customer) can be matched.
@@ -65,6 +69,9 @@ def billing_worker(message: PushMessage) -> None:
     log.info(f"billing event {result['outcome']}", stage=result["stage"], outcome=result["outcome"],
              reason=result.get("reason") or None, billing_status=result.get("status"), pro=result.get("pro"),
              matched_by=matched_by)
+    if result["outcome"] == ACCOUNT_DELETED:
+        _alert_dispute(ledger, key, event, uid)  # nothing else: no profile, claim or contact to update
+        return
     if result["outcome"] == billing_state.APPLIED:
         ledger.run_step(key, "claims", lambda: set_pro_claim(uid, current_pro(uid)))
     if result.get("crm_reason"):
@@ -143,12 +150,18 @@ def _unmatched(ledger: Ledger, key: str, event: dict[str, Any], reason: str) -> 
     log.warning("billing event matches no user, recorded as unmatched", reason=reason, customer=customer)
     record_unmatched(event_id=key, event_type=event["type"], reason=reason, customer=customer)
     ledger.update(key, billing_outcome="unmatched", unmatched_reason=reason)
+    _alert_dispute(ledger, key, event)
+
+
+def _alert_dispute(ledger: Ledger, key: str, event: dict[str, Any], uid: str | None = None) -> None:
+    obj = billing_state.event_object(event)
     if event["type"] == "charge.dispute.created":
-        # Money is at stake whether or not the user is known: ops hear about every dispute.
+        # Money is at stake whether or not the user is known (or still has an account): ops hear about
+        # every dispute.
         dispute = billing_state.Notice(billing_state.OPS_DISPUTE, obj["id"], {
             "amount": obj.get("amount"), "currency": obj.get("currency"), "reason": obj.get("reason"),
             "charge": billing_state.expandable_id(obj.get("charge")), "status": obj.get("status")})
-        ledger.run_step(key, "notify", lambda: send_notices(None, {"notices": [dispute.as_dict()]}, event))
+        ledger.run_step(key, "notify", lambda: send_notices(uid, {"notices": [dispute.as_dict()]}, event))
 
 
 # ---- steps -------------------------------------------------------------------------------------
@@ -168,7 +181,12 @@ def apply_event(uid: str, event: dict[str, Any], key: str) -> dict[str, Any]:
             return earlier
         snapshot = user_ref.get(transaction=transaction)
         if not snapshot.exists:
-            raise ProfileMissing(f"users/{uid} does not exist yet")
+            deleted = tombstone(uid, transaction=transaction)
+            if deleted is None:
+                raise ProfileMissing(f"users/{uid} does not exist yet")
+            result = _deleted_account_result(uid, deleted)
+            transaction.set(event_ref, {"billing_apply": result}, merge=True)
+            return result
         user = snapshot.to_dict() or {}
         change = billing_state.transition(user.get("billing"), event)
         result = {**change.summary(), "uid": uid, "email": user.get("email") or None,
@@ -182,6 +200,12 @@ def apply_event(uid: str, event: dict[str, Any], key: str) -> dict[str, Any]:
         return result
 
     return apply(client.transaction())
+
+
+def _deleted_account_result(uid: str, deleted: dict[str, Any]) -> dict[str, Any]:
+    return {"outcome": ACCOUNT_DELETED, "stage": ACCOUNT_DELETED, "uid": uid, "status": None, "pro": False,
+            "reason": f"users/{uid} was deleted ({tombstone_ref(uid).path}, {deleted.get('deleted_at')})",
+            "crm_reason": None, "notices": []}
 
 
 def current_pro(uid: str) -> bool:

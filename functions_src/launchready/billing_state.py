@@ -11,6 +11,14 @@ event.created`; an event older than any of those stamps is stale and changes not
 
 Both API shapes are read: the current one (`invoice.parent.subscription_details`, period ends on the
 subscription items) and the pre-2025 one (`invoice.subscription`, `subscription.current_period_end`).
+
+Payments: `payment_of(event_type, obj)` is the one place that decides whether an event shows money
+received (`ever_paid`, the CRM's customer stage), no payment needed (trial, 100 % discount, $0
+invoice), a payment still on its way (delayed methods) or a failed one; every handler asks it.
+
+Lists: Stripe defines no order for the entries of a list inside an object (invoice lines, subscription
+items, invoice payments), so nothing here reads an entry by position; each value is taken from the
+entry that carries it (see `subscription_item_lines`, `invoice_payment_intent`).
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 ACCESS_STATUSES = frozenset({"active", "trialing", "past_due"})
@@ -138,45 +147,168 @@ def metadata_uid(obj: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _first_item(obj: Mapping[str, Any], list_field: str) -> dict[str, Any]:
+# ---- payments: the one definition of "a payment happened" ----------------------------------------
+
+
+class Payment(StrEnum):
+    PAID = "paid"  # money was received
+    NOT_REQUIRED = "no_payment_required"  # settled without money: trial, 100 % discount, $0 invoice
+    PENDING = "pending"  # a delayed method (bank debit) whose funds have not arrived yet
+    FAILED = "failed"
+    NONE = "none"  # the event is not about a payment
+
+
+def _amount(obj: Mapping[str, Any], field_name: str) -> int:
+    value = obj.get(field_name)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def payment_of(event_type: str, obj: Mapping[str, Any]) -> Payment:
+    """What an event says about money, per Stripe's own fields:
+
+    - Checkout Session `payment_status`: `paid` (funds available), `unpaid` (not yet: fulfil on
+      `checkout.session.async_payment_succeeded`), `no_payment_required` (a trial, a 100 % discount, a
+      setup session): https://docs.stripe.com/api/checkout/sessions/object#checkout_session_object-payment_status
+      and https://docs.stripe.com/payments/checkout/fulfill-orders
+    - Invoice `amount_paid` (what was actually paid; 0 for a trial's or fully discounted invoice, which
+      still ends `paid`): https://docs.stripe.com/api/invoices/object#invoice_object-amount_paid
+    - PaymentIntent `amount_received`: https://docs.stripe.com/api/payment_intents/object#payment_intent_object-amount_received
+    """
+    if event_type in ("checkout.session.completed", "checkout.session.async_payment_succeeded"):
+        status = obj.get("payment_status")
+        if status == "paid":
+            # `paid` with nothing charged does not occur; guard anyway so $0 is never a payment.
+            total = obj.get("amount_total")
+            return Payment.NOT_REQUIRED if isinstance(total, int) and total == 0 else Payment.PAID
+        if status == "no_payment_required":
+            return Payment.NOT_REQUIRED
+        if event_type == "checkout.session.async_payment_succeeded":
+            return Payment.PAID  # the event itself is Stripe's word that the delayed payment arrived
+        return Payment.PENDING
+    if event_type in ("checkout.session.async_payment_failed", "invoice.payment_failed",
+                      "payment_intent.payment_failed"):
+        return Payment.FAILED
+    if event_type in ("invoice.paid", "invoice.payment_succeeded"):
+        return Payment.PAID if _amount(obj, "amount_paid") > 0 else Payment.NOT_REQUIRED
+    if event_type == "payment_intent.succeeded":
+        received = _amount(obj, "amount_received") if "amount_received" in obj else _amount(obj, "amount")
+        return Payment.PAID if received > 0 else Payment.NOT_REQUIRED
+    return Payment.NONE
+
+
+def proves_payment(event_type: str, obj: Mapping[str, Any]) -> bool:
+    """Money was received: the only thing that makes `ever_paid` true (and the contact a customer)."""
+    return payment_of(event_type, obj) is Payment.PAID
+
+
+# ---- lists without an order: pick the entry, never the position ---------------------------------
+
+
+def _entries(obj: Mapping[str, Any], list_field: str) -> list[dict[str, Any]]:
     data = (obj.get(list_field) or {}).get("data") or []
-    return data[0] if data and isinstance(data[0], dict) else {}
+    return [entry for entry in data if isinstance(entry, dict)]
+
+
+@dataclass(frozen=True)
+class PlanLine:
+    """One subscription item's price and the end of the period it covers."""
+    price: str | None
+    period_end: int | None
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def subscription_item_lines(invoice: Mapping[str, Any]) -> list[PlanLine]:
+    """The invoice lines a subscription item generated for its period, prorations and pending invoice
+    items left out. Current API: `line.parent.type == "subscription_item_details"` with
+    `parent.subscription_item_details.proration` false and the price in `line.pricing.price_details`
+    (https://docs.stripe.com/api/invoice-line-item/object#invoice_line_item_object-parent); before
+    2025-03-31.basil: `line.type == "subscription"`, `line.proration` false, `line.price`. An event's
+    invoice carries only the first page of lines (`lines.has_more`); when the subscription line is not on
+    it, plan and period are left to the subscription's own events."""
+    subscription = invoice_subscription_id(invoice)
+    lines = []
+    for line in _entries(invoice, "lines"):
+        parent = line.get("parent") or {}
+        if parent.get("type") == "subscription_item_details":
+            details = parent.get("subscription_item_details") or {}
+            if details.get("proration") or (
+                    subscription and details.get("subscription") not in (None, subscription)):
+                continue
+            price = expandable_id(((line.get("pricing") or {}).get("price_details") or {}).get("price"))
+        elif line.get("type") == "subscription" and not parent:  # the pre-2025 shape
+            if line.get("proration"):
+                continue
+            price = expandable_id(line.get("price"))
+        else:
+            continue  # an invoice item (one-off or pending proration), not the plan
+        lines.append(PlanLine(price, _int((line.get("period") or {}).get("end"))))
+    return lines
+
+
+def subscription_items(subscription: Mapping[str, Any]) -> list[PlanLine]:
+    """The subscription's items with their price and period end (on the item since 2025-03-31.basil,
+    https://docs.stripe.com/api/subscription_items/object#subscription_item_object-current_period_end)."""
+    return [PlanLine(expandable_id(item.get("price")), _int(item.get("current_period_end")))
+            for item in _entries(subscription, "items")]
+
+
+def plan_of(lines: list[PlanLine]) -> str | None:
+    """The plan when every line names the same price; several prices name no single plan (None, so the
+    caller keeps what it knew) rather than whichever Stripe happened to list first."""
+    prices = {line.price for line in lines if line.price}
+    return prices.pop() if len(prices) == 1 else None
+
+
+def period_end_of(lines: list[PlanLine]) -> int | None:
+    """The end of the current period: the earliest end among the lines (the next renewal)."""
+    ends = [line.period_end for line in lines if line.period_end is not None]
+    return min(ends) if ends else None
 
 
 def subscription_period_end(subscription: Mapping[str, Any]) -> int | None:
-    value = (subscription.get("current_period_end")
-             or _first_item(subscription, "items").get("current_period_end"))
-    return int(value) if isinstance(value, int) else None
+    return _int(subscription.get("current_period_end")) or period_end_of(subscription_items(subscription))
 
 
 def subscription_price(subscription: Mapping[str, Any]) -> str | None:
-    price = _first_item(subscription, "items").get("price") or subscription.get("plan")
-    return expandable_id(price)
+    return plan_of(subscription_items(subscription)) or expandable_id(subscription.get("plan"))
 
 
 def invoice_price(invoice: Mapping[str, Any]) -> str | None:
-    line = _first_item(invoice, "lines")
-    details = (line.get("pricing") or {}).get("price_details") or {}
-    return expandable_id(details.get("price")) or expandable_id(line.get("price"))
+    return plan_of(subscription_item_lines(invoice))
 
 
 def invoice_period_end(invoice: Mapping[str, Any]) -> int | None:
-    value = (_first_item(invoice, "lines").get("period") or {}).get("end")
-    return int(value) if isinstance(value, int) else None
+    return period_end_of(subscription_item_lines(invoice))
 
 
 def invoice_payment_intent(invoice: Mapping[str, Any]) -> str | None:
+    """The payment intent that paid the invoice: the legacy field, else among `invoice.payments` the
+    latest one with status `paid`, else the default payment
+    (https://docs.stripe.com/api/invoice-payment/object)."""
     legacy = expandable_id(invoice.get("payment_intent"))
     if legacy:
         return legacy
-    payment = _first_item(invoice, "payments").get("payment") or {}
-    return expandable_id(payment.get("payment_intent"))
+    payments = _entries(invoice, "payments")
+    paid = [payment for payment in payments if payment.get("status") == "paid"]
+    if paid:
+        chosen = max(paid, key=lambda p: (_int((p.get("status_transitions") or {}).get("paid_at")) or 0,
+                                          _int(p.get("created")) or 0, str(p.get("id") or "")))
+    else:
+        chosen = next((payment for payment in payments if payment.get("is_default")), {})
+    return expandable_id((chosen.get("payment") or {}).get("payment_intent"))
 
 
 def clock_keys(event_type: str, obj: Mapping[str, Any]) -> list[str]:
     """The Stripe objects whose order an event must respect: its own object and, for events that move
     the subscription's state, that subscription."""
     keys = [obj["id"]]
+    if payment_of(event_type, obj) is Payment.NOT_REQUIRED:
+        # A checkout or invoice that needed no payment says nothing about its subscription's state
+        # (trialing or active): the subscription's own events decide it, in whatever order they arrive.
+        return keys
     if event_type.startswith("invoice."):
         keys.append(invoice_subscription_id(obj))
     elif event_type.startswith("checkout.session."):
@@ -255,23 +387,15 @@ def _stale(state: dict[str, Any], event_type: str, obj: Mapping[str, Any], *, re
     return Transition(STALE, stage=_stage_name(event_type), reason=reason)
 
 
-def proves_payment(event_type: str, obj: Mapping[str, Any]) -> bool:
-    if event_type == "checkout.session.completed":
-        return obj.get("payment_status") == "paid"
-    if event_type in ("checkout.session.async_payment_succeeded", "payment_intent.succeeded"):
-        return True
-    if event_type in ("invoice.paid", "invoice.payment_succeeded"):
-        return int(obj.get("amount_paid") or 0) > 0
-    return False
-
-
 def _link_customer(state: dict[str, Any], obj: Mapping[str, Any]) -> None:
     customer = expandable_id(obj.get("customer"))
     if customer:
         state["customer_id"] = customer
 
 
-def _payment_succeeded(state: dict[str, Any], *, paid: bool = True) -> None:
+def _payment_succeeded(state: dict[str, Any], *, paid: bool) -> None:
+    """A settled payment (or one that was not needed) ends a failure streak; only money received
+    (`paid`, from `proves_payment`) makes the user someone who has paid."""
     if paid:
         state["ever_paid"] = True
     state["payment_failed"] = False
@@ -306,16 +430,28 @@ def _payment_failed(state: State, failed_object: str, created: int, obj: Mapping
 
 
 def _checkout_completed(state: State, session: StripeObject, created: int, tie: bool) -> _Change:
+    payment = payment_of("checkout.session.completed", session)
+    if session.get("mode") == "setup":
+        return _Change(stage="checkout_setup_completed", ignored_reason="a setup session buys nothing")
     _link_customer(state, session)
     subscription = expandable_id(session.get("subscription"))
+    known = bool(subscription) and subscription == state.get("subscription_id") and state["status"] != "none"
     if subscription:
         state["subscription_id"] = subscription
-    if session.get("payment_status") in ("paid", "no_payment_required"):
+    if payment is Payment.PAID:
         state["status"] = "active"
-        _payment_succeeded(state)
+        _payment_succeeded(state, paid=True)
         if session.get("mode") == "payment":
             state["last_payment_intent"] = expandable_id(session.get("payment_intent"))
         return _Change(stage="checkout_completed", crm_reason="checkout_completed")
+    if payment is Payment.NOT_REQUIRED:
+        # Fulfil (Stripe: fulfil unless `unpaid`), but no money moved: ever_paid stays as it was.
+        if not (known or has_access(state)):
+            # Until the subscription's own event says trialing or active: nothing due before
+            # discounts is a trial, a discount to zero leaves the subscription active.
+            state["status"] = "trialing" if session.get("amount_subtotal") == 0 and subscription else "active"
+        _payment_succeeded(state, paid=False)
+        return _Change(stage="checkout_completed_without_payment", crm_reason="checkout_completed")
     # Delayed payment methods (bank debits): no access until async_payment_succeeded.
     if not has_access(state):
         state["status"] = "incomplete"
@@ -328,7 +464,7 @@ def _async_payment_succeeded(state: State, session: StripeObject, created: int, 
     if subscription:
         state["subscription_id"] = subscription
     state["status"] = "active"
-    _payment_succeeded(state)
+    _payment_succeeded(state, paid=proves_payment("checkout.session.async_payment_succeeded", session))
     if session.get("mode") == "payment":
         state["last_payment_intent"] = expandable_id(session.get("payment_intent"))
     return _Change(stage="async_payment_succeeded", crm_reason="payment_succeeded")
@@ -344,8 +480,9 @@ def _async_payment_failed(state: State, session: StripeObject, created: int, tie
 def _invoice_paid(state: State, invoice: StripeObject, created: int, tie: bool) -> _Change:
     _link_customer(state, invoice)
     subscription = invoice_subscription_id(invoice)
-    paid = int(invoice.get("amount_paid") or 0) > 0
-    _payment_succeeded(state, paid=paid)
+    if not proves_payment("invoice.paid", invoice):
+        return _invoice_settled_without_payment(state, invoice, subscription)
+    _payment_succeeded(state, paid=True)
     state["last_payment_intent"] = invoice_payment_intent(invoice) or state.get("last_payment_intent")
     state["plan"] = invoice_price(invoice) or state.get("plan")
     state["current_period_end"] = invoice_period_end(invoice) or state.get("current_period_end")
@@ -354,9 +491,26 @@ def _invoice_paid(state: State, invoice: StripeObject, created: int, tie: bool) 
         return _Change(stage="invoice_paid_after_cancel", crm_reason="payment_succeeded")
     if subscription:
         state["subscription_id"] = subscription
-    if not (state.get("status") == "trialing" and not paid):  # a trial's $0 invoice keeps "trialing"
-        state["status"] = "active"
+    state["status"] = "active"
     return _Change(stage="invoice_paid", crm_reason="payment_succeeded")
+
+
+def _invoice_settled_without_payment(state: State, invoice: StripeObject,
+                                     subscription: str | None) -> _Change:
+    """A $0 invoice (a trial's, one discounted to zero, one covered by credit) is settled without money.
+    Like a checkout that needed no payment it does not say whether the subscription is trialing or
+    active, and it does not stamp the subscription's clock: the subscription's own events decide."""
+    _payment_succeeded(state, paid=False)
+    known = bool(subscription) and subscription == state.get("subscription_id") and state["status"] != "none"
+    # Only fills in what is not known yet: this event is not ordered against the subscription's.
+    state["plan"] = state.get("plan") or invoice_price(invoice)
+    state["current_period_end"] = state.get("current_period_end") or invoice_period_end(invoice)
+    if not (known or has_access(state)):
+        if subscription:
+            state["subscription_id"] = subscription
+        # Until the subscription's event arrives: nothing due before discounts is a trial.
+        state["status"] = "trialing" if invoice.get("subtotal") == 0 and subscription else "active"
+    return _Change(stage="invoice_settled_without_payment", crm_reason="no_payment_required")
 
 
 def _invoice_payment_failed(state: State, invoice: StripeObject, created: int, tie: bool) -> _Change:
@@ -385,7 +539,7 @@ def _payment_intent_succeeded(state: State, intent: StripeObject, created: int, 
     if _belongs_to_invoice(state, intent):
         return _Change(stage="invoice_payment_recorded")
     state["status"] = "active"
-    _payment_succeeded(state)
+    _payment_succeeded(state, paid=proves_payment("payment_intent.succeeded", intent))
     return _Change(stage="payment_succeeded", crm_reason="payment_succeeded")
 
 

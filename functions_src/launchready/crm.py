@@ -18,6 +18,7 @@ from .clients import db
 from .errors import PermanentError
 from .ledger import Ledger, doc_id
 from .push import PushMessage, worker
+from .tombstones import is_deleted
 
 USERS = "users"
 PAYMENT_SYNC = "payment_sync"
@@ -48,8 +49,12 @@ def tags_for(billing: Mapping[str, Any] | None) -> frozenset[str]:
     billing = billing or {}
     status = billing.get("status") or "none"
     tags = {"signed_up"}
-    if status in CUSTOMER_STATUSES:
+    # A customer is someone who has paid (billing_state.proves_payment), as for the lifecycle stage:
+    # a free trial or a subscription discounted to zero is not one yet.
+    if status in CUSTOMER_STATUSES and billing.get("ever_paid"):
         tags.add("customer")
+    elif status == "trialing":
+        tags.add("trialing")
     if billing.get("payment_failed"):
         tags.add("payment_failed")
     if status in CANCELED_STATUSES:
@@ -87,6 +92,11 @@ def crm_worker(message: PushMessage) -> None:
     uid, source_event_id, event_created = _parse(message.data)
     log.bind(uid=uid, source_event_id=source_event_id)
     snapshot = db().collection(USERS).document(uid).get()
+    if not snapshot.exists and is_deleted(uid):
+        # The account was deleted after this message was queued: its contact was updated or erased by
+        # user_deleted, and an upsert now would bring an erased contact back.
+        log.info("account deleted, contact not synced", reason=message.data.get("reason"))
+        return
     if not snapshot.exists:
         raise PermanentError("user_not_found", f"users/{uid} does not exist")
     state = contact_state(snapshot.to_dict() or {})

@@ -5,7 +5,12 @@ wins. Each side effect of an event is a step in `events/{key}/steps/{step}`: bef
 takes a short lease in a transaction (a concurrent duplicate backs off instead of repeating the
 call); after running it is recorded as done with its result. A redelivery after a crash or timeout
 skips the done steps and resumes at the first incomplete one. A crash between a side effect and its
-record is covered by the provider's idempotency key (or a naturally idempotent call).
+record is covered by the provider's idempotency key (or a naturally idempotent call) and, because
+those keys live shorter than our seven-day replay window, by a `reconcile` lookup: a step that an
+earlier attempt started looks its effect up by our own id before repeating it.
+
+A provider that asked us to wait (Retry-After, a documented lock, an exhausted quota) leaves
+`not_before` on the failed step; a redelivery that arrives earlier is deferred without calling it.
 """
 
 from collections.abc import Callable
@@ -28,6 +33,10 @@ T = TypeVar("T")
 
 class StepInProgress(TransientError):
     """Another delivery holds the step's lease; Pub/Sub will redeliver after backoff."""
+
+
+class StepDeferred(TransientError):
+    """The provider asked not to be called before the step's `not_before`; Pub/Sub will redeliver."""
 
 
 def doc_id(key: str) -> str:
@@ -70,21 +79,37 @@ class Ledger:
         return data if data and data.get("state") == "done" else None
 
     def run_step(self, key: str, step: str, action: Callable[[], T], *,
-                 lease_seconds: int = DEFAULT_LEASE_SECONDS) -> T:
+                 lease_seconds: int = DEFAULT_LEASE_SECONDS,
+                 reconcile: Callable[[], T | None] | None = None) -> T:
         """Run `action` once for (key, step) and return its result; a completed step returns the
-        recorded result without running again. The result must be storable in Firestore."""
-        done, attempts = self._acquire(key, step, lease_seconds)
+        recorded result without running again. The result must be storable in Firestore.
+
+        `reconcile` is the second guard for effects whose provider key expires: when an earlier attempt
+        started this step without recording it done, `reconcile()` looks the effect up by our own id
+        first, and a non-None answer is recorded as the result instead of running `action` again.
+
+        Raises StepInProgress (another delivery holds the lease), StepDeferred (the provider's
+        not-before has not passed) or whatever `action` / `reconcile` raise."""
+        done, earlier_attempts = self._acquire(key, step, lease_seconds)
         if done is not None:
             log.info("step already done", step=step, ledger_key=key)
             self._note_duplicate(key, step, done)
             return cast(T, done.get("result"))
-        journal.record(key, step, journal.RUNNING, attempts=attempts)
+        journal.record(key, step, journal.RUNNING, attempts=earlier_attempts + 1)
         try:
-            result = action()
+            found = reconcile() if earlier_attempts and reconcile is not None else None
+            if found is not None:
+                log.warning("an earlier attempt's effect was found by lookup; not repeating it", step=step,
+                            ledger_key=key, earlier_attempts=earlier_attempts)
+            result = found if found is not None else action()
         except BaseException as exc:
             failed_at = now()
-            self._step(key, step).set({"state": "failed", "lease_until": None, "last_error": str(exc)[:500],
-                                       "failed_at": failed_at, "updated_at": failed_at}, merge=True)
+            failure: dict[str, Any] = {"state": "failed", "lease_until": None, "last_error": str(exc)[:500],
+                                       "failed_at": failed_at, "updated_at": failed_at, "not_before": None}
+            wait = exc.retry_after if isinstance(exc, TransientError) else None
+            if wait:
+                failure["not_before"] = failed_at + timedelta(seconds=wait)
+            self._step(key, step).set(failure, merge=True)
             journal.record(key, step, journal.FAILED, error=str(exc), at=failed_at)
             raise
         done_at = now()
@@ -117,7 +142,7 @@ class Ledger:
         return self.run_step(key, step, action), True
 
     def _acquire(self, key: str, step: str, lease_seconds: int) -> tuple[dict[str, Any] | None, int]:
-        """(the done step's record, 0), or (None, this attempt's number) once the lease is taken."""
+        """(the done step's data or None, how many attempts started this step before this one)."""
         ref = self._step(key, step)
         transaction = self._db.transaction()
 
@@ -125,15 +150,20 @@ class Ledger:
         def acquire(tx: firestore.Transaction) -> tuple[dict[str, Any] | None, int]:
             snapshot = ref.get(transaction=tx)
             data = (snapshot.to_dict() or {}) if snapshot.exists else {}
+            attempts = int(data.get("attempts", 0))
             if data.get("state") == "done":
-                return data, 0
+                return data, attempts
             lease_until = data.get("lease_until")
             if data.get("state") == "running" and lease_until and lease_until > now():
                 raise StepInProgress(f"step {step} of {key} is running elsewhere")
+            not_before = data.get("not_before")
+            if not_before and not_before > now():
+                wait = (not_before - now()).total_seconds()
+                raise StepDeferred(f"step {step} of {key}: the provider asked to wait until {not_before}",
+                                   retry_after=wait)
             started_at = now()
-            attempts = int(data.get("attempts", 0)) + 1
             tx.set(ref, {"state": "running", "lease_until": started_at + timedelta(seconds=lease_seconds),
-                         "attempts": attempts, "step": step, "event_key": key,
+                         "attempts": attempts + 1, "step": step, "event_key": key,
                          "started_at": started_at, "updated_at": started_at,
                          "correlation_id": log.current_correlation_id()}, merge=True)
             return None, attempts

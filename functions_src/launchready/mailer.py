@@ -4,6 +4,13 @@ Three layers keep it once-only: the ledger step `resend_send` (a redelivery afte
 recorded returns the recorded id), Resend's Idempotency-Key = key (a crash between the send and its
 record returns the original email for 24 hours), and the `notifications/{key}` record written after
 the send, checked first, which holds beyond Resend's window (e.g. a replay from the dead-letter topic).
+
+One gap remains, and it is chosen: an attempt whose answer was lost, repeated more than 24 hours later
+(a dead letter replayed the next day). Resend offers no lookup by our key (GET /emails/{id} needs the
+id the lost answer carried; https://resend.com/docs/api-reference/emails/retrieve-email), so the
+worker cannot tell "sent" from "not sent" and errs on sending again: every email it sends (support
+acknowledgements, billing notices, ops alerts) costs more when missing than when received twice. The
+repeat is logged as `possible_duplicate_email` so it can be counted.
 """
 
 from typing import Any
@@ -42,7 +49,12 @@ def email_worker(message: PushMessage) -> None:
         except ValueError as exc:  # the adapter's own validation: a redelivery cannot fix the message
             raise PermanentError("invalid_email", str(exc), provider="resend") from exc
 
-    resend_id = Ledger().run_step(message.event_id, STEP, send)
+    def no_lookup() -> None:
+        log.warning("an earlier attempt may have sent this email; Resend's key covers 24 h only, so "
+                    "beyond that it is sent again", possible_duplicate_email=True, notification_key=key)
+        return None
+
+    resend_id = Ledger().run_step(message.event_id, STEP, send, reconcile=no_lookup)
     try:
         record.create({"key": key, "to": email["to"], "subject": email["subject"], "resend_id": resend_id,
                        "sent_at": now(), "correlation_id": correlation_id, "event_id": message.event_id})

@@ -3,6 +3,12 @@
 The response code is the retry signal: 2xx acks; 500 makes Pub/Sub redeliver with the subscription's
 exponential backoff (10 s to 600 s) and, after the maximum attempts, move the message to `<topic>-dlq`.
 Transient errors therefore answer 500; permanent ones are recorded in `sync_failures` and acked.
+
+A push subscription cannot be told when to redeliver, so a provider's Retry-After is honoured by the
+ledger instead: the failed step keeps `not_before`, and a redelivery that arrives earlier answers 500
+without calling the provider (StepDeferred). An exhausted quota (QuotaExhausted) is also recorded in
+`sync_failures` as `quota_exhausted` and logged at ERROR with `alert=provider_quota_exhausted`, so ops
+hear of it at once (digest and the ERROR-log alert) instead of after the retries are spent.
 """
 
 import base64
@@ -17,7 +23,7 @@ import flask
 
 from . import log, runs
 from .catalog import max_delivery_attempts
-from .errors import PermanentError
+from .errors import PermanentError, QuotaExhausted
 from .records import record_dead_letter, record_sync_failure
 from .web import health, json_response
 
@@ -125,12 +131,24 @@ def _deliver(
         )
         runs.record_run(function, runs.FAILED, stopwatch.ms, f"{exc.code}: {exc.detail}")
         return json_response({"status": "failed_permanently", "error": exc.code}, 200)
+    except QuotaExhausted as exc:
+        log.error("provider quota exhausted, deferred until it resets", alert="provider_quota_exhausted",
+                  provider=exc.provider, provider_status=exc.status, error_code=exc.code,
+                  retry_after_seconds=exc.retry_after, error=str(exc), latency_ms=stopwatch.ms)
+        record_sync_failure(function=function, event_id=message.event_id, code="quota_exhausted",
+                            detail=str(exc), provider=exc.provider, status=exc.status)
+        if message.delivery_attempt >= max_delivery_attempts():
+            record_dead_letter(function=function, event_id=message.event_id, message_id=message.message_id,
+                               attempts=message.delivery_attempt, error=repr(exc), topic=message.topic,
+                               data=message.data, attributes=message.attributes)
+        return json_response({"status": "retry", "error": "quota_exhausted"}, 500)
     except Exception as exc:  # transient by default: Pub/Sub redelivers with backoff
         last_attempt = message.delivery_attempt >= max_delivery_attempts()
         log.log(
             "ERROR" if last_attempt else "WARNING",
             "transient failure, dead-lettering" if last_attempt else "transient failure, will be redelivered",
             error=repr(exc),
+            retry_after_seconds=getattr(exc, "retry_after", None),
             latency_ms=stopwatch.ms,
         )
         if last_attempt:

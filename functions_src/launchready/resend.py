@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .config import secret, settings
-from .provider_http import ProviderApi
+from .provider_http import Failure, ProviderApi, Rule
 
 EMAILS_PATH = "/emails"
 # Resend tag names and values: ASCII letters, numbers, underscores and dashes, up to 256 characters.
@@ -21,9 +21,28 @@ def _read_error(body: Any) -> tuple[str, str]:
     return str(body.get("name") or ""), str(body.get("message") or "")
 
 
-# Another request with the same key is still running: its result will be there on the next delivery.
-# (invalid_idempotent_request, the same key with a different body, stays permanent.)
-_API = ProviderApi("resend", _read_error, transient_codes=frozenset({"concurrent_idempotent_requests"}))
+ERRORS_DOC = "https://resend.com/docs/api-reference/errors"
+LIMITS_DOC = "https://resend.com/docs/api-reference/rate-limit"
+# What each answer means, as Resend's errors and usage-limits pages define it (codes are its `name`s).
+FAILURES: dict[int | str, Rule] = {
+    400: Rule(Failure.PERMANENT, ERRORS_DOC),  # validation_error, invalid_idempotency_key
+    401: Rule(Failure.PERMANENT, ERRORS_DOC),  # missing_api_key, restricted_api_key
+    403: Rule(Failure.PERMANENT, ERRORS_DOC),  # invalid_api_key, unverified domain
+    404: Rule(Failure.PERMANENT, ERRORS_DOC),
+    405: Rule(Failure.PERMANENT, ERRORS_DOC),
+    # The same key with a different body: a bug, not a blip.
+    "409:invalid_idempotent_request": Rule(Failure.PERMANENT, ERRORS_DOC),
+    # Another request with the same key is still running: its result is there on the next delivery.
+    "409:concurrent_idempotent_requests": Rule(Failure.TRANSIENT, ERRORS_DOC),
+    422: Rule(Failure.PERMANENT, ERRORS_DOC),  # validation_error, missing_required_field
+    429: Rule(Failure.TRANSIENT, LIMITS_DOC),  # rate_limit_exceeded, with retry-after
+    # The team's email quota is spent; it resets with the day (or month): alert, do not spin.
+    "429:daily_quota_exceeded": Rule(Failure.QUOTA, LIMITS_DOC, min_wait_seconds=3600.0),
+    "429:monthly_quota_exceeded": Rule(Failure.QUOTA, LIMITS_DOC, min_wait_seconds=3600.0),
+    500: Rule(Failure.TRANSIENT, ERRORS_DOC),  # application_error, internal_server_error
+}
+
+_API = ProviderApi("resend", _read_error, FAILURES)
 
 
 def email_body(

@@ -1,9 +1,13 @@
 """support_worker: one Zendesk ticket per support request, its id written back, one acknowledgement.
 
 Three ledger steps on `support:{reference}`, each recorded when done, so a redelivery resumes at the
-first unfinished one: `zendesk_ticket` (Idempotency-Key and external_id = reference, so a crash
-between the call and its record returns the same ticket), `write_back` (an idempotent update) and
-`ack_email` (a fixed notification key, so a repeated publish still sends one email).
+first unfinished one: `zendesk_ticket`, `write_back` (an idempotent update) and `ack_email` (a fixed
+notification key, so a repeated publish still sends one email).
+
+`zendesk_ticket` has two guards against a second ticket after a crash or lost answer: the
+Idempotency-Key (= reference), which Zendesk forgets after two hours, and, for any attempt after the
+first, a lookup of the ticket by external_id (= reference), which holds for a dead letter replayed
+days later.
 """
 
 from dataclasses import dataclass
@@ -60,7 +64,10 @@ def support_worker(message: PushMessage) -> None:
         except ValueError as exc:  # the adapter's own validation: a redelivery cannot fix the request
             raise PermanentError("invalid_ticket", str(exc), provider="zendesk") from exc
 
-    ticket_id = ledger.run_step(key, "zendesk_ticket", create_ticket)
+    def find_ticket() -> int | None:
+        return zendesk.find_ticket(reference=request.reference, correlation_id=correlation_id)
+
+    ticket_id = ledger.run_step(key, "zendesk_ticket", create_ticket, reconcile=find_ticket)
     ledger.run_step(key, "write_back", lambda: _write_back(request, ticket_id))
     ledger.run_step(key, "ack_email", lambda: _queue_acknowledgement(request))
     log.info("support request handed to zendesk", ticket_id=ticket_id)

@@ -1,14 +1,19 @@
 """Zendesk Support: one ticket per support request (POST /api/v2/tickets.json).
 
-The `Idempotency-Key` header makes a redelivered message return the original ticket instead of a
-second one, and `external_id` carries the human reference so agents can find the request.
+Two guards keep it to one ticket. The `Idempotency-Key` header makes a redelivery return the original
+ticket, but Zendesk keeps a key for two hours only
+(https://developer.zendesk.com/api-reference/ticketing/introduction/#idempotency), while a dead letter
+can be replayed for seven days. So `external_id` carries our reference, and `find_ticket` looks the
+ticket up by it (GET /api/v2/tickets.json?external_id=...,
+https://developer.zendesk.com/api-reference/ticketing/tickets/tickets/#list-tickets) before a
+repeated attempt creates anything.
 """
 
 import re
 from typing import Any
 
 from .config import secret, settings
-from .provider_http import ProviderApi
+from .provider_http import Failure, ProviderApi, Rule
 
 TICKETS_PATH = "/api/v2/tickets.json"
 PRIORITIES = frozenset({"low", "normal", "high", "urgent"})
@@ -26,7 +31,23 @@ def _read_error(body: Any) -> tuple[str, str]:
     return str(error or ""), detail
 
 
-_API = ProviderApi("zendesk", _read_error)
+REQUESTS_DOC = "https://developer.zendesk.com/api-reference/introduction/requests/"
+LIMITS_DOC = "https://developer.zendesk.com/api-reference/introduction/rate-limits/"
+# What each answer means, as Zendesk's request-format (errors) and rate-limit pages define it.
+FAILURES: dict[int | str, Rule] = {
+    400: Rule(Failure.PERMANENT, REQUESTS_DOC),  # malformed request (and IdempotentRequestError)
+    401: Rule(Failure.PERMANENT, REQUESTS_DOC),
+    403: Rule(Failure.PERMANENT, REQUESTS_DOC),
+    404: Rule(Failure.PERMANENT, REQUESTS_DOC),
+    409: Rule(Failure.TRANSIENT, REQUESTS_DOC),  # a concurrent update of the same record: retry
+    422: Rule(Failure.PERMANENT, REQUESTS_DOC),  # RecordInvalid
+    # "responds with a 429 ... a Retry-After header that tells you how many seconds to wait".
+    429: Rule(Failure.TRANSIENT, LIMITS_DOC),
+    500: Rule(Failure.TRANSIENT, REQUESTS_DOC),
+    503: Rule(Failure.TRANSIENT, REQUESTS_DOC),  # maintenance or load shedding, with Retry-After
+}
+
+_API = ProviderApi("zendesk", _read_error, FAILURES)
 
 
 def _tag(value: str) -> str:
@@ -91,3 +112,19 @@ def create_ticket(
         correlation_id=correlation_id,
     )
     return int(response.body["ticket"]["id"])
+
+
+def find_ticket(*, reference: str, correlation_id: str | None = None) -> int | None:
+    """The id of the ticket whose external_id is `reference`, or None if there is none (the oldest if
+    there are several). Raises TransientError / PermanentError like create_ticket."""
+    response = _API.request(
+        "GET",
+        settings().zendesk_base_url,
+        TICKETS_PATH,
+        params={"external_id": reference},
+        auth=(f"{secret('ZENDESK_EMAIL')}/token", secret("ZENDESK_API_TOKEN")),
+        correlation_id=correlation_id,
+    )
+    ids = [int(ticket["id"]) for ticket in response.body.get("tickets") or []
+           if ticket.get("external_id") == reference]
+    return min(ids) if ids else None

@@ -111,3 +111,40 @@ def test_event_id_is_stable_for_the_same_document(clean_firestore: str, receiver
         bridge.stop()
     ids = [headers["ce-id"] for headers, _ in receiver.events]
     assert len(ids) == 2 and ids[0] == ids[1]
+
+
+def test_deleted_document_arrives_with_its_old_value(clean_firestore: str, receiver: Receiver) -> None:
+    url = f"http://127.0.0.1:{receiver.server_address[1]}/"
+    document = firestore.Client(project=PROJECT).collection("users").document("uid-3")
+    document.create({"email": "c@example.com", "billing": {"customer_id": "cus_Deleted1"}})
+    bridge = Bridge(PROJECT, [Target.parse(f"user_deleted=deleted:users/{{uid}}={url}")])
+    bridge.start()
+    try:
+        time.sleep(1)  # the existing document is not a deletion: nothing is sent for it
+        assert receiver.events == []
+        document.delete()
+        _wait_for(receiver, 1)
+        time.sleep(1)
+    finally:
+        bridge.stop()
+    [(headers, body)] = receiver.events
+    database = f"projects/{PROJECT}/databases/(default)"
+    assert headers["ce-type"] == "google.cloud.firestore.document.v1.deleted"
+    assert headers["ce-subject"] == "documents/users/uid-3"
+    # DocumentEventData: field 2 (old_value, length-delimited) holds the document before the delete.
+    assert body[0] == 0x12
+    length, offset = _read_varint(body, 1)
+    assert offset + length == len(body)
+    old_value = Document.deserialize(body[offset:])
+    assert old_value.name == f"{database}/documents/users/uid-3"
+    assert old_value.fields["email"].string_value == "c@example.com"
+    assert old_value.fields["billing"].map_value.fields["customer_id"].string_value == "cus_Deleted1"
+
+
+def test_a_created_target_ignores_deletions_and_parse_defaults_to_created() -> None:
+    assert Target.parse("user_created=users/{uid}=http://127.0.0.1:1/").event == "created"
+    target = Target.parse("user_deleted=deleted:users/{uid}=http://127.0.0.1:1/?a=b")
+    assert (target.event, target.document_pattern, target.url) == (
+        "deleted", "users/{uid}", "http://127.0.0.1:1/?a=b")
+    with pytest.raises(SystemExit):
+        Target.parse("x=updated:users/{uid}=http://127.0.0.1:1/")

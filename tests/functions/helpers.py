@@ -221,3 +221,8 @@ class Sandbox:
 
     def reset(self) -> None:
         requests.post(f"{self.url}/_sandbox/reset", timeout=5).raise_for_status()
+
+    def advance_clock(self, seconds: float) -> None:
+        """Move the providers' clock forward (idempotency windows, session expiry)."""
+        response = requests.post(f"{self.url}/_sandbox/clock", json={"advance_seconds": seconds}, timeout=5)
+        response.raise_for_status()

@@ -14,9 +14,10 @@ import flask
 import pytest
 from firebase_admin import auth
 from google.cloud import firestore, pubsub_v1
-from launchready import billing, webhook
+from launchready import billing, crm, webhook
 from launchready.clients import db, firebase_app
 from launchready.ledger import Ledger
+from launchready.tombstones import write_tombstone
 
 from tests.functions.helpers import (
     Subscription,
@@ -139,6 +140,24 @@ def test_cancellation_revokes_pro_and_keeps_other_claims(uid: str, crm_sync: Sub
     assert reasons == ["checkout_completed", "subscription_canceled"]
 
 
+def test_free_trial_grants_the_plan_for_the_trial_but_is_not_a_payment(uid: str,
+                                                                       crm_sync: Subscription) -> None:
+    trial = stripe_event("customer.subscription.created", subscription("trialing"), created=1000)
+    session = {**checkout_session(uid=uid, payment_status="no_payment_required"), "amount_subtotal": 0,
+               "amount_total": 0}
+    completed = stripe_event("checkout.session.completed", session, created=1000)
+    assert deliver(completed).status_code == 200
+    assert deliver(trial).status_code == 200
+
+    profile = user_doc(uid)
+    assert profile["billing"]["status"] == "trialing" and profile["billing"]["ever_paid"] is False
+    assert profile["billing"]["plan"] == "price_1ProMonthly"
+    assert profile["entitlements"]["pro"] is True and claims(uid)["pro"] is True
+    contact = crm.contact_state(profile)  # what crm_worker sends for each crm-sync message below
+    assert contact.lifecycle_stage == "lead" and "customer" not in contact.tags
+    assert [decoded(m)["reason"] for m in crm_sync.drain()] == ["checkout_completed", "subscription_updated"]
+
+
 def test_stale_update_is_dropped_without_side_effects(uid: str, crm_sync: Subscription) -> None:
     subscribed(uid, created=1)
     newer = stripe_event("customer.subscription.updated", subscription("active"), created=3)
@@ -186,6 +205,41 @@ def test_missing_profile_is_retried_and_writes_nothing(emulators: None) -> None:
     response = deliver(event)
     assert response.status_code == 500
     assert not db().collection("users").document("uid_not_signed_up_yet").get().exists
+
+
+def test_an_event_for_a_deleted_account_is_recorded_on_the_first_delivery(
+        uid: str, crm_sync: Subscription, outbox: Subscription) -> None:
+    subscribed(uid, created=100)
+    crm_sync.drain()
+    db().collection("users").document(uid).delete()
+    write_tombstone(uid, stripe_customers=[CUSTOMER])
+
+    canceled = stripe_event("customer.subscription.deleted", subscription("canceled"), created=200)
+    response = deliver(canceled)
+
+    assert response.status_code == 200 and response.get_json() == {"status": "ok"}
+    entry = ledger_entry(canceled)
+    assert entry["billing_outcome"] == "account_deleted" and entry["uid"] == uid
+    assert done_steps(canceled) == {"apply"}
+    assert not db().collection("users").document(uid).get().exists  # nothing recreated
+    assert list(db().collection("dead_letters").stream()) == []
+    assert list(db().collection("sync_failures").stream()) == []
+    assert crm_sync.drain() == [] and outbox.drain() == []
+
+
+def test_a_dispute_for_a_deleted_account_still_alerts_ops(uid: str, outbox: Subscription) -> None:
+    one_off = payment_intent("pi_1Gone", charge="ch_1Gone", customer="cus_Gone")
+    one_off["metadata"] = {"uid": uid}
+    assert deliver(stripe_event("payment_intent.succeeded", one_off, created=100)).status_code == 200
+    db().collection("users").document(uid).delete()
+    write_tombstone(uid)
+
+    event = stripe_event("charge.dispute.created", dispute("du_1Gone", charge_id="ch_1Gone",
+                                                           payment_intent_id="pi_1Gone"), created=200)
+    assert deliver(event).status_code == 200
+    assert ledger_entry(event)["billing_outcome"] == "account_deleted"
+    [alert] = emails(outbox.drain())
+    assert alert["key"] == "ops-dispute:du_1Gone" and uid in alert["text"]
 
 
 def test_malformed_event_is_recorded_as_a_permanent_failure(emulators: None) -> None:

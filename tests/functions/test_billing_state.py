@@ -5,7 +5,7 @@ import itertools
 from typing import Any
 
 import pytest
-from launchready import billing_state
+from launchready import billing_state, crm
 from launchready.billing_state import APPLIED, IGNORED, STALE, transition
 
 _ids = itertools.count(1)
@@ -67,11 +67,42 @@ def invoice(invoice_id: str = "in_1Renewal", *, status: str = "paid", amount: in
         "parent": {"type": "subscription_details", "quote_details": None,
                    "subscription_details": {"subscription": sub_id, "metadata": {"uid": "uid_ada"}}}
         if sub_id else None,
-        "lines": {"object": "list", "data": [{
-            "id": "il_1", "object": "line_item", "amount": amount,
-            "period": {"start": period_end - 2_592_000, "end": period_end},
-            "pricing": {"type": "price_details", "price_details": {"price": price, "product": "prod_Pro"}},
-        }]},
+        "lines": {"object": "list", "data": [subscription_line(price, period_end, amount=amount,
+                                                                 sub_id=sub_id or SUBSCRIPTION)]},
+    }
+
+
+def subscription_line(price: str, period_end: int, *, amount: int = 1900, sub_id: str = SUBSCRIPTION,
+                      proration: bool = False, line_id: str = "il_1") -> dict[str, Any]:
+    """An invoice line a subscription item generated (API 2025-03-31.basil and later)."""
+    period_start = period_end - 2_592_000
+    return {
+        "id": line_id, "object": "line_item", "amount": amount, "currency": "eur",
+        "parent": {"type": "subscription_item_details", "invoice_item_details": None,
+                   "subscription_item_details": {
+                       "invoice_item": None, "proration": proration,
+                       "proration_details": {"credited_items": None}, "subscription": sub_id,
+                       "subscription_item": "si_Item1"}},
+        "period": {"start": period_start, "end": period_end},
+        "pricing": {"type": "price_details", "price_details": {"price": price, "product": "prod_Pro"},
+                    "unit_amount_decimal": str(amount)},
+        "quantity": 1,
+    }
+
+
+def invoice_item_line(price: str, period_end: int, *, amount: int, line_id: str,
+                      proration: bool = True) -> dict[str, Any]:
+    """A line from an invoice item: a pending proration after a plan change, or a one-off charge."""
+    return {
+        "id": line_id, "object": "line_item", "amount": amount, "currency": "eur",
+        "parent": {"type": "invoice_item_details", "subscription_item_details": None,
+                   "invoice_item_details": {"invoice_item": f"ii_{line_id}", "proration": proration,
+                                            "proration_details": {"credited_items": None},
+                                            "subscription": SUBSCRIPTION}},
+        "period": {"start": period_end - 86_400, "end": period_end},
+        "pricing": {"type": "price_details", "price_details": {"price": price, "product": "prod_Pro"},
+                    "unit_amount_decimal": str(amount)},
+        "quantity": 1,
     }
 
 
@@ -132,10 +163,126 @@ def test_paid_checkout_activates_and_marks_ever_paid() -> None:
     assert change.crm_reason == "checkout_completed" and change.notices == ()
 
 
-def test_no_payment_required_checkout_activates() -> None:
-    session = checkout_session(payment_status="no_payment_required")
+def test_no_payment_required_checkout_grants_access_but_is_no_payment() -> None:
+    # A subscription discounted to zero: 19.00 before the discount, nothing due.
+    session = {**checkout_session(payment_status="no_payment_required"), "amount_subtotal": 1900,
+               "amount_total": 0, "total_details": {"amount_discount": 1900}}
     change = transition(None, stripe_event("checkout.session.completed", session, created=100))
     assert change.billing["status"] == "active" and change.pro is True
+    assert change.billing["ever_paid"] is False
+
+
+# ---- "a payment happened": one definition for every event --------------------------------------
+
+
+def free_trial_checkout() -> dict[str, Any]:
+    """Checkout of a subscription with a free trial: nothing due today."""
+    return {**checkout_session(payment_status="no_payment_required"), "amount_subtotal": 0,
+            "amount_total": 0}
+
+
+@pytest.mark.parametrize("subscription_first", [True, False])
+def test_free_trial_is_trialing_with_access_and_not_a_payment(subscription_first: bool) -> None:
+    created = stripe_event("customer.subscription.created", subscription("trialing"), created=100)
+    completed = stripe_event("checkout.session.completed", free_trial_checkout(), created=100)
+    billing, results = run([created, completed] if subscription_first else [completed, created])
+
+    assert [r.outcome for r in results] == [APPLIED, APPLIED]
+    assert billing["status"] == "trialing" and results[-1].pro is True
+    assert billing["plan"] == PRICE and billing["current_period_end"] == 1_900_000_000
+    assert billing["ever_paid"] is False
+    assert crm.lifecycle_for(billing) == "lead" and "customer" not in crm.tags_for(billing)
+
+
+def test_a_trial_becomes_a_customer_with_its_first_paid_invoice() -> None:
+    billing, results = run([
+        stripe_event("customer.subscription.created", subscription("trialing"), created=100),
+        stripe_event("checkout.session.completed", free_trial_checkout(), created=100),
+        stripe_event("invoice.paid", invoice("in_0Trial", amount=0), created=100),
+    ])
+    assert billing["status"] == "trialing" and billing["ever_paid"] is False
+    assert results[2].stage == "invoice_settled_without_payment"
+    assert crm.lifecycle_for(billing) == "lead"
+
+    billing, _ = run([
+        stripe_event("customer.subscription.updated", subscription("active"), created=200),
+        stripe_event("invoice.paid", invoice("in_1FirstPaid"), created=200),
+    ], billing)
+    assert billing["status"] == "active" and billing["ever_paid"] is True
+    assert crm.lifecycle_for(billing) == "customer" and "customer" in crm.tags_for(billing)
+
+
+def test_every_arrival_order_of_a_free_trial_converges() -> None:
+    events = [
+        stripe_event("customer.subscription.created", subscription("trialing"), created=100),
+        stripe_event("checkout.session.completed", free_trial_checkout(), created=100),
+        stripe_event("invoice.paid", invoice("in_0Trial", amount=0), created=100),
+    ]
+    finals = set()
+    for order in itertools.permutations(events):
+        billing, _ = run(list(order))
+        finals.add((billing["status"], billing["ever_paid"], billing["plan"]))
+    assert finals == {("trialing", False, PRICE)}
+
+
+def test_a_subscription_discounted_to_zero_is_active_but_not_a_customer() -> None:
+    session = {**checkout_session(payment_status="no_payment_required"), "amount_subtotal": 1900,
+               "amount_total": 0}
+    discounted = {**invoice("in_0Discounted", amount=0), "subtotal": 1900, "total": 0,
+                  "total_discount_amounts": [{"amount": 1900, "discount": "di_1Full"}]}
+    for order in itertools.permutations([
+        stripe_event("customer.subscription.created", subscription("active"), created=100),
+        stripe_event("checkout.session.completed", session, created=100),
+        stripe_event("invoice.paid", discounted, created=100),
+    ]):
+        billing, _ = run(list(order))
+        assert (billing["status"], billing["ever_paid"]) == ("active", False)
+        assert crm.lifecycle_for(billing) == "lead" and "customer" not in crm.tags_for(billing)
+
+
+def test_a_setup_session_grants_nothing() -> None:
+    setup = {**checkout_session(payment_status="no_payment_required", mode="setup"), "amount_total": None}
+    change = transition(None, stripe_event("checkout.session.completed", setup, created=100))
+    assert change.outcome == IGNORED and change.billing is None
+
+
+def _payment_samples() -> list[tuple[str, dict[str, Any], str]]:
+    return [
+        ("checkout.session.completed", checkout_session(payment_status="paid"), "paid"),
+        ("checkout.session.completed", checkout_session(payment_status="unpaid", mode="payment"),
+         "pending"),
+        ("checkout.session.completed", free_trial_checkout(), "no_payment_required"),
+        ("checkout.session.async_payment_succeeded", checkout_session(payment_status="paid", mode="payment"),
+         "paid"),
+        ("checkout.session.async_payment_failed", checkout_session(payment_status="unpaid", mode="payment"),
+         "failed"),
+        ("invoice.paid", invoice("in_1Paid"), "paid"),
+        ("invoice.payment_succeeded", invoice("in_1Paid"), "paid"),
+        ("invoice.paid", invoice("in_0Zero", amount=0), "no_payment_required"),
+        ("invoice.payment_failed", invoice("in_1Open", status="open"), "failed"),
+        ("payment_intent.succeeded", payment_intent(), "paid"),
+        ("payment_intent.payment_failed", payment_intent(status="requires_payment_method"), "failed"),
+        ("customer.subscription.created", subscription("trialing"), "none"),
+        ("customer.subscription.updated", subscription("active"), "none"),
+        ("charge.refunded", charge(), "none"),
+    ]
+
+
+@pytest.mark.parametrize(("event_type", "obj", "payment"), _payment_samples(),
+                         ids=[f"{t}-{p}" for t, _, p in _payment_samples()])
+def test_every_handler_agrees_with_the_one_payment_rule(event_type: str, obj: dict[str, Any],
+                                                        payment: str) -> None:
+    assert billing_state.payment_of(event_type, obj) == payment
+    # Applied on a fresh user, and arriving late (stale) after a newer subscription event: in both
+    # paths the user has paid exactly when the rule says money was received.
+    fresh = transition(None, stripe_event(event_type, obj, created=100))
+    if fresh.billing is not None:
+        assert fresh.billing["ever_paid"] is (payment == "paid")
+    newer = {**billing_state.initial_billing(), "status": "canceled",
+             "applied": {obj["id"]: 500, SUBSCRIPTION: 500}}
+    late = transition(newer, stripe_event(event_type, obj, created=100))
+    assert late.outcome == STALE
+    assert bool(late.billing and late.billing["ever_paid"]) is (payment == "paid")
 
 
 def test_unpaid_checkout_waits_without_access_then_async_success_grants() -> None:
@@ -185,7 +332,8 @@ def test_invoice_paid_activates_and_resets_failures() -> None:
 def test_legacy_invoice_shape_is_read() -> None:
     legacy = {"id": "in_1Legacy", "object": "invoice", "customer": CUSTOMER, "subscription": "sub_1Legacy",
               "payment_intent": "pi_1Legacy", "amount_paid": 900, "currency": "usd",
-              "lines": {"data": [{"period": {"end": 1_800_000_000}, "price": {"id": "price_1Legacy"}}]}}
+              "lines": {"data": [{"type": "subscription", "proration": False,
+                                  "period": {"end": 1_800_000_000}, "price": {"id": "price_1Legacy"}}]}}
     change = transition(None, stripe_event("invoice.paid", legacy, created=10))
     billing = change.billing
     assert (billing["subscription_id"], billing["plan"], billing["current_period_end"]) == (
@@ -445,6 +593,101 @@ def test_dispute_flags_and_asks_for_an_ops_alert() -> None:
     assert change.crm_reason == "disputed"
     assert [(n.kind, n.ref) for n in change.notices] == [(billing_state.OPS_DISPUTE, "du_1Chargeback")]
     assert change.notices[0].details["reason"] == "fraudulent"
+
+
+# ---- lists have no order: plan and period from the right entry -----------------------------------
+
+NEW_PRICE = "price_2ProYearly"
+
+
+def plan_change_invoice(*, lines_order: tuple[int, ...] = (0, 1, 2)) -> dict[str, Any]:
+    """The invoice after an upgrade: the old price's unused time credited, the new price's remaining
+    time charged (both prorations from invoice items), and the new period of the new price."""
+    lines = [
+        invoice_item_line(PRICE, 1_900_000_000, amount=-1200, line_id="il_credit_old"),
+        invoice_item_line(NEW_PRICE, 1_900_000_000, amount=15000, line_id="il_debit_new"),
+        subscription_line(NEW_PRICE, 1_931_536_000, amount=19000, line_id="il_new_period"),
+    ]
+    return {**invoice("in_3Upgrade", amount=32800), "billing_reason": "subscription_update",
+            "lines": {"object": "list", "data": [lines[i] for i in lines_order], "has_more": False}}
+
+
+@pytest.mark.parametrize("lines_order", list(itertools.permutations(range(3))))
+def test_invoice_plan_and_period_come_from_the_subscription_item_line(lines_order: tuple[int, ...]) -> None:
+    before, _ = run([stripe_event("invoice.paid", invoice("in_1First"), created=100)])
+    change = transition(before, stripe_event("invoice.paid", plan_change_invoice(lines_order=lines_order),
+                                             created=200))
+    assert change.billing["plan"] == NEW_PRICE and change.billing["current_period_end"] == 1_931_536_000
+
+
+def test_subscription_line_proration_is_not_the_plan() -> None:
+    prorated = subscription_line(PRICE, 1_850_000_000, amount=-900, proration=True, line_id="il_prorated")
+    current = subscription_line(NEW_PRICE, 1_931_536_000, line_id="il_current")
+    paid = {**invoice("in_4"), "lines": {"object": "list", "data": [prorated, current]}}
+    change = transition(None, stripe_event("invoice.paid", paid, created=10))
+    assert (change.billing["plan"], change.billing["current_period_end"]) == (NEW_PRICE, 1_931_536_000)
+
+
+def test_legacy_invoice_lines_skip_prorations_and_invoice_items() -> None:
+    legacy = {"id": "in_1Legacy", "object": "invoice", "customer": CUSTOMER, "subscription": "sub_1Legacy",
+              "amount_paid": 900, "currency": "usd", "lines": {"data": [
+                  {"type": "invoiceitem", "proration": True, "period": {"end": 1_700_000_000},
+                   "price": {"id": "price_0Old"}},
+                  {"type": "subscription", "proration": True, "period": {"end": 1_700_000_000},
+                   "price": {"id": "price_0Old"}},
+                  {"type": "subscription", "proration": False, "period": {"end": 1_800_000_000},
+                   "price": {"id": "price_1Legacy"}}]}}
+    change = transition(None, stripe_event("invoice.paid", legacy, created=10))
+    assert (change.billing["plan"], change.billing["current_period_end"]) == ("price_1Legacy", 1_800_000_000)
+
+
+def test_an_invoice_without_a_subscription_line_keeps_plan_and_period() -> None:
+    before, _ = run([stripe_event("customer.subscription.updated", subscription("active"), created=100)])
+    pending_only = {**invoice("in_5Pending"), "lines": {"object": "list", "data": [
+        invoice_item_line(NEW_PRICE, 1_950_000_000, amount=500, line_id="il_one_off", proration=False)]}}
+    change = transition(before, stripe_event("invoice.paid", pending_only, created=200))
+    assert change.billing["plan"] == PRICE and change.billing["current_period_end"] == 1_900_000_000
+
+
+def test_subscription_items_in_any_order_give_one_plan_and_the_next_renewal() -> None:
+    sub = subscription("active")
+    first = sub["items"]["data"][0]
+    second = {**first, "id": "si_Item2", "current_period_end": 1_890_000_000}
+    for items in ([first, second], [second, first]):
+        change = transition(None, stripe_event("customer.subscription.updated",
+                                               {**sub, "items": {"object": "list", "data": items}},
+                                               created=1))
+        assert change.billing["plan"] == PRICE and change.billing["current_period_end"] == 1_890_000_000
+
+
+def test_several_prices_name_no_plan_instead_of_the_first_listed() -> None:
+    known, _ = run([stripe_event("customer.subscription.updated", subscription("active"), created=1)])
+    sub = subscription("active")
+    addon = {**sub["items"]["data"][0], "id": "si_Addon", "price": {"id": "price_9Addon", "object": "price"}}
+    for items in ([sub["items"]["data"][0], addon], [addon, sub["items"]["data"][0]]):
+        change = transition(known, stripe_event("customer.subscription.updated",
+                                                {**sub, "items": {"object": "list", "data": items}},
+                                                created=2))
+        assert change.billing["plan"] == PRICE  # kept, not whichever item Stripe listed first
+
+
+def test_invoice_payment_intent_is_the_paid_payment_not_the_first_listed() -> None:
+    payments = [
+        {"id": "inpay_1", "object": "invoice_payment", "status": "canceled", "is_default": False,
+         "payment": {"type": "payment_intent", "payment_intent": "pi_1Canceled"},
+         "status_transitions": {"canceled_at": 50, "paid_at": None}, "created": 40},
+        {"id": "inpay_2", "object": "invoice_payment", "status": "paid", "is_default": True,
+         "payment": {"type": "payment_intent", "payment_intent": "pi_2Paid"},
+         "status_transitions": {"canceled_at": None, "paid_at": 90}, "created": 60},
+    ]
+    for data in (payments, payments[::-1]):
+        paid = {**invoice("in_6"), "payments": {"object": "list", "data": data}}
+        assert billing_state.invoice_payment_intent(paid) == "pi_2Paid"
+    failed = {**invoice("in_7", status="open"), "payments": {"object": "list", "data": [
+        {**payments[0], "status": "open", "is_default": False},
+        {**payments[1], "status": "open", "is_default": True,
+         "status_transitions": {"canceled_at": None, "paid_at": None}}]}}
+    assert billing_state.invoice_payment_intent(failed) == "pi_2Paid"
 
 
 # ---- the rest ----------------------------------------------------------------------------------

@@ -67,7 +67,10 @@ def test_a_subscription_session_is_created_for_the_signed_in_user(
     assert params["customer_email"].endswith("ada@example.com") and "customer" not in params
     assert params["success_url"] == f"{APP_URL}/billing/success?session_id={{CHECKOUT_SESSION_ID}}"
     assert params["cancel_url"] == f"{APP_URL}/billing/cancel"
-    assert firestore_documents(db) == {}  # checkout writes nothing; the webhook records the outcome
+    # Checkout records only the request and its session; the webhook records the outcome.
+    [(path, record)] = firestore_documents(db).items()
+    assert path == f"checkout_requests/{uid}:{body['client_request_id']}"
+    assert (record["session_id"], record["attempt"], record["price_id"]) == (answer["id"], 1, PRICES[0])
 
 
 def test_a_retried_request_returns_the_same_session(
@@ -79,7 +82,9 @@ def test_a_retried_request_returns_the_same_session(
     assert first.status_code == retry.status_code == 200
     assert retry.get_json() == first.get_json()
     assert len(sandbox.state()["checkout_sessions"]) == 1
-    assert [sent["replayed"] for sent in sandbox.recorded()] == [False, True]
+    # The retry finds the recorded session; it does not depend on Stripe's 24-hour idempotency key.
+    assert [(sent["method"], sent["path"]) for sent in sandbox.recorded()] == [
+        ("POST", "/v1/checkout/sessions"), ("GET", f"/v1/checkout/sessions/{first.get_json()['id']}")]
 
 
 def test_an_allowed_price_can_be_chosen(client: flask.testing.FlaskClient, user: tuple[str, str],
@@ -210,3 +215,91 @@ def test_requests_without_a_valid_id_token_are_rejected(
     assert response.get_json()["error"]["code"] == code
     assert sandbox.recorded() == []
     assert firestore_documents(db) == {}
+
+
+# --- retries after a failure Stripe may have saved -----------------------------------------------
+
+def test_a_retry_after_a_saved_stripe_500_gets_a_working_checkout(
+        client: flask.testing.FlaskClient, user: tuple[str, str], sandbox: Sandbox) -> None:
+    uid, token = user
+    body = new_request()
+    # Stripe saves a 500 under the idempotency key and replays it for 24 h.
+    sandbox.fault(mode="status", status=500)
+
+    failed = checkout(client, token, body)
+    retry = checkout(client, token, body)
+
+    assert failed.status_code == 502 and failed.get_json()["error"]["retryable"] is True
+    assert retry.status_code == 200
+    [session] = sandbox.state()["checkout_sessions"]
+    assert retry.get_json()["id"] == session["id"]
+    creates = [sent for sent in sandbox.recorded() if sent["method"] == "POST"]
+    key = f"checkout:{uid}:{body['client_request_id']}"
+    # The SDK's own retry got Stripe's saved 500 back; the app's retry used the next attempt's key.
+    assert [(sent["idempotency_key"], sent["status"], sent["replayed"]) for sent in creates] == [
+        (key, 500, False), (key, 500, True), (f"{key}:2", 200, False)]
+
+
+def test_a_session_created_despite_the_500_is_found_not_created_again(
+        client: flask.testing.FlaskClient, user: tuple[str, str], sandbox: Sandbox) -> None:
+    body = new_request()
+    sandbox.fault(mode="status", status=500, apply=True)  # the session exists, the answer is a 500
+
+    assert checkout(client, user[1], body).status_code == 502
+    retry = checkout(client, user[1], body)
+
+    [session] = sandbox.state()["checkout_sessions"]
+    assert retry.status_code == 200 and retry.get_json()["id"] == session["id"]
+    # The SDK's retry got the saved 500; the app's retry looked the session up instead of creating one.
+    assert [(sent["method"], sent["replayed"]) for sent in sandbox.recorded()] == [
+        ("POST", False), ("POST", True), ("GET", False)]
+
+
+def test_a_lost_answer_then_a_retry_returns_the_session_created_meanwhile(
+        client: flask.testing.FlaskClient, user: tuple[str, str], sandbox: Sandbox) -> None:
+    body = new_request()
+    sandbox.fault(mode="lost_response", seconds=3, count=2)  # also eats the SDK's own retry
+
+    assert checkout(client, user[1], body).status_code == 502
+    retry = checkout(client, user[1], body)
+
+    [session] = sandbox.state()["checkout_sessions"]
+    assert retry.status_code == 200 and retry.get_json()["id"] == session["id"]
+
+
+def test_a_retry_after_the_session_expired_gets_a_new_working_session(
+        client: flask.testing.FlaskClient, user: tuple[str, str], sandbox: Sandbox) -> None:
+    body = new_request()
+    first = checkout(client, user[1], body).get_json()
+    sandbox.advance_clock(25 * 3600)  # Checkout Sessions expire after 24 h, and so does Stripe's key
+
+    retry = checkout(client, user[1], body)
+
+    assert retry.status_code == 200 and retry.get_json()["id"] != first["id"]
+    statuses = sorted(session["status"] for session in sandbox.state()["checkout_sessions"])
+    assert statuses == ["expired", "open"]
+
+
+@pytest.mark.parametrize(("fault", "code", "retryable"), [
+    pytest.param({"mode": "status", "status": 409, "code": "idempotency_key_in_use"}, "stripe_unavailable",
+                 True, id="key in flight"),
+    pytest.param({"mode": "status", "status": 429, "code": "lock_timeout"}, "stripe_unavailable", True,
+                 id="lock timeout"),
+    pytest.param({"mode": "status", "status": 403}, "stripe_misconfigured", False, id="restricted key"),
+])
+def test_stripe_failures_follow_stripes_documented_classes(
+        fault: dict[str, Any], code: str, retryable: bool, client: flask.testing.FlaskClient,
+        user: tuple[str, str], sandbox: Sandbox) -> None:
+    sandbox.fault(count=2, **fault)  # the SDK's own retry meets it too
+
+    response = checkout(client, user[1], new_request())
+
+    assert response.status_code == 502
+    error = response.get_json()["error"]
+    assert (error["code"], error["retryable"]) == (code, retryable)
+
+
+def test_every_stripe_failure_row_cites_stripes_docs() -> None:
+    from launchready import checkout as module
+
+    assert all(rule.doc.startswith("https://docs.stripe.com/") for rule in module.FAILURES.values())

@@ -53,8 +53,11 @@ PAID = {"status": "active", "plan": "pro", "ever_paid": True, "payment_failed": 
 @pytest.mark.parametrize("billing, tags", [
     (None, {"signed_up"}),
     ({"status": "none"}, {"signed_up"}),
-    ({"status": "active"}, {"signed_up", "customer"}),
-    ({"status": "trialing"}, {"signed_up", "customer"}),
+    ({"status": "active", "ever_paid": True}, {"signed_up", "customer"}),
+    ({"status": "trialing", "ever_paid": True}, {"signed_up", "customer"}),
+    # Not a customer before the first payment: a free trial, a subscription discounted to zero.
+    ({"status": "trialing", "ever_paid": False}, {"signed_up", "trialing"}),
+    ({"status": "active", "ever_paid": False}, {"signed_up"}),
     ({"status": "past_due", "payment_failed": True}, {"signed_up", "payment_failed"}),
     ({"status": "canceled", "refunded": True}, {"signed_up", "canceled", "refunded"}),
     ({"status": "unpaid", "disputed": True}, {"signed_up", "canceled", "disputed"}),
@@ -86,7 +89,7 @@ def test_one_upsert_with_the_full_tag_set_and_lifecycle(sandbox: Sandbox) -> Non
 
     assert response.status_code == 200
     [request] = sandbox.recorded()
-    assert request["path"] == "/crm/v3/objects/contacts/batch/upsert"
+    assert request["path"] == "/crm/objects/2026-09/contacts/batch/upsert"
     assert request["correlation_id"] == CORRELATION_ID
     [contact_input] = request["body"]["inputs"]
     assert contact_input["idProperty"] == "email" and contact_input["id"] == "ada@example.com"
@@ -204,3 +207,83 @@ def test_a_user_without_email_is_a_permanent_failure(sandbox: Sandbox) -> None:
     assert sandbox.recorded() == []
     failure = db().collection("sync_failures").document(f"crm_worker:crm:{UID}:stripe:{STRIPE_EVENT}").get()
     assert failure.to_dict()["code"] == "missing_email"
+
+
+# --- HubSpot's own failure classes: locks, migrations, the daily limit --------------------------------
+
+def upsert_step() -> Any:
+    """The ledger step of the message `sync_message()` delivers."""
+    event_id = f"crm:{UID}:stripe:{STRIPE_EVENT}"
+    return db().collection("events").document(event_id).collection("steps").document(crm.STEP)
+
+
+def wait_passes() -> None:
+    """What time does between Pub/Sub redeliveries (at least 10 s): the step's not-before passes."""
+    upsert_step().update({"not_before": datetime.now(UTC) - timedelta(seconds=1)})
+
+
+def sync_failure() -> dict[str, Any] | None:
+    snapshot = db().collection("sync_failures").document(f"crm_worker:crm:{UID}:stripe:{STRIPE_EVENT}").get()
+    return snapshot.to_dict() if snapshot.exists else None
+
+
+def test_a_hubspot_423_lock_is_redelivered_after_2_seconds_not_acked_and_lost(sandbox: Sandbox) -> None:
+    write_user(PAID)
+    sandbox.fault(mode="status", status=423, code="LOCKED", message="too many updates, locked")
+
+    first = deliver(sync_message())
+
+    assert first.status_code == 500  # redelivered: the update is not acknowledged and lost
+    assert sync_failure() is None
+    step = upsert_step().get().to_dict()
+    assert (step["not_before"] - step["failed_at"]).total_seconds() >= 2.0  # "locks last for 2 seconds"
+    # A redelivery before the lock has passed does not call HubSpot.
+    assert deliver(sync_message(), attempt=2).status_code == 500
+    assert len(sandbox.recorded()) == 1
+    wait_passes()
+    assert deliver(sync_message(), attempt=3).status_code == 200
+    [contact] = sandbox.state()["contacts"]
+    assert contact["properties"]["lifecyclestage"] == "customer"
+
+
+def test_a_hubspot_477_migration_honours_retry_after(sandbox: Sandbox) -> None:
+    write_user(PAID)
+    sandbox.fault(mode="status", status=477, retry_after=120, message="Migration in progress")
+
+    assert deliver(sync_message()).status_code == 500
+    step = upsert_step().get().to_dict()
+    assert 119 <= (step["not_before"] - step["failed_at"]).total_seconds() <= 121
+    assert sync_failure() is None
+    assert deliver(sync_message(), attempt=2).status_code == 500
+    assert len(sandbox.recorded()) == 1  # not called before Retry-After
+    wait_passes()
+    assert deliver(sync_message(), attempt=3).status_code == 200
+
+
+@pytest.mark.parametrize("fault", [
+    pytest.param({"status": 429, "code": "DAILY"}, id="daily limit"),
+    pytest.param({"status": 477}, id="migration for hours (Retry-After 3600 s)"),
+])
+def test_a_wait_of_hours_alerts_ops_and_calls_hubspot_no_more(sandbox: Sandbox, fault: dict[str, Any],
+                                                             capsys: pytest.CaptureFixture) -> None:
+    write_user(PAID)
+    sandbox.fault(mode="status", **fault)
+
+    assert deliver(sync_message()).status_code == 500
+    failure = sync_failure()
+    assert failure is not None and failure["code"] == "quota_exhausted" and failure["provider"] == "hubspot"
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    [alert] = [line for line in lines if line.get("alert") == "provider_quota_exhausted"]
+    assert alert["severity"] == "ERROR" and alert["retry_after_seconds"] >= 3600
+    for attempt in (2, 3, 4):  # the redeliveries Pub/Sub still makes spend no HubSpot calls
+        assert deliver(sync_message(), attempt=attempt).status_code == 500
+    assert len(sandbox.recorded()) == 1
+
+
+def test_a_ten_secondly_rate_limit_is_transient_without_an_alert(sandbox: Sandbox) -> None:
+    write_user(PAID)
+    sandbox.fault(mode="status", status=429, code="TEN_SECONDLY_ROLLING")
+
+    assert deliver(sync_message()).status_code == 500
+    assert sync_failure() is None
+    assert deliver(sync_message(), attempt=2).status_code == 200

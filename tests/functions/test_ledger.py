@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from google.cloud import firestore
 from launchready.errors import TransientError
-from launchready.ledger import Ledger, StepInProgress, now
+from launchready.ledger import Ledger, StepDeferred, StepInProgress, now
 
 from tests.conftest import PROJECT
 
@@ -202,3 +202,54 @@ def test_resume_step_finishes_what_a_dead_claimant_left(ledger: Ledger) -> None:
     assert ledger.resume_step(event, "publish", calls, claimed_at=claimed_at,
                               in_flight=timedelta(seconds=60)) == ("msg-2", True)
     assert calls.count == 1 and ledger.step_result(event, "publish") is not None
+
+
+# --- a provider's wait, and the lookup that outlives its idempotency key ------------------------------
+
+def test_a_transient_error_with_retry_after_defers_the_step_until_then(ledger: Ledger) -> None:
+    k = key()
+
+    def rate_limited() -> str:
+        raise TransientError("429", retry_after=30)
+
+    with pytest.raises(TransientError):
+        ledger.run_step(k, "send", rate_limited)
+    calls = Calls()
+    with pytest.raises(StepDeferred) as deferred:
+        ledger.run_step(k, "send", calls)
+    assert calls.count == 0 and 28 <= (deferred.value.retry_after or 0) <= 30
+    ledger._step(k, "send").update({"not_before": now() - timedelta(seconds=1)})  # time passes
+    assert ledger.run_step(k, "send", calls) == "done" and calls.count == 1
+
+
+def test_a_failure_without_a_wait_clears_an_earlier_not_before(ledger: Ledger) -> None:
+    k = key()
+    ledger._step(k, "send").set({"state": "failed", "not_before": now() - timedelta(seconds=1)})
+    with pytest.raises(ConnectionError):
+        ledger.run_step(k, "send", Calls(fail_times=1))
+    assert ledger._step(k, "send").get().to_dict()["not_before"] is None
+
+
+def test_reconcile_runs_only_for_a_step_an_earlier_attempt_started(ledger: Ledger) -> None:
+    k, looked_up = key(), []
+
+    def lookup() -> str | None:
+        looked_up.append(1)
+        return "found"
+
+    flaky = Calls(result="created", fail_times=1)
+    with pytest.raises(ConnectionError):
+        ledger.run_step(k, "create", flaky, reconcile=lookup)
+    assert looked_up == []  # the first attempt has nothing to look up
+    assert ledger.run_step(k, "create", flaky, reconcile=lookup) == "found"
+    assert flaky.count == 1 and looked_up == [1]  # found by lookup: not created again
+    assert ledger.step_result(k, "create") == {**ledger.step_result(k, "create"), "result": "found"}
+
+
+def test_reconcile_finding_nothing_runs_the_action(ledger: Ledger) -> None:
+    k = key()
+    flaky = Calls(result="created", fail_times=1)
+    with pytest.raises(ConnectionError):
+        ledger.run_step(k, "create", flaky, reconcile=lambda: None)
+    assert ledger.run_step(k, "create", flaky, reconcile=lambda: None) == "created"
+    assert flaky.count == 2

@@ -4,6 +4,7 @@ Each test delivers a Pub/Sub push envelope through a Flask test request, exactly
 and checks what the sandbox received and what Firestore holds afterwards.
 """
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -124,9 +125,67 @@ def test_rate_limits_and_server_errors_answer_500_for_redelivery(sandbox: Sandbo
     assert response.get_json() == {"status": "retry", "error": "TransientError"}
     assert sandbox.state()["emails"] == [] and notification_record() is None
     assert db().collection("sync_failures").get() == []
+    wait_passes()  # Resend's 429 carries retry-after
     # The redelivery (fault used up) sends it.
     assert deliver(EMAIL, attempt=2).status_code == 200
     assert len(sandbox.state()["emails"]) == 1
+
+
+def step_ref() -> Any:
+    return db().collection("events").document(EVENT_ID).collection("steps").document("resend_send")
+
+
+def wait_passes() -> None:
+    """What time does between Pub/Sub redeliveries: the step's not-before passes."""
+    if step_ref().get().exists:
+        step_ref().update({"not_before": datetime.now(UTC) - timedelta(seconds=1)})
+
+
+def test_a_rate_limit_is_not_retried_before_resends_retry_after(sandbox: Sandbox) -> None:
+    sandbox.fault(mode="status", status=429, code="rate_limit_exceeded")
+
+    assert deliver(EMAIL).status_code == 500
+    step = send_step()
+    assert step is not None and (step["not_before"] - step["failed_at"]).total_seconds() >= 1.0
+    assert deliver(EMAIL, attempt=2).status_code == 500
+    assert len(sandbox.recorded()) == 1
+
+
+@pytest.mark.parametrize("code", ["daily_quota_exceeded", "monthly_quota_exceeded"])
+def test_an_exhausted_email_quota_alerts_ops_instead_of_burning_retries(
+        sandbox: Sandbox, code: str, capsys: pytest.CaptureFixture) -> None:
+    sandbox.fault(mode="status", status=429, code=code)
+
+    response = deliver(EMAIL)
+
+    assert response.status_code == 500  # kept for later: Pub/Sub dead-letters it, replayable after reset
+    assert response.get_json() == {"status": "retry", "error": "quota_exhausted"}
+    failure = db().collection("sync_failures").document(f"email_worker:{EVENT_ID}").get().to_dict()
+    assert (failure["code"], failure["provider"], failure["status"]) == ("quota_exhausted", "resend", 429)
+    assert code in failure["detail"]
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    alerts = [line for line in lines if line.get("alert") == "provider_quota_exhausted"]
+    assert [alert["severity"] for alert in alerts] == ["ERROR"]
+    for attempt in range(2, 6):
+        deliver(EMAIL, attempt=attempt)
+    assert len(sandbox.recorded()) == 1  # no further call while the quota is spent
+    dead = db().collection("dead_letters").get()
+    assert len(dead) == 1 and dead[0].to_dict()["attempts"] == 5  # the last attempt is recorded
+
+
+def test_a_repeat_after_resends_window_sends_again_and_says_so(sandbox: Sandbox,
+                                                              capsys: pytest.CaptureFixture) -> None:
+    # Resend cannot be asked whether the lost attempt sent the email; past its 24-hour key the worker
+    # errs on sending (a missing notice costs more than a duplicate) and logs the possible duplicate.
+    sandbox.fault(mode="lost_response", seconds=3)
+    assert deliver(EMAIL).status_code == 500
+    sandbox.advance_clock(25 * 3600)
+
+    assert deliver(EMAIL, attempt=1, message_id="9002").status_code == 200
+
+    assert len(sandbox.state()["emails"]) == 2
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert any(line.get("possible_duplicate_email") for line in lines)
 
 
 def test_a_validation_error_is_recorded_as_a_sync_failure_and_acked(sandbox: Sandbox) -> None:

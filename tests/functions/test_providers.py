@@ -4,14 +4,15 @@ import base64
 import socket
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import pytest
 import stripe
 from launchready import hubspot, log, resend, zendesk
 from launchready.config import MissingSetting, settings
-from launchready.errors import PermanentError, TransientError
+from launchready.errors import PermanentError, QuotaExhausted, TransientError
 from launchready.hubspot import Contact
-from launchready.provider_http import ProviderApi
+from launchready.provider_http import Failure, ProviderApi, Rule, classify, retry_after_seconds
 
 from tests.functions.helpers import BASE_URL_SETTINGS, Sandbox
 from tools.sandbox.recorder import credential_digest
@@ -70,7 +71,7 @@ def upsert(*contacts: Contact) -> list[str]:
 
 ADA = Contact(
     email="Ada@Example.com",
-    tags=frozenset({"signed_up", "paid"}),
+    tags=frozenset({"signed_up", "customer"}),
     lifecycle_stage="customer",
     properties={"firstname": "Ada"},
 )
@@ -84,7 +85,8 @@ def test_hubspot_upsert_sends_the_real_request_and_returns_ids(sandbox: Sandbox)
     contact = sandbox.state()["contacts"][0]
     assert ids == [contact["id"]]
     entry = sandbox.recorded("hubspot")[0]
-    assert entry["method"] == "POST" and entry["path"] == "/crm/v3/objects/contacts/batch/upsert"
+    # HubSpot's date-based version 2026-09, not the /crm/v3/ path it stops supporting in September 2027.
+    assert entry["method"] == "POST" and entry["path"] == "/crm/objects/2026-09/contacts/batch/upsert"
     assert entry["headers"]["Authorization"] == "Bearer [redacted]"
     assert entry["credential_sha256"] == credential_digest("Bearer pat-na1-test-token")
     assert entry["correlation_id"] == CORRELATION_ID
@@ -95,7 +97,7 @@ def test_hubspot_upsert_sends_the_real_request_and_returns_ids(sandbox: Sandbox)
                 "id": "ada@example.com",
                 "properties": {
                     "firstname": "Ada",
-                    "launchready_tags": "paid;signed_up",
+                    "launchready_tags": "customer;signed_up",
                     "lifecyclestage": "customer",
                 },
             }
@@ -108,8 +110,8 @@ def test_hubspot_tags_are_the_full_set_every_time(sandbox: Sandbox) -> None:
     second = upsert(Contact(email="ada@example.com", tags=frozenset({"signed_up"}), lifecycle_stage="lead"))
     assert first == second  # same contact, updated in place
     properties = sandbox.state()["contacts"][0]["properties"]
-    assert properties["launchready_tags"] == "signed_up"  # "paid" is gone, not merged back in
-    assert properties["lifecyclestage"] == "lead"
+    assert properties["launchready_tags"] == "signed_up"  # "customer" is gone, not merged back in
+    assert properties["lifecyclestage"] == "customer"  # HubSpot only moves a lifecycle stage forward
     upsert(Contact(email="ada@example.com", tags=frozenset()))
     assert sandbox.state()["contacts"][0]["properties"]["launchready_tags"] == ""
 
@@ -380,3 +382,92 @@ def test_correlation_id_comes_from_the_bound_log_context(sandbox: Sandbox) -> No
     first, second = sandbox.recorded("resend")
     assert first["correlation_id"] == "corr-from-context-01"
     assert second["correlation_id"] and second["correlation_id"] != "corr-from-context-01"
+
+
+# --- each provider's failure classes, as its docs define them ------------------------------------------
+
+FAULT_CLASSES = [
+    # provider, fault, expected error, expected retry_after (None: no wait given)
+    ("hubspot", {"status": 423, "code": "LOCKED"}, TransientError, 2.0),
+    ("hubspot", {"status": 477, "retry_after": 90}, TransientError, 90.0),
+    ("hubspot", {"status": 477}, QuotaExhausted, 3600.0),  # hours: beyond what redelivery bridges
+    ("hubspot", {"status": 429, "code": "TEN_SECONDLY_ROLLING"}, TransientError, None),
+    ("hubspot", {"status": 429, "code": "DAILY"}, QuotaExhausted, 3600.0),
+    ("hubspot", {"status": 524}, TransientError, None),
+    ("hubspot", {"status": 403, "code": "MISSING_SCOPES"}, PermanentError, None),
+    ("zendesk", {"status": 429, "retry_after": 42}, TransientError, 42.0),
+    ("zendesk", {"status": 503, "retry_after": 30}, TransientError, 30.0),
+    ("zendesk", {"status": 409}, TransientError, None),
+    ("zendesk", {"status": 403}, PermanentError, None),
+    ("resend", {"status": 429, "code": "rate_limit_exceeded"}, TransientError, 1.0),
+    ("resend", {"status": 429, "code": "daily_quota_exceeded"}, QuotaExhausted, 3600.0),
+    ("resend", {"status": 429, "code": "monthly_quota_exceeded"}, QuotaExhausted, 3600.0),
+    ("resend", {"status": 409, "code": "concurrent_idempotent_requests"}, TransientError, None),
+    ("resend", {"status": 409, "code": "invalid_idempotent_request"}, PermanentError, None),
+    ("resend", {"status": 403, "code": "invalid_api_key"}, PermanentError, None),
+]
+
+
+@pytest.mark.parametrize(("provider", "fault", "error", "retry_after"), FAULT_CLASSES,
+                         ids=[f"{p}-{f['status']}-{f.get('code', '')}" for p, f, _, _ in FAULT_CLASSES])
+def test_each_provider_failure_maps_to_its_documented_class(
+    sandbox: Sandbox, provider: str, fault: dict, error: type[Exception], retry_after: float | None
+) -> None:
+    sandbox.fault(provider=provider, mode="status", **fault)
+    with pytest.raises(error) as failure:
+        CALLS[provider]()
+    assert type(failure.value) is error
+    if isinstance(failure.value, TransientError):
+        assert failure.value.retry_after == retry_after
+        assert failure.value.provider == provider and failure.value.status == fault["status"]
+
+
+@pytest.mark.parametrize("module", [hubspot, zendesk, resend])
+def test_every_failure_table_row_cites_the_providers_own_docs(module) -> None:
+    site = {"hubspot": "https://developers.hubspot.com/", "zendesk": "https://developer.zendesk.com/",
+            "resend": "https://resend.com/docs/"}[module.__name__.rsplit(".", 1)[-1]]
+    assert module.FAILURES and all(rule.doc.startswith(site) for rule in module.FAILURES.values())
+    assert module._API.failures is module.FAILURES
+
+
+def test_an_unlisted_status_falls_back_on_http_semantics() -> None:
+    assert classify({}, 599, "").failure == Failure.TRANSIENT
+    assert classify({}, 429, "").failure == Failure.TRANSIENT
+    assert classify({}, 418, "").failure == Failure.PERMANENT
+    table = {409: Rule(Failure.TRANSIENT, "a"), "x": Rule(Failure.PERMANENT, "b"),
+             "409:y": Rule(Failure.QUOTA, "c")}
+    assert [classify(table, 409, code).doc for code in ("", "x", "y")] == ["a", "b", "c"]
+
+
+def test_retry_after_reads_seconds_and_http_dates() -> None:
+    now = datetime(2026, 11, 30, 12, 0, 0, tzinfo=UTC)
+    assert retry_after_seconds("120") == 120.0
+    assert retry_after_seconds("Mon, 30 Nov 2026 12:01:30 GMT", now=now) == 90.0
+    assert retry_after_seconds("Mon, 30 Nov 2026 11:00:00 GMT", now=now) == 0.0
+    assert retry_after_seconds("soon") is None and retry_after_seconds(None) is None
+
+
+def test_zendesk_finds_a_ticket_by_our_reference(sandbox: Sandbox) -> None:
+    assert zendesk.find_ticket(reference="SR-7F3K2Q") is None
+    ticket_id = make_ticket()
+    make_ticket(key="other", reference="SR-OTHER1")
+    assert zendesk.find_ticket(reference="SR-7F3K2Q", correlation_id=CORRELATION_ID) == ticket_id
+    lookup = sandbox.recorded("zendesk")[-1]
+    assert (lookup["method"], lookup["query"]) == ("GET", {"external_id": ["SR-7F3K2Q"]})
+
+
+def test_resend_answers_409_to_a_request_whose_key_is_in_flight(sandbox: Sandbox) -> None:
+    sandbox.fault(provider="resend", mode="delay", seconds=TIMEOUT_SECONDS * 4)
+    with pytest.raises(TransientError, match="timed out"):
+        send()  # still "running" at Resend after we gave up on it
+    with pytest.raises(TransientError, match="concurrent_idempotent_requests"):
+        send()
+    assert sandbox.state()["emails"] == []
+
+
+def test_hubspot_rejects_properties_and_options_the_portal_does_not_define(sandbox: Sandbox) -> None:
+    with pytest.raises(PermanentError, match="PROPERTY_DOESNT_EXIST"):
+        upsert(Contact(email="ada@example.com", properties={"favourite_colour": "blue"}))
+    with pytest.raises(PermanentError, match="INVALID_OPTION"):
+        upsert(Contact(email="ada@example.com", tags=frozenset({"vip"})))
+    assert sandbox.state()["contacts"] == []

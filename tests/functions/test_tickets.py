@@ -6,7 +6,7 @@ The acknowledgement email is observed where it really goes: a pull subscription 
 import json
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import flask
@@ -50,6 +50,15 @@ def support_request(sandbox: Sandbox) -> dict[str, Any]:
 
 def request_doc(doc_id: str = REQUEST_DOC) -> dict[str, Any]:
     return db().collection("support_requests").document(doc_id).get().to_dict()
+
+
+def ticket_step() -> Any:
+    return db().collection("events").document(EVENT_ID).collection("steps").document("zendesk_ticket")
+
+
+def wait_passes() -> None:
+    """What time does between Pub/Sub redeliveries: the step's not-before (Retry-After) passes."""
+    ticket_step().update({"not_before": datetime.now(UTC) - timedelta(seconds=1)})
 
 
 def mark_done(step: str, result: Any) -> None:
@@ -107,9 +116,50 @@ def test_a_lost_response_then_redelivery_leaves_exactly_one_ticket(sandbox: Sand
 
     [ticket] = sandbox.state()["tickets"]
     first, second = sandbox.recorded()
-    assert (first["fault"], second["replayed"]) == ("lost_response", True)
+    assert first["fault"] == "lost_response"
+    # The repeat looks the ticket up by our reference before creating anything.
+    assert (second["method"], second["query"]) == ("GET", {"external_id": [REFERENCE]})
     assert request_doc()["ticket_id"] == ticket["id"]
     assert len(outbox.drain()) == 1
+
+
+def test_a_replay_after_zendesk_forgot_the_idempotency_key_still_makes_one_ticket(
+        sandbox: Sandbox, support_request: dict, outbox: Subscription) -> None:
+    sandbox.fault(mode="lost_response", seconds=3)
+    assert deliver(SUPPORT).status_code == 500  # the ticket was created; the answer was lost
+    sandbox.advance_clock(26 * 3600)  # the dead letter is replayed the next day: Zendesk keeps keys 2 h
+
+    assert deliver(SUPPORT, attempt=1, message_id="5002").status_code == 200
+
+    [ticket] = sandbox.state()["tickets"]
+    assert request_doc()["ticket_id"] == ticket["id"]
+    assert [entry["method"] for entry in sandbox.recorded()] == ["POST", "GET"]
+
+
+def test_a_retry_that_finds_no_ticket_creates_it(sandbox: Sandbox, support_request: dict,
+                                                 outbox: Subscription) -> None:
+    sandbox.fault(mode="status", status=503)  # refused before anything was created
+    assert deliver(SUPPORT).status_code == 500
+
+    assert deliver(SUPPORT, attempt=2).status_code == 200
+
+    assert [(entry["method"], entry["status"]) for entry in sandbox.recorded()] == [
+        ("POST", 503), ("GET", 200), ("POST", 201)]
+    assert len(sandbox.state()["tickets"]) == 1
+
+
+def test_a_zendesk_429_is_not_retried_before_its_retry_after(sandbox: Sandbox, support_request: dict,
+                                                             outbox: Subscription) -> None:
+    sandbox.fault(mode="status", status=429, retry_after=30)
+
+    assert deliver(SUPPORT).status_code == 500
+    step = ticket_step().get().to_dict()
+    assert 29 <= (step["not_before"] - step["failed_at"]).total_seconds() <= 31
+    assert deliver(SUPPORT, attempt=2).status_code == 500
+    assert len(sandbox.recorded()) == 1  # the early redelivery called nothing
+    wait_passes()
+    assert deliver(SUPPORT, attempt=3).status_code == 200
+    assert len(sandbox.state()["tickets"]) == 1
 
 
 def test_a_crash_after_the_ticket_step_resumes_at_the_write_back(sandbox: Sandbox, support_request: dict,
@@ -159,6 +209,7 @@ def test_rate_limits_and_server_errors_answer_500_for_redelivery(sandbox: Sandbo
     assert sandbox.state()["tickets"] == [] and "ticket_id" not in request_doc()
     assert outbox.drain() == []
 
+    wait_passes()  # Zendesk's 429 carries Retry-After
     assert deliver(SUPPORT, attempt=2).status_code == 200
     assert len(sandbox.state()["tickets"]) == 1
 

@@ -54,6 +54,8 @@ const SERVER_DOCS = {
   'stripe_payments/pi_3QfT7s2eZvKYlo2C1x2y3z4w': { uid: 'alice', customer: 'cus_QXk3Lr9aB2cD4e', linked_at: AT },
   'unmatched_events/evt_1QfT7s2eZvKYlo2C9z8y7x6w': { uid: 'alice', customer: 'cus_unknown', recorded_at: AT },
   'dead_letters/support-dlq-1': { uid: 'alice', topic: 'support-dlq', delivery_attempts: 5, recorded_at: AT },
+  // The tombstone of a deleted account: never for clients, not even the uid it names.
+  'deleted_users/alice': { uid: 'alice', stripe_customers: ['cus_QXk3Lr9aB2cD4e'], deleted_at: AT },
   'ops_digests/2025-03-04': { uid: 'alice', sync_failures: 1, dead_letters: 1, sent_at: AT },
   'payment_sync/cus_QXk3Lr9aB2cD4e': { uid: 'alice', last_event_created: 1741064767, lag_seconds: 4 },
   // Written for the ops console: run statistics and the audit of replays. The console reads all of

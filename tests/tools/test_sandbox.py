@@ -97,7 +97,7 @@ def post_keyed(
 
 def hubspot_upsert(url: str, inputs: list[dict], headers: dict | None = None) -> requests.Response:
     return requests.post(
-        f"{url}/crm/v3/objects/contacts/batch/upsert",
+        f"{url}/crm/objects/2026-09/contacts/batch/upsert",
         json={"inputs": inputs},
         headers=HUBSPOT_AUTH if headers is None else headers,
         timeout=5,
@@ -150,13 +150,13 @@ def test_hubspot_upsert_creates_then_updates_the_same_contact(url: str) -> None:
     assert created["new"] is True
     assert created["properties"]["email"] == "ada@example.com"
 
-    second = hubspot_upsert(url, [contact_input("ada@example.com", launchready_tags="paid;signed_up")])
+    second = hubspot_upsert(url, [contact_input("ada@example.com", launchready_tags="customer;signed_up")])
     updated = second.json()["results"][0]
     assert updated["id"] == created["id"]
     assert updated["new"] is False
     # Properties not in the second input are kept; the ones in it replace the stored value.
     assert updated["properties"]["firstname"] == "Ada"
-    assert updated["properties"]["launchready_tags"] == "paid;signed_up"
+    assert updated["properties"]["launchready_tags"] == "customer;signed_up"
     assert len(state(url)["contacts"]) == 1
 
 
@@ -435,7 +435,8 @@ def test_reset_forgets_state_requests_and_faults(url: str) -> None:
     create_ticket(url, ticket_payload())
     add_fault(url, provider="resend", mode="status", status=500)
     assert requests.post(f"{url}/_sandbox/reset", timeout=5).json() == {"reset": True}
-    assert state(url) == {"contacts": [], "tickets": [], "emails": [], "checkout_sessions": []}
+    assert state(url) == {"contacts": [], "gdpr_deleted": [], "tickets": [], "emails": [],
+                          "checkout_sessions": [], "subscriptions": []}
     assert recorded(url) == []
     assert requests.get(f"{url}/_sandbox/faults", timeout=5).json() == {"faults": []}
     # Idempotency keys are forgotten too: the same key creates a fresh ticket.
@@ -559,7 +560,7 @@ def test_decode_form_reads_stripe_bracket_notation() -> None:
 
 
 def test_idempotency_store_expires_keys_after_their_ttl() -> None:
-    store = IdempotencyStore(ttl_seconds=60)
+    store = IdempotencyStore(ttl_seconds=60, clock=lambda: 0.0)
     key_print = fingerprint("POST", "/emails", {"a": 1})
     store.store("k", key_print, SandboxResponse(200, {"id": "x"}), now=1000)
     replay = store.lookup("k", key_print, now=1059).response
@@ -594,3 +595,177 @@ def test_command_line_prints_its_url_and_stops_on_sigterm() -> None:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+# --- clock, idempotency windows, in-flight keys ------------------------------------------------------
+
+
+def advance(url: str, seconds: float) -> requests.Response:
+    return requests.post(f"{url}/_sandbox/clock", json={"advance_seconds": seconds}, timeout=5)
+
+
+def test_the_clock_moves_forward_only_and_reset_puts_it_back(url: str) -> None:
+    before = requests.get(f"{url}/_sandbox/clock", timeout=5).json()
+    moved = advance(url, 3600).json()
+    assert moved["offset_seconds"] == 3600 and moved["now"] - before["now"] >= 3600
+    for bad in ({"advance_seconds": -1}, {"advance_seconds": "1h"}, {}):
+        answer = requests.post(f"{url}/_sandbox/clock", json=bad, timeout=5)
+        assert answer.status_code == 400 and answer.json()["error"] == "invalid_clock"
+    requests.post(f"{url}/_sandbox/reset", timeout=5)
+    assert requests.get(f"{url}/_sandbox/clock", timeout=5).json()["offset_seconds"] == 0
+
+
+@pytest.mark.parametrize(
+    ("send", "window_hours"),
+    [
+        (lambda url: create_ticket(url, ticket_payload()), 2),  # Zendesk keeps keys two hours
+        (lambda url: send_email(url, email_payload()), 24),  # Resend: 24 hours
+    ],
+    ids=["zendesk", "resend"],
+)
+def test_idempotency_keys_expire_after_the_providers_window(url: str, send, window_hours: int) -> None:
+    send(url)
+    advance(url, window_hours * 3600 - 60)
+    assert send(url).status_code in (200, 201) and len([r for r in recorded(url) if r["replayed"]]) == 1
+    advance(url, 120)
+    send(url)
+    assert sum(len(rows) for rows in state(url).values()) == 2  # the forgotten key created a second one
+
+
+def test_stripe_saves_a_500_under_the_key_and_replays_it(url: str) -> None:
+    add_fault(url, provider="stripe", mode="status", status=500)
+    client = stripe_client(url)
+    for _ in range(2):
+        with pytest.raises(stripe.APIError) as failure:
+            client.v1.checkout.sessions.create(params=CHECKOUT_PARAMS, options={"idempotency_key": "req-1"})
+        assert failure.value.http_status == 500
+    assert [(e["status"], e["replayed"]) for e in recorded(url, "stripe")] == [(500, False), (500, True)]
+    # A new key is a new request; after 24 h the old key is forgotten too.
+    client.v1.checkout.sessions.create(params=CHECKOUT_PARAMS, options={"idempotency_key": "req-2"})
+    advance(url, 24 * 3600 + 1)
+    client.v1.checkout.sessions.create(params=CHECKOUT_PARAMS, options={"idempotency_key": "req-1"})
+    assert len(state(url)["checkout_sessions"]) == 2
+
+
+def test_a_status_fault_can_apply_the_call_before_failing(url: str) -> None:
+    add_fault(url, provider="stripe", mode="status", status=500, apply=True)
+    with pytest.raises(stripe.APIError):
+        stripe_client(url).v1.checkout.sessions.create(params=CHECKOUT_PARAMS,
+                                                       options={"idempotency_key": "k"})
+    assert len(state(url)["checkout_sessions"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("provider", "send", "conflict"),
+    [
+        ("stripe", lambda url, timeout: requests.post(
+            f"{url}/v1/checkout/sessions", data={"mode": "setup"}, timeout=timeout,
+            headers={"Authorization": f"Bearer {STRIPE_KEY}", "Idempotency-Key": "k1"}),
+         lambda body: body["error"]["code"] == "idempotency_key_in_use"),
+        ("resend", lambda url, timeout: post_keyed(f"{url}/emails", email_payload(), "k1", RESEND_AUTH,
+                                                   timeout=timeout),
+         lambda body: body["name"] == "concurrent_idempotent_requests"),
+    ],
+)
+def test_a_second_request_while_the_key_is_in_flight_gets_409(
+    url: str, provider: str, send, conflict
+) -> None:
+    add_fault(url, provider=provider, mode="delay", seconds=1.0)
+    with pytest.raises(requests.Timeout):
+        send(url, 0.2)  # the first request is still being answered
+    second = send(url, 5)
+    assert second.status_code == 409 and conflict(second.json())
+    time.sleep(1.0)  # the first request finished (with a 504, nothing applied): the key is free again
+    assert send(url, 5).status_code == 200
+
+
+def test_stripe_lists_sessions_newest_first_with_filters_and_expiry(url: str) -> None:
+    client = stripe_client(url)
+    first = client.v1.checkout.sessions.create(params=CHECKOUT_PARAMS)
+    advance(url, 10)
+    second = client.v1.checkout.sessions.create(params=CHECKOUT_PARAMS)
+    page = client.v1.checkout.sessions.list(params={"limit": 1})
+    assert [s.id for s in page.data] == [second.id] and page.has_more
+    assert [s.id for s in page.auto_paging_iter()] == [second.id, first.id]
+    recent = client.v1.checkout.sessions.list(params={"created": {"gte": second.created}})
+    assert [s.id for s in recent.data] == [second.id]
+    advance(url, 24 * 3600)
+    assert client.v1.checkout.sessions.retrieve(first.id).status == "expired"
+
+
+# --- HubSpot's portal: defined properties and options, forward-only lifecycle --------------------------
+
+
+def test_hubspot_rejects_an_unknown_property_and_an_undefined_option(url: str) -> None:
+    answer = hubspot_upsert(url, [contact_input("ada@example.com", favourite_colour="blue")])
+    assert answer.status_code == 400 and answer.json()["subCategory"] == "PROPERTY_DOESNT_EXIST"
+    answer = hubspot_upsert(url, [contact_input("ada@example.com", launchready_tags="signed_up;vip")])
+    assert answer.status_code == 400 and answer.json()["subCategory"] == "INVALID_OPTION"
+    assert state(url)["contacts"] == []
+    # A portal admin adds the option; now it is accepted.
+    definition = {"name": "launchready_tags", "type": "enumeration", "fieldType": "checkbox",
+                  "options": ["signed_up", "vip"]}
+    assert requests.post(f"{url}/_sandbox/hubspot/properties", json=definition, timeout=5).status_code == 201
+    assert hubspot_upsert(url, [contact_input("ada@example.com", launchready_tags="signed_up;vip")]).ok
+    listed = requests.get(f"{url}/_sandbox/hubspot/properties", timeout=5).json()["properties"]
+    names = [definition["name"] for definition in listed]
+    assert "launchready_tags" in names and "lifecyclestage" in names
+
+
+def test_hubspot_lifecycle_stage_only_moves_forward_unless_cleared(url: str) -> None:
+    def stage_after(value: str) -> str:
+        return hubspot_upsert(url, [contact_input("ada@example.com", lifecyclestage=value)]).json()[
+            "results"][0]["properties"]["lifecyclestage"]
+
+    assert stage_after("lead") == "lead"
+    assert stage_after("customer") == "customer"
+    assert stage_after("lead") == "customer"  # backwards is not applied
+    assert stage_after("") == ""
+    assert stage_after("lead") == "lead"  # after clearing, any stage
+
+
+@pytest.mark.parametrize("path", ["/crm/v3/objects/contacts/batch/upsert",
+                                  "/crm/objects/2026-03/contacts/batch/upsert"])
+def test_hubspot_still_serves_the_older_versions(url: str, path: str) -> None:
+    answer = requests.post(f"{url}{path}", json={"inputs": [contact_input("ada@example.com")]},
+                           headers=HUBSPOT_AUTH, timeout=5)
+    assert answer.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("fault", "status", "retry_after"),
+    [
+        ({"provider": "hubspot", "mode": "status", "status": 423}, 423, None),
+        ({"provider": "hubspot", "mode": "status", "status": 477}, 477, "3600"),
+        ({"provider": "hubspot", "mode": "status", "status": 477, "retry_after": 60}, 477, "60"),
+    ],
+)
+def test_hubspot_423_and_477_are_injectable(
+    url: str, fault: dict, status: int, retry_after: str | None
+) -> None:
+    add_fault(url, **fault)
+    answer = hubspot_upsert(url, [contact_input("ada@example.com")])
+    assert answer.status_code == status and answer.json()["status"] == "error"
+    assert answer.headers.get("Retry-After") == retry_after
+    assert state(url)["contacts"] == []
+
+
+def test_hubspot_daily_limit_names_its_policy(url: str) -> None:
+    add_fault(url, provider="hubspot", mode="status", status=429, code="DAILY")
+    body = hubspot_upsert(url, [contact_input("ada@example.com")]).json()
+    assert (body["errorType"], body["policyName"]) == ("RATE_LIMIT", "DAILY")
+
+
+def test_resend_quota_errors_are_injectable_in_resends_shape(url: str) -> None:
+    add_fault(url, provider="resend", mode="status", status=429, code="daily_quota_exceeded")
+    answer = send_email(url, email_payload())
+    assert answer.status_code == 429
+    assert answer.json() == {"statusCode": 429, "name": "daily_quota_exceeded",
+                             "message": "You have reached your daily email sending quota."}
+    assert state(url)["emails"] == []
+
+
+@pytest.mark.parametrize("spec", [{"provider": "hubspot", "mode": "status", "retry_after": -1},
+                                  {"provider": "hubspot", "mode": "status", "apply": "yes"}])
+def test_invalid_retry_after_or_apply_is_rejected(url: str, spec: dict) -> None:
+    assert requests.post(f"{url}/_sandbox/faults", json=spec, timeout=5).status_code == 400

@@ -26,9 +26,9 @@ def catalog() -> Catalog:
 
 
 def stack_values(stack: str) -> dict[str, Any]:
-    """The `launchready:*` values of Pulumi.<stack>.yaml, as YAML gives them."""
+    """The `launchready:*` and `gcp:*` values of Pulumi.<stack>.yaml, as YAML gives them."""
     document = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text(encoding="utf-8"))
-    return {k: v for k, v in document["config"].items() if k.startswith("launchready:")}
+    return {k: v for k, v in document["config"].items() if k.startswith(("launchready:", "gcp:"))}
 
 
 @pytest.fixture(scope="session")

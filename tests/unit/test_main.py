@@ -84,7 +84,11 @@ def test_stacks_differ_only_where_configured(staging: PlanMocks, prod: PlanMocks
     # Prod adopts its project, staging creates one; prod owns the shared zone's settings and rate limit.
     staging_types = {r.type for r in staging.resources}
     prod_types = {r.type for r in prod.resources}
-    assert staging_types - prod_types == {"gcp:organizations/project:Project"}
+    # Staging opts in to Identity Platform (launchready:identityPlatform); prod keeps its Firebase Auth.
+    assert staging_types - prod_types == {
+        "gcp:organizations/project:Project",
+        "gcp:identityplatform/config:Config",
+    }
     assert prod_types - staging_types == {
         "cloudflare:index/zoneSetting:ZoneSetting",
         "cloudflare:index/ruleset:Ruleset",

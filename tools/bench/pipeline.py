@@ -145,7 +145,7 @@ def wait_for_request(
 
 def upsert_of(email: str, lifecycle_stage: str) -> Callable[[dict[str, Any]], bool]:
     def matches(entry: dict[str, Any]) -> bool:
-        if entry["path"] != "/crm/v3/objects/contacts/batch/upsert" or entry["status"] != 200:
+        if entry["path"] != "/crm/objects/2026-09/contacts/batch/upsert" or entry["status"] != 200:
             return False
         inputs = (entry.get("body") or {}).get("inputs") or []
         return any(

@@ -133,8 +133,17 @@ def failed_invoice(
                     "object": "line_item",
                     "amount": 1900,
                     "currency": "usd",
+                    # The line a subscription item generated (API 2025-03-31.basil and later).
+                    "parent": {
+                        "type": "subscription_item_details",
+                        "subscription_item_details": {
+                            "subscription": subscription,
+                            "proration": False,
+                            "invoice_item": None,
+                        },
+                    },
                     "period": {"start": now, "end": now + 30 * 86400},
-                    "pricing": {"price_details": {"price": price_id}},
+                    "pricing": {"type": "price_details", "price_details": {"price": price_id}},
                 }
             ],
         },

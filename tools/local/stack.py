@@ -222,11 +222,11 @@ class Stack:
         since = time.monotonic()
         argv = [sys.executable, "-m", "tools.local.trigger_bridge"]
         for spec in specs:
-            if spec.trigger.event != "created":
-                raise StartupError(f"{spec.name}: the local bridge delivers 'created' events only")
+            if spec.trigger.event not in ("created", "deleted"):
+                raise StartupError(f"{spec.name}: the local bridge delivers 'created' and 'deleted' events")
             argv += [
                 "--target",
-                f"{spec.name}={spec.trigger.document}="
+                f"{spec.name}={spec.trigger.event}:{spec.trigger.document}="
                 f"{self.layout.url(self.layout.function_ports[spec.name])}/",
             ]
         env = {

@@ -1,14 +1,17 @@
 """Firestore trigger bridge: the local stand-in for the Eventarc trigger of each Firestore function.
 
-It listens to the Firestore emulator (a snapshot listener on the trigger's collection) and POSTs every
-newly created document to the function as the cloud does: a binary-mode CloudEvent of type
-google.cloud.firestore.document.v1.created whose body is the protobuf DocumentEventData
-(content type application/protobuf). The event id is derived from the document name and create time,
-so a document is announced under one id however often it is seen. A failed delivery (non-2xx or
-unreachable) is retried with exponential backoff, like the trigger's RETRY_POLICY_RETRY.
+It listens to the Firestore emulator (a snapshot listener on the trigger's collection) and POSTs each
+document event to the function as the cloud does: a binary-mode CloudEvent whose body is the protobuf
+DocumentEventData (content type application/protobuf). A created document is sent as
+google.cloud.firestore.document.v1.created with `value` set; a deleted one as
+google.cloud.firestore.document.v1.deleted with `old_value` (the document as it was) set. The event id is
+derived from the document name and its create time (or, for a delete, its last update time), so an
+event is announced under one id however often it is seen. A failed delivery (non-2xx or unreachable)
+is retried with exponential backoff, like the trigger's RETRY_POLICY_RETRY.
 
-`python -m tools.local.trigger_bridge --target user_created=users/{uid}=http://127.0.0.1:8613/`
-(FIRESTORE_EMULATOR_HOST and GOOGLE_CLOUD_PROJECT come from the environment).
+`python -m tools.local.trigger_bridge --target user_created=users/{uid}=http://127.0.0.1:8613/
+--target user_deleted=deleted:users/{uid}=http://127.0.0.1:8614/` (the event defaults to `created`;
+FIRESTORE_EMULATOR_HOST and GOOGLE_CLOUD_PROJECT come from the environment).
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ from google.cloud.firestore_v1 import _helpers
 from google.cloud.firestore_v1.types import Document
 
 CREATED = "google.cloud.firestore.document.v1.created"
+DELETED = "google.cloud.firestore.document.v1.deleted"
+EVENT_TYPES = {"created": CREATED, "deleted": DELETED}
 DATA_SCHEMA = (
     "https://github.com/googleapis/google-cloudevents/blob/main/proto/google/events/cloud/"
     "firestore/v1/data.proto"
@@ -51,6 +56,7 @@ class Target:
     function: str
     document_pattern: str
     url: str
+    event: str = "created"  # a key of EVENT_TYPES
 
     @property
     def collection(self) -> str:
@@ -64,8 +70,12 @@ class Target:
 
     @classmethod
     def parse(cls, value: str) -> Target:
+        """FUNCTION=[EVENT:]PATTERN=URL"""
         function, pattern, url = value.split("=", 2)
-        return cls(function, pattern, url)
+        event, _, bare = pattern.rpartition(":")
+        if event and event not in EVENT_TYPES:
+            raise SystemExit(f"{function}: unknown event {event!r} (one of {', '.join(EVENT_TYPES)})")
+        return cls(function, bare, url, event or "created")
 
 
 def _varint(value: int) -> bytes:
@@ -81,15 +91,17 @@ def _varint(value: int) -> bytes:
 
 
 def document_event_data(
-    name: str, data: dict[str, Any], create_time: datetime, update_time: datetime
+    name: str, data: dict[str, Any], create_time: datetime, update_time: datetime, *, deleted: bool = False
 ) -> bytes:
-    """google.events.cloud.firestore.v1.DocumentEventData for a creation: only field 1 (`value`, a
-    google.firestore.v1.Document) is set; old_value and update_mask are absent as in the cloud."""
+    """google.events.cloud.firestore.v1.DocumentEventData: for a creation only field 1 (`value`, a
+    google.firestore.v1.Document) is set, for a deletion only field 2 (`old_value`, the document before
+    the delete); the other fields are absent as in the cloud."""
     document = Document(
         name=name, fields=_helpers.encode_dict(data), create_time=create_time, update_time=update_time
     )
     encoded = Document.serialize(document)
-    return b"\x0a" + _varint(len(encoded)) + encoded
+    tag = b"\x12" if deleted else b"\x0a"  # (field number << 3) | wire type 2
+    return tag + _varint(len(encoded)) + encoded
 
 
 def _rfc3339(moment: datetime) -> str:
@@ -108,19 +120,32 @@ class Delivery:
 
 
 def created_event(project: str, target: Target, snapshot: Any) -> Delivery:
+    return document_event(project, target, snapshot, deleted=False)
+
+
+def deleted_event(project: str, target: Target, snapshot: Any, read_time: datetime) -> Delivery:
+    """`snapshot` is the document as it was before the delete (the listener's REMOVED change)."""
+    return document_event(project, target, snapshot, deleted=True, event_time=read_time)
+
+
+def document_event(
+    project: str, target: Target, snapshot: Any, *, deleted: bool, event_time: datetime | None = None
+) -> Delivery:
     relative = snapshot.reference.path  # users/<uid>
     database = f"projects/{project}/databases/(default)"
     name = f"{database}/documents/{relative}"
     create_time = snapshot.create_time
-    event_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{name}@{_rfc3339(create_time)}"))
+    # A document is created once per create time; the version a delete removed is named by its update time.
+    version = f"deleted@{_rfc3339(snapshot.update_time)}" if deleted else _rfc3339(create_time)
+    event_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{name}@{version}"))
     headers = {
         "Content-Type": "application/protobuf",
         "ce-specversion": "1.0",
         "ce-id": event_id,
-        "ce-type": CREATED,
+        "ce-type": DELETED if deleted else CREATED,
         "ce-source": f"//firestore.googleapis.com/{database}",
         "ce-subject": f"documents/{relative}",
-        "ce-time": _rfc3339(create_time),
+        "ce-time": _rfc3339(event_time or create_time),
         "ce-dataschema": DATA_SCHEMA,
         # Firestore's CloudEvent extension attributes.
         "ce-project": project,
@@ -129,7 +154,9 @@ def created_event(project: str, target: Target, snapshot: Any) -> Delivery:
         "ce-document": relative,
         "ce-location": "local",
     }
-    body = document_event_data(name, snapshot.to_dict() or {}, create_time, snapshot.update_time)
+    body = document_event_data(
+        name, snapshot.to_dict() or {}, create_time, snapshot.update_time, deleted=deleted
+    )
     now = time.monotonic()
     return Delivery(now, event_id, target.url, headers, body, now)
 
@@ -174,8 +201,10 @@ class Bridge:
 
         def on_snapshot(snapshots: Any, changes: Any, read_time: Any) -> None:
             for change in changes:
-                if change.type.name == "ADDED":
+                if change.type.name == "ADDED" and target.event == "created":
                     self._enqueue(created_event(self.project, target, change.document))
+                elif change.type.name == "REMOVED" and target.event == "deleted":
+                    self._enqueue(deleted_event(self.project, target, change.document, read_time))
             first.set()
 
         return on_snapshot
@@ -255,8 +284,9 @@ def main(argv: list[str] | None = None) -> None:
         "--target",
         action="append",
         required=True,
-        metavar="FUNCTION=PATTERN=URL",
-        help="e.g. user_created=users/{uid}=http://127.0.0.1:8613/",
+        metavar="FUNCTION=[EVENT:]PATTERN=URL",
+        help="e.g. user_created=users/{uid}=http://127.0.0.1:8613/ or "
+        "user_deleted=deleted:users/{uid}=http://127.0.0.1:8614/ (EVENT: created or deleted)",
     )
     args = parser.parse_args(argv)
     if not os.environ.get("FIRESTORE_EMULATOR_HOST"):

@@ -3,19 +3,27 @@
 `PlanMocks` returns the computed outputs a real `pulumi up` would produce (resource names in the
 providers' formats, service account emails, function URLs, Cloud Run service names, topic ids ...),
 so that an input built from another resource's output is never silently `None`. Every registered
-resource is recorded as {"type", "name", "parent", "inputs"} for tests and for `tools.offline.plan`.
+resource is recorded as {"urn", "type", "name", "parent", "inputs", "options"} for tests and for
+`tools.offline.plan`, and checked against the provider contracts (`tools.offline.contracts`), its
+violations collected in `PlanMocks.violations`. `options` are the resource options the engine
+receives in RegisterResource, spelled as the engine spells them (protect, deleteBeforeReplace,
+retainOnDelete, importId, aliases, ignoreChanges, dependsOn as URNs, provider as a URN).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import inspect
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
 from pulumi.runtime import mocks as runtime_mocks
+
+from tools.offline.contracts.check import Environment, Violation, check_resource
 
 DEFAULT_PROJECT = "mock-project"
 DEFAULT_REGION = "europe-west1"
@@ -33,18 +41,46 @@ def _project(inputs: dict[str, Any]) -> str:
     return value if isinstance(value, str) and value else DEFAULT_PROJECT
 
 
+def default_options() -> dict[str, Any]:
+    """Resource options of a resource declared with none, as the engine records them."""
+    return {
+        "protect": False,
+        "deleteBeforeReplace": False,
+        "retainOnDelete": False,
+        "importId": None,
+        "aliases": [],
+        "ignoreChanges": [],
+        "dependsOn": [],
+        "provider": None,
+    }
+
+
 @dataclass
 class RecordedResource:
-    """One resource as the program registered it."""
+    """One resource as the program registered it.
+
+    `parent` is the parent's name and `parent_urn` its URN; both None for a resource directly under
+    the stack.
+    """
 
     type: str
     name: str
     inputs: dict[str, Any]
     parent: str | None = None
     custom: bool = True
+    urn: str = ""
+    parent_urn: str | None = None
+    options: dict[str, Any] = field(default_factory=default_options)
 
     def as_plan_entry(self) -> dict[str, Any]:
-        return {"type": self.type, "name": self.name, "parent": self.parent, "inputs": self.inputs}
+        return {
+            "urn": self.urn,
+            "type": self.type,
+            "name": self.name,
+            "parent": self.parent_urn,
+            "inputs": self.inputs,
+            "options": self.options,
+        }
 
 
 def computed_state(typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -221,23 +257,55 @@ def computed_state(typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, di
 class PlanMocks(pulumi.runtime.Mocks):
     """Mocks returning realistic computed outputs and recording every registered resource.
 
-    Use `install()` to also record each resource's parent; `pulumi.runtime.set_mocks(PlanMocks())`
-    works too, but then `parent` stays None.
+    Use `install()` to also record each resource's URN, parent and options;
+    `pulumi.runtime.set_mocks(PlanMocks())` works too, but then those stay empty.
     """
 
-    def __init__(self, project_number: str = PROJECT_NUMBER) -> None:
+    def __init__(
+        self,
+        project_number: str = PROJECT_NUMBER,
+        environment: Environment | None = None,
+        preview: bool = False,
+    ) -> None:
         self.project_number = project_number
+        # Stack config the environment-dependent contracts read (adopt mode, Cloudflare plan...).
+        self.environment = environment or Environment()
+        # preview=True answers like `pulumi preview` of a first deploy: outputs the cloud computes
+        # stay unknown, so inputs built from them are unknown too.
+        self.preview = preview
         self.resources: list[RecordedResource] = []
+        # Provider-contract violations of every registered resource, in registration order.
+        self.violations: list[Violation] = []
         # `pulumi.export` values once settled, filled by `run_under_mocks(..., mocks)`.
         self.stack_outputs: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self._registering = threading.local()
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         inputs = dict(args.inputs)
+        # URN, parent and options come from the RegisterResource request `PlanMonitor` is answering.
+        registration: dict[str, Any] = getattr(self._registering, "value", None) or {}
+        recorded = RecordedResource(
+            type=args.typ,
+            name=args.name,
+            inputs=inputs,
+            custom=bool(args.custom),
+            urn=registration.get("urn", ""),
+            parent_urn=registration.get("parent"),
+            parent=registration["parent"].split("::")[-1] if registration.get("parent") else None,
+            options=registration.get("options") or default_options(),
+        )
+        violations = (
+            check_resource(args.typ, args.name, inputs, recorded.options, self.environment)
+            if recorded.custom
+            else []
+        )
         with self._lock:
-            self.resources.append(
-                RecordedResource(type=args.typ, name=args.name, inputs=inputs, custom=bool(args.custom))
-            )
+            self.resources.append(recorded)
+            self.violations.extend(violations)
+        if self.preview:
+            # A create in preview: the engine knows the inputs, not the id or computed outputs.
+            return "", inputs
         resource_id, computed = computed_state(args.typ, args.name, inputs)
         return resource_id, {**inputs, **computed}
 
@@ -252,15 +320,10 @@ class PlanMocks(pulumi.runtime.Mocks):
     # ---- queries used by tests and the planner ----------------------------------------------------
 
     def install(self, project: str = "launch-ready", stack: str = "staging") -> None:
-        """Point the Pulumi runtime at these mocks, recording parents through `PlanMonitor`."""
-        pulumi.runtime.set_mocks(self, project=project, stack=stack, preview=False, monitor=PlanMonitor(self))
-
-    def _set_parent(self, typ: str, name: str, parent: str | None) -> None:
-        with self._lock:
-            for resource in reversed(self.resources):
-                if resource.type == typ and resource.name == name and resource.parent is None:
-                    resource.parent = parent
-                    return
+        """Point the Pulumi runtime at these mocks, recording URNs and options through `PlanMonitor`."""
+        pulumi.runtime.set_mocks(
+            self, project=project, stack=stack, preview=self.preview, monitor=PlanMonitor(self)
+        )
 
     def of_type(self, typ: str) -> list[RecordedResource]:
         return [r for r in self.resources if r.type == typ]
@@ -275,23 +338,101 @@ class PlanMocks(pulumi.runtime.Mocks):
         return [r.as_plan_entry() for r in self.resources]
 
 
+def _provider_urn(reference: str) -> str | None:
+    """A provider reference is `<provider URN>::<provider id>`; the plan names the provider by URN."""
+    return reference.rsplit("::", 1)[0] if reference else None
+
+
+def _alias(alias: Any) -> str | dict[str, Any]:
+    """An alias as a URN, or as the spec the engine resolves into one (only the fields that are set)."""
+    if alias.HasField("urn"):
+        return str(alias.urn)
+    spec = alias.spec
+    fields = ("name", "type", "stack", "project", "parentUrn", "noParent")
+    return {name: getattr(spec, name) for name in fields if getattr(spec, name)}
+
+
+def request_options(request: Any) -> dict[str, Any]:
+    """The resource options carried by a RegisterResourceRequest, spelled as the engine spells them."""
+    return {
+        "protect": bool(request.protect),
+        "deleteBeforeReplace": bool(request.deleteBeforeReplace),
+        "retainOnDelete": bool(request.retainOnDelete),
+        "importId": request.importId or None,
+        "aliases": [*request.aliasURNs, *(_alias(alias) for alias in request.aliases)],
+        "ignoreChanges": list(request.ignoreChanges),
+        "dependsOn": sorted(set(request.dependencies)),
+        "provider": _provider_urn(request.provider),
+    }
+
+
 class PlanMonitor(runtime_mocks.MockMonitor):
-    """MockMonitor that tells the mocks which resource each new resource is parented to."""
+    """MockMonitor that hands the mocks each resource's URN, parent and options."""
 
     def __init__(self, mocks: PlanMocks) -> None:
         super().__init__(mocks)
         self.plan_mocks = mocks
 
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        # The engine leaves the root stack out of a URN's type chain (MockMonitor does not).
+        if parent and parent.split("::")[2].endswith("pulumi:pulumi:Stack"):
+            parent = ""
+        return super().make_urn(parent, type_, name)
+
+    def _transformed_options(self, request: Any) -> dict[str, Any]:
+        """The request's options after the stack transforms, which the engine (not the SDK) runs.
+
+        Only the options a transform returns are applied here; the inputs stay as the program sent them.
+        """
+        options = request_options(request)
+        for transform in self._stack_transforms:
+            opts = pulumi.ResourceOptions(
+                protect=options["protect"],
+                delete_before_replace=options["deleteBeforeReplace"],
+                retain_on_delete=options["retainOnDelete"],
+                ignore_changes=options["ignoreChanges"],
+                import_=options["importId"],
+            )
+            args = pulumi.ResourceTransformArgs(
+                custom=bool(request.custom), type_=request.type, name=request.name, props={}, opts=opts
+            )
+            result = transform(args)
+            if inspect.isawaitable(result):
+                result = asyncio.run(_awaited(result))
+            if result is None:
+                continue
+            new = result.opts
+            options.update(
+                protect=bool(new.protect),
+                deleteBeforeReplace=bool(new.delete_before_replace),
+                retainOnDelete=bool(new.retain_on_delete),
+                ignoreChanges=list(new.ignore_changes or []),
+                importId=new.import_ or None,
+            )
+        return options
+
     def RegisterResource(self, request: Any) -> Any:
-        response = super().RegisterResource(request)
+        if request.type == "pulumi:pulumi:Stack":
+            return super().RegisterResource(request)
         parent_urn: str = request.parent
         # The stack itself is no useful parent: top-level resources report None.
         parent = None
         if parent_urn and not parent_urn.split("::")[2].endswith("pulumi:pulumi:Stack"):
-            parent = parent_urn.split("::")[-1]
-        if request.type != "pulumi:pulumi:Stack":
-            self.plan_mocks._set_parent(request.type, request.name, parent)
-        return response
+            parent = parent_urn
+        registering = self.plan_mocks._registering
+        registering.value = {
+            "urn": self.make_urn(parent_urn, request.type, request.name),
+            "parent": parent,
+            "options": self._transformed_options(request),
+        }
+        try:
+            return super().RegisterResource(request)
+        finally:
+            registering.value = None
+
+
+async def _awaited(value: Any) -> Any:
+    return await value
 
 
 def run_under_mocks(program: Callable[[], object], mocks: PlanMocks | None = None) -> None:

@@ -3,13 +3,18 @@
     python -m tools.offline.plan --stack staging
 
 Prints a table of every resource with the settings a reviewer cares about and writes
-build/plan-<stack>.json: [{"type", "name", "parent", "inputs"}, ...] sorted by type and name, with
-secret values redacted. A bad stack config prints the one readable error and exits with status 2.
+build/plan-<stack>.json: [{"urn", "type", "name", "parent", "inputs", "options"}, ...] sorted by type
+and name. Pulumi secrets become "[secret]"; a plain-text value that looks like a credential (by its
+input name or its shape) becomes "[credential-shaped plaintext]", so a policy can still flag it.
+Every resource is checked against the provider contracts (tools/offline/contracts): each violation
+is one line on stderr and the exit status is 2 (the JSON is still written, for review).
+A bad stack config prints the one readable error and exits with status 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import re
 import runpy
@@ -19,20 +24,36 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-import yaml
+from pulumi.output import Unknown
 from pulumi.runtime import rpc
 from pulumi.runtime.config import set_all_config
 
+from components.phases import print_phases
 from components.stack_config import StackConfigError, parse_stack_config
+from components.stack_config import read_stack_file as load_stack_file
+from tools.offline.contracts.check import Environment, Violation
 from tools.offline.mocks import PlanMocks, run_under_mocks
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT_NAME = "launch-ready"
 REDACTED = "[secret]"
+CREDENTIAL_SHAPED = "[credential-shaped plaintext]"
 UNKNOWN = "[unknown until apply]"
 # Plain-text inputs under these names are credentials whatever the provider marks them as.
 _SECRET_KEY = re.compile(
     r"(password|passphrase|api_?token|api_?key|private_?key|secret_?data|credentials)$", re.I
+)
+# Plain-text values shaped like the credentials of the providers this program talks to.
+_CREDENTIAL_VALUE = re.compile(
+    r"^(sk|rk)_(live|test)_[0-9A-Za-z]{8,}"  # Stripe secret / restricted key
+    r"|^whsec_[0-9A-Za-z]{8,}"  # Stripe webhook signing secret
+    r"|^pat-[a-z]{2,4}\d?-[0-9a-f-]{20,}"  # HubSpot private app token
+    r"|^re_[0-9A-Za-z_]{16,}"  # Resend API key
+    r"|^AIza[0-9A-Za-z_-]{35}$"  # Google API key
+    r"|^(AKIA|ASIA)[0-9A-Z]{16}$"  # AWS access key id
+    r"|^gh[pousr]_[0-9A-Za-z]{30,}"  # GitHub token
+    r"|^xox[abprs]-[0-9A-Za-z-]{10,}"  # Slack token
+    r"|-----BEGIN [A-Z ]*PRIVATE KEY-----"  # PEM private key
 )
 
 
@@ -44,29 +65,27 @@ def read_stack_file(root: Path, stack: str) -> tuple[dict[str, str], list[str]]:
     """Config of Pulumi.<stack>.yaml as the engine passes it: strings, structured values as JSON.
 
     Returns (config, secret_keys). Encrypted values are kept out; the program reads none of them.
+    Raises StackConfigError for a missing file or a YAML error (one line with file:line:column).
     """
-    path = root / f"Pulumi.{stack}.yaml"
-    if not path.is_file():
-        raise PlanError(f"{path.name} not found: create it (see Pulumi.staging.yaml) or pick another --stack")
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as error:
-        raise PlanError(f"{path.name} is not valid YAML: {error}") from None
-    raw = document.get("config") or {}
-    if not isinstance(raw, dict):
-        raise PlanError(f"{path.name}: 'config' must be a mapping of keys to values")
-    config: dict[str, str] = {}
-    secret_keys: list[str] = []
-    for key, value in raw.items():
-        if isinstance(value, dict) and set(value) == {"secure"}:
-            secret_keys.append(key)
-            continue
-        config[key] = value if isinstance(value, str) else json.dumps(value)
-    return config, secret_keys
+    stack_file = load_stack_file(root / f"Pulumi.{stack}.yaml")
+    config = {
+        key: value if isinstance(value, str) else json.dumps(value)
+        for key, value in stack_file.config.items()
+    }
+    return config, list(stack_file.secret_keys)
+
+
+def looks_like_credential(key: str, value: str) -> bool:
+    """True for a plain-text value named like a credential or shaped like a provider's credential."""
+    return bool(value) and bool(_SECRET_KEY.search(key) or _CREDENTIAL_VALUE.search(value))
 
 
 def redact(value: Any, key: str = "") -> Any:
-    """JSON-ready copy of a resource's inputs with secrets, assets and unknowns made explicit."""
+    """JSON-ready copy of a resource's inputs with secrets, assets and unknowns made explicit.
+
+    A Pulumi secret becomes REDACTED; a plain-text credential becomes CREDENTIAL_SHAPED, a different
+    marker, because it is a defect (it would sit unencrypted in the state) that a policy must catch.
+    """
     if rpc.is_rpc_secret(value):
         return REDACTED
     if isinstance(value, dict):
@@ -80,8 +99,8 @@ def redact(value: Any, key: str = "") -> Any:
         return {"stringAsset": f"{len(value.text)} characters"}
     if value == rpc.UNKNOWN:
         return UNKNOWN
-    if isinstance(value, str) and _SECRET_KEY.search(key):
-        return REDACTED
+    if isinstance(value, str) and looks_like_credential(key, value):
+        return CREDENTIAL_SHAPED
     return value
 
 
@@ -142,7 +161,10 @@ def _summary(entry: dict[str, Any]) -> str:
 
 
 def render_table(plan: list[dict[str, Any]]) -> str:
-    rows = [(entry["type"], entry["name"], entry["parent"] or "-", _summary(entry)) for entry in plan]
+    rows = [
+        (entry["type"], entry["name"], (entry["parent"] or "-").split("::")[-1], _summary(entry))
+        for entry in plan
+    ]
     headers = ("TYPE", "NAME", "PARENT", "SETTINGS")
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers[:3])]
     lines = ["  ".join(h.ljust(w) for h, w in zip(headers[:3], widths, strict=True)) + "  " + headers[3]]
@@ -151,12 +173,14 @@ def render_table(plan: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def evaluate_stack(stack: str, root: Path = ROOT) -> PlanMocks:
-    """Run the program for `stack` under mocks; the returned mocks hold every registered resource."""
+def evaluate_stack(stack: str, root: Path = ROOT, preview: bool = False) -> PlanMocks:
+    """Run the program for `stack` under mocks; the returned mocks hold every registered resource
+    and its provider-contract violations. `preview=True` leaves cloud-computed outputs unknown, as
+    a first `pulumi preview` sees them."""
     config, secret_keys = read_stack_file(root, stack)
     # Validate before the engine starts so the user sees exactly one readable message.
-    parse_stack_config({k: v for k, v in config.items() if k.startswith("launchready:")}, stack)
-    mocks = PlanMocks()
+    parse_stack_config(config, stack)
+    mocks = PlanMocks(environment=Environment.from_config(config), preview=preview)
     mocks.install(project=PROJECT_NAME, stack=stack)
     set_all_config(config, secret_keys)
 
@@ -167,11 +191,60 @@ def evaluate_stack(stack: str, root: Path = ROOT) -> PlanMocks:
     return mocks
 
 
-def build_plan(stack: str, root: Path = ROOT) -> list[dict[str, Any]]:
-    """Evaluate the program for `stack` under mocks; return the sorted, redacted resource list."""
+def _is_unknown(value: Any) -> bool:
+    if isinstance(value, Unknown) or (isinstance(value, str) and value == rpc.UNKNOWN):
+        return True
+    if isinstance(value, dict):
+        return any(_is_unknown(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_is_unknown(v) for v in value)
+    return False
+
+
+def _holds_unknown(value: Any, path: str) -> bool:
+    """True when the input at `path` (e.g. `config.rewrites[0].run`), or anything in it, is unknown."""
+    for step in re.findall(r"[^.\[\]]+|\[\d+\]", path):
+        if isinstance(value, Unknown) or (isinstance(value, str) and value == rpc.UNKNOWN):
+            return True
+        if step.startswith("[") and isinstance(value, list):
+            index = int(step[1:-1])
+            value = value[index] if index < len(value) else None
+        elif isinstance(value, dict):
+            value = value.get(step)
+        else:
+            return False
+    return _is_unknown(value)
+
+
+def mark_unknown_at_preview(stack: str, root: Path, violations: list[Violation]) -> list[Violation]:
+    """Flag the violations whose value a real first preview would not know yet.
+
+    The mocks compute every output so the whole program runs; a second evaluation in preview mode
+    shows which inputs are built from outputs only the cloud computes. The bridge's Check skips those,
+    the API does not.
+    """
+    if not any(v.checks_value for v in violations):
+        return violations
+    preview = {(r.type, r.name): r.inputs for r in evaluate_stack(stack, root, preview=True).resources}
+    marked = []
+    for violation in violations:
+        inputs = preview.get((violation.type, violation.name))
+        unknown = violation.checks_value and (inputs is None or _holds_unknown(inputs, violation.input))
+        marked.append(dataclasses.replace(violation, unknown_at_preview=unknown))
+    return marked
+
+
+def plan_stack(stack: str, root: Path = ROOT) -> tuple[list[dict[str, Any]], list[Violation]]:
+    """Evaluate the program for `stack` under mocks: (sorted, redacted resources, contract violations)."""
     mocks = evaluate_stack(stack, root)
     plan = [{**entry, "inputs": redact(entry["inputs"])} for entry in mocks.plan()]
-    return sorted(plan, key=lambda entry: (entry["type"], entry["name"]))
+    violations = mark_unknown_at_preview(stack, root, mocks.violations)
+    return sorted(plan, key=lambda entry: (entry["type"], entry["name"])), violations
+
+
+def build_plan(stack: str, root: Path = ROOT) -> list[dict[str, Any]]:
+    """Evaluate the program for `stack` under mocks; return the sorted, redacted resource list."""
+    return plan_stack(stack, root)[0]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -183,10 +256,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", type=Path, default=ROOT, help=argparse.SUPPRESS)
     options = parser.parse_args(argv)
     try:
-        plan = build_plan(options.stack, options.root)
+        stack_file = load_stack_file(options.root / f"Pulumi.{options.stack}.yaml")
+        plan, violations = plan_stack(options.stack, options.root)
     except (PlanError, StackConfigError, pulumi.RunError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    for warning in stack_file.warnings():
+        print(warning, file=sys.stderr)
     out: Path = options.out or options.root / "build" / f"plan-{options.stack}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(plan, indent=2, sort_keys=True) + "\n", encoding="utf-8")
@@ -194,6 +270,13 @@ def main(argv: list[str] | None = None) -> int:
         print(render_table(plan))
     custom = sum(1 for entry in plan if not entry["type"].startswith("launchready:"))
     print(f"\n{options.stack}: {custom} resources in {len(plan) - custom} components -> {out}")
+    if violations:
+        # One line per broken provider contract; the plan JSON is still written for review.
+        for violation in violations:
+            print(violation.line(), file=sys.stderr)
+        print(f"{options.stack}: {len(violations)} provider contract violation(s)", file=sys.stderr)
+        return 2
+    print_phases(parse_stack_config(stack_file.config, options.stack))
     return 0
 
 

@@ -8,6 +8,14 @@ environment variable of the same name when it is set, otherwise from a hidden pr
 skips the secret. Values are never printed or logged. `check` lists every declared secret with its
 newest enabled version and exits 1 when any has none.
 
+Keys stay in the right environment (launchready:environment of the stack): `add` refuses a Stripe
+live-mode key (sk_live_, rk_live_) in a non-production stack and a test-mode key (sk_test_, rk_test_) in
+production. With each version it records, as annotations on the secret, the key's Stripe mode and a
+fingerprint: an HMAC-SHA256 of the value under a fingerprint key that never leaves the operator
+(LAUNCHREADY_FINGERPRINT_KEY, else .local/secrets-fingerprint.key). `check` compares those
+fingerprints with every other stack's secrets and fails when one credential sits in two stacks; it
+never reads a value.
+
 Pulumi creates the (empty) secrets; values never pass through Pulumi state or config.
 """
 
@@ -15,8 +23,12 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import hashlib
+import hmac
 import json
 import os
+import re
+import secrets as token_source
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -26,6 +38,17 @@ from typing import Any, Protocol, TextIO
 ROOT = Path(__file__).resolve().parents[2]
 CATALOG_PATH = ROOT / "functions_src" / "catalog.json"
 PROJECT_ID_KEY = "launchready:projectId"
+ENVIRONMENT_KEY = "launchready:environment"
+ENVIRONMENTS = ("production", "staging", "preview")
+FINGERPRINT_KEY_ENV = "LAUNCHREADY_FINGERPRINT_KEY"
+FINGERPRINT_KEY_FILE = Path(".local") / "secrets-fingerprint.key"
+# Secret annotation keys: 1-63 characters, alphanumerics at both ends, [-_.] between
+# (https://cloud.google.com/secret-manager/docs/reference/rest/v1/projects.secrets#Secret.FIELDS.annotations).
+FINGERPRINT_ANNOTATION = "launchready-fingerprint"
+STRIPE_MODE_ANNOTATION = "launchready-stripe-mode"
+# Stripe secret (sk_) and restricted (rk_) keys carry their mode in the prefix
+# (https://docs.stripe.com/keys#obtain-api-keys).
+_STRIPE_KEY = re.compile(r"^(sk|rk)_(live|test)_")
 
 EXIT_OK = 0
 EXIT_MISSING = 1  # check: at least one secret has no enabled version; add: a secret could not be set
@@ -37,11 +60,15 @@ class SecretsCliError(Exception):
 
 
 class SecretManagerClient(Protocol):
-    """The two calls used from google.cloud.secretmanager.SecretManagerServiceClient."""
+    """The calls used from google.cloud.secretmanager.SecretManagerServiceClient."""
 
     def add_secret_version(self, request: dict[str, Any]) -> Any: ...
 
     def list_secret_versions(self, request: dict[str, Any]) -> Iterable[Any]: ...
+
+    def get_secret(self, request: dict[str, Any]) -> Any: ...
+
+    def update_secret(self, request: dict[str, Any]) -> Any: ...
 
 
 Prompt = Callable[[str], str]
@@ -68,21 +95,52 @@ def declared_secrets(catalog_path: Path = CATALOG_PATH) -> list[str]:
     return list(load_catalog(catalog_path).secret_names)
 
 
-def stack_project_id(stack: str, root: Path = ROOT) -> str:
-    """`launchready:projectId` from Pulumi.<stack>.yaml."""
+def _stack_setting(stack: str, key: str, example: str, root: Path) -> str:
     import yaml
 
     path = root / f"Pulumi.{stack}.yaml"
     if not path.is_file():
         raise SecretsCliError(f"{path.name} not found: the stack '{stack}' has no configuration file yet.")
     config = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("config") or {}
-    project_id = config.get(PROJECT_ID_KEY)
-    if not isinstance(project_id, str) or not project_id:
+    value = config.get(key)
+    if not isinstance(value, str) or not value:
         raise SecretsCliError(
-            f"{path.name} has no '{PROJECT_ID_KEY}': set it with "
-            f"`pulumi config set {PROJECT_ID_KEY} <gcp-project-id> --stack {stack}`."
+            f"{path.name} has no '{key}': set it with `pulumi config set {key} {example} --stack {stack}`."
         )
-    return project_id
+    return value
+
+
+def stack_project_id(stack: str, root: Path = ROOT) -> str:
+    """`launchready:projectId` from Pulumi.<stack>.yaml."""
+    return _stack_setting(stack, PROJECT_ID_KEY, "<gcp-project-id>", root)
+
+
+def stack_environment(stack: str, root: Path = ROOT) -> str:
+    """`launchready:environment` (production, staging or preview) from Pulumi.<stack>.yaml."""
+    environment = _stack_setting(stack, ENVIRONMENT_KEY, "<production|staging|preview>", root)
+    if environment not in ENVIRONMENTS:
+        raise SecretsCliError(
+            f"Pulumi.{stack}.yaml: {ENVIRONMENT_KEY} is {environment!r}; "
+            f"use one of {', '.join(ENVIRONMENTS)}."
+        )
+    return environment
+
+
+def _other_projects(stack: str, root: Path) -> dict[str, str]:
+    """{stack: project id} of every other stack whose file names a project."""
+    projects = {}
+    for other in other_stacks(stack, root):
+        try:
+            projects[other] = stack_project_id(other, root)
+        except SecretsCliError:
+            continue
+    return projects
+
+
+def other_stacks(stack: str, root: Path = ROOT) -> list[str]:
+    """Every other stack with a Pulumi.<stack>.yaml in the repository."""
+    names = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
+    return [name for name in names if name != stack]
 
 
 def make_client() -> SecretManagerClient:
@@ -101,6 +159,83 @@ def make_client() -> SecretManagerClient:
 
 def secret_path(project_id: str, name: str) -> str:
     return f"projects/{project_id}/secrets/{name}"
+
+
+# ---- keys in the right environment ---------------------------------------------------------------------
+
+
+def stripe_mode(value: str) -> str | None:
+    """ "live" or "test" for a Stripe secret or restricted key, None for anything else."""
+    match = _STRIPE_KEY.match(value)
+    return match.group(2) if match else None
+
+
+def mode_problem(mode: str | None, environment: str) -> str | None:
+    """Why a key of this Stripe mode does not belong in a stack of this environment kind, or None."""
+    if mode == "live" and environment != "production":
+        return f"a Stripe live-mode key (sk_live_/rk_live_) belongs in production only; this is {environment}"
+    if mode == "test" and environment == "production":
+        return "a Stripe test-mode key (sk_test_/rk_test_) in production: use the live-mode key"
+    return None
+
+
+def fingerprint_key(environ: Mapping[str, str], root: Path = ROOT) -> bytes:
+    """The HMAC key for fingerprints: LAUNCHREADY_FINGERPRINT_KEY, else a random key kept in
+    .local/secrets-fingerprint.key (created on first use, owner-only). Use the same key for every
+    stack, or fingerprints from two stacks cannot be compared."""
+    from_env = environ.get(FINGERPRINT_KEY_ENV, "").strip()
+    if from_env:
+        return from_env.encode("utf-8")
+    path = root / FINGERPRINT_KEY_FILE
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(token_source.token_hex(32) + "\n", encoding="utf-8")
+        path.chmod(0o600)
+    return path.read_text(encoding="utf-8").strip().encode("utf-8")
+
+
+def fingerprint(key: bytes, value: str) -> str:
+    """`<key id>:<HMAC-SHA256 of the value, 128 bits>`; the key id tells which fingerprints compare."""
+    key_id = hashlib.sha256(key).hexdigest()[:8]
+    digest = hmac.new(key, value.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+    return f"{key_id}:{digest}"
+
+
+def record_annotations(
+    client: SecretManagerClient, project_id: str, name: str, version: str, digest: str, mode: str | None
+) -> None:
+    """Merge the version's fingerprint (and Stripe mode) into the secret's annotations."""
+    secret = client.get_secret(request={"name": secret_path(project_id, name)})
+    annotations = dict(getattr(secret, "annotations", {}) or {})
+    annotations[FINGERPRINT_ANNOTATION] = f"v{version} {digest}"
+    if mode:
+        annotations[STRIPE_MODE_ANNOTATION] = mode
+    else:
+        annotations.pop(STRIPE_MODE_ANNOTATION, None)
+    client.update_secret(
+        request={
+            "secret": {"name": secret_path(project_id, name), "annotations": annotations},
+            "update_mask": {"paths": ["annotations"]},
+        }
+    )
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What `add` recorded on a secret: the fingerprinted version, the fingerprint and the Stripe mode."""
+
+    version: str | None
+    fingerprint: str | None
+    mode: str | None
+
+
+def recorded(client: SecretManagerClient, project_id: str, name: str) -> Recorded:
+    secret = client.get_secret(request={"name": secret_path(project_id, name)})
+    annotations = dict(getattr(secret, "annotations", {}) or {})
+    version, _, digest = str(annotations.get(FINGERPRINT_ANNOTATION, "")).partition(" ")
+    return Recorded(
+        version.removeprefix("v") or None, digest or None, annotations.get(STRIPE_MODE_ANNOTATION)
+    )
 
 
 # ---- add ----------------------------------------------------------------------------------------------
@@ -139,19 +274,29 @@ def add_secrets(
     environ: Mapping[str, str],
     prompt: Prompt,
     out: TextIO,
+    environment: str = "staging",
+    key: bytes = b"",
 ) -> int:
-    """Add a version for each name; report per secret (never the value). Return an exit code."""
+    """Add a version for each name and record its fingerprint; report per secret (never the value).
+    A Stripe key of the wrong mode for `environment` is refused. Return an exit code."""
     from google.api_core import exceptions as api_exceptions
 
     failed: list[str] = []
-    print(f"Adding secret versions in project {project_id}.", file=out)
+    print(f"Adding secret versions in project {project_id} ({environment}).", file=out)
     for name in names:
         value, source = read_value(name, environ, prompt)
         if not value:
             print(f"  {name}: skipped (empty value; unchanged)", file=out)
             continue
+        mode = stripe_mode(value)
+        problem = mode_problem(mode, environment)
+        if problem:
+            print(f"  {name}: refused: {problem}", file=out)
+            failed.append(name)
+            continue
         try:
             version = add_secret_version(client, project_id, name, value)
+            record_annotations(client, project_id, name, version, fingerprint(key, value), mode)
         except api_exceptions.NotFound:
             print(
                 f"  {name}: the secret does not exist in project {project_id}: run `pulumi up` first "
@@ -163,7 +308,7 @@ def add_secrets(
         except api_exceptions.PermissionDenied:
             print(
                 f"  {name}: permission denied: your account needs roles/secretmanager.secretVersionAdder "
-                f"on project {project_id}.",
+                f"and secretmanager.secrets.update (to record the fingerprint) on project {project_id}.",
                 file=out,
             )
             failed.append(name)
@@ -196,23 +341,69 @@ def secret_status(client: SecretManagerClient, project_id: str, name: str) -> Se
     return SecretStatus(name, str(enabled[0].name).rsplit("/", 1)[-1])
 
 
-def check_secrets(client: SecretManagerClient, project_id: str, names: list[str], *, out: TextIO) -> int:
+def _recorded_or_none(client: SecretManagerClient, project_id: str, name: str) -> Recorded | None:
+    from google.api_core import exceptions as api_exceptions
+
+    try:
+        return recorded(client, project_id, name)
+    except (api_exceptions.NotFound, api_exceptions.PermissionDenied):
+        return None
+
+
+def check_secrets(
+    client: SecretManagerClient,
+    project_id: str,
+    names: list[str],
+    *,
+    out: TextIO,
+    environment: str = "staging",
+    others: Mapping[str, str] | None = None,
+) -> int:
+    """Every declared secret has an enabled version, fingerprinted by `add`, of the right Stripe mode
+    for `environment`, and no fingerprint equal to one in the `others` stacks ({stack: project id})."""
     statuses = [secret_status(client, project_id, name) for name in names]
+    marks = {name: _recorded_or_none(client, project_id, name) for name in names}
     width = max((len(s.name) for s in statuses), default=0)
-    print(f"Secrets in project {project_id}:", file=out)
+    print(f"Secrets in project {project_id} ({environment}):", file=out)
+    problems: list[str] = []
     for status in statuses:
+        mark = marks[status.name]
         if status.enabled_version:
             state = f"ok (enabled version {status.enabled_version})"
+            wrong_mode = mode_problem(mark.mode, environment) if mark else None
+            if wrong_mode:
+                state = f"WRONG KEY ({wrong_mode})"
+                problems.append(status.name)
+            elif not mark or mark.version != status.enabled_version:
+                state += "; not fingerprinted: re-add it with `make secrets` to compare it across stacks"
         else:
             state = f"MISSING ({status.problem})" if status.problem else "MISSING (no enabled version)"
         print(f"  {status.name.ljust(width)}  {state}", file=out)
     missing = [s.name for s in statuses if not s.enabled_version]
+    shared = _shared_with_other_stacks(client, marks, others or {}, out)
     if missing:
         print(f"{len(missing)} secret(s) without an enabled version: {', '.join(missing)}", file=out)
         print("Set them with: python -m tools.ops.secrets_cli add --stack <stack> [--only NAME]", file=out)
+    if missing or problems or shared:
         return EXIT_MISSING
-    print("All secrets have an enabled version.", file=out)
+    print("All secrets have an enabled version, in the right environment only.", file=out)
     return EXIT_OK
+
+
+def _shared_with_other_stacks(
+    client: SecretManagerClient, marks: Mapping[str, Recorded | None], others: Mapping[str, str], out: TextIO
+) -> list[str]:
+    """Lines naming each credential found in this stack and another (equal fingerprints)."""
+    mine = {m.fingerprint: name for name, m in marks.items() if m and m.fingerprint}
+    shared: list[str] = []
+    for stack, project_id in sorted(others.items()):
+        for name in marks:
+            theirs = _recorded_or_none(client, project_id, name)
+            if theirs and theirs.fingerprint in mine:
+                shared.append(f"{mine[theirs.fingerprint]} here and {name} in stack {stack} ({project_id})")
+    for line in shared:
+        print(f"  SAME CREDENTIAL: {line}: give each environment its own key", file=out)
+    return shared
 
 
 # ---- command line -------------------------------------------------------------------------------------
@@ -252,6 +443,8 @@ def main(
                 raise SecretsCliError(f"{args.only} is not a declared secret; declared: {', '.join(names)}")
             names = [args.only]
         project_id = args.project or stack_project_id(args.stack, root)
+        environment = stack_environment(args.stack, root)
+        others = _other_projects(args.stack, root) if args.command == "check" else {}
         client = client_factory()
     except SecretsCliError as exc:
         print(f"error: {exc}", file=err)
@@ -260,15 +453,20 @@ def main(
 
     try:
         if args.command == "check":
-            return check_secrets(client, project_id, names, out=stdout)
+            return check_secrets(
+                client, project_id, names, out=stdout, environment=environment, others=others
+            )
+        environ = os.environ if environ is None else environ
         return add_secrets(
             client,
             project_id,
             names,
-            environ=os.environ if environ is None else environ,
+            environ=environ,
             # getpass reads from the terminal with echo off.
             prompt=prompt or getpass.getpass,
             out=stdout,
+            environment=environment,
+            key=fingerprint_key(environ, root),
         )
     except RefreshError:
         print(

@@ -1,13 +1,16 @@
 """The sandbox's behaviour, independent of HTTP plumbing: route a request to its provider, apply an
-injected fault, record the request, and answer the inspection endpoints under /_sandbox/."""
+injected fault, record the request, and answer the control endpoints under /_sandbox/ (inspection,
+reset, faults, the clock, HubSpot's portal properties)."""
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .clock import SandboxClock
 from .faults import FaultBook, FaultError
 from .messages import SandboxRequest, SandboxResponse
-from .providers import Provider, all_providers
+from .providers import HubSpot, Provider, all_providers
 from .recorder import RequestLog
 
 
@@ -16,11 +19,13 @@ class Outcome:
     response: SandboxResponse
     wait_seconds: float = 0.0  # hold the answer this long (the client should time out first)
     drop: bool = False  # then close the connection instead of answering
+    release: Callable[[], None] | None = None  # call after the wait: the request is no longer in flight
 
 
 class Sandbox:
     def __init__(self) -> None:
-        self.providers: list[Provider] = all_providers()
+        self.clock = SandboxClock()
+        self.providers: list[Provider] = all_providers(self.clock)
         self.faults = FaultBook(frozenset(provider.name for provider in self.providers))
         self.requests = RequestLog()
         # Handling is quick and in memory; one lock keeps ids, stores and the log consistent.
@@ -44,14 +49,18 @@ class Sandbox:
             with self._lock:
                 self.requests.record("unknown", request, response)
             return Outcome(response)
+        release = None
         with self._lock:
             fault = self.faults.take(provider.name, request.path)
             if fault is None or fault.mode == "lost_response":
                 response = provider.authenticate(request) or provider.handle(request)
             elif fault.mode == "status":
-                response = provider.error(fault.status, fault.code, fault.message)
+                if fault.apply and provider.authenticate(request) is None:
+                    provider.handle(request)  # the effect happens, then the answer is an error
+                response = provider.fault_response(request, fault)
             else:  # delay: whoever still listens after the wait gets a gateway timeout, nothing applied
                 response = provider.error(504, fault.code, fault.message or "upstream request timeout")
+                release = self._hold_in_flight(provider, request.idempotency_key)
             self.requests.record(
                 provider.name,
                 request,
@@ -61,7 +70,21 @@ class Sandbox:
             )
         if fault is None or fault.mode == "status":
             return Outcome(response)
-        return Outcome(response, wait_seconds=fault.seconds, drop=fault.mode == "lost_response")
+        return Outcome(response, wait_seconds=fault.seconds, drop=fault.mode == "lost_response",
+                       release=release)
+
+    def _hold_in_flight(self, provider: Provider, key: str) -> Callable[[], None] | None:
+        """Mark the key in flight while a delay fault holds its request (Stripe, Resend answer 409)."""
+        store = provider.idempotency
+        if not key or store is None:
+            return None
+        store.begin(key)
+
+        def release() -> None:
+            with self._lock:
+                store.finish(key)
+
+        return release
 
     def state(self) -> dict[str, Any]:
         state: dict[str, Any] = {}
@@ -75,6 +98,7 @@ class Sandbox:
                 provider.reset()
             self.faults.clear()
             self.requests.clear()
+            self.clock.reset()
 
     def _control(self, request: SandboxRequest) -> SandboxResponse:
         route = (request.method, request.path.rstrip("/") or "/")
@@ -99,9 +123,35 @@ class Sandbox:
         if route == ("DELETE", "/_sandbox/faults"):
             self.faults.clear()
             return SandboxResponse(200, {"faults": []})
+        if route == ("GET", "/_sandbox/clock"):
+            return SandboxResponse(200, self.clock.as_dict())
+        if route == ("POST", "/_sandbox/clock"):
+            return self._move_clock(request.body)
+        if route[1] == "/_sandbox/hubspot/properties":
+            return self._hubspot_properties(request)
         return SandboxResponse(
             404, {"error": "not_found", "message": f"no route {request.method} {request.path}"}
         )
+
+    def _move_clock(self, body: Any) -> SandboxResponse:
+        seconds = body.get("advance_seconds") if isinstance(body, dict) else None
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
+            return SandboxResponse(400, {"error": "invalid_clock",
+                                         "message": 'expected {"advance_seconds": N} with N >= 0'})
+        self.clock.advance(float(seconds))
+        return SandboxResponse(200, self.clock.as_dict())
+
+    def _hubspot_properties(self, request: SandboxRequest) -> SandboxResponse:
+        hubspot = next(provider for provider in self.providers if isinstance(provider, HubSpot))
+        if request.method == "GET":
+            return SandboxResponse(200, {"properties": hubspot.property_definitions()})
+        if request.method == "POST":
+            try:
+                definition = hubspot.define_property(request.body)
+            except ValueError as exc:
+                return SandboxResponse(400, {"error": "invalid_property", "message": str(exc)})
+            return SandboxResponse(201, {"property": definition})
+        return SandboxResponse(405, {"error": "method_not_allowed", "message": "GET or POST"})
 
     def _index(self, request: SandboxRequest) -> dict[str, Any]:
         return {
@@ -109,16 +159,20 @@ class Sandbox:
             "status": "ok",
             "base_url": request.base_url,
             "providers": {
-                "hubspot": "POST /crm/v3/objects/contacts/batch/upsert",
-                "zendesk": "POST /api/v2/tickets.json, GET /api/v2/tickets/{id}.json",
+                "hubspot": "POST /crm/objects/{2026-03|2026-09}/contacts/batch/upsert "
+                           "(and the legacy /crm/v3/objects/contacts/batch/upsert)",
+                "zendesk": "POST /api/v2/tickets.json, GET /api/v2/tickets.json?external_id=, "
+                           "GET /api/v2/tickets/{id}.json",
                 "resend": "POST /emails, GET /emails/{id}",
-                "stripe": "POST /v1/checkout/sessions, GET /v1/checkout/sessions/{id}",
+                "stripe": "POST|GET /v1/checkout/sessions, GET /v1/checkout/sessions/{id}",
             },
             "inspection": [
                 "GET /_sandbox/requests?provider=NAME",
                 "GET /_sandbox/state",
                 "POST /_sandbox/reset",
                 "GET|POST|DELETE /_sandbox/faults",
+                "GET|POST /_sandbox/clock",
+                "GET|POST /_sandbox/hubspot/properties",
             ],
             "requests_recorded": len(self.requests.entries()),
         }

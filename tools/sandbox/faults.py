@@ -1,9 +1,17 @@
 """Injected failures, consumed in the order they were added by the next matching requests.
 
-- status:        answer `status` with the provider's error body; the call is NOT applied.
-- delay:         wait `seconds` (past the client's timeout), then answer 504; NOT applied.
+- status:        answer `status` with the provider's error body (`code` as the provider's error code,
+                 `retry_after` as a Retry-After header); the call is NOT applied, unless `apply` is
+                 true: then it is applied first and the error answers it (a 500 after the effect).
+                 Stripe keeps a 5xx answer under the request's Idempotency-Key, as the real API does.
+- delay:         wait `seconds` (past the client's timeout), then answer 504; NOT applied. While it
+                 waits, its Idempotency-Key is in flight: Stripe and Resend answer another request
+                 with that key 409.
 - lost_response: APPLY the call, then wait `seconds` and close the connection without an answer,
                  so the client sees a timeout although the side effect happened.
+
+Provider-specific errors are status faults with the provider's code, e.g. HubSpot 423 (locked) and
+477 (migration in progress, Retry-After), HubSpot 429 `DAILY`, Resend 429 `daily_quota_exceeded`.
 """
 
 import itertools
@@ -29,6 +37,8 @@ class Fault:
     code: str = ""
     message: str = ""
     seconds: float = DEFAULT_WAIT_SECONDS
+    apply: bool = False
+    retry_after: float | None = None
 
     def matches(self, provider: str, path: str) -> bool:
         return self.provider == provider and (not self.path or path.startswith(self.path))
@@ -55,10 +65,15 @@ class FaultBook:
             count = int(spec.get("count", 1))
             status = int(spec.get("status", 503))
             seconds = float(spec.get("seconds", DEFAULT_WAIT_SECONDS))
+            retry_after = None if spec.get("retry_after") is None else float(spec["retry_after"])
         except (TypeError, ValueError) as exc:
-            raise FaultError(f"count, status and seconds must be numbers: {exc}") from exc
+            raise FaultError(f"count, status, seconds and retry_after must be numbers: {exc}") from exc
         if count < 1 or not 400 <= status <= 599 or not 0 <= seconds <= 600:
             raise FaultError("count >= 1, 400 <= status <= 599 and 0 <= seconds <= 600")
+        if retry_after is not None and retry_after < 0:
+            raise FaultError("retry_after must be >= 0")
+        if not isinstance(spec.get("apply", False), bool):
+            raise FaultError("apply must be true or false")
         fault = Fault(
             id=next(self._ids),
             provider=provider,
@@ -69,6 +84,8 @@ class FaultBook:
             code=str(spec.get("code") or ""),
             message=str(spec.get("message") or ""),
             seconds=seconds,
+            apply=bool(spec.get("apply", False)),
+            retry_after=retry_after,
         )
         self._faults.append(fault)
         return fault

@@ -76,6 +76,8 @@ class _Handler(BaseHTTPRequestHandler):
         outcome = sandbox.dispatch(request)
         if outcome.wait_seconds:
             sandbox.stopping.wait(outcome.wait_seconds)
+        if outcome.release:
+            outcome.release()
         if outcome.drop:
             # The call was applied; the client never hears about it.
             self.close_connection = True

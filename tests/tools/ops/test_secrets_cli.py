@@ -11,11 +11,19 @@ import google_crc32c
 import pytest
 from google.api_core import exceptions as api_exceptions
 from google.auth.exceptions import DefaultCredentialsError
-from google.cloud.secretmanager import AddSecretVersionRequest, ListSecretVersionsRequest, SecretVersion
+from google.cloud.secretmanager import (
+    AddSecretVersionRequest,
+    GetSecretRequest,
+    ListSecretVersionsRequest,
+    Secret,
+    SecretVersion,
+    UpdateSecretRequest,
+)
 
 from tools.ops import secrets_cli
 
 PROJECT = "launch-ready-staging"
+PROD_PROJECT = "launch-ready-prod"
 DECLARED = ["HUBSPOT_TOKEN", "RESEND_API_KEY", "STRIPE_API_KEY", "STRIPE_WEBHOOK_SECRET", "ZENDESK_API_TOKEN"]
 DECLARED += ["ZENDESK_EMAIL"]
 # Values that must never reach the output.
@@ -24,14 +32,30 @@ TYPED_SECRET = "whsec_typedAtTheHiddenPrompt"
 
 
 class FakeSecretManager:
-    """Secrets of one project in memory. Like the service: NotFound for an unknown secret, DataLoss for a
-    payload whose CRC32C does not match, versions numbered from 1 and listed newest first."""
+    """Secrets of some projects in memory. Like the service: NotFound for an unknown secret, DataLoss for
+    a payload whose CRC32C does not match, versions numbered from 1 and listed newest first, annotations
+    replaced only under an `annotations` update mask."""
 
-    def __init__(self, secrets: list[str]) -> None:
+    def __init__(self, secrets: list[str], projects: tuple[str, ...] = (PROJECT,)) -> None:
         self.versions: dict[str, list[SecretVersion]] = {
-            f"projects/{PROJECT}/secrets/{s}": [] for s in secrets
+            f"projects/{project}/secrets/{s}": [] for project in projects for s in secrets
         }
         self.payloads: dict[str, bytes] = {}
+        self.annotations: dict[str, dict[str, str]] = {name: {} for name in self.versions}
+
+    def get_secret(self, request: dict[str, Any]) -> Secret:
+        name = GetSecretRequest(request).name
+        if name not in self.versions:
+            raise api_exceptions.NotFound(f"Secret [{name}] not found.")
+        return Secret(name=name, annotations=self.annotations[name])
+
+    def update_secret(self, request: dict[str, Any]) -> Secret:
+        parsed = UpdateSecretRequest(request)
+        if parsed.secret.name not in self.versions:
+            raise api_exceptions.NotFound(f"Secret [{parsed.secret.name}] not found.")
+        assert list(parsed.update_mask.paths) == ["annotations"]
+        self.annotations[parsed.secret.name] = dict(parsed.secret.annotations)
+        return parsed.secret
 
     def add_secret_version(self, request: dict[str, Any]) -> SecretVersion:
         # Parsing into the client's own request type rejects misspelt or mistyped fields.
@@ -55,8 +79,8 @@ class FakeSecretManager:
             raise api_exceptions.NotFound(f"Secret [{parent}] not found.")
         return list(self.versions[parent])
 
-    def latest_value(self, name: str) -> bytes:
-        return self.payloads[self.versions[f"projects/{PROJECT}/secrets/{name}"][0].name]
+    def latest_value(self, name: str, project: str = PROJECT) -> bytes:
+        return self.payloads[self.versions[f"projects/{project}/secrets/{name}"][0].name]
 
     def disable_all(self, name: str) -> None:
         for version in self.versions[f"projects/{PROJECT}/secrets/{name}"]:
@@ -70,9 +94,18 @@ def repo(tmp_path: Path) -> Path:
     (tmp_path / "functions_src").mkdir()
     (tmp_path / "functions_src" / "catalog.json").write_text(catalog, encoding="utf-8")
     (tmp_path / "Pulumi.staging.yaml").write_text(
-        f"config:\n  gcp:region: europe-west1\n  launchready:projectId: {PROJECT}\n", encoding="utf-8"
+        f"config:\n  gcp:region: europe-west1\n  launchready:projectId: {PROJECT}\n"
+        "  launchready:environment: staging\n",
+        encoding="utf-8",
     )
     return tmp_path
+
+
+def add_prod_stack(repo: Path) -> None:
+    (repo / "Pulumi.prod.yaml").write_text(
+        f"config:\n  launchready:projectId: {PROD_PROJECT}\n  launchready:environment: production\n",
+        encoding="utf-8",
+    )
 
 
 def run(
@@ -264,3 +297,115 @@ def test_missing_credentials_end_the_command_with_the_hint(
     err = capsys.readouterr().err
     assert err.startswith("error: No Google Cloud credentials found.")
     assert "gcloud auth application-default login" in err
+
+
+# ---- keys in the right environment ------------------------------------------------------------------------
+
+LIVE_KEY = "sk_live_51NzLiveValueThatMustNotLeak"
+SAME_KEY_ENV = {"LAUNCHREADY_FINGERPRINT_KEY": "fingerprint-key-shared-by-the-operators"}
+
+
+@pytest.mark.parametrize("value", [LIVE_KEY, "rk_live_51NzRestrictedLiveValue"])
+def test_a_live_mode_key_is_refused_outside_production(repo: Path, value: str) -> None:
+    client = FakeSecretManager(DECLARED)
+    code, out, _ = run(
+        repo, ["add", "--stack", "staging", "--only", "STRIPE_API_KEY"], client, {"STRIPE_API_KEY": value}
+    )
+    assert code == 1
+    assert (
+        "STRIPE_API_KEY: refused: a Stripe live-mode key (sk_live_/rk_live_) belongs in production only"
+        in out
+    )
+    assert client.versions[f"projects/{PROJECT}/secrets/STRIPE_API_KEY"] == []
+    assert value not in out
+
+
+def test_a_test_mode_key_is_refused_in_production(repo: Path) -> None:
+    add_prod_stack(repo)
+    client = FakeSecretManager(DECLARED, projects=(PROD_PROJECT,))
+    code, out, _ = run(
+        repo, ["add", "--stack", "prod", "--only", "STRIPE_API_KEY"], client, {"STRIPE_API_KEY": STRIPE_KEY}
+    )
+    assert code == 1
+    assert "refused: a Stripe test-mode key (sk_test_/rk_test_) in production" in out
+    assert client.versions[f"projects/{PROD_PROJECT}/secrets/STRIPE_API_KEY"] == []
+
+
+def test_add_records_the_mode_and_a_keyed_fingerprint_never_the_value(repo: Path) -> None:
+    add_prod_stack(repo)
+    client = FakeSecretManager(DECLARED, projects=(PROD_PROJECT,))
+    environ = {"STRIPE_API_KEY": LIVE_KEY, **SAME_KEY_ENV}
+    code, _, _ = run(repo, ["add", "--stack", "prod", "--only", "STRIPE_API_KEY"], client, environ)
+    assert code == 0
+    annotations = client.annotations[f"projects/{PROD_PROJECT}/secrets/STRIPE_API_KEY"]
+    assert annotations["launchready-stripe-mode"] == "live"
+    key = SAME_KEY_ENV["LAUNCHREADY_FINGERPRINT_KEY"].encode()
+    assert annotations["launchready-fingerprint"] == f"v1 {secrets_cli.fingerprint(key, LIVE_KEY)}"
+    assert LIVE_KEY not in json.dumps(annotations)
+    # A keyed hash: the same value under another key gives another fingerprint.
+    assert secrets_cli.fingerprint(b"other", LIVE_KEY) != secrets_cli.fingerprint(key, LIVE_KEY)
+
+
+def test_without_a_shared_key_a_private_key_file_is_made_once(repo: Path) -> None:
+    first = secrets_cli.fingerprint_key({}, repo)
+    path = repo / ".local" / "secrets-fingerprint.key"
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert secrets_cli.fingerprint_key({}, repo) == first and len(first) == 64
+
+
+def _add_everywhere(
+    repo: Path, client: FakeSecretManager, staging: dict[str, str], prod: dict[str, str]
+) -> None:
+    add_prod_stack(repo)
+    assert run(repo, ["add", "--stack", "staging"], client, {**staging, **SAME_KEY_ENV})[0] == 0
+    assert run(repo, ["add", "--stack", "prod"], client, {**prod, **SAME_KEY_ENV})[0] == 0
+
+
+def test_check_finds_the_same_credential_in_two_stacks(repo: Path) -> None:
+    client = FakeSecretManager(DECLARED, projects=(PROJECT, PROD_PROJECT))
+    staging = {name: f"staging-{name}" for name in DECLARED}
+    prod = {**{name: f"prod-{name}" for name in DECLARED}, "HUBSPOT_TOKEN": staging["HUBSPOT_TOKEN"]}
+    _add_everywhere(repo, client, staging, prod)
+    code, out, _ = run(repo, ["check", "--stack", "staging"], client)
+    assert code == 1
+    assert "SAME CREDENTIAL: HUBSPOT_TOKEN here and HUBSPOT_TOKEN in stack prod (launch-ready-prod)" in out
+    assert out.count("SAME CREDENTIAL") == 1
+    assert staging["HUBSPOT_TOKEN"] not in out
+
+
+def test_check_passes_when_every_stack_has_its_own_credentials(repo: Path) -> None:
+    client = FakeSecretManager(DECLARED, projects=(PROJECT, PROD_PROJECT))
+    _add_everywhere(repo, client, {n: f"staging-{n}" for n in DECLARED}, {n: f"prod-{n}" for n in DECLARED})
+    code, out, _ = run(repo, ["check", "--stack", "prod"], client)
+    assert code == 0, out
+    assert "in the right environment only" in out
+
+
+def test_check_refuses_a_live_key_recorded_in_staging(repo: Path) -> None:
+    """A version added by hand is caught through the mode recorded on the secret."""
+    client = FakeSecretManager(DECLARED)
+    run(repo, ["add", "--stack", "staging"], client, {name: "value" for name in DECLARED})
+    client.annotations[f"projects/{PROJECT}/secrets/STRIPE_API_KEY"]["launchready-stripe-mode"] = "live"
+    code, out, _ = run(repo, ["check", "--stack", "staging"], client)
+    assert code == 1
+    assert "STRIPE_API_KEY" in out and "WRONG KEY (a Stripe live-mode key" in out
+
+
+def test_check_says_when_the_enabled_version_was_not_fingerprinted(repo: Path) -> None:
+    client = FakeSecretManager(DECLARED)
+    run(repo, ["add", "--stack", "staging"], client, {name: "value" for name in DECLARED})
+    secrets_cli.add_secret_version(client, PROJECT, "RESEND_API_KEY", "added-by-hand")  # no annotation
+    code, out, _ = run(repo, ["check", "--stack", "staging", "--only", "RESEND_API_KEY"], client)
+    assert code == 0
+    assert "ok (enabled version 2); not fingerprinted" in out
+
+
+def test_a_stack_without_an_environment_kind_is_explained(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (repo / "Pulumi.staging.yaml").write_text(
+        f"config:\n  launchready:projectId: {PROJECT}\n", encoding="utf-8"
+    )
+    code, _, _ = run(repo, ["check", "--stack", "staging"], FakeSecretManager(DECLARED))
+    assert code == 2
+    assert "pulumi config set launchready:environment" in capsys.readouterr().err

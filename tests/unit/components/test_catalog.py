@@ -86,6 +86,10 @@ def entry(raw: dict[str, Any], name: str) -> dict[str, Any]:
         ),
         (lambda c: entry(c, "stripe_webhook")["trigger"].pop("path"), "public http trigger needs a 'path'"),
         (
+            lambda c: entry(c, "user_deleted")["trigger"].update(event="updated"),
+            "firestore event 'updated' is not one of created, deleted",
+        ),
+        (
             lambda c: entry(c, "ops_console")["trigger"].update(path="/ops/*/x"),
             "may only end in '/**'",
         ),

@@ -179,7 +179,6 @@ def test_rate_limit_rule_covers_the_webhook_and_support_paths(edge: PlanMocks) -
     (rule,) = ruleset.inputs["rules"]
     assert rule["action"] == "block"
     assert rule["enabled"] is True
-    assert rule["actionParameters"]["response"]["statusCode"] == 429
     assert '"/v1/stripe/webhook"' in rule["expression"]
     assert '"/v1/support"' in rule["expression"]
     assert rule["expression"].startswith("(http.request.uri.path in {")
@@ -189,6 +188,22 @@ def test_rate_limit_rule_covers_the_webhook_and_support_paths(edge: PlanMocks) -
     assert limit["period"] == 10
     assert limit["requestsPerPeriod"] >= 1
     assert limit["mitigationTimeout"] >= 10
+
+
+def test_free_plan_rate_limit_has_no_custom_response(edge: PlanMocks) -> None:
+    # A custom response on a rate limiting rule needs Pro or above; on Free the API rejects the rule.
+    # https://developers.cloudflare.com/waf/rate-limiting-rules/create-zone-dashboard/
+    (ruleset,) = edge.of_type(RULESET)
+    (rule,) = ruleset.inputs["rules"]
+    assert "actionParameters" not in rule
+
+
+@pytest.mark.parametrize("plan", ["pro", "business", "enterprise"])
+def test_paid_plans_answer_rate_limited_clients_with_json_429(plan: str) -> None:
+    (ruleset,) = build(edge_args(cloudflare_plan=plan)).of_type(RULESET)
+    (rule,) = ruleset.inputs["rules"]
+    response = rule["actionParameters"]["response"]
+    assert (response["statusCode"], response["contentType"]) == (429, "application/json")
 
 
 def test_a_stack_that_does_not_own_the_zone_creates_only_its_own_records() -> None:

@@ -80,12 +80,17 @@ def test_push_and_scheduler_identities_invoke_only_their_targets(
     workers = {spec.resource_name for spec in catalog.by_trigger("pubsub")}
     assert granted[f"serviceAccount:{sa(stack_plan, 'pubsub-push-invoker')}"] == workers
     assert granted[f"serviceAccount:{sa(stack_plan, 'scheduler-invoker')}"] == {"ops-digest"}
-    assert granted[f"serviceAccount:{sa(stack_plan, 'fn-user-created')}"] == {"user-created"}
+    # Each Firestore-triggered function is invoked by its own identity (Eventarc), and only itself.
+    eventarc = {f"serviceAccount:{sa(stack_plan, f'fn-{spec.resource_name}')}": {spec.resource_name}
+                for spec in catalog.by_trigger("firestore")}
+    assert {"user_created", "user_deleted"} <= {spec.name for spec in catalog.by_trigger("firestore")}
+    for member, targets in eventarc.items():
+        assert granted[member] == targets
     assert set(granted) == {
         "allUsers",
         f"serviceAccount:{sa(stack_plan, 'pubsub-push-invoker')}",
         f"serviceAccount:{sa(stack_plan, 'scheduler-invoker')}",
-        f"serviceAccount:{sa(stack_plan, 'fn-user-created')}",
+        *eventarc,
     }
 
 
@@ -99,14 +104,19 @@ def test_each_function_runs_as_its_own_least_privilege_account(
     roles: dict[str, set[str]] = {}
     for grant in stack_plan.of_type(PROJECT_IAM):
         roles.setdefault(grant.inputs["role"], set()).add(grant.inputs["member"].split(":", 1)[1])
-    assert roles["roles/firebaseauth.admin"] == {sa(stack_plan, "fn-billing-worker")}
+    assert roles["roles/firebaseauth.admin"] == {
+        sa(stack_plan, "fn-billing-worker"),
+        sa(stack_plan, "fn-user-deleted"),
+    }
     assert roles["roles/firebaseauth.viewer"] == {
         sa(stack_plan, "fn-create-checkout"),
         sa(stack_plan, "fn-support-request"),
         sa(stack_plan, "fn-ops-console"),  # verifies operators' tokens, reads a customer's claims
     }
     assert roles["roles/datastore.user"] == accounts
-    assert roles["roles/eventarc.eventReceiver"] == {sa(stack_plan, "fn-user-created")}
+    assert roles["roles/eventarc.eventReceiver"] == {
+        sa(stack_plan, f"fn-{spec.resource_name}") for spec in catalog.by_trigger("firestore")
+    }
     # Nothing gets broad roles.
     assert not {"roles/owner", "roles/editor", "roles/pubsub.publisher", "roles/run.invoker"} & set(roles)
 
@@ -184,6 +194,17 @@ def test_firestore_trigger_fires_on_user_creation(stack_plan: PlanMocks) -> None
     assert trigger["serviceAccountEmail"] == sa(stack_plan, "fn-user-created")
 
 
+def test_firestore_trigger_fires_on_user_deletion(stack_plan: PlanMocks) -> None:
+    trigger = function(stack_plan, "user_deleted").inputs["eventTrigger"]
+    assert trigger["eventType"] == "google.cloud.firestore.document.v1.deleted"
+    assert trigger["retryPolicy"] == "RETRY_POLICY_RETRY"
+    assert trigger["eventFilters"] == [
+        {"attribute": "database", "value": "(default)"},
+        {"attribute": "document", "value": "users/{uid}", "operator": "match-path-pattern"},
+    ]
+    assert trigger["serviceAccountEmail"] == sa(stack_plan, "fn-user-deleted")
+
+
 def test_daily_digest_is_scheduled_with_oidc(stack_plan: PlanMocks, catalog: Catalog) -> None:
     trigger = catalog.function("ops_digest").trigger
     job = stack_plan.named("gcp:cloudscheduler/job:Job", "functions-ops-digest-schedule")
@@ -228,4 +249,8 @@ def test_max_instances_follow_the_stack_scale(
     for spec in catalog.functions:
         config = function(plan, spec.name).inputs["serviceConfig"]
         assert config["maxInstanceCount"] == max(1, round(spec.limits.max_instances * scale))
-        assert config["environmentVariables"]["LAUNCHREADY_ENV"] == stack
+        # The kind of environment (launchready:environment), never the stack's name.
+        assert (
+            config["environmentVariables"]["LAUNCHREADY_ENV"]
+            == {"staging": "staging", "prod": "production"}[stack]
+        )

@@ -42,7 +42,9 @@ def test_each_public_path_rewrites_to_its_service(
 ) -> None:
     mocks, _ = hosting
     version = mocks.named("gcp:firebase/hostingVersion:HostingVersion", "api-version")
-    rewrites = {r["path"]: r["run"] for r in version.inputs["config"]["rewrites"]}
+    # Each rule matches its path with `glob`; `path` would be a destination and match nothing.
+    assert all("path" not in r and "regex" not in r for r in version.inputs["config"]["rewrites"])
+    rewrites = {r["glob"]: r["run"] for r in version.inputs["config"]["rewrites"]}
     assert rewrites == {
         spec.trigger.path: {"serviceId": spec.resource_name, "region": "europe-west1"}
         for spec in catalog.public_http

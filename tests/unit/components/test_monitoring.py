@@ -35,6 +35,7 @@ def monitoring_args(**overrides: Any) -> MonitoringArgs:
         dead_letter_subscriptions=[f"projects/{PROJECT}/subscriptions/{DLQ_SUBSCRIPTIONS[0]}"]
         + DLQ_SUBSCRIPTIONS[1:],
         log_retention_days=30,
+        endpoint_functions=["stripe_webhook", "create_checkout", "support_request"],
     )
     return dataclasses.replace(args, **overrides)
 
@@ -79,8 +80,9 @@ def test_email_notification_channel(monitoring: PlanMocks) -> None:
 
 def test_every_alert_policy_notifies_the_email_channel(monitoring: PlanMocks) -> None:
     policies = monitoring.of_type(POLICY)
-    # One per uptime target plus function errors, webhook failures, payment sync lag and dead letters.
-    assert len(policies) == 2 + 4
+    # One per uptime target plus function errors, webhook failures, payment sync lag, dead letters,
+    # p95 latency and the endpoints' error rate.
+    assert len(policies) == 2 + 6
     channel_name = f"projects/{PROJECT}/notificationChannels/"
     for resource in policies:
         (channel,) = resource.inputs["notificationChannels"]
@@ -192,6 +194,35 @@ def test_dead_letter_subscriptions_may_be_outputs() -> None:
     assert '"support-dlq-sub"' in condition["filter"]
 
 
+def test_p95_latency_alert_over_500_ms_on_every_function(monitoring: PlanMocks) -> None:
+    condition = threshold_of(policy(monitoring, "function-latency-p95"))
+    assert 'metric.type="run.googleapis.com/request_latencies"' in condition["filter"]
+    for service in ("stripe-webhook", "create-checkout", "support-request", "billing-worker"):
+        assert f'"{service}"' in condition["filter"]
+    assert condition["thresholdValue"] == 500  # request_latencies is in milliseconds
+    assert condition["comparison"] == "COMPARISON_GT"
+    (aggregation,) = condition["aggregations"]
+    assert aggregation["perSeriesAligner"] == "ALIGN_PERCENTILE_95"
+    assert aggregation["groupByFields"] == ["resource.label.service_name"]
+
+
+def test_error_rate_alert_is_the_5xx_ratio_over_1_percent_on_the_endpoints(monitoring: PlanMocks) -> None:
+    condition = threshold_of(policy(monitoring, "endpoint-error-rate"))
+    assert 'metric.type="run.googleapis.com/request_count"' in condition["filter"]
+    assert 'metric.label.response_code_class="5xx"' in condition["filter"]
+    # The denominator counts every request of the same services, so the threshold is a ratio.
+    assert condition["denominatorFilter"] == condition["filter"].replace(
+        ' AND metric.label.response_code_class="5xx"', ""
+    )
+    assert condition["denominatorAggregations"] == condition["aggregations"]
+    assert condition["thresholdValue"] == 0.01
+    assert condition["comparison"] == "COMPARISON_GT"
+    for service in ("stripe-webhook", "create-checkout", "support-request"):
+        assert f'"{service}"' in condition["filter"]
+    # Workers answer 500 on purpose so Pub/Sub redelivers: they are not automation endpoints.
+    assert "billing-worker" not in condition["filter"]
+
+
 def test_component_outputs_name_every_policy() -> None:
     mocks = PlanMocks()
     mocks.install()
@@ -211,6 +242,8 @@ def test_component_outputs_name_every_policy() -> None:
         "webhook-failures",
         "payment-sync-lag",
         "dead-letters",
+        "function-latency-p95",
+        "endpoint-error-rate",
     }
     assert seen["retention"] == 30
 
@@ -232,6 +265,11 @@ def test_component_outputs_name_every_policy() -> None:
             "used twice",
         ),
         ({"dead_letter_subscriptions": []}, "dead_letter_subscriptions is empty"),
+        ({"endpoint_functions": []}, "endpoint_functions is empty"),
+        (
+            {"endpoint_functions": ["crm_worker"]},
+            "endpoint_functions ['crm_worker'] are not in function_names",
+        ),
     ],
 )
 def test_bad_arguments_raise_a_readable_error(overrides: dict[str, Any], message: str) -> None:

@@ -23,7 +23,7 @@ INDEX = CompositeIndex(
 )
 
 
-def build(new_project: NewProjectSpec | None) -> PlanMocks:
+def build(new_project: NewProjectSpec | None, environment: str = "staging") -> PlanMocks:
     mocks = PlanMocks()
     mocks.install()
     args = ProjectArgs(
@@ -33,6 +33,8 @@ def build(new_project: NewProjectSpec | None) -> PlanMocks:
         authorized_domains=["app.acme.dev", "localhost"],
         indexes=(INDEX,),
         new_project=new_project,
+        identity_platform=new_project is not None,
+        environment=environment,
     )
     run_under_mocks(lambda: FirebaseProject("project", args))
     return mocks
@@ -79,6 +81,23 @@ def test_firestore_is_native_with_pitr_delete_protection_and_abandon(created: Pl
     assert database.inputs["pointInTimeRecoveryEnablement"] == "POINT_IN_TIME_RECOVERY_ENABLED"
     assert database.inputs["deleteProtectionState"] == "DELETE_PROTECTION_ENABLED"
     assert database.inputs["deletionPolicy"] == "ABANDON"
+
+
+@pytest.mark.parametrize(
+    ("environment", "protection", "deletion"),
+    [
+        ("production", "DELETE_PROTECTION_ENABLED", "ABANDON"),
+        ("staging", "DELETE_PROTECTION_ENABLED", "ABANDON"),
+        ("preview", "DELETE_PROTECTION_DISABLED", "DELETE"),
+    ],
+)
+def test_firestore_durability_follows_the_environment(
+    environment: str, protection: str, deletion: str
+) -> None:
+    database = build(None, environment).named("gcp:firestore/database:Database", "project-firestore")
+    assert database.inputs["deleteProtectionState"] == protection
+    assert database.inputs["deletionPolicy"] == deletion
+    assert database.inputs["pointInTimeRecoveryEnablement"] == "POINT_IN_TIME_RECOVERY_ENABLED"
 
 
 def test_rules_are_deployed_and_released_to_cloud_firestore(created: PlanMocks) -> None:

@@ -73,6 +73,7 @@ def test_each_accessor_binding_goes_only_to_declaring_functions(shared: tuple[Ca
     # The shared secret reaches both of its users and nobody else.
     assert granted["STRIPE_API_KEY"] == {
         f"serviceAccount:{email('create_checkout')}",
+        f"serviceAccount:{email('user_deleted')}",
         f"serviceAccount:{email('billing_portal')}",
     }
 

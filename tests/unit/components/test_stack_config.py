@@ -69,7 +69,6 @@ def test_missing_key_names_the_key_and_the_stack_file() -> None:
         ("launchready:regoin", "europe-west1", "launchready:regoin is not a known setting; did you mean"),
         ("launchready:mailDomain", "mail.other.org", "launchready:mailDomain must be example.com or a"),
         ("launchready:manageZone", "no", "launchready:manageZone must be true or false"),
-        ("launchready:firebaseWebApiKey", "sk_live_123", "launchready:firebaseWebApiKey is malformed"),
     ],
 )
 def test_malformed_value_is_reported_by_key(key: str, value: Any, expected: str) -> None:
@@ -116,8 +115,148 @@ def test_defaults_and_scaling() -> None:
     assert scaled_max_instances(1, half.max_instances_scale) == 1
 
 
-def test_the_ops_console_web_api_key_is_optional() -> None:
-    assert parse_stack_config(stack_values("staging"), "staging").firebase_web_api_key == ""
+# --- Rules the model adds: values that looked fine but could never deploy ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        (
+            "launchready:region",
+            "europe-west99",
+            "launchready:region is not one of the Cloud Run functions regions",
+        ),
+        ("launchready:region", "europe-west2x", "https://cloud.google.com/functions/docs/locations"),
+        (
+            "launchready:firestoreLocation",
+            "eur9",
+            "launchready:firestoreLocation is not one of the Firestore",
+        ),
+        (
+            "gcp:project",
+            "someone-elses-project",
+            "gcp:project is 'someone-elses-project' but launchready:projectId",
+        ),
+        (
+            "launchready:emailFrom",
+            "App <hello@other.org>",
+            "launchready:emailFrom sends from other.org, outside",
+        ),
+        (
+            "launchready:apiHost",
+            "api.eu.staging.example.com",
+            "Universal SSL covers the apex and one level only",
+        ),
+        ("gcp:userProjectOverride", False, "gcp:userProjectOverride must be true"),
+        (
+            "launchready:cloudflarePlan",
+            "premium",
+            "launchready:cloudflarePlan must be free, pro, business or",
+        ),
+        (
+            "launchready:edgeCertificate",
+            "wildcard",
+            "launchready:edgeCertificate must be universal, advanced or custom",
+        ),
+        (
+            "launchready:edgeCertificate",
+            "custom",
+            "launchready:edgeCertificate custom needs a Business or Enterprise plan, the zone is on free",
+        ),
+        ("launchready:environment", "prod", "launchready:environment must be production, staging or preview"),
+    ],
+)
+def test_values_that_cannot_deploy_are_rejected(key: str, value: Any, expected: str) -> None:
+    with pytest.raises(StackConfigError) as raised:
+        parse_stack_config({**stack_values("staging"), key: value}, "staging")
+    assert expected in str(raised.value)
+
+
+def test_environment_rules_read_the_environment_key_not_the_stack_name() -> None:
+    values = {**stack_values("staging"), "launchready:authorizedDomains": ["app.example.com", "localhost"]}
+    assert "localhost" in parse_stack_config(values, "prod").authorized_domains  # a staging kind named prod
+    with pytest.raises(StackConfigError, match="must not include localhost in a production environment"):
+        parse_stack_config({**values, "launchready:environment": "production"}, "staging")
+
+
+def test_quota_project_is_required() -> None:
+    values = stack_values("prod")
+    del values["gcp:billingProject"]
+    with pytest.raises(StackConfigError, match="gcp:billingProject is missing"):
+        parse_stack_config(values, "prod")
+
+
+def test_a_deeper_api_host_is_accepted_with_an_advanced_certificate_or_unproxied() -> None:
+    deep = {**stack_values("staging"), "launchready:apiHost": "api.staging.example.com"}
+    assert (
+        parse_stack_config({**deep, "launchready:edgeCertificate": "advanced"}, "staging").api_host_depth == 2
+    )
+    assert parse_stack_config({**deep, "launchready:proxyApiHost": False}, "staging").api_host_depth == 2
+
+
+def test_every_region_in_the_committed_lists_is_accepted() -> None:
+    from components.stack_config import FIRESTORE_LOCATIONS, FUNCTION_REGIONS, LOCATIONS
+
+    assert LOCATIONS["retrieved"] and "https://" in LOCATIONS["firestore"]["source"]
+    for region in FUNCTION_REGIONS:
+        parse_stack_config({**stack_values("staging"), "launchready:region": region}, "staging")
+    for location in FIRESTORE_LOCATIONS:
+        parse_stack_config({**stack_values("staging"), "launchready:firestoreLocation": location}, "staging")
+
+
+def test_example_values_warn_once_per_key(repo_root: Any) -> None:
+    from components.stack_config import read_stack_file
+
+    stack_file = read_stack_file(repo_root / "Pulumi.prod.yaml")
+    keys = [p.key for p in stack_file.placeholders]
+    assert len(keys) == len(set(keys))
+    assert "launchready:projectId" in keys and "launchready:dkimRecords" in keys
+    assert "launchready:region" not in keys  # not marked: a real choice, not an example
+    warnings = stack_file.warnings()
+    assert len(warnings) == len(keys)
+    assert all(w.startswith("warning: Pulumi.prod.yaml:") and "\n" not in w for w in warnings)
+
+
+def test_yaml_syntax_error_is_one_line_with_file_line_column(tmp_path: Any) -> None:
+    from components.stack_config import read_stack_file
+
+    path = tmp_path / "Pulumi.broken.yaml"
+    path.write_text("config:\n  launchready:region: europe-west1\n  launchready:domain: [example.com\n")
+    with pytest.raises(StackConfigError) as raised:
+        read_stack_file(path)
+    message = str(raised.value)
+    assert "\n" not in message
+    assert message.startswith("Pulumi.broken.yaml:4:1: YAML syntax error")
+
+
+def test_schema_and_docs_are_up_to_date() -> None:
+    from tools.offline.stack_schema import stale
+
+    assert stale() == [], "run: python -m tools.offline.stack_schema"
+
+
+def test_schema_validates_the_stack_files_and_names_bad_keys(repo_root: Any) -> None:
+    import json
+
+    import jsonschema
+    import yaml
+
+    schema = json.loads((repo_root / "docs" / "stack-config.schema.json").read_text(encoding="utf-8"))
+    validator = jsonschema.Draft202012Validator(schema)
+    for stack in ("staging", "prod"):
+        text = (repo_root / f"Pulumi.{stack}.yaml").read_text(encoding="utf-8")
+        assert text.startswith("# yaml-language-server: $schema=./docs/stack-config.schema.json")
+        document = yaml.safe_load(text)
+        assert list(validator.iter_errors(document)) == []
+    document["config"]["launchready:regoin"] = "europe-west1"
+    document["config"]["launchready:region"] = "mars-1"
+    assert len(list(validator.iter_errors(document))) == 2
+
+
+def test_the_ops_console_web_api_key_is_optional_and_checked() -> None:
+    assert parse_stack_config(stack_values("staging"), "staging").firebase_web_api_key is None
     key = "AIza" + "x" * 35
     values = {**stack_values("staging"), "launchready:firebaseWebApiKey": key}
     assert parse_stack_config(values, "staging").firebase_web_api_key == key
+    with pytest.raises(StackConfigError, match="launchready:firebaseWebApiKey"):
+        parse_stack_config({**values, "launchready:firebaseWebApiKey": "sk_live_123"}, "staging")

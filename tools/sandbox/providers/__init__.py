@@ -1,5 +1,6 @@
 """The providers the sandbox speaks for, each in its own module."""
 
+from ..clock import SandboxClock
 from .base import Provider
 from .hubspot import HubSpot
 from .resend import Resend
@@ -7,8 +8,10 @@ from .stripe import Stripe
 from .zendesk import Zendesk
 
 
-def all_providers() -> list[Provider]:
-    return [HubSpot(), Zendesk(), Resend(), Stripe()]
+def all_providers(clock: SandboxClock | None = None) -> list[Provider]:
+    """Every provider, sharing one clock."""
+    clock = clock or SandboxClock()
+    return [HubSpot(clock), Zendesk(clock), Resend(clock), Stripe(clock)]
 
 
 __all__ = ["HubSpot", "Provider", "Resend", "Stripe", "Zendesk", "all_providers"]

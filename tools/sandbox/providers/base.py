@@ -7,6 +7,9 @@ import binascii
 from datetime import UTC, datetime
 from typing import Any
 
+from ..clock import SandboxClock
+from ..faults import Fault
+from ..idempotency import IdempotencyStore
 from ..messages import SandboxRequest, SandboxResponse
 
 
@@ -14,8 +17,22 @@ class Provider(abc.ABC):
     name: str
     path_prefixes: tuple[str, ...]
 
-    def __init__(self) -> None:
+    def __init__(self, clock: SandboxClock | None = None) -> None:
+        self.clock = clock or SandboxClock()
         self.reset()
+
+    @property
+    def idempotency(self) -> IdempotencyStore | None:
+        """The provider's idempotency-key store, if it honours Idempotency-Key."""
+        return None
+
+    def fault_response(self, request: SandboxRequest, fault: Fault) -> SandboxResponse:
+        """The answer to a `status` fault: the provider's error shape, plus Retry-After when the fault
+        gives one. Providers that keep error answers under an idempotency key (Stripe) override this."""
+        response = self.error(fault.status, fault.code, fault.message)
+        if fault.retry_after is not None:
+            response.headers["Retry-After"] = str(int(fault.retry_after))
+        return response
 
     def owns(self, path: str) -> bool:
         return path.startswith(self.path_prefixes)

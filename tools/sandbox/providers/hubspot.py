@@ -1,27 +1,64 @@
-"""HubSpot CRM v3: contacts batch upsert by email, with HubSpot's answer and error shapes."""
+"""HubSpot CRM contacts: batch upsert by email, with HubSpot's answer and error shapes.
+
+Paths: the date-based versions 2026-03 and 2026-09 (`/crm/objects/{version}/contacts/batch/upsert`,
+HubSpot/HubSpot-public-api-spec-collection PublicApiSpecs/CRM/Contacts/Rollouts/424/{version}/
+contacts.json) and the legacy `/crm/v3/objects/contacts/batch/upsert`, which HubSpot supports until
+September 2027.
+
+The portal is modelled like a real one: a property must exist to be written (PROPERTY_DOESNT_EXIST),
+an enumeration (select, multiple checkboxes) accepts only its defined options (INVALID_OPTION), and a
+contact's lifecycle stage only moves forward: an earlier stage is not applied unless the stage was
+cleared first (HubSpot: "you can only set the value forward"; to go back, clear it, then set it). The
+corpus shows no error for a backward value, so the sandbox keeps the stored stage and answers 200.
+Properties are inspected and added through GET/POST /_sandbox/hubspot/properties.
+"""
 
 import itertools
+import json
 import re
 import uuid
 from typing import Any
 
 from ..messages import SandboxRequest, SandboxResponse
-from .base import Provider, bearer_token, iso_now
+from .base import Provider, bearer_token
 
-UPSERT_PATH = "/crm/v3/objects/contacts/batch/upsert"
-BATCH_LIMIT = 100
-LIFECYCLE_STAGES = frozenset(
-    {
-        "subscriber",
-        "lead",
-        "marketingqualifiedlead",
-        "salesqualifiedlead",
-        "opportunity",
-        "customer",
-        "evangelist",
-        "other",
-    }
+UPSERT_PATH = "/crm/objects/2026-09/contacts/batch/upsert"
+# Operation `post-/crm/objects/2026-09/{objectType}/gdpr-delete` of the same spec collection (and its
+# v3 form, https://developers.hubspot.com/docs/api-reference/crm-contacts-v3/basic/post-crm-v3-objects-contacts-gdpr-delete).
+_GDPR_DELETE_PATHS = re.compile(
+    r"^/crm/(?:objects/(?:2026-03|2026-09)/contacts|v3/objects/contacts)/gdpr-delete$"
 )
+_UPSERT_PATHS = re.compile(
+    r"^/crm/(?:objects/(?:2026-03|2026-09)/contacts|v3/objects/contacts)/batch/upsert$"
+)
+BATCH_LIMIT = 100
+# HubSpot's default lifecycle stages, in their forward order.
+LIFECYCLE_ORDER = (
+    "subscriber",
+    "lead",
+    "marketingqualifiedlead",
+    "salesqualifiedlead",
+    "opportunity",
+    "customer",
+    "evangelist",
+    "other",
+)
+LIFECYCLE_STAGES = frozenset(LIFECYCLE_ORDER)
+# The multi-checkbox property the runbook has founders create, with one option per tag (docs/operations.md).
+TAGS_PROPERTY = "launchready_tags"
+TAG_OPTIONS = ("signed_up", "customer", "trialing", "payment_failed", "canceled", "refunded", "disputed",
+               "account_deleted")
+# HubSpot's default contact properties the adapter may write, plus read-only ones it sets itself.
+_DEFAULT_PROPERTIES: dict[str, dict[str, Any]] = {
+    "email": {"type": "string", "fieldType": "text"},
+    "firstname": {"type": "string", "fieldType": "text"},
+    "lastname": {"type": "string", "fieldType": "text"},
+    "phone": {"type": "string", "fieldType": "phonenumber"},
+    "company": {"type": "string", "fieldType": "text"},
+    "lifecyclestage": {"type": "enumeration", "fieldType": "radio", "options": list(LIFECYCLE_ORDER)},
+    TAGS_PROPERTY: {"type": "enumeration", "fieldType": "checkbox", "options": list(TAG_OPTIONS)},
+}
+_READ_ONLY = frozenset({"hs_object_id", "createdate", "lastmodifieddate"})
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _CATEGORIES = {
     400: "VALIDATION_ERROR",
@@ -40,9 +77,34 @@ class HubSpot(Provider):
     def reset(self) -> None:
         self._contacts: dict[str, dict[str, Any]] = {}  # by lower-case email
         self._ids = itertools.count(101)
+        self._gdpr_deleted: list[str] = []  # emails erased or blocklisted by a GDPR delete
+        self._properties = {name: {"name": name, **spec} for name, spec in _DEFAULT_PROPERTIES.items()}
+
+    def property_definitions(self) -> list[dict[str, Any]]:
+        return [dict(definition) for definition in self._properties.values()]
+
+    def define_property(self, spec: Any) -> dict[str, Any]:
+        """Create or replace a contact property: {"name", "type": "string"|"enumeration",
+        "fieldType", "options": [...] for enumerations}, as a portal admin would."""
+        name = str(spec.get("name", "")) if isinstance(spec, dict) else ""
+        if not isinstance(spec, dict) or not re.fullmatch(r"[a-z][a-z0-9_]{0,99}", name):
+            raise ValueError("name must be a lower-case internal property name")
+        kind = spec.get("type", "string")
+        options = spec.get("options")
+        if kind not in ("string", "enumeration"):
+            raise ValueError("type must be string or enumeration")
+        listed = isinstance(options, list) and all(isinstance(option, str) for option in options)
+        if kind == "enumeration" and not (listed and isinstance(options, list)):
+            raise ValueError("an enumeration needs options: a list of strings")
+        definition = {"name": spec["name"], "type": kind, "fieldType": str(spec.get("fieldType") or "text")}
+        if isinstance(options, list) and kind == "enumeration":
+            definition["options"] = list(options)
+        self._properties[definition["name"]] = definition
+        return dict(definition)
 
     def state(self) -> dict[str, list[dict[str, Any]]]:
-        return {"contacts": list(self._contacts.values())}
+        return {"contacts": list(self._contacts.values()),
+                "gdpr_deleted": [{"email": email} for email in self._gdpr_deleted]}
 
     def error(self, status: int, code: str = "", message: str = "") -> SandboxResponse:
         category = code or _CATEGORIES.get(status, "INTERNAL_ERROR" if status >= 500 else "BAD_REQUEST")
@@ -54,8 +116,13 @@ class HubSpot(Provider):
         }
         headers = {}
         if status == 429:
-            body.update(errorType="RATE_LIMIT", policyName="TEN_SECONDLY_ROLLING")
-            headers["Retry-After"] = "1"
+            # The limit that was hit is named by policyName (DAILY, TEN_SECONDLY_ROLLING, SECONDLY).
+            policy = code if code in ("DAILY", "TEN_SECONDLY_ROLLING", "SECONDLY") else "TEN_SECONDLY_ROLLING"
+            body.update(category="RATE_LIMITS", errorType="RATE_LIMIT", policyName=policy)
+            if policy == "DAILY":
+                body["message"] = message or "You have reached your daily limit."
+        if status == 477:  # "a Retry-After response header ... (typically up to 24 hours)"
+            headers["Retry-After"] = "3600"
         return SandboxResponse(status, body, headers)
 
     def authenticate(self, request: SandboxRequest) -> SandboxResponse | None:
@@ -68,7 +135,9 @@ class HubSpot(Provider):
         )
 
     def handle(self, request: SandboxRequest) -> SandboxResponse:
-        if request.method != "POST" or request.path.rstrip("/") != UPSERT_PATH:
+        if request.method == "POST" and _GDPR_DELETE_PATHS.match(request.path.rstrip("/")):
+            return self._gdpr_delete(request)
+        if request.method != "POST" or not _UPSERT_PATHS.match(request.path.rstrip("/")):
             return self.error(404, "OBJECT_NOT_FOUND", f"No route for {request.method} {request.path}")
         if request.body_error:
             return self.error(400, message=f"Invalid input JSON on line 1: {request.body_error}")
@@ -84,24 +153,72 @@ class HubSpot(Provider):
                 400, message=f"Duplicate IDs found in batch input: {duplicates}. IDs must be unique"
             )
 
-        started = iso_now()
+        started = self.clock.iso_now()
         results, errors = [], []
         for item in inputs:
-            problem = _validate_input(item)
+            problem = _validate_input(item) or self._property_problem(item)
             if problem:
                 errors.append(problem)
             else:
                 results.append(self._upsert(item["id"].lower(), item.get("properties") or {}))
         if not results:
             return SandboxResponse(400, errors[0])
-        body = {"status": "COMPLETE", "results": results, "startedAt": started, "completedAt": iso_now()}
+        body = {"status": "COMPLETE", "results": results, "startedAt": started,
+                "completedAt": self.clock.iso_now()}
         if errors:
             body.update(numErrors=len(errors), errors=errors)
             return SandboxResponse(207, body)
         return SandboxResponse(200, body)
 
+    def _property_problem(self, item: dict[str, Any]) -> dict[str, Any] | None:
+        """HubSpot's answer to a property the portal does not define, or an option it does not have."""
+        problems = []
+        for name, value in (item.get("properties") or {}).items():
+            definition = self._properties.get(name)
+            if name in _READ_ONLY:
+                problems.append({"isValid": False, "message": f"{name} is a read only property",
+                                 "error": "READ_ONLY_VALUE", "name": name})
+                continue
+            if definition is None:
+                problems.append({"isValid": False, "message": f'Property "{name}" does not exist',
+                                 "error": "PROPERTY_DOESNT_EXIST", "name": name})
+                continue
+            if definition["type"] != "enumeration" or value in (None, ""):
+                continue
+            chosen = str(value).split(";") if definition["fieldType"] == "checkbox" else [str(value)]
+            for option in chosen:
+                if option not in definition["options"]:
+                    problems.append({"isValid": False, "error": "INVALID_OPTION", "name": name,
+                                     "message": f"{option} was not one of the allowed options: "
+                                                f"{definition['options']}"})
+        if not problems:
+            return None
+        # The message embeds the list as JSON, like HubSpot's.
+        return _input_error(f"Property values were not valid: {json.dumps(problems)}", item.get("id"),
+                            problems[0]["error"])
+
+    def _gdpr_delete(self, request: SandboxRequest) -> SandboxResponse:
+        """Permanently deletes the contact (204, no body). By email, an address with no contact is still
+        blocklisted, as HubSpot documents; by id, an unknown id is a 404."""
+        body = request.body if isinstance(request.body, dict) else {}
+        object_id, id_property = body.get("objectId"), body.get("idProperty")
+        if not isinstance(object_id, str) or not object_id:
+            return self.error(400, message="Invalid input JSON: 'objectId' is required")
+        if id_property == "email":
+            email = object_id.strip().lower()
+        elif id_property in (None, "", "hs_object_id"):
+            email = next((key for key, contact in self._contacts.items() if contact["id"] == object_id), "")
+            if not email:
+                return self.error(404, "OBJECT_NOT_FOUND", f"resource not found: {object_id}")
+        else:
+            return self.error(400, message=f"Property {id_property} is not a unique identifier for contacts")
+        self._contacts.pop(email, None)
+        if email not in self._gdpr_deleted:
+            self._gdpr_deleted.append(email)
+        return SandboxResponse(204)
+
     def _upsert(self, email: str, properties: dict[str, Any]) -> dict[str, Any]:
-        now = iso_now()
+        now = self.clock.iso_now()
         contact = self._contacts.get(email)
         created = contact is None
         if contact is None:
@@ -114,7 +231,11 @@ class HubSpot(Provider):
             }
             self._contacts[email] = contact
         # A property in the input replaces its stored value; properties not mentioned are kept.
-        contact["properties"].update({key: _as_text(value) for key, value in properties.items()})
+        updates = {key: _as_text(value) for key, value in properties.items()}
+        stage = updates.get("lifecyclestage")
+        if stage and not _forward(contact["properties"].get("lifecyclestage") or "", stage):
+            del updates["lifecyclestage"]  # only moves forward; clear it first to go back
+        contact["properties"].update(updates)
         contact["properties"]["lastmodifieddate"] = now
         contact["updatedAt"] = now
         return {
@@ -125,6 +246,12 @@ class HubSpot(Provider):
             "archived": False,
             "new": created,
         }
+
+
+def _forward(current: str, new: str) -> bool:
+    if not current or current not in LIFECYCLE_STAGES or new not in LIFECYCLE_STAGES:
+        return True
+    return LIFECYCLE_ORDER.index(new) >= LIFECYCLE_ORDER.index(current)
 
 
 def _as_text(value: Any) -> str:

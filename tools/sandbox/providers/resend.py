@@ -1,5 +1,8 @@
 """Resend: POST /emails with Resend's validation, error shape and Idempotency-Key rules
-(same key + same body within 24 h -> the same id; a different body -> 409 invalid_idempotent_request)."""
+(same key + same body within 24 h -> the same id; a different body -> 409 invalid_idempotent_request;
+the same key while the first request is still running -> 409 concurrent_idempotent_requests),
+https://resend.com/docs/api-reference/errors. Quota errors (429 daily_quota_exceeded,
+monthly_quota_exceeded) are injected as status faults."""
 
 import re
 import uuid
@@ -26,6 +29,11 @@ _NAMES = {
     422: "validation_error",
     429: "rate_limit_exceeded",
 }
+# Resend's messages for its quota errors (https://resend.com/docs/api-reference/errors).
+_QUOTA_MESSAGES = {
+    "daily_quota_exceeded": "You have reached your daily email sending quota.",
+    "monthly_quota_exceeded": "You have reached your monthly email sending quota.",
+}
 
 
 class Resend(Provider):
@@ -34,15 +42,21 @@ class Resend(Provider):
 
     def reset(self) -> None:
         self._emails: dict[str, dict[str, Any]] = {}
-        self._idempotency = IdempotencyStore(IDEMPOTENCY_TTL_SECONDS)
+        self._idempotency = IdempotencyStore(IDEMPOTENCY_TTL_SECONDS, self.clock.now)
+
+    @property
+    def idempotency(self) -> IdempotencyStore:
+        return self._idempotency
 
     def state(self) -> dict[str, list[dict[str, Any]]]:
         return {"emails": list(self._emails.values())}
 
     def error(self, status: int, code: str = "", message: str = "") -> SandboxResponse:
         name = code or _NAMES.get(status, "internal_server_error" if status >= 500 else "validation_error")
-        body = {"statusCode": status, "message": message or name.replace("_", " "), "name": name}
-        headers = {"Retry-After": "1", "ratelimit-remaining": "0"} if status == 429 else {}
+        default = _QUOTA_MESSAGES.get(name) or name.replace("_", " ")
+        body = {"statusCode": status, "message": message or default, "name": name}
+        # The per-second rate limit says when to come back; a spent quota waits for its reset.
+        headers = {"Retry-After": "1", "ratelimit-remaining": "0"} if name == "rate_limit_exceeded" else {}
         return SandboxResponse(status, body, headers)
 
     def authenticate(self, request: SandboxRequest) -> SandboxResponse | None:
@@ -77,6 +91,11 @@ class Resend(Provider):
                 "key or payload.",
             ),
             stored_status=200,
+            in_flight=lambda: self.error(
+                409,
+                "concurrent_idempotent_requests",
+                "Same idempotency key used while original request is still in progress.",
+            ),
         )
 
     def _send(self, request: SandboxRequest) -> SandboxResponse:
@@ -93,7 +112,7 @@ class Resend(Provider):
             "id": email_id,
             "to": recipients,
             "from": body["from"],
-            "created_at": datetime.now(UTC).isoformat(sep=" "),
+            "created_at": datetime.fromtimestamp(self.clock.now(), UTC).isoformat(sep=" "),
             "subject": body["subject"],
             "html": body.get("html"),
             "text": body.get("text"),

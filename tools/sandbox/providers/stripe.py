@@ -1,17 +1,22 @@
-"""Stripe: Checkout Sessions (POST/GET /v1/checkout/sessions) as stripe-python calls them: form-encoded
-params, a test-mode secret key, and Stripe's idempotency (a repeat replays the stored answer with
-`Idempotent-Replayed: true`; the same key with other params is a 400 idempotency_error)."""
+"""Stripe: Checkout Sessions (POST/GET /v1/checkout/sessions, GET /v1/checkout/sessions/{id}) as
+stripe-python calls them: form-encoded params, a test-mode secret key, sessions that expire after 24 h,
+and Stripe's idempotency (https://docs.stripe.com/api/idempotent_requests): a repeat within 24 h
+replays the stored answer with `Idempotent-Replayed: true`, INCLUDING a saved 5xx; the same key with
+other params is a 400 idempotency_error; the same key while the first request is still executing is a
+409 (idempotency_key_in_use)."""
 
 import html
 import re
 import secrets
 import string
-import time
+from collections.abc import Callable
 from typing import Any
 
+from ..faults import Fault
 from ..idempotency import IdempotencyStore
 from ..messages import SandboxRequest, SandboxResponse
 from .base import Provider, basic_credentials, bearer_token
+from .stripe_subscriptions import SUBSCRIPTIONS_PATH, Subscriptions
 
 SESSIONS_PATH = "/v1/checkout/sessions"
 _SESSION_PATH = re.compile(r"^/v1/checkout/sessions/(cs_test_[A-Za-z0-9]+)$")
@@ -34,15 +39,30 @@ class Stripe(Provider):
 
     def reset(self) -> None:
         self._sessions: dict[str, dict[str, Any]] = {}
-        self._idempotency = IdempotencyStore(IDEMPOTENCY_TTL_SECONDS)
+        self._idempotency = IdempotencyStore(IDEMPOTENCY_TTL_SECONDS, self.clock.now)
+        self._subscriptions = Subscriptions(self.clock.now)
+
+    @property
+    def idempotency(self) -> IdempotencyStore:
+        return self._idempotency
+
+    def fault_response(self, request: SandboxRequest, fault: Fault) -> SandboxResponse:
+        response = super().fault_response(request, fault)
+        if fault.status >= 500 and request.method == "POST":
+            # "Retries with the same key return the saved response, including 500 errors."
+            self._idempotency.store_answer(request, response)
+        return response
 
     def state(self) -> dict[str, list[dict[str, Any]]]:
-        return {"checkout_sessions": list(self._sessions.values())}
+        return {"checkout_sessions": list(self._sessions.values()),
+                "subscriptions": list(self._subscriptions.by_id.values())}
 
     def error(self, status: int, code: str = "", message: str = "", param: str = "") -> SandboxResponse:
         error_type = "api_error" if status >= 500 else "invalid_request_error"
         if status == 400 and code == "idempotency_error":
             error_type, code = "idempotency_error", ""
+        if status == 409 and code == "idempotency_key_in_use":
+            error_type = "idempotency_error"
         error: dict[str, Any] = {"message": message or _default_message(status), "type": error_type}
         if status == 429 and not code:
             code = "rate_limit"
@@ -75,6 +95,10 @@ class Stripe(Provider):
         pay = _PAY_PAGE.match(request.path)
         if request.method == "GET" and pay:
             return self._pay_page(pay.group(1))
+        if request.path == SUBSCRIPTIONS_PATH or request.path.startswith(SUBSCRIPTIONS_PATH + "/"):
+            if request.method != "POST":  # GET and DELETE are idempotent by definition; keys do nothing
+                return self._subscriptions.handle(request, self.error)
+            return self._once(request, lambda: self._subscriptions.handle(request, self.error))
         session_match = _SESSION_PATH.match(request.path)
         if request.method == "GET" and session_match:
             session = self._sessions.get(session_match.group(1))
@@ -85,13 +109,19 @@ class Stripe(Provider):
                     f"No such checkout.session: '{session_match.group(1)}'",
                     "session",
                 )
-            return self._ok(session)
+            return self._ok(self._current(session))
+        if request.method == "GET" and request.path == SESSIONS_PATH:
+            return self._list(request)
         if request.method != "POST" or request.path != SESSIONS_PATH:
             return self.error(404, message=f"Unrecognized request URL ({request.method}: {request.path}).")
+        return self._once(request, lambda: self._create(request))
+
+    def _once(self, request: SandboxRequest, execute: Callable[[], SandboxResponse]) -> SandboxResponse:
+        """A POST under Stripe's idempotency rules (every POST accepts an Idempotency-Key)."""
         key = request.idempotency_key
         return self._idempotency.answer_once(
             request,
-            lambda: self._create(request),
+            execute,
             lambda: self.error(
                 400,
                 "idempotency_error",
@@ -102,7 +132,47 @@ class Stripe(Provider):
             # Stripe saves a result only once the endpoint started executing, not for rejected params.
             stored_status=200,
             replay_headers={"Idempotent-Replayed": "true"},
+            in_flight=lambda: self.error(
+                409,
+                "idempotency_key_in_use",
+                "There is currently another in-progress request using this Idempotent Key (that probably "
+                f"means you submitted twice, and the other request is still going through): {key}. "
+                "Please try again later.",
+            ),
         )
+
+    def _current(self, session: dict[str, Any]) -> dict[str, Any]:
+        """The session as of the sandbox clock: an open session past `expires_at` has expired."""
+        if session["status"] == "open" and self.clock.now() >= session["expires_at"]:
+            session.update(status="expired", url=None)
+        return session
+
+    def _list(self, request: SandboxRequest) -> SandboxResponse:
+        """GET /v1/checkout/sessions: newest first, `limit` (1-100, default 10), `starting_after`,
+        `created[gt|gte|lt|lte]`, `status` and `customer` filters, as the List endpoint documents."""
+        query = {name: values[-1] for name, values in request.query.items()}
+        try:
+            limit = int(query.get("limit", "10"))
+            bounds = {op: int(query[f"created[{op}]"]) for op in ("gt", "gte", "lt", "lte")
+                      if f"created[{op}]" in query}
+        except ValueError:
+            return self.error(400, "", "Invalid integer", "limit")
+        if not 1 <= limit <= 100:
+            return self.error(400, "", "Invalid limit: must be between 1 and 100", "limit")
+        sessions = sorted((self._current(s) for s in self._sessions.values()),
+                          key=lambda s: (s["created"], s["id"]), reverse=True)
+        checks = {"gt": lambda c, v: c > v, "gte": lambda c, v: c >= v, "lt": lambda c, v: c < v,
+                  "lte": lambda c, v: c <= v}
+        sessions = [s for s in sessions if all(checks[op](s["created"], v) for op, v in bounds.items())
+                    and query.get("status") in (None, s["status"])
+                    and query.get("customer") in (None, s["customer"])]
+        after = query.get("starting_after")
+        if after:
+            ids = [s["id"] for s in sessions]
+            sessions = sessions[ids.index(after) + 1:] if after in ids else []
+        page = sessions[:limit]
+        return self._ok({"object": "list", "data": page, "has_more": len(sessions) > limit,
+                         "url": SESSIONS_PATH})
 
     def _ok(self, body: dict[str, Any]) -> SandboxResponse:
         return SandboxResponse(200, body, {"Request-Id": _random_id("req_", 14)})
@@ -114,7 +184,7 @@ class Stripe(Provider):
             return self.error(400, *problem)
         line_items = params.get("line_items") or []
         amount = sum(SANDBOX_UNIT_AMOUNT * int(item.get("quantity") or 1) for item in line_items)
-        created = int(time.time())
+        created = int(self.clock.now())
         session_id = _random_id("cs_test_a1", 56)
         mode = params["mode"]
         session = {

@@ -1,5 +1,7 @@
 """Zendesk Support: tickets with requesters by email and Zendesk's Idempotency-Key behaviour
-(a repeat answers the original ticket with `x-idempotency-lookup: hit`; keys last two hours)."""
+(a repeat answers the original ticket with `x-idempotency-lookup: hit`; keys last two hours,
+https://developer.zendesk.com/api-reference/ticketing/introduction/#idempotency, measured on the
+sandbox clock), and the ticket list filtered by external_id."""
 
 import itertools
 import re
@@ -7,7 +9,7 @@ from typing import Any
 
 from ..idempotency import IdempotencyStore
 from ..messages import SandboxRequest, SandboxResponse
-from .base import Provider, basic_credentials, iso_now
+from .base import Provider, basic_credentials
 
 TICKETS_PATH = "/api/v2/tickets.json"
 _TICKET_PATH = re.compile(r"^/api/v2/tickets/(\d+)\.json$")
@@ -34,7 +36,11 @@ class Zendesk(Provider):
         self._ticket_ids = itertools.count(1)
         self._user_ids = itertools.count(900001)
         self._agent_id = next(self._user_ids)  # the API user who submits tickets
-        self._idempotency = IdempotencyStore(IDEMPOTENCY_TTL_SECONDS)
+        self._idempotency = IdempotencyStore(IDEMPOTENCY_TTL_SECONDS, self.clock.now)
+
+    @property
+    def idempotency(self) -> IdempotencyStore:
+        return self._idempotency
 
     def state(self) -> dict[str, list[dict[str, Any]]]:
         return {"tickets": list(self._tickets.values())}
@@ -63,6 +69,8 @@ class Zendesk(Provider):
             if ticket is None:
                 return self.error(404, message="Not found")
             return SandboxResponse(200, {"ticket": ticket})
+        if request.method == "GET" and request.path == TICKETS_PATH:
+            return self._list(request)
         if request.method != "POST" or request.path != TICKETS_PATH:
             return self.error(404, message=f"No route for {request.method} {request.path}")
         return self._idempotency.answer_once(
@@ -77,6 +85,14 @@ class Zendesk(Provider):
             replay_headers={"x-idempotency-lookup": "hit"},
             first_headers={"x-idempotency-lookup": "miss"},
         )
+
+    def _list(self, request: SandboxRequest) -> SandboxResponse:
+        """GET /api/v2/tickets.json, optionally `?external_id=` (List Tickets' filter), oldest first."""
+        external_id = (request.query.get("external_id") or [None])[0]
+        tickets = [ticket for ticket in self._tickets.values()
+                   if external_id is None or ticket["external_id"] == external_id]
+        return SandboxResponse(200, {"tickets": tickets, "next_page": None, "previous_page": None,
+                                     "count": len(tickets)})
 
     def _create(self, request: SandboxRequest) -> SandboxResponse:
         if request.body_error:
@@ -95,7 +111,7 @@ class Zendesk(Provider):
             self._users.setdefault(requester_email, next(self._user_ids)) if requester_email else None
         )
         ticket_id = next(self._ticket_ids)
-        now = iso_now()
+        now = self.clock.iso_now()
         description = ticket_in["comment"]["body"]
         # Zendesk uses the first line of the description when no subject is given.
         subject = ticket_in.get("subject") or description.splitlines()[0][:150]

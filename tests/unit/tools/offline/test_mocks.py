@@ -6,7 +6,7 @@ import pulumi
 import pulumi_gcp as gcp
 import pytest
 
-from tools.offline.mocks import PROJECT_NUMBER, PlanMocks, run_under_mocks
+from tools.offline.mocks import PROJECT_NUMBER, PlanMocks, default_options, run_under_mocks
 
 
 @pytest.fixture(scope="module")
@@ -72,13 +72,86 @@ def test_outputs_have_the_providers_formats(outputs: tuple[PlanMocks, dict[str, 
     assert seen["agent"] == f"service-{PROJECT_NUMBER}@gcp-sa-pubsub.iam.gserviceaccount.com"
 
 
-def test_every_resource_is_recorded_with_its_parent(outputs: tuple[PlanMocks, dict[str, object]]) -> None:
+def test_every_resource_is_recorded_with_its_urn_parent_and_options(
+    outputs: tuple[PlanMocks, dict[str, object]],
+) -> None:
     mocks, _ = outputs
     plan = mocks.plan()
-    assert plan[0] == {"type": "launchready:test:Holder", "name": "holder", "parent": None, "inputs": {}}
+    holder_urn = "urn:pulumi:staging::launch-ready::launchready:test:Holder::holder"
+    assert plan[0] == {
+        "urn": holder_urn,
+        "type": "launchready:test:Holder",
+        "name": "holder",
+        "parent": None,
+        "inputs": {},
+        "options": default_options(),
+    }
     children = [entry for entry in plan if entry["name"] != "holder"]
-    assert len(children) == 6 and all(entry["parent"] == "holder" for entry in children)
+    assert len(children) == 6 and all(entry["parent"] == holder_urn for entry in children)
+    assert mocks.named("gcp:pubsub/topic:Topic", "holder-topic").urn == (
+        "urn:pulumi:staging::launch-ready::launchready:test:Holder$gcp:pubsub/topic:Topic::holder-topic"
+    )
     topic = mocks.named("gcp:pubsub/topic:Topic", "holder-topic")
     assert topic.inputs == {"project": "acme", "name": "jobs"}
     with pytest.raises(LookupError):
         mocks.named("gcp:pubsub/topic:Topic", "missing")
+
+
+def test_options_are_recorded_as_the_engine_spells_them() -> None:
+    mocks = PlanMocks()
+    mocks.install(stack="staging")
+
+    def program() -> None:
+        provider = gcp.Provider("quota", project="acme")
+        topic = gcp.pubsub.Topic("first", project="acme", name="first")
+        gcp.pubsub.Topic(
+            "second",
+            project="acme",
+            name="second",
+            opts=pulumi.ResourceOptions(
+                protect=True,
+                delete_before_replace=True,
+                retain_on_delete=True,
+                import_="projects/acme/topics/second",
+                aliases=[pulumi.Alias(name="old-second")],
+                ignore_changes=["labels"],
+                depends_on=[topic],
+                provider=provider,
+            ),
+        )
+
+    run_under_mocks(program)
+    second = mocks.named("gcp:pubsub/topic:Topic", "second")
+    stack_prefix = "urn:pulumi:staging::launch-ready::"
+    assert second.options == {
+        "protect": True,
+        "deleteBeforeReplace": True,
+        "retainOnDelete": True,
+        "importId": "projects/acme/topics/second",
+        "aliases": [{"name": "old-second"}],
+        "ignoreChanges": ["labels"],
+        "dependsOn": [f"{stack_prefix}gcp:pubsub/topic:Topic::first"],
+        "provider": f"{stack_prefix}pulumi:providers:gcp::quota",
+    }
+    assert mocks.named("gcp:pubsub/topic:Topic", "first").options == default_options()
+
+
+def test_stack_transforms_set_options_as_the_engine_would() -> None:
+    mocks = PlanMocks()
+    mocks.install(stack="staging")
+
+    def protect_topics(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
+        if args.type_ != "gcp:pubsub/topic:Topic":
+            return None
+        return pulumi.ResourceTransformResult(
+            args.props, pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(protect=True))
+        )
+
+    def program() -> None:
+        pulumi.runtime.register_resource_transform(protect_topics)
+        gcp.pubsub.Topic("kept", project="acme", name="kept")
+        gcp.serviceaccount.Account("plain", project="acme", account_id="plain-sa")
+
+    run_under_mocks(program)
+    assert mocks.named("gcp:pubsub/topic:Topic", "kept").options["protect"] is True
+    assert mocks.named("gcp:serviceaccount/account:Account", "plain").options["protect"] is False

@@ -1,0 +1,106 @@
+"""First-deploy phases: what a new environment needs in order, and what each phase registers.
+
+A new environment cannot be deployed in one `pulumi up`:
+- functions read `latest` Secret Manager versions, which do not exist until someone adds them;
+- alert policies on a log-based metric fail (404) for minutes after the metric is created;
+- the Eventarc service agent of a new project takes minutes to receive its permissions;
+- a proxied API record is answered by Cloudflare with 526 until Firebase Hosting has issued the
+  custom domain's certificate.
+
+So the program registers resources by phase (`LAUNCHREADY_DEPLOY_PHASE`, default `complete`); each phase
+registers everything of the phases before it, so a re-run never deletes what an earlier phase created, and
+the stack output `deployPhase` records how far an environment got. `tools/ops/deploy.py` drives the phases
+(`make deploy`), `make plan` prints them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from components.stack_config import StackConfig
+
+PHASE_VARIABLE = "LAUNCHREADY_DEPLOY_PHASE"
+CERTIFICATE_ACTIVE = "CERT_ACTIVE"
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str
+    registers: str
+    # What must hold before this phase runs, and how the deploy driver checks it.
+    gate: str
+
+
+PHASES = (
+    Phase(
+        "foundation",
+        "project and APIs, Firebase, Firestore with rules and indexes, sign-in, service accounts (including "
+        "the Eventarc service agent), empty secrets, the Hosting site and custom domain (its certificate "
+        "starts now), the API DNS record unproxied, log-based metrics, notification channel, log retention",
+        "stack config valid, no example (# REPLACE) values left",
+    ),
+    Phase(
+        "functions",
+        "functions, Pub/Sub topics and subscriptions, Firestore trigger, scheduler job, Hosting routes, "
+        "uptime checks and every alert policy",
+        "every secret has an enabled version (tools/ops/secrets_cli check); values come from the "
+        "environment in CI, from a hidden prompt on a terminal",
+    ),
+    Phase(
+        "complete",
+        "the API record proxied through Cloudflare (TLS settings and rate limit apply)",
+        f"the Hosting custom domain's certificate is {CERTIFICATE_ACTIVE} (stack output "
+        "apiCertificateState); skipped when launchready:proxyApiHost is false",
+    ),
+)
+PHASE_NAMES = tuple(phase.name for phase in PHASES)
+
+
+def phase_index(name: str) -> int:
+    """Position of a phase; ValueError naming the accepted phases for anything else."""
+    if name not in PHASE_NAMES:
+        raise ValueError(f"unknown deploy phase {name!r}: expected one of {', '.join(PHASE_NAMES)}")
+    return PHASE_NAMES.index(name)
+
+
+def current_phase(environ: os._Environ[str] | dict[str, str] | None = None) -> str:
+    """The phase the program registers: LAUNCHREADY_DEPLOY_PHASE, `complete` when unset."""
+    value = (environ if environ is not None else os.environ).get(PHASE_VARIABLE, "") or "complete"
+    phase_index(value)
+    return value
+
+
+def reaches(current: str, phase: str) -> bool:
+    """True when the `current` phase registers what `phase` adds."""
+    return phase_index(current) >= phase_index(phase)
+
+
+def describe(config: StackConfig) -> list[str]:
+    """The phases of a first deploy of this stack, one numbered entry each (for `make plan`)."""
+    lines = [
+        f"first deploy of {config.stack} ({config.environment}) runs in {len(PHASES)} phases (make deploy):"
+    ]
+    for number, phase in enumerate(PHASES, start=1):
+        gate = phase.gate
+        if phase.name == "complete" and not config.proxy_api_host:
+            gate = "nothing: launchready:proxyApiHost is false, the API record stays unproxied"
+        lines.append(f"  {number}. {phase.name}: {phase.registers}")
+        lines.append(f"     before it: {gate}")
+    if not config.create_project:
+        lines.append(
+            "  adopt mode (createProject false): the project's existing Firebase, (default) database, "
+            + (
+                "cloud.firestore release and Identity Platform config"
+                if config.identity_platform
+                else "and cloud.firestore release (Identity Platform left alone: identityPlatform false)"
+            )
+            + " are imported in phase 1, not created"
+        )
+    return lines
+
+
+def print_phases(config: StackConfig) -> None:
+    print("\n" + "\n".join(describe(config)))

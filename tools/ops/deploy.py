@@ -1,0 +1,214 @@
+"""Deploy a stack in the first-deploy phases of components/phases.py; idempotent on re-run.
+
+    python -m tools.ops.deploy --stack staging             # make deploy STACK=staging
+    python -m tools.ops.deploy --stack staging --preview   # make preview: the next phase's diff
+
+1. Refuses while the stack file holds example values (`# REPLACE`) or is invalid.
+2. Reads the stack output `deployPhase` to see how far the environment got; a finished one gets a single
+   `pulumi up` of everything.
+3. foundation -> secrets check (tools/ops/secrets_cli: values from the environment; a hidden prompt only on a
+   terminal) -> functions -> waits for the Hosting certificate (stack output apiCertificateState) -> complete.
+
+Unattended (no terminal, e.g. CI) every `pulumi` call gets `--yes --non-interactive` and nothing prompts.
+Exit status: 0 done, 1 a step failed, 2 bad config, 3 waiting for something outside (secret values, the
+certificate): the message says what, and re-running continues from there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from components.phases import CERTIFICATE_ACTIVE, PHASE_NAMES, PHASE_VARIABLE, phase_index
+from components.stack_config import StackConfig, StackConfigError, parse_stack_config, read_stack_file
+
+ROOT = Path(__file__).resolve().parents[2]
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_WAITING = 0, 1, 2, 3
+# A new project's service agents (Eventarc, Pub/Sub) receive their roles minutes after their API is on;
+# until then creating the Firestore trigger fails with the API's own advice: "Permission denied while using
+# the Eventarc Service Agent. If you recently started to use Eventarc, it may take a few minutes before all
+# necessary permissions are propagated to the Service Agent." (hashicorp/terraform-provider-google#14584,
+# #25294: first apply on a fresh project). So a phase right after the foundation is retried after a wait.
+PROPAGATION_RETRIES = 3
+PROPAGATION_WAIT_SECONDS = 120
+
+Runner = Callable[[Sequence[str], dict[str, str]], "subprocess.CompletedProcess[str]"]
+
+
+def run(argv: Sequence[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run a command; its output passes through, except what the driver reads (`stack output`, `check`)."""
+    capture = "output" in argv or "check" in argv
+    return subprocess.run(list(argv), env=env, text=True, capture_output=capture, check=False)
+
+
+def missing_secrets(check_output: str) -> list[str]:
+    """Names `secrets_cli check` lists as MISSING (its report: `  NAME  MISSING (why)`)."""
+    names = []
+    for line in check_output.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[1] == "MISSING" and line.startswith("  "):
+            names.append(parts[0])
+    return names
+
+
+class Deployer:
+    def __init__(
+        self,
+        stack: str,
+        interactive: bool,
+        runner: Runner = run,
+        root: Path = ROOT,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.stack = stack
+        self.interactive = interactive
+        self.runner = runner
+        self.root = root
+        self.sleep = sleep
+
+    def pulumi(self, *args: str, phase: str | None = None) -> subprocess.CompletedProcess[str]:
+        argv = ["pulumi", *args, "--stack", self.stack]
+        if not self.interactive and args[0] in ("up", "refresh"):
+            argv += ["--yes", "--non-interactive"]
+        env = dict(os.environ)
+        if phase is not None:
+            env[PHASE_VARIABLE] = phase
+        return self.runner(argv, env)
+
+    def outputs(self) -> dict[str, Any]:
+        """The stack's outputs; empty for a stack never deployed."""
+        result = self.pulumi("stack", "output", "--json")
+        if result.returncode != 0 or not (result.stdout or "").strip():
+            return {}
+        try:
+            value = json.loads(result.stdout)
+        except json.JSONDecodeError:
+            return {}
+        return value if isinstance(value, dict) else {}
+
+    def up(self, phase: str) -> bool:
+        print(f"==> phase {phase_index(phase) + 1}/{len(PHASE_NAMES)}: {phase}", flush=True)
+        return self.pulumi("up", phase=phase).returncode == 0
+
+    def secrets_ready(self) -> bool:
+        """Every secret has a value: missing ones are added from the environment or, on a terminal only,
+        from a hidden prompt. Secrets that already have a version are left alone (no new versions)."""
+        cli = [sys.executable, "-m", "tools.ops.secrets_cli"]
+        env = dict(os.environ)
+        check = self.runner([*cli, "check", "--stack", self.stack], env)
+        if check.returncode == 0:
+            return True
+        added = False
+        for name in missing_secrets(check.stdout or ""):
+            if env.get(name, "").strip() or self.interactive:
+                self.runner([*cli, "add", "--stack", self.stack, "--only", name], env)
+                added = True
+        if not added:
+            print(check.stdout or "", end="")
+            return False
+        final = self.runner([*cli, "check", "--stack", self.stack], env)
+        print(final.stdout or "", end="")
+        return final.returncode == 0
+
+    def up_after_propagation(self, phase: str, fresh: bool) -> bool:
+        """`up` of a phase right after the foundation was created in this run: retried after a wait, since
+        a new project's service agents need minutes before triggers on them can be created. A re-run of
+        `pulumi up` only does what the failed one left undone."""
+        attempts = PROPAGATION_RETRIES if fresh else 1
+        for attempt in range(1, attempts + 1):
+            if self.up(phase):
+                return True
+            if attempt < attempts:
+                print(
+                    f"phase {phase} failed right after the project's foundation; service agents may still be "
+                    f"receiving their roles: retrying in {PROPAGATION_WAIT_SECONDS} s "
+                    f"({attempt}/{attempts - 1})",
+                    flush=True,
+                )
+                self.sleep(PROPAGATION_WAIT_SECONDS)
+        return False
+
+    def next_phase(self) -> str:
+        """The phase the next deploy runs: the one after the recorded `deployPhase` (first: foundation)."""
+        reached = str(self.outputs().get("deployPhase", ""))
+        if reached not in PHASE_NAMES:
+            return PHASE_NAMES[0]
+        return PHASE_NAMES[min(phase_index(reached) + 1, len(PHASE_NAMES) - 1)]
+
+    def preview(self) -> int:
+        """`pulumi preview --diff` of what the next deploy changes (imports included in adopt mode)."""
+        phase = self.next_phase()
+        print(f"==> preview of phase {phase}", flush=True)
+        return EXIT_OK if self.pulumi("preview", "--diff", phase=phase).returncode == 0 else EXIT_FAILED
+
+    def deploy(self, config: StackConfig) -> int:
+        reached = str(self.outputs().get("deployPhase", ""))
+        if reached == "complete":
+            print(f"{self.stack} is fully deployed: one update of everything", flush=True)
+            return EXIT_OK if self.up("complete") else EXIT_FAILED
+        start = phase_index(reached) if reached in PHASE_NAMES else 0
+        if start == 0 and not self.up("foundation"):
+            return EXIT_FAILED
+        if not self.secrets_ready():
+            print(
+                "waiting: secrets without a value (above). Set them as environment variables of the same "
+                f"name (CI secret store) or run `make secrets STACK={self.stack}`, then re-run make deploy.",
+                file=sys.stderr,
+            )
+            return EXIT_WAITING
+        if not self.up_after_propagation("functions", fresh=start == 0):
+            return EXIT_FAILED
+        if config.proxy_api_host:
+            state = str(self.outputs().get("apiCertificateState", ""))
+            if state != CERTIFICATE_ACTIVE:
+                print(
+                    f"waiting: Hosting's certificate for {config.api_host} is {state or 'not issued'}; "
+                    "the API record stays unproxied (a proxied record would answer 526). Re-run make deploy "
+                    "once it is active (usually within an hour of the DNS record).",
+                    file=sys.stderr,
+                )
+                return EXIT_WAITING
+        return EXIT_OK if self.up("complete") else EXIT_FAILED
+
+
+def main(
+    argv: list[str] | None = None,
+    runner: Runner = run,
+    root: Path = ROOT,
+    sleep: Callable[[float], None] = time.sleep,
+) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.ops.deploy", description=(__doc__ or "").splitlines()[0]
+    )
+    parser.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
+    parser.add_argument("--preview", action="store_true", help="preview the next phase instead of deploying")
+    options = parser.parse_args(argv)
+    try:
+        stack_file = read_stack_file(root / f"Pulumi.{options.stack}.yaml")
+        config = parse_stack_config(stack_file.config, options.stack)
+    except StackConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    deployer = Deployer(options.stack, interactive, runner, root, sleep)
+    if options.preview:
+        for warning in stack_file.warnings():
+            print(warning, file=sys.stderr)
+        return deployer.preview()
+    if stack_file.placeholders:
+        for warning in stack_file.warnings():
+            print(warning.replace("warning:", "error:", 1), file=sys.stderr)
+        print(f"refusing to deploy {options.stack}: replace the example values above first", file=sys.stderr)
+        return EXIT_CONFIG
+    return deployer.deploy(config)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
