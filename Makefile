@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON := .venv/bin/python
 STACK ?= staging
 
-.PHONY: help setup setup-dev up demo status test lint typecheck test-python test-rules test-rules-mutants plan preview deploy secrets secrets-check replay-dlq bench bench-fresh clean setup-policy setup-checkov policy scan test-policy secret-scan secrets-baseline diff
+.PHONY: help setup setup-dev up demo status test lint typecheck test-python test-rules test-rules-mutants plan preview deploy secrets secrets-check replay-dlq bench bench-fresh clean setup-policy setup-checkov policy scan test-policy secret-scan secrets-baseline diff grant-ops test-browser bench-console
 
 help:
 	@echo "make up                      run the whole stack locally on the emulators"
@@ -19,8 +19,10 @@ help:
 	@echo "make secrets STACK=          add Secret Manager versions (hidden input or environment)"
 	@echo "make secrets-check STACK=    list declared secrets without an enabled version"
 	@echo "make replay-dlq TOPIC= [PROJECT=]  republish a topic's dead-lettered messages"
+	@echo "make grant-ops EMAIL= [STACK=]  give a user the ops console role (without STACK: the running 'make up')"
 	@echo "make bench                   measure local start-up, handler latency and webhook vs floor (medians, p95)"
 	@echo "make bench-fresh             time a fresh clone with empty package caches to a ready 'make up'"
+	@echo "make bench-console           ops console page loads with 10,000 ledger events (medians, p95)"
 
 # Fresh-machine set-up, idempotent and quiet when nothing changed (tools/local/bootstrap.sh).
 # setup: what `make up` needs, .venv from requirements/local.lock, node_modules from package-lock.json,
@@ -59,6 +61,7 @@ typecheck: setup-dev setup-policy
 
 # Coverage is of the deployed code (functions_src), from the tests that run it in-process.
 test-python: setup-dev
+	@bash tools/local/browser_setup.sh
 	@echo "==> pytest (unit under Pulumi mocks, functions on the emulators, end to end on the local stack)"
 	@$(PYTHON) -m pytest --cov=functions_src --cov-report=term-missing:skip-covered --cov-fail-under=85
 
@@ -134,6 +137,20 @@ secrets-check: setup-dev
 replay-dlq: setup
 	@test -n "$(TOPIC)" || { echo "usage: make replay-dlq TOPIC=<topic> [PROJECT=<project id>] [ARGS=--dry-run]"; exit 2; }
 	@$(PYTHON) -m tools.ops.replay_dlq --topic $(TOPIC) $(if $(PROJECT),--project $(PROJECT),--local) $(ARGS)
+
+# The ops console role (custom claim ops: true). In the cloud: STACK=<stack> (application-default
+# credentials with roles/firebaseauth.admin); without STACK, on the Auth emulator of the running `make up`.
+grant-ops: setup
+	@test -n "$(EMAIL)" || { echo "usage: make grant-ops EMAIL=<user email> [STACK=<stack>] [ARGS=--revoke]"; exit 2; }
+	@$(PYTHON) -m tools.ops.grant_ops --email $(EMAIL) $(if $(filter command line environment,$(origin STACK)),--stack $(STACK),--local) $(ARGS)
+
+# The ops console in Debian's headless Chromium (installs chromium + chromium-driver with apt if missing).
+test-browser: setup-dev
+	@bash tools/local/browser_setup.sh
+	@$(PYTHON) -m pytest tests/e2e/test_console_browser.py -q
+
+bench-console: setup
+	@$(PYTHON) -m tools.bench.console
 
 bench: setup
 	@$(PYTHON) -m tools.bench.startup --runs 3

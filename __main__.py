@@ -93,6 +93,12 @@ def main() -> None:
                     "APP_URL": config.app_url,
                     "ZENDESK_BASE_URL": config.zendesk_base_url,
                     "STRIPE_PRICE_ID": config.stripe_price_id,
+                    # Public by design (in every Firebase client config); the ops console's sign-in.
+                    **(
+                        {"FIREBASE_WEB_API_KEY": config.firebase_web_api_key}
+                        if config.firebase_web_api_key
+                        else {}
+                    ),
                 },
                 max_instances_scale=config.max_instances_scale,
                 firestore_database=project.database_name,
@@ -135,7 +141,10 @@ def main() -> None:
             spf_includes=list(config.spf_includes),
             caa_issuers=list(config.caa_issuers),
             caa_iodef=config.caa_iodef,
-            rate_limited_paths=[str(spec.trigger.path) for spec in catalog.public_http],
+            # Exact API paths; a prefix route (the ops console) is behind its own sign-in instead.
+            rate_limited_paths=[
+                str(spec.trigger.path) for spec in catalog.public_http if not spec.trigger.is_prefix
+            ],
             # Proxied only once Hosting has the certificate (Cloudflare answers 526 before): last phase.
             proxied=config.proxy_api_host and reaches(phase, "complete"),
             manage_zone=config.manage_zone,
@@ -151,7 +160,7 @@ def main() -> None:
             # Public entry points answer GET with a health response, so each check covers the whole
             # path a client takes: Cloudflare, Firebase Hosting, the rewrite and the function.
             uptime_targets=[
-                UptimeTarget(name=spec.resource_name, host=config.api_host, path=str(spec.trigger.path))
+                UptimeTarget(name=spec.resource_name, host=config.api_host, path=str(spec.trigger.probe_path))
                 for spec in catalog.public_http
             ],
             function_names=[spec.name for spec in catalog.functions],
@@ -169,7 +178,7 @@ def main() -> None:
     pulumi.export("region", config.region)
     pulumi.export("apiBaseUrl", api_base)
     pulumi.export(
-        "publicEndpoints", {spec.name: f"{api_base}{spec.trigger.path}" for spec in catalog.public_http}
+        "publicEndpoints", {spec.name: f"{api_base}{spec.trigger.base_path}" for spec in catalog.public_http}
     )
     # Register this URL in the Stripe dashboard as the webhook endpoint.
     pulumi.export("stripeWebhookUrl", f"{api_base}{catalog.function(WEBHOOK_FUNCTION).trigger.path}")

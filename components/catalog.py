@@ -41,6 +41,21 @@ class Trigger:
     schedule: str | None = None
     time_zone: str | None = None
 
+    @property
+    def is_prefix(self) -> bool:
+        """A path ending in `/**` routes everything under it (Firebase Hosting glob syntax)."""
+        return bool(self.path and self.path.endswith("/**"))
+
+    @property
+    def base_path(self) -> str | None:
+        """The URL a person opens: the path itself, or a prefix route's directory (`/ops/**` -> `/ops/`)."""
+        return self.path[: -len("**")] if self.path and self.is_prefix else self.path
+
+    @property
+    def probe_path(self) -> str | None:
+        """What an uptime check GETs for a health answer: the path, or `<prefix>/healthz`."""
+        return f"{self.base_path}healthz" if self.is_prefix else self.path
+
 
 @dataclass(frozen=True)
 class FunctionSpec:
@@ -123,6 +138,8 @@ def _parse_trigger(raw: dict[str, Any], where: str, topics: tuple[str, ...]) -> 
     )
     if kind == "http" and trigger.public and not (trigger.path and trigger.path.startswith("/")):
         raise CatalogError(f"{where}: a public http trigger needs a 'path' starting with '/'")
+    if trigger.path and "*" in trigger.path.removesuffix("/**"):
+        raise CatalogError(f"{where}: a path may only end in '/**' (a prefix route), no other wildcard")
     if kind == "pubsub" and trigger.topic not in topics:
         raise CatalogError(f"{where}: trigger topic '{trigger.topic}' is not in the catalog's topics")
     if kind == "firestore" and not (trigger.event and trigger.document):

@@ -38,6 +38,8 @@ EXTRA_PROJECT_ROLES: Mapping[str, tuple[str, ...]] = {
     # plain signature checks would need no role.
     "create_checkout": ("roles/firebaseauth.viewer",),
     "support_request": ("roles/firebaseauth.viewer",),
+    # Verifies operators' tokens (check_revoked) and reads a customer's custom claims; grants nothing.
+    "ops_console": ("roles/firebaseauth.viewer",),
 }
 
 

@@ -244,6 +244,11 @@ class StackConfig(BaseModel):
     mail_domain: Annotated[Text | None, Field(pattern=_HOSTNAME)] = _setting(
         "mailDomain", "domain the stack sends email from (default: domain)", None
     )
+    # Public by design (every Firebase client config holds it); Google API keys are "AIza" + 35 characters
+    # (https://cloud.google.com/docs/authentication/api-keys).
+    firebase_web_api_key: Annotated[Text | None, Field(pattern=r"^AIza[0-9A-Za-z_-]{35}$")] = _setting(
+        "firebaseWebApiKey", "the Firebase web app's apiKey (AIza...), for the ops console's sign-in", None
+    )
     dmarc_policy: Annotated[str, BeforeValidator(_one_of(DMARC_POLICIES))] = _setting(
         "dmarcPolicy", "one of none, quarantine, reject", json_schema_extra={"enum": list(DMARC_POLICIES)}
     )

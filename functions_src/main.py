@@ -2,6 +2,7 @@
 
 from launchready.billing import billing_worker
 from launchready.checkout import create_checkout
+from launchready.console.app import ops_console
 from launchready.crm import crm_worker
 from launchready.deletion import user_deleted
 from launchready.digest import ops_digest
@@ -16,6 +17,7 @@ __all__ = [
     "create_checkout",
     "crm_worker",
     "email_worker",
+    "ops_console",
     "ops_digest",
     "stripe_webhook",
     "support_request",

@@ -25,7 +25,7 @@ from .errors import PermanentError, TransientError
 from .ledger import EVENTS, Ledger, doc_id, now
 from .pubsub import publish
 from .push import PushMessage, worker
-from .records import record_unmatched
+from .records import record_dispute, record_unmatched
 from .tombstones import tombstone, tombstone_ref
 
 FUNCTION = "billing_worker"
@@ -54,6 +54,8 @@ def billing_worker(message: PushMessage) -> None:
     ledger.claim(key, source=FUNCTION, event_type=event["type"], event_created=event["created"])
 
     uid, matched_by = resolve_uid(event)
+    if event["type"].startswith("charge.dispute."):
+        record_dispute(event_id=key, event_type=event["type"], dispute=obj["id"], uid=uid)
     if uid is None:
         _unmatched(ledger, key, event, matched_by)
         return

@@ -13,7 +13,7 @@ from typing import Any
 
 from google.api_core.exceptions import AlreadyExists
 
-from . import hubspot, log
+from . import hubspot, log, runs
 from .clients import db
 from .errors import PermanentError
 from .ledger import Ledger, doc_id
@@ -128,6 +128,7 @@ def _record_payment_sync(source_event_id: str, event_created: int, synced_at: fl
             "correlation_id": log.current_correlation_id()})
     except AlreadyExists:
         return  # a redelivery: recorded (and counted in the lag metric) once
+    runs.record_payment_sync_lag(lag_seconds)
     log.info("payment synced", sync_lag_seconds=lag_seconds, stripe_event_id=stripe_event_id)
 
 

@@ -24,7 +24,7 @@ from typing import Any, TypeVar, cast
 from google.api_core.exceptions import Aborted, AlreadyExists
 from google.cloud import firestore
 
-from . import log
+from . import journal, log
 from .clients import db
 from .errors import TransientError
 
@@ -105,7 +105,9 @@ class Ledger:
         done, earlier_attempts = self._acquire(key, step, lease_seconds)
         if done is not None:
             log.info("step already done", step=step, ledger_key=key)
+            self._note_duplicate(key, step, done)
             return cast(T, done.get("result"))
+        journal.record(key, step, journal.RUNNING, attempts=earlier_attempts + 1)
         try:
             found = reconcile() if earlier_attempts and reconcile is not None else None
             if found is not None:
@@ -113,10 +115,14 @@ class Ledger:
                             ledger_key=key, earlier_attempts=earlier_attempts)
             result = found if found is not None else action()
         except BaseException as exc:
-            self._step(key, step).set(self._failed(exc), merge=True)
+            failure = self._failed(exc)
+            self._step(key, step).set(failure, merge=True)
+            journal.record(key, step, journal.FAILED, error=str(exc), at=failure["failed_at"])
             raise
-        self._step(key, step).set({"state": "done", "result": result, "done_at": now(), "lease_until": None},
-                                  merge=True)
+        done_at = now()
+        self._step(key, step).set({"state": "done", "result": result, "done_at": done_at, "lease_until": None,
+                                   "updated_at": done_at}, merge=True)
+        journal.record(key, step, journal.DONE, result=result, at=done_at)
         return result
 
     def run_leased_step(self, key: str, step: str, action: Callable[[], T],
@@ -127,16 +133,32 @@ class Ledger:
         before it would look for a steps/ document, so none is written on success. On failure the
         step is recorded failed and the lease ended, so a retry may resume. For steps that need no
         `reconcile` lookup: a claimer that dies mid-step leaves no attempt on a steps/ document."""
+        started_at = now()
         try:
             result = action()
         except BaseException as exc:
+            failure = self._failed(exc)
             batch = self._db.batch()
-            batch.set(self._step(key, step), {**self._failed(exc), "attempts": 1, "step": step}, merge=True)
-            batch.update(self._event(key), {"lease_until": None, "updated_at": now()})
+            batch.set(self._step(key, step), {**failure, "attempts": 1, "step": step}, merge=True)
+            batch.update(self._event(key), {"lease_until": None, "updated_at": failure["failed_at"]})
             batch.commit()
+            journal.record(key, step, journal.FAILED, error=str(exc), at=failure["failed_at"])
             raise
-        self._event(key).update({**record(result), "lease_until": None, "updated_at": now()})
+        done_at = now()
+        batch = self._db.batch()
+        batch.update(self._event(key), {**record(result), "lease_until": None, "updated_at": done_at})
+        # The console's journal rides in the same commit: the acknowledgement path stays one round trip.
+        journal.add(batch, key, step, journal.RUNNING, attempts=1, at=started_at)
+        journal.add(batch, key, step, journal.DONE, result=result, at=done_at)
+        batch.commit()
         return result
+
+    def _note_duplicate(self, key: str, step: str, done: dict[str, Any]) -> None:
+        """Count a repeat that found the step done (shown as skipped-duplicate in the ops console), in the
+        journey of the attempt that did the work (a duplicate delivery may carry a new correlation id)."""
+        self._step(key, step).set({"duplicates_skipped": firestore.Increment(1), "last_duplicate_at": now()},
+                                  merge=True)
+        journal.record(key, step, journal.DUPLICATE, correlation_id=done.get("correlation_id"))
 
     def resume_step(self, key: str, step: str, action: Callable[[], T], *, claimed_at: datetime | None,
                     in_flight: timedelta, lease_until: datetime | None = None) -> tuple[T, bool]:
@@ -149,6 +171,7 @@ class Ledger:
         step runs now."""
         done = self.step_result(key, step)
         if done is not None:
+            self._note_duplicate(key, step, done)
             return cast(T, done.get("result")), False
         current = now()
         if claimed_at is None or current - claimed_at < in_flight or (lease_until and lease_until > current):
@@ -159,11 +182,12 @@ class Ledger:
     @staticmethod
     def _failed(exc: BaseException) -> dict[str, Any]:
         """A failed step's record; `not_before` when the provider asked us to wait (Retry-After)."""
+        failed_at = now()
         failure: dict[str, Any] = {"state": "failed", "lease_until": None, "last_error": str(exc)[:500],
-                                   "failed_at": now(), "not_before": None}
+                                   "failed_at": failed_at, "updated_at": failed_at, "not_before": None}
         wait = exc.retry_after if isinstance(exc, TransientError) else None
         if wait:
-            failure["not_before"] = now() + timedelta(seconds=wait)
+            failure["not_before"] = failed_at + timedelta(seconds=wait)
         return failure
 
     def _acquire(self, key: str, step: str, lease_seconds: int) -> tuple[dict[str, Any] | None, int]:
@@ -186,8 +210,10 @@ class Ledger:
                 wait = (not_before - now()).total_seconds()
                 raise StepDeferred(f"step {step} of {key}: the provider asked to wait until {not_before}",
                                    retry_after=wait)
-            tx.set(ref, {"state": "running", "lease_until": now() + timedelta(seconds=lease_seconds),
-                         "attempts": attempts + 1, "step": step,
+            started_at = now()
+            tx.set(ref, {"state": "running", "lease_until": started_at + timedelta(seconds=lease_seconds),
+                         "attempts": attempts + 1, "step": step, "event_key": key,
+                         "started_at": started_at, "updated_at": started_at,
                          "correlation_id": log.current_correlation_id()}, merge=True)
             return None, attempts
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import flask
 
-from . import log
+from . import log, runs
 from .catalog import max_delivery_attempts
 from .errors import PermanentError, QuotaExhausted
 from .records import record_dead_letter, record_sync_failure
@@ -129,6 +129,7 @@ def _deliver(
             provider=exc.provider,
             status=exc.status,
         )
+        runs.record_run(function, runs.FAILED, stopwatch.ms, f"{exc.code}: {exc.detail}")
         return json_response({"status": "failed_permanently", "error": exc.code}, 200)
     except QuotaExhausted as exc:
         log.error("provider quota exhausted, deferred until it resets", alert="provider_quota_exhausted",
@@ -161,6 +162,8 @@ def _deliver(
                 data=message.data,
                 attributes=message.attributes,
             )
+        runs.record_run(function, runs.FAILED, stopwatch.ms, repr(exc))
         return json_response({"status": "retry", "error": type(exc).__name__}, 500)
     log.info("message processed", latency_ms=stopwatch.ms)
+    runs.record_run(function, runs.OK, stopwatch.ms)
     return json_response({"status": "ok"}, 200)

@@ -14,7 +14,7 @@ import functions_framework
 from cloudevents.exceptions import GenericException
 from cloudevents.http import CloudEvent, from_http
 
-from . import log
+from . import journal, log
 from .catalog import in_flight
 from .clients import db
 from .ledger import Ledger
@@ -71,9 +71,13 @@ def handle_created(event: CloudEvent) -> None:
         if earlier and earlier.get("published"):
             log.info("duplicate delivery, the crm upsert is already queued")
             return
-        if not db().collection("users").document(uid).get().exists:
+        profile = db().collection("users").document(uid).get()
+        if not profile.exists:
             log.info("profile deleted before its create event was handled, nothing to sync")
             return
+        email = (profile.to_dict() or {}).get("email")
+        if isinstance(email, str) and email:
+            journal.index_email(email, uid)  # the ops console's search by email
         payload, event_id = crm_message(uid)
 
         def publish_signup() -> str:

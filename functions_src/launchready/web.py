@@ -8,7 +8,7 @@ from typing import Any
 
 import flask
 
-from . import log
+from . import log, runs
 
 Handler = Callable[[flask.Request], flask.Response]
 
@@ -101,11 +101,14 @@ def endpoint(function: str, *, methods: tuple[str, ...] = ("POST",)) -> Callable
                     return _with_correlation(response, correlation_id)
                 except Exception as exc:
                     log.error("request failed", status=500, error=repr(exc), latency_ms=stopwatch.ms)
+                    runs.record_run(function, runs.FAILED, stopwatch.ms, repr(exc))
                     return _with_correlation(
                         json_response({"error": {"code": "internal", "message": "internal error"}}, 500),
                         correlation_id,
                     )
                 log.info("request handled", status=response.status_code, latency_ms=stopwatch.ms)
+                if response.status_code < 400:  # a handler's own 4xx is a rejection, not counted
+                    runs.record_run(function, runs.OK, stopwatch.ms)
                 return _with_correlation(response, correlation_id)
 
         return wrapper

@@ -189,8 +189,9 @@ def _uptime_checks(args: StackValidationArgs, report: Report) -> None:
         if get(r.props, "httpCheck", "useSsl") is True
     }
     for spec in catalog().public_http:
-        if spec.trigger.path not in checked:
-            report(f"no HTTPS uptime check for {spec.name}'s public path {spec.trigger.path}")
+        # A prefix route (`/ops/**`) is checked at its health path (`/ops/healthz`).
+        if spec.trigger.probe_path not in checked:
+            report(f"no HTTPS uptime check for {spec.name}'s public path {spec.trigger.probe_path}")
 
 
 UPTIME_CHECKS = stack_policy(

@@ -127,6 +127,8 @@ EXTRA_ROLES: dict[str, tuple[str, ...]] = {
     "user_deleted": ("roles/firebaseauth.admin",),  # revokes the pro claim of a deleted account
     "create_checkout": ("roles/firebaseauth.viewer",),  # verify_id_token(check_revoked=True)
     "support_request": ("roles/firebaseauth.viewer",),
+    # operators' tokens (check_revoked) and a customer's custom claims; reads only
+    "ops_console": ("roles/firebaseauth.viewer",),
 }
 
 FUNCTION_ROLES_SCHEMA = PolicyConfigSchema(

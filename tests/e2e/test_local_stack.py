@@ -42,7 +42,10 @@ def test_every_catalog_function_is_served(local_stack: LocalStack) -> None:
     catalog = load_catalog()
     assert set(local_stack.endpoints["functions"]) == {spec.name for spec in catalog.functions}
     for spec in catalog.by_trigger("http") + catalog.by_trigger("schedule") + catalog.by_trigger("pubsub"):
-        response = requests.get(local_stack.url(spec.name), timeout=5)
+        url = local_stack.url(spec.name)
+        if spec.trigger.is_prefix:  # the ops console's pages need a sign-in; its health answer does not
+            url = url.removesuffix(str(spec.trigger.base_path)) + str(spec.trigger.probe_path)
+        response = requests.get(url, timeout=5)
         assert response.status_code == 200 and response.json()["function"] == spec.name
     expected = {
         spec.name: f"{spec.trigger.topic}-push-{spec.resource_name}" for spec in catalog.by_trigger("pubsub")

@@ -138,8 +138,14 @@ def decoded(message: PubsubMessage) -> dict[str, Any]:
 # --- Firestore ----------------------------------------------------------------------------------
 
 
+# What the ops console reads besides the records themselves (run statistics, the journey journal, the
+# inbox summaries, the email index) describes what a request did; it is not state the request changed.
+TELEMETRY_COLLECTIONS = frozenset({"function_stats", "journeys", "timeline", "customer_journeys",
+                                   "payment_sync_stats", "ops_inbox", "customer_emails"})
+
+
 def firestore_documents(client: firestore.Client) -> dict[str, dict[str, Any]]:
-    """Every document in the database (subcollections included), by path."""
+    """Every document in the database (subcollections included), by path, telemetry left out."""
     found: dict[str, dict[str, Any]] = {}
 
     def walk(collection: firestore.CollectionReference) -> None:
@@ -151,7 +157,8 @@ def firestore_documents(client: firestore.Client) -> dict[str, dict[str, Any]]:
                 walk(sub)
 
     for collection in client.collections():
-        walk(collection)
+        if collection.id not in TELEMETRY_COLLECTIONS:
+            walk(collection)
     return found
 
 

@@ -67,7 +67,8 @@ def txt(name: str, content: str, stack: str = "staging", proxied: bool = False) 
     )
 
 
-PUBLIC_PATHS = ("/v1/stripe/webhook", "/v1/checkout", "/v1/support")
+# Probe paths: the exact API paths, and the ops console's health path for its prefix route /ops/**.
+PUBLIC_PATHS = ("/v1/stripe/webhook", "/v1/checkout", "/v1/support", "/ops/healthz")
 
 # policy, stack, good plan, bad plan, words in the bad plan's violation
 CASES: list[tuple[str, str, list[dict[str, Any]], list[dict[str, Any]], str]] = [

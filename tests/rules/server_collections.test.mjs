@@ -8,6 +8,7 @@ import { assertFails } from '@firebase/rules-unit-testing';
 import {
   Timestamp,
   collection,
+  collectionGroup,
   deleteDoc,
   doc,
   getDoc,
@@ -57,6 +58,17 @@ const SERVER_DOCS = {
   'deleted_users/alice': { uid: 'alice', stripe_customers: ['cus_QXk3Lr9aB2cD4e'], deleted_at: AT },
   'ops_digests/2025-03-04': { uid: 'alice', sync_failures: 1, dead_letters: 1, sent_at: AT },
   'payment_sync/cus_QXk3Lr9aB2cD4e': { uid: 'alice', last_event_created: 1741064767, lag_seconds: 4 },
+  // Written for the ops console: run statistics and the audit of replays. The console reads all of
+  // this server-side; it adds no client access.
+  'function_stats/crm_worker_2025030405_0': { uid: 'alice', function: 'crm_worker', ok: 3, hour: AT },
+  'ops_audit/replay-1': { uid: 'alice', action: 'replay_dead_letter', actor_uid: 'alice', at: AT },
+  'journeys/c0ffee00-1111-2222-3333-444455556666': { uid: 'alice', root_key: 'signup:alice', started_at: AT },
+  'timeline/2025030405': { uid: 'alice', journeys: { 'c0ffee00-1111-2222-3333-444455556666': AT } },
+  'customer_journeys/alice': { uid: 'alice', journeys: { 'c0ffee00-1111-2222-3333-444455556666': AT } },
+  'payment_sync_stats/2025030405_0': { uid: 'alice', count: 1, hour: AT },
+  'disputes/stripe:evt_1QfT7s2eZvKYlo2Cdp': { uid: 'alice', dispute: 'dp_1', recorded_at: AT },
+  'ops_inbox/dead_letters_20250304': { uid: 'alice', items: { a1: { uid: 'alice', topic: 'support', status: 'open' } } },
+  'customer_emails/2bd806c97f0e00af1a1fc3328fa763a9269723c8db8fac4f93af71db186d6e90': { uid: 'alice' },
   // Not declared anywhere: new collections start closed.
   'feature_flags/global': { uid: 'alice', paywall_v2: true },
   // Subcollections are not covered by their parent's rules.
@@ -89,8 +101,23 @@ const CALLERS = {
     testEnv
       .authenticatedContext('alice', { email: 'alice@example.com', pro: true, plan: 'pro', admin: true, role: 'ops' })
       .firestore(),
+  // The ops console's role is a custom claim checked by the console function, never by the rules.
+  'an operator with the ops role': () =>
+    testEnv.authenticatedContext('alice', { email: 'alice@example.com', ops: true }).firestore(),
   'an unauthenticated client': () => testEnv.unauthenticatedContext().firestore(),
 };
+
+// Collection-group queries over the ledger's steps stay denied to every client.
+describe('collection-group queries over ledger steps', { concurrency: true }, () => {
+  for (const [caller, db] of Object.entries(CALLERS)) {
+    test(`${caller}: denied`, async () => {
+      await assertFails(getDocs(collectionGroup(db(), 'steps')));
+      await assertFails(
+        getDocs(query(collectionGroup(db(), 'steps'), where('correlation_id', '==', 'c0ffee00-1111-2222-3333-444455556666'))),
+      );
+    });
+  }
+});
 
 function collectionPathOf(documentPath) {
   return documentPath.split('/').slice(0, -1).join('/');

@@ -42,7 +42,8 @@ def test_uptime_checks_cover_every_public_path_on_the_api_host(
     checked = {
         (c.inputs["monitoredResource"]["labels"]["host"], c.inputs["httpCheck"]["path"]) for c in checks
     }
-    assert checked == {(host, str(spec.trigger.path)) for spec in catalog.public_http}
+    # A prefix route (the ops console, `/ops/**`) is probed at its health path, `/ops/healthz`.
+    assert checked == {(host, str(spec.trigger.probe_path)) for spec in catalog.public_http}
 
 
 def test_edge_rate_limits_every_public_path(stack_plan: PlanMocks, catalog: Catalog) -> None:
@@ -52,7 +53,10 @@ def test_edge_rate_limits_every_public_path(stack_plan: PlanMocks, catalog: Cata
         assert rulesets == []
         return
     text = str(stack_plan.named("cloudflare:index/ruleset:Ruleset", "edge-rate-limit").inputs)
-    assert all(str(spec.trigger.path) in text for spec in catalog.public_http)
+    exact = [spec for spec in catalog.public_http if not spec.trigger.is_prefix]
+    assert exact and all(f'"{spec.trigger.path}"' in text for spec in exact)
+    # The console is behind its own sign-in; a rate limit on a literal "/ops/**" would match nothing.
+    assert "**" not in text
 
 
 def test_exports_give_the_user_what_they_need(stack_plan: PlanMocks, catalog: Catalog) -> None:

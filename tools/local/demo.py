@@ -464,7 +464,23 @@ def run_demo(endpoints_path: Path) -> int:
             return 1
         print(f"   ✓ {time.monotonic() - since:.1f} s  {outcome}\n   look: {step.look}", flush=True)
     print(f"\nAll steps passed in {time.monotonic() - started:.1f} s.", flush=True)
+    print(console_pointer(journey, endpoints), flush=True)
     return 0
+
+
+def console_pointer(journey: Journey, endpoints: dict[str, Any]) -> str:
+    """Where the ops console shows the journey just run: the payment's page and the customer's."""
+    console = endpoints.get("ops_console")
+    if not console or journey.user is None:
+        return ""
+    base = console["url"]
+    event = journey.stack.get_document(f"events/stripe:{journey.paid_event.get('id', '')}") or {}
+    lines = ["", "See every step of it, with states and timings, in the ops console:"]
+    if event.get("correlation_id"):
+        lines.append(f"  payment   {base}journey/{event['correlation_id']}")
+    lines.append(f"  customer  {base}customer?q={journey.user.uid}")
+    lines.append(f"  sign in as {console['email']} / {console['password']}")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -69,6 +69,8 @@ def shared_environment(layout: Layout, sandbox_url: str, caller_env: Mapping[str
         env[name] = caller_env.get(name) or value
     for name in PROVIDER_BASE_URLS:
         env[name] = caller_env.get(name) or sandbox_url
+    # The ops console lists the sandbox's recorded provider calls (local only).
+    env["LAUNCHREADY_SANDBOX_URL"] = sandbox_url
     return env
 
 

@@ -152,4 +152,4 @@ def _bindable(port: int) -> bool:
 def function_url(layout: Layout, spec: FunctionSpec) -> str:
     """The function's base URL plus its public path: functions-framework serves every path, so the
     URL that works locally is the one the app and Stripe use in the cloud."""
-    return layout.url(layout.function_ports[spec.name]) + (spec.trigger.path or "/")
+    return layout.url(layout.function_ports[spec.name]) + (spec.trigger.base_path or "/")

@@ -24,7 +24,7 @@ import requests
 
 from components.catalog import Catalog, FunctionSpec
 
-from . import emulators, environment, pubsub_wiring
+from . import emulators, environment, ops_user, pubsub_wiring
 from .emulators import ManagedProcess, StartupError
 from .layout import REPO, Layout, busy_ports, function_url
 from .lock import AlreadyRunning, StackLock
@@ -63,6 +63,7 @@ class Stack:
         self.stopping = threading.Event()
         self.webhook_secret = ""
         self.routes: list[pubsub_wiring.PushRoute] = []
+        self.operator: dict[str, str] = {}
 
     # ---- start-up -----------------------------------------------------------------------------
 
@@ -339,6 +340,13 @@ class Stack:
             self.stop()
             raise
         pool.shutdown(wait=True)
+        if "ops_console" in {spec.name for spec in self.catalog.functions}:
+            try:
+                self.operator = ops_user.local_operator(layout)
+            except Exception as exc:
+                self.stop()
+                raise StartupError(f"could not create the local ops user: {exc}") from exc
+            self.console.step("✓", f"ops user {self.operator['email']} (ops role) on the Auth emulator")
         for process in self.processes:
             self.lock.record_child(process.pgid)
         endpoints = self.endpoints(sandbox_url)
@@ -380,6 +388,13 @@ class Stack:
             "dead_letter_subscriptions": {
                 topic: pubsub_wiring.dead_letter_subscription(topic) for topic in self.catalog.topics
             },
+            "ops_console": {
+                "url": functions["ops_console"]["url"],
+                "email": self.operator.get("email", ""),
+                "password": self.operator.get("password", ""),
+            }
+            if "ops_console" in functions
+            else None,
             "logs_dir": str(layout.logs_dir),
             "pid": os.getpid(),
             "ready_seconds": round(time.monotonic() - self.started, 1),
@@ -475,6 +490,15 @@ def render_status(endpoints: dict[str, Any]) -> str:
         f"  Stripe webhook       {endpoints['stripe_webhook_url']}",
         f"  Webhook secret       {endpoints['stripe_webhook_secret']}",
         f"  Logs                 {endpoints['logs_dir']}",
+    ]
+    console = endpoints.get("ops_console")
+    if console:
+        lines += [
+            f"  Ops console          {console['url']}",
+            f"  Ops sign-in          {console['email']} / {console['password']}"
+            "  (or any user given the role with `make grant-ops EMAIL=...`)",
+        ]
+    lines += [
         "",
         "  Try `make demo` in another terminal. Ctrl-C stops everything.",
         "",

@@ -30,6 +30,18 @@ def test_loads_every_function_with_typed_fields(catalog: Catalog) -> None:
     assert webhook.resource_name == "stripe-webhook"
 
 
+def test_a_prefix_route_has_a_base_path_and_a_health_probe(catalog: Catalog) -> None:
+    console = catalog.function("ops_console").trigger
+    assert (console.is_prefix, console.path, console.base_path, console.probe_path) == (
+        True,
+        "/ops/**",
+        "/ops/",
+        "/ops/healthz",
+    )
+    webhook = catalog.function("stripe_webhook").trigger
+    assert not webhook.is_prefix and webhook.base_path == webhook.probe_path == "/v1/stripe/webhook"
+
+
 def test_secret_names_are_the_union_over_functions(catalog: Catalog) -> None:
     expected = sorted({secret for entry in raw_catalog()["functions"] for secret in entry["secrets"]})
     assert list(catalog.secret_names) == expected
@@ -76,6 +88,14 @@ def entry(raw: dict[str, Any], name: str) -> dict[str, Any]:
         (
             lambda c: entry(c, "user_deleted")["trigger"].update(event="updated"),
             "firestore event 'updated' is not one of created, deleted",
+        ),
+        (
+            lambda c: entry(c, "ops_console")["trigger"].update(path="/ops/*/x"),
+            "may only end in '/**'",
+        ),
+        (
+            lambda c: entry(c, "ops_console")["trigger"].update(path="/ops*"),
+            "may only end in '/**'",
         ),
     ],
 )

@@ -111,6 +111,7 @@ def test_each_function_runs_as_its_own_least_privilege_account(
     assert roles["roles/firebaseauth.viewer"] == {
         sa(stack_plan, "fn-create-checkout"),
         sa(stack_plan, "fn-support-request"),
+        sa(stack_plan, "fn-ops-console"),  # verifies operators' tokens, reads a customer's claims
     }
     assert roles["roles/datastore.user"] == accounts
     assert roles["roles/eventarc.eventReceiver"] == {

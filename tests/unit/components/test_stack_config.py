@@ -251,3 +251,14 @@ def test_schema_validates_the_stack_files_and_names_bad_keys(repo_root: Any) -> 
     document["config"]["launchready:regoin"] = "europe-west1"
     document["config"]["launchready:region"] = "mars-1"
     assert len(list(validator.iter_errors(document))) == 2
+
+
+def test_the_ops_console_web_api_key_is_optional_and_checked() -> None:
+    setting = "launchready:firebaseWebApiKey"
+    assert parse_stack_config(stack_values("staging"), "staging").firebase_web_api_key is None
+    well_formed = "AIza" + "x" * 35
+    values = {**stack_values("staging"), setting: well_formed}
+    assert parse_stack_config(values, "staging").firebase_web_api_key == well_formed
+    values[setting] = "x" * 8  # not the AIza... form of a Google API key
+    with pytest.raises(StackConfigError, match=setting):
+        parse_stack_config(values, "staging")

@@ -134,12 +134,17 @@ def test_firestore_location_is_a_destructive_replacement_that_fails_unacknowledg
     edit(clone / "Pulumi.staging.yaml", "firestoreLocation: europe-west1", "firestoreLocation: eur3")
     code, data, _, err = run_diff()
     assert code == 1 and "not acknowledged" in err
-    assert ops(data) == {"replace": ["project-firestore"], "update": ["functions-user-created"]}
+    # Both Firestore-triggered functions follow the database's region.
+    assert ops(data) == {
+        "replace": ["project-firestore"],
+        "update": ["functions-user-created", "functions-user-deleted"],
+    }
     firestore = step(data, "project-firestore")
     assert firestore["replaceReasons"] == ["locationId"]
     assert firestore["detailedDiff"] == {"locationId": {"kind": "update-replace", "inputDiff": True}}
     assert firestore["launchready"]["destructive"]
-    assert list(step(data, "functions-user-created")["detailedDiff"]) == ["eventTrigger.triggerRegion"]
+    for trigger in ("functions-user-created", "functions-user-deleted"):
+        assert list(step(data, trigger)["detailedDiff"]) == ["eventTrigger.triggerRegion"]
     summary = (clone / "build" / "diff.md").read_text(encoding="utf-8").split("<details>")[0]
     assert "**not acknowledged**" in summary and "project-firestore" in summary
 

@@ -1,0 +1,47 @@
+"""`make grant-ops`: the ops custom claim set and removed on the Auth emulator, other claims kept."""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+from firebase_admin import auth
+
+from tests.conftest import PROJECT
+from tools.ops import grant_ops
+
+
+def test_grant_and_revoke_keep_the_other_claims(auth_emulator: str) -> None:
+    app = grant_ops.admin_app(PROJECT)
+    email = f"{uuid.uuid4().hex[:8]}@example.com"
+    user = auth.create_user(email=email, password=uuid.uuid4().hex, app=app)
+    auth.set_custom_user_claims(user.uid, {"pro": True}, app=app)
+    assert grant_ops.set_ops_role(app, email) == {"pro": True, "ops": True}
+    assert auth.get_user(user.uid, app=app).custom_claims == {"pro": True, "ops": True}
+    assert grant_ops.set_ops_role(app, email, granted=False) == {"pro": True}
+    assert auth.get_user(user.uid, app=app).custom_claims == {"pro": True}
+
+
+def test_an_unknown_email_is_a_clear_error_and_changes_nothing(auth_emulator: str) -> None:
+    with pytest.raises(grant_ops.GrantError, match="must sign up first"):
+        grant_ops.set_ops_role(grant_ops.admin_app(PROJECT), "nobody-here@example.com")
+
+
+def test_the_local_command_reads_the_running_stack(auth_emulator: str, tmp_path: Path) -> None:
+    email = f"{uuid.uuid4().hex[:8]}@example.com"
+    auth.create_user(email=email, password=uuid.uuid4().hex, app=grant_ops.admin_app(PROJECT))
+    endpoints = tmp_path / "endpoints.json"
+    endpoints.write_text(json.dumps({"project_id": PROJECT, "emulators": {"auth": auth_emulator}}))
+    out = io.StringIO()
+    assert grant_ops.main(["--email", email, "--local", str(endpoints)], out=out) == 0
+    assert f"ops role granted to {email}" in out.getvalue()
+    assert grant_ops.main(["--email", email, "--local", str(tmp_path / "missing.json")]) == 2
+
+
+def test_a_known_password_operator_is_only_made_on_the_emulator(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FIREBASE_AUTH_EMULATOR_HOST", raising=False)
+    with pytest.raises(grant_ops.GrantError, match="outside the Auth emulator"):
+        grant_ops.ensure_local_operator(grant_ops.admin_app(PROJECT), "ops@example.com", "x" * 16)
