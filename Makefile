@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON := .venv/bin/python
 STACK ?= staging
 
-.PHONY: help setup up demo status test lint typecheck test-python test-rules test-rules-mutants plan preview deploy secrets secrets-check replay-dlq bench clean
+.PHONY: help setup up demo status test lint typecheck test-python test-rules test-rules-mutants plan clone-env check-env preview deploy secrets secrets-check replay-dlq bench clean
 
 help:
 	@echo "make up                      run the whole stack locally on the emulators"
@@ -11,6 +11,8 @@ help:
 	@echo "make status                  check every part of a running 'make up'"
 	@echo "make test                    lint, type-check and run every test"
 	@echo "make plan STACK=staging      offline plan under Pulumi mocks -> build/plan-<stack>.json"
+	@echo "make clone-env FROM= TO=     derive Pulumi.<TO>.yaml from a stack: no secrets, new identities, offline proof"
+	@echo "make check-env STACK= AGAINST=  offline proof: valid, no shared identifiers, same graph but the policy"
 	@echo "make preview STACK=          pulumi preview --diff of the next deploy phase (needs the Pulumi CLI)"
 	@echo "make deploy STACK=           pulumi up in first-deploy phases, idempotent (needs the Pulumi CLI)"
 	@echo "make secrets STACK=          add Secret Manager versions (hidden input or environment)"
@@ -57,6 +59,19 @@ test-rules-mutants: setup
 
 plan: setup
 	@$(PYTHON) -m tools.offline.plan --stack $(STACK)
+
+# [PROJECT=<id>] [HOST_PREFIX=<label>] [ENVIRONMENT=staging|preview|production]
+# [BILLING_ACCOUNT= FOLDER=|ORG=] [FORCE=1] [ARGS="--set launchready:<key>=<value> ..."]
+clone-env: setup
+	@test -n "$(FROM)" -a -n "$(TO)" || { echo "usage: make clone-env FROM=<stack> TO=<new stack> [PROJECT=<id>] [HOST_PREFIX=<label>] [FORCE=1]"; exit 2; }
+	@$(PYTHON) -m tools.offline.clone --from $(FROM) --to $(TO) $(if $(PROJECT),--project $(PROJECT)) \
+		$(if $(HOST_PREFIX),--host-prefix $(HOST_PREFIX)) $(if $(ENVIRONMENT),--environment $(ENVIRONMENT)) \
+		$(if $(BILLING_ACCOUNT),--billing-account $(BILLING_ACCOUNT)) $(if $(FOLDER),--folder-id $(FOLDER)) \
+		$(if $(ORG),--org-id $(ORG)) $(if $(FORCE),--force) $(ARGS)
+
+check-env: setup
+	@test -n "$(AGAINST)" || { echo "usage: make check-env STACK=<new stack> AGAINST=<stack it was cloned from>"; exit 2; }
+	@$(PYTHON) -m tools.offline.clone_check --stack $(STACK) --against $(AGAINST)
 
 preview deploy: setup
 	@command -v pulumi >/dev/null || { echo "The Pulumi CLI is not installed: see https://www.pulumi.com/docs/install/ (then 'pulumi login')."; exit 1; }
