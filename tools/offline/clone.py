@@ -332,7 +332,7 @@ def render(derived: DerivedStack, command: str) -> str:
         f"# Cloned from Pulumi.{derived.source}.yaml ({derived.source_environment}) by `{command}`.",
         f"# Kind of environment: {derived.values['launchready:environment']}. Identities (project, hosts,",
         "# mail domain) were rewritten, environment-policy keys set for this kind, and no secret was copied:",
-        f"# set them with `pulumi config set --secret <key> --stack {derived.target}` (clone-env lists them).",
+        f"# set them with `pulumi config set --secret <key> --stack {derived.target}` (see clone-env).",
         f'# Lines marked "{PLACEHOLDER_MARK}" hold values to check or fill in before the first deploy.',
         "config:",
     ]

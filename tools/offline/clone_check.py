@@ -88,6 +88,7 @@ class Plan:
     stack: str
     entries: list[dict[str, Any]]
     outputs: dict[str, Any]
+    webhook_url: str = ""
 
 
 class PlanCache:
@@ -112,7 +113,7 @@ class PlanCache:
         path = self.root / CACHE_DIR / f"{stack}-{key}.json"
         if path.is_file():
             cached = json.loads(path.read_text(encoding="utf-8"))
-            return Plan(stack, cached["entries"], cached["outputs"])
+            return Plan(stack, cached["entries"], cached["outputs"], webhook_url(values, stack, self.root))
         self.progress(f"  evaluating the program for {label or stack} under mocks ...")
         mocks = evaluate_config(stack, config, list(secret_keys), self.root, preview=True)
         entries = sorted(
@@ -128,11 +129,21 @@ class PlanCache:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
         cached = json.loads(text)
-        return Plan(stack, cached["entries"], cached["outputs"])
+        return Plan(stack, cached["entries"], cached["outputs"], webhook_url(values, stack, self.root))
 
     def stack_plan(self, stack: str) -> Plan:
         stack_file = read_stack_file(self.root / f"Pulumi.{stack}.yaml")
         return self.plan(stack, stack_file.config, stack_file.secret_keys)
+
+
+def webhook_url(values: dict[str, Any], stack: str, root: Path) -> str:
+    """The Stripe webhook endpoint the stack exports (stack output stripeWebhookUrl, see __main__.py):
+    unknown to a preview's outputs, so built here the same way from the config and the catalog."""
+    from components.catalog import load_catalog
+
+    config = parse_stack_config(values, stack)
+    path = load_catalog(root / "functions_src" / "catalog.json").function("stripe_webhook").trigger.path
+    return f"https://{config.api_host}{path}"
 
 
 # --- Globally unique identifiers ------------------------------------------------------------------------
@@ -187,9 +198,8 @@ def identifiers(plan: Plan) -> dict[str, str]:
         import_id = entry["options"].get("importId")
         if import_id:
             found[f"import id {import_id}"] = "launchready:projectId"
-    webhook = plan.outputs.get("stripeWebhookUrl")
-    if isinstance(webhook, str):
-        found[f"webhook URL {webhook}"] = "launchready:apiHost"
+    if plan.webhook_url:
+        found[f"webhook URL {plan.webhook_url}"] = "launchready:apiHost"
     return found
 
 
