@@ -202,7 +202,9 @@ def derive(request: CloneRequest, root: Path = ROOT) -> DerivedStack:
         {**record.model_dump(exclude_none=True), "name": dkim_name(record.name)}
         for record in source.dkim_records
     ]
-    notes["launchready:dkimRecords"] = f"{PLACEHOLDER_MARK}: the records Resend shows for {mail_domain}"
+    if environment != "preview":
+        # Review environments go without: their mail domain is not verified at Resend (docs/operations.md).
+        notes["launchready:dkimRecords"] = f"{PLACEHOLDER_MARK}: the records Resend shows for {mail_domain}"
     authorized = [
         app_host if host == source_app_host else api_host if host == source.api_host else host
         for host in source.authorized_domains
