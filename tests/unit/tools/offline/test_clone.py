@@ -96,9 +96,19 @@ def test_every_rewritten_key_gets_a_new_value(source: str) -> None:
 # --- The clone and its proof ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("source", "environment"), [("prod", "staging"), ("staging", "staging")])
-def test_a_clone_passes_the_offline_proof(repo: Path, source: str, environment: str) -> None:
-    status, output = run_clone(repo, "--from", source, "--to", "qa")
+@pytest.mark.parametrize(
+    ("source", "environment", "args"),
+    [
+        ("prod", "staging", ()),
+        ("staging", "staging", ()),
+        # A review stack adopts a pooled project.
+        ("pr", "preview", ("--project", "launch-ready-preview-1")),
+    ],
+)
+def test_a_clone_passes_the_offline_proof(
+    repo: Path, source: str, environment: str, args: tuple[str, ...]
+) -> None:
+    status, output = run_clone(repo, "--from", source, "--to", "qa", *args)
     assert status == 0, output
     new = read_stack_file(repo / "Pulumi.qa.yaml")
     assert new.config["launchready:environment"] == environment
@@ -108,6 +118,9 @@ def test_a_clone_passes_the_offline_proof(repo: Path, source: str, environment: 
     assert "graph:" in output and "none shared with" in output
     assert "declared environment-policy differences:" in output
     assert "pulumi stack init qa --secrets-provider" in output and "make secrets STACK=qa" in output
+    if source == "pr":
+        assert new.config["launchready:projectId"] == "launch-ready-preview-1"
+        assert new.config["launchready:createProject"] is False
     if source == "prod":
         # Production protects its data; the staging clone does not: a declared difference.
         assert "options.protect true -> false" in output
@@ -200,3 +213,13 @@ def test_bad_input_writes_nothing(
     assert status == 2
     assert sorted(p.name for p in repo.iterdir()) == before
     assert "error:" in capsys.readouterr().err
+
+
+def test_the_review_template_is_a_destroyable_preview_stack() -> None:
+    from tools.offline.clone_check import PlanCache
+
+    template = read_stack_file(ROOT / "Pulumi.pr.yaml").config
+    assert template["launchready:environment"] == "preview"
+    assert template["launchready:createProject"] is False  # adopts a pooled project
+    plan = PlanCache(ROOT).stack_plan("pr")
+    assert [entry["name"] for entry in plan.entries if entry["options"]["protect"]] == []
