@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON := .venv/bin/python
 STACK ?= staging
 
-.PHONY: help setup up demo status test lint typecheck test-python test-rules test-rules-mutants plan clone-env check-env preview deploy secrets secrets-check replay-dlq bench clean
+.PHONY: help setup setup-dev up demo status test lint typecheck test-python test-rules test-rules-mutants plan clone-env check-env preview deploy secrets secrets-check replay-dlq bench bench-fresh clean
 
 help:
 	@echo "make up                      run the whole stack locally on the emulators"
@@ -19,11 +19,21 @@ help:
 	@echo "make secrets-check STACK=    list declared secrets without an enabled version"
 	@echo "make replay-dlq TOPIC= [PROJECT=]  republish a topic's dead-lettered messages"
 	@echo "make bench                   measure local start-up and handler latency (medians)"
+	@echo "make bench-fresh             time a fresh clone with empty package caches to a ready 'make up'"
 
-# Fresh-machine set-up, idempotent: .venv from requirements.lock, node_modules from package-lock.json,
+# Fresh-machine set-up, idempotent and quiet when nothing changed (tools/local/bootstrap.sh).
+# setup: what `make up` needs, .venv from requirements/local.lock, node_modules from package-lock.json,
 # and a check of Java and gcloud's emulators (stops with the exact install command when one is missing).
+# setup-dev: the same plus requirements/dev.lock (Pulumi SDKs, pytest, ruff) for the checks.
 setup:
 	@bash tools/local/bootstrap.sh
+
+setup-dev:
+	@bash tools/local/bootstrap.sh --dev
+
+# A tool whose pins conflict with .venv's gets its own virtualenv from its own lock file:
+#   target: setup-dev ; @$(call venv,.venv-tool,tool/requirements.lock) && .venv-tool/bin/python ...
+venv = bash tools/local/bootstrap.sh --venv $(1) $(2)
 
 up: setup
 	@$(PYTHON) -m tools.local up
@@ -34,53 +44,53 @@ demo: setup
 status: setup
 	@$(PYTHON) -m tools.local status
 
-lint: setup
+lint: setup-dev
 	@echo "==> ruff"
 	@.venv/bin/ruff check .
 
-typecheck: setup
+typecheck: setup-dev
 	@echo "==> pyright"
 	@node_modules/.bin/pyright
 
 # Coverage is of the deployed code (functions_src), from the tests that run it in-process.
-test-python: setup
+test-python: setup-dev
 	@echo "==> pytest (unit under Pulumi mocks, functions on the emulators, end to end on the local stack)"
 	@$(PYTHON) -m pytest --cov=functions_src --cov-report=term-missing:skip-covered --cov-fail-under=85
 
-test-rules: setup
+test-rules: setup-dev
 	@echo "==> Firestore rules on the emulator"
 	@bash tests/rules/run.sh
 
 test: lint typecheck test-python test-rules
 
 # Proves the rules tests can fail: each of ~25 weakened copies of firestore.rules must fail a test (~12 min).
-test-rules-mutants: setup
+test-rules-mutants: setup-dev
 	@bash tests/rules/with-emulator.sh node tests/rules/mutation_check.mjs
 
-plan: setup
+plan: setup-dev
 	@$(PYTHON) -m tools.offline.plan --stack $(STACK)
 
 # [PROJECT=<id>] [HOST_PREFIX=<label>] [ENVIRONMENT=staging|preview|production]
 # [BILLING_ACCOUNT= FOLDER=|ORG=] [FORCE=1] [ARGS="--set launchready:<key>=<value> ..."]
-clone-env: setup
+clone-env: setup-dev
 	@test -n "$(FROM)" -a -n "$(TO)" || { echo "usage: make clone-env FROM=<stack> TO=<new stack> [PROJECT=<id>] [HOST_PREFIX=<label>] [FORCE=1]"; exit 2; }
 	@$(PYTHON) -m tools.offline.clone --from $(FROM) --to $(TO) $(if $(PROJECT),--project $(PROJECT)) \
 		$(if $(HOST_PREFIX),--host-prefix $(HOST_PREFIX)) $(if $(ENVIRONMENT),--environment $(ENVIRONMENT)) \
 		$(if $(BILLING_ACCOUNT),--billing-account $(BILLING_ACCOUNT)) $(if $(FOLDER),--folder-id $(FOLDER)) \
 		$(if $(ORG),--org-id $(ORG)) $(if $(FORCE),--force) $(ARGS)
 
-check-env: setup
+check-env: setup-dev
 	@test -n "$(AGAINST)" || { echo "usage: make check-env STACK=<new stack> AGAINST=<stack it was cloned from>"; exit 2; }
 	@$(PYTHON) -m tools.offline.clone_check --stack $(STACK) --against $(AGAINST)
 
-preview deploy: setup
+preview deploy: setup-dev
 	@command -v pulumi >/dev/null || { echo "The Pulumi CLI is not installed: see https://www.pulumi.com/docs/install/ (then 'pulumi login')."; exit 1; }
 	@$(PYTHON) -m tools.ops.deploy --stack $(STACK) $(if $(filter preview,$@),--preview)
 
-secrets: setup
+secrets: setup-dev
 	@$(PYTHON) -m tools.ops.secrets_cli add --stack $(STACK)
 
-secrets-check: setup
+secrets-check: setup-dev
 	@$(PYTHON) -m tools.ops.secrets_cli check --stack $(STACK)
 
 # In the cloud: PROJECT=<project id> (gcloud application-default credentials); without PROJECT it
@@ -92,6 +102,10 @@ replay-dlq: setup
 bench: setup
 	@$(PYTHON) -m tools.bench.startup --runs 3
 	@$(PYTHON) -m tools.bench.pipeline --start
+
+# A new user's first `make up`: fresh clone of HEAD, empty pip and npm caches, timed to ready (~1 min a run).
+bench-fresh: setup
+	@$(PYTHON) -m tools.bench.fresh_start --runs 3
 
 clean:
 	rm -rf build .local .pytest_cache .ruff_cache .coverage htmlcov

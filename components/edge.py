@@ -13,6 +13,9 @@ MAIL_RECORD_TYPES = ("TXT", "MX", "CNAME")
 # Cloudflare's "automatic" TTL; the only value allowed on proxied records.
 AUTOMATIC_TTL = 1
 HSTS_MAX_AGE_SECONDS = 31_536_000  # one year
+RATE_LIMITED_BODY = (
+    '{"error":{"code":"rate_limited","message":"too many requests from this address, retry in 10 seconds"}}'
+)
 # 10 s period and 10 s block are the values every Cloudflare plan accepts.
 RATE_LIMIT_PERIOD_SECONDS = 10
 RATE_LIMIT_MITIGATION_SECONDS = 10
@@ -69,9 +72,6 @@ CLOUDFLARE_PLANS = ("free", "pro", "business", "enterprise")
 # A rate limiting rule's custom response (status, body) "is only available on Pro plans and above":
 # https://developers.cloudflare.com/waf/rate-limiting-rules/create-zone-dashboard/#configure-a-custom-response-for-blocked-requests
 CUSTOM_RATE_LIMIT_RESPONSE_PLANS = ("pro", "business", "enterprise")
-RATE_LIMITED_BODY = '{"error":"rate_limited","detail":"Too many requests, retry shortly."}'
-
-
 def rate_limit_response(plan: str) -> cloudflare.RulesetRuleActionParametersArgs | None:
     """The JSON 429 answer where the plan allows a custom response; None: Cloudflare's default 429 page."""
     if plan not in CUSTOM_RATE_LIMIT_RESPONSE_PLANS:

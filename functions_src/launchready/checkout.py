@@ -22,7 +22,6 @@ from datetime import datetime
 from typing import Any
 
 import flask
-import jsonschema
 import stripe
 from google.api_core.exceptions import AlreadyExists
 from google.cloud import firestore
@@ -33,6 +32,7 @@ from .clients import db
 from .config import secret, settings
 from .ledger import doc_id, now
 from .provider_http import Failure, Rule
+from .validation import RequestValidator
 from .web import HttpError, endpoint, json_response, parse_json_object, read_body
 
 CHECKOUT_REQUESTS = "checkout_requests"
@@ -51,11 +51,13 @@ REQUEST_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
     "required": ["client_request_id"],
     "properties": {
-        "client_request_id": {"type": "string", "pattern": UUID_PATTERN},
-        "price_id": {"type": "string", "pattern": "^price_[A-Za-z0-9_]{1,200}$"},
+        "client_request_id": {"type": "string", "pattern": UUID_PATTERN,
+                              "description": "a UUID such as 0f8fad5b-d9cb-469f-a165-70867728950e"},
+        "price_id": {"type": "string", "pattern": "^price_[A-Za-z0-9_]{1,200}$",
+                     "description": "a Stripe price id (price_ followed by up to 200 letters, digits or _)"},
     },
 }
-_validator = jsonschema.Draft202012Validator(REQUEST_SCHEMA)
+_validator = RequestValidator(REQUEST_SCHEMA, "checkout request")
 
 
 @endpoint(FUNCTION)
@@ -71,12 +73,7 @@ def create_checkout(request: flask.Request) -> flask.Response:
 
 
 def validate(body: dict[str, Any]) -> dict[str, Any]:
-    errors = sorted(_validator.iter_errors(body), key=lambda error: list(error.path))
-    if errors:
-        raise HttpError(400, "invalid_request", "the request does not match the checkout request schema",
-                        errors=[{"field": ".".join(str(part) for part in error.path) or None,
-                                 "message": error.message[:200]} for error in errors])
-    return body
+    return _validator.check(body)
 
 
 def allowed_prices() -> list[str]:
@@ -93,7 +90,8 @@ def allowed_price(requested: str | None) -> str:
     if requested is None:
         return prices[0]
     if requested not in prices:
-        raise HttpError(400, "price_not_allowed", "this price is not offered", price_id=requested)
+        raise HttpError(400, "price_not_allowed", "price_id is not a price this app offers",
+                        price_id=requested)
     return requested
 
 

@@ -12,7 +12,6 @@ from datetime import datetime
 from typing import Any
 
 import flask
-import jsonschema
 from google.api_core.exceptions import AlreadyExists
 
 from . import log
@@ -21,6 +20,7 @@ from .catalog import in_flight
 from .clients import db
 from .ledger import Ledger, StepInProgress, now
 from .pubsub import publish
+from .validation import RequestValidator
 from .web import HttpError, endpoint, json_response, parse_json_object, read_body
 
 FUNCTION = "support_request"
@@ -34,7 +34,10 @@ REFERENCE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 REFERENCE_LENGTH = 6
 # 32^6 references: a collision between two requests is rare but possible, so the derivation probes on.
 MAX_REFERENCE_PROBES = 8
+UUID_IN_WORDS = "a UUID such as 0f8fad5b-d9cb-469f-a165-70867728950e"
 UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+# A replay must carry the same request: the same id with other content is a client bug, not a retry.
+REPLAY_FIELDS = ("subject", "message", "category")
 NEXT_STEPS = ("We have received your request. A confirmation with your reference is on its way to {email}; "
               "our team will reply by email, usually within one business day.")
 
@@ -43,13 +46,15 @@ REQUEST_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
     "required": ["subject", "message", "category", "client_request_id"],
     "properties": {
-        "subject": {"type": "string", "minLength": 1, "maxLength": 150, "pattern": r"\S"},
-        "message": {"type": "string", "minLength": 1, "maxLength": 5000, "pattern": r"\S"},
+        "subject": {"type": "string", "minLength": 1, "maxLength": 150, "pattern": r"\S",
+                    "description": "more than spaces"},
+        "message": {"type": "string", "minLength": 1, "maxLength": 5000, "pattern": r"\S",
+                    "description": "more than spaces"},
         "category": {"type": "string", "enum": list(CATEGORIES)},
-        "client_request_id": {"type": "string", "pattern": UUID_PATTERN},
+        "client_request_id": {"type": "string", "pattern": UUID_PATTERN, "description": UUID_IN_WORDS},
     },
 }
-_validator = jsonschema.Draft202012Validator(REQUEST_SCHEMA)
+_validator = RequestValidator(REQUEST_SCHEMA, "support request")
 
 
 @endpoint(FUNCTION)
@@ -69,12 +74,7 @@ def support_request(request: flask.Request) -> flask.Response:
 
 
 def validate(body: dict[str, Any]) -> dict[str, Any]:
-    errors = sorted(_validator.iter_errors(body), key=lambda error: list(error.path))
-    if errors:
-        raise HttpError(400, "invalid_request", "the request does not match the support request schema",
-                        errors=[{"field": ".".join(str(part) for part in error.path) or None,
-                                 "message": error.message[:200]} for error in errors])
-    return body
+    return _validator.check(body)
 
 
 def reference_candidates(uid: str, client_request_id: str) -> list[str]:
@@ -109,6 +109,13 @@ def create_once(user: User, body: dict[str, Any], client_request_id: str) -> tup
         except AlreadyExists:
             existing = collection.document(reference).get().to_dict() or {}
         if existing.get("uid") == user.uid and existing.get("client_request_id") == client_request_id:
+            changed = [field for field in REPLAY_FIELDS if existing.get(field) != document[field]]
+            if changed:
+                log.warning("support request id reused with different content", changed=changed)
+                raise HttpError(409, "idempotency_conflict",
+                                "this client_request_id was already used for a different support request "
+                                f"({', '.join(changed)} differ); use a new one",
+                                reference=reference, fields=changed)
             log.info("support request replayed")
             return existing, False
         log.warning("support reference taken by another request, probing on", taken=reference)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from google.cloud import pubsub_v1
 
 from components.catalog import load_catalog
 from tools.local import launcher
@@ -19,6 +20,8 @@ from tools.local.demo import Journey
 from tools.local.launcher import StackProcess
 
 from .conftest import REPO, assert_stopped_cleanly, start_stack
+
+CATALOG_FUNCTIONS = [spec.name for spec in load_catalog().functions]
 
 
 def test_founders_journey(local_stack: LocalStack) -> None:
@@ -98,6 +101,33 @@ def test_status_reports_a_healthy_stack(local_stack_process: StackProcess) -> No
     result = _tools_local("status", "--state-dir", str(local_stack_process.layout.state_dir))
     assert result.returncode == 0, result.stdout
     assert "✗" not in result.stdout
+    # Every part `make up` lists, not only the ones with a port.
+    for part in ("firestore trigger bridge", "Pub/Sub wiring", "dead letters", "Auth emulator",
+                 "push relay", "provider sandbox", *(f"function {name}" for name in CATALOG_FUNCTIONS)):
+        assert f"✓ {part}" in result.stdout, (part, result.stdout)
+
+
+def test_status_reports_a_dead_letter_backlog_with_its_own_exit_code(
+    local_stack_process: StackProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    endpoints = local_stack_process.endpoints()
+    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", endpoints["emulators"]["pubsub"])
+    publisher = pubsub_v1.PublisherClient()
+    subscriber = pubsub_v1.SubscriberClient()
+    project = endpoints["project_id"]
+    subscription = subscriber.subscription_path(project, "support-dlq-sub")
+    publisher.publish(publisher.topic_path(project, "support-dlq"), b"{}",
+                      event_id="support:SR-E2E001").result()
+    try:
+        result = _tools_local("status", "--state-dir", str(local_stack_process.layout.state_dir))
+        assert result.returncode == 2, result.stdout
+        assert "1 message(s) in support-dlq-sub" in result.stdout
+        assert "make replay-dlq TOPIC=support" in result.stdout
+    finally:  # leave the shared stack as it was
+        received = subscriber.pull(subscription=subscription, max_messages=10, return_immediately=True)
+        if received.received_messages:
+            subscriber.acknowledge(subscription=subscription,
+                                   ack_ids=[item.ack_id for item in received.received_messages])
 
 
 def test_sigterm_stops_everything_and_leaves_nothing_listening(tmp_path: Path) -> None:

@@ -119,6 +119,43 @@ def test_a_replay_returns_the_same_reference_and_publishes_nothing_new(
     assert len(list(db.collection("support_requests").stream())) == 1
 
 
+@pytest.mark.parametrize("changed", [{"subject": "Another subject"}, {"message": "Another message."},
+                                     {"category": "account"}])
+def test_the_same_client_request_id_with_other_content_is_a_conflict_and_changes_nothing(
+        changed: dict[str, str], client: flask.testing.FlaskClient, user: tuple[str, str],
+        support_topic: Subscription, db: firestore.Client) -> None:
+    _, token = user
+    body = support_body()
+    first = submit(client, token, body)
+    reference = first.get_json()["reference"]
+
+    conflict = submit(client, token, {**body, **changed})
+
+    assert conflict.status_code == 409
+    error = conflict.get_json()["error"]
+    assert (error["code"], error["reference"], error["fields"]) == ("idempotency_conflict", reference,
+                                                                     list(changed))
+    assert f"{next(iter(changed))} differ" in error["message"]
+    stored = db.collection("support_requests").document(reference).get().to_dict() or {}
+    assert (stored["subject"], stored["message"], stored["category"]) == (
+        body["subject"], body["message"], body["category"])
+    assert len(support_topic.drain()) == 1
+    # The original request replayed unchanged still gets its reference.
+    again = submit(client, token, body)
+    assert (again.status_code, again.get_json()["reference"]) == (202, reference)
+
+
+def test_a_replay_with_surrounding_spaces_in_the_subject_is_the_same_request(
+        client: flask.testing.FlaskClient, user: tuple[str, str], support_topic: Subscription) -> None:
+    _, token = user
+    body = support_body()
+    first = submit(client, token, body)
+
+    replay = submit(client, token, {**body, "subject": f"  {body['subject']} "})
+
+    assert (replay.status_code, replay.get_json()) == (202, first.get_json())
+
+
 def test_concurrent_replays_create_one_request_and_publish_once(
         client: flask.testing.FlaskClient, tmp_path: Path, user: tuple[str, str],
         support_topic: Subscription, db: firestore.Client) -> None:

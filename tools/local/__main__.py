@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_demo(layout.endpoints_path)
     from .status import run_status
 
-    return run_status(layout)
+    return run_status(layout, catalog)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,9 @@
 sign-up -> CRM contact; checkout -> signed Stripe webhook -> billing active, `pro` claim, CRM customer;
 failed renewal -> no new access, one recovery email; support request -> one ticket, one
 acknowledgement; the same webhook replayed -> nothing new. Each step prints its timing and where to
-look; the first failing step stops the demo with a non-zero exit code.
+look; the first failing step stops the demo with a non-zero exit code. Before the first step every part
+of the stack is probed (as `make status` does), so a dead part is named at once instead of stalling a
+step; a step that times out names the hop of its chain that did not happen (tools/local/hops.py).
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from components.catalog import load_catalog
+
+from . import status
 from .client import (
     AuthUser,
     LocalStack,
     WaitTimeout,
-    checkout_session_completed,
     contact_tags,
     email_tags,
     failed_invoice,
@@ -30,6 +34,8 @@ from .client import (
     stripe_event,
     wait_until,
 )
+from .hops import Hop, explain, ledger_claimed, ledger_step_done
+from .lock import read
 
 STEP_TIMEOUT = 60.0
 # How long "nothing new happened" is watched for after a duplicate: longer than a push round trip.
@@ -56,6 +62,7 @@ class Journey:
     customer: str = field(default_factory=lambda: "cus_" + secrets.token_hex(7))
     subscription: str = field(default_factory=lambda: "sub_" + secrets.token_hex(12))
     paid_event: dict[str, Any] = field(default_factory=dict)
+    failed_event_id: str = ""
     reference: str = ""
 
     @property
@@ -102,13 +109,24 @@ class Journey:
         return f"Checkout Session {self.session_id} for the user; pay page {body['url']}"
 
     def payment(self) -> str:
-        session = checkout_session_completed(
-            self.session_id, self.signed_up.uid, self.signed_up.email, self.customer, self.subscription
+        # The user pays on the sandbox's checkout page: its button completes the session and sends the
+        # signed checkout.session.completed to the local webhook, as Stripe does.
+        paid = self.stack.http.post(
+            f"{self.stack.sandbox_url}/c/pay/{self.session_id}",
+            headers={"Accept": "application/json"},
+            timeout=30,
         )
-        self.paid_event = stripe_event("checkout.session.completed", session)
-        response = self.stack.post_stripe_event(self.paid_event)
-        check(response.status_code == 200, f"webhook answered {response.status_code}: {response.text}")
-        check(response.json().get("status") == "published", f"webhook did not publish: {response.text}")
+        check(paid.status_code == 200, f"the sandbox pay page answered {paid.status_code}: {paid.text[:200]}")
+        outcome = paid.json()
+        self.paid_event = outcome["event"]
+        session = self.paid_event["data"]["object"]
+        self.customer, self.subscription = session["customer"], session["subscription"]
+        check(
+            outcome["webhook_status"] == 200,
+            f"webhook answered {outcome['webhook_status']}: {outcome['webhook_answer']}",
+        )
+        answer = outcome["webhook_answer"]
+        check(answer.get("status") == "published", f"webhook did not publish: {answer}")
         wait_until(
             lambda: self.billing().get("status") == "active",
             timeout=STEP_TIMEOUT,
@@ -134,7 +152,9 @@ class Journey:
         invoice = failed_invoice(
             "in_" + secrets.token_hex(12), self.customer, self.subscription, self.signed_up.email, price
         )
-        response = self.stack.post_stripe_event(stripe_event("invoice.payment_failed", invoice))
+        event = stripe_event("invoice.payment_failed", invoice)
+        self.failed_event_id = event["id"]
+        response = self.stack.post_stripe_event(event)
         check(response.status_code == 200, f"webhook answered {response.status_code}: {response.text}")
         billing = wait_until(
             lambda: (b := self.billing()).get("payment_failed") and b,
@@ -210,12 +230,148 @@ class Journey:
         check(self.billing() == before_billing, "the replay changed users/{uid}.billing")
         return f"{self.paid_event['id']} answered 'duplicate'; no provider call, billing unchanged"
 
+    # ---- the hops of each step's chain, in order (for a step that times out) ----
+
+    def _step_done(self, key: str, step: str) -> Callable[[], bool]:
+        return lambda: ledger_step_done(self.stack, key, step)
+
+    def sign_up_hops(self) -> list[Hop]:
+        uid = self.user.uid if self.user else ""
+        key = f"signup:{uid}"
+        return [
+            Hop(
+                "the profile users/{uid} was written",
+                lambda: bool(uid) and self.stack.get_document(f"users/{uid}") is not None,
+                "user_created",
+            ),
+            Hop(
+                "the trigger bridge delivered the create event to user_created",
+                lambda: ledger_claimed(self.stack, key),
+                "trigger-bridge",
+            ),
+            Hop(
+                "user_created published the sign-up to crm-sync",
+                self._step_done(key, "publish"),
+                "user_created",
+            ),
+            Hop(
+                "crm_worker upserted the HubSpot lead",
+                lambda: self.stack.contact(self.signed_up.email) is not None,
+                "crm_worker",
+                "hubspot",
+            ),
+        ]
+
+    def _billing_hops(self, event_id: str, last: list[Hop]) -> list[Hop]:
+        key = f"stripe:{event_id}"
+        return [
+            Hop(
+                "stripe_webhook published the event to billing-events",
+                self._step_done(key, "publish"),
+                "stripe_webhook",
+            ),
+            Hop(
+                "billing_worker applied it to users/{uid}.billing",
+                self._step_done(key, "apply"),
+                "billing_worker",
+            ),
+            *last,
+        ]
+
+    def payment_hops(self) -> list[Hop]:
+        key = f"stripe:{self.paid_event.get('id', '')}"
+        return self._billing_hops(
+            self.paid_event.get("id", ""),
+            [
+                Hop(
+                    "billing_worker set the pro custom claim",
+                    self._step_done(key, "claims"),
+                    "billing_worker",
+                ),
+                Hop(
+                    "billing_worker published the change to crm-sync",
+                    self._step_done(key, "crm"),
+                    "billing_worker",
+                ),
+                Hop(
+                    "crm_worker made the HubSpot contact a customer",
+                    lambda: self._contact_with(stage="customer", tags={"customer"}) is not None,
+                    "crm_worker",
+                    "hubspot",
+                ),
+            ],
+        )
+
+    def failed_renewal_hops(self) -> list[Hop]:
+        key = f"stripe:{self.failed_event_id}"
+        return self._billing_hops(
+            self.failed_event_id,
+            [
+                Hop(
+                    "billing_worker queued the recovery email on notifications",
+                    self._step_done(key, "notify"),
+                    "billing_worker",
+                ),
+                Hop(
+                    "email_worker sent the recovery email through Resend",
+                    lambda: bool(self._emails("category", "payment_recovery")),
+                    "email_worker",
+                    "resend",
+                ),
+                Hop(
+                    "billing_worker published the change to crm-sync",
+                    self._step_done(key, "crm"),
+                    "billing_worker",
+                ),
+                Hop(
+                    "crm_worker tagged the HubSpot contact payment_failed",
+                    lambda: self._contact_with(stage="customer", tags={"payment_failed"}) is not None,
+                    "crm_worker",
+                    "hubspot",
+                ),
+            ],
+        )
+
+    def support_hops(self) -> list[Hop]:
+        key = f"support:{self.reference}"
+        return [
+            Hop(
+                "support_request stored the request",
+                lambda: (
+                    bool(self.reference)
+                    and self.stack.get_document(f"support_requests/{self.reference}") is not None
+                ),
+                "support_request",
+            ),
+            Hop(
+                "support_request published it to support", self._step_done(key, "publish"), "support_request"
+            ),
+            Hop(
+                "support_worker created the Zendesk ticket",
+                self._step_done(key, "zendesk_ticket"),
+                "support_worker",
+                "zendesk",
+            ),
+            Hop(
+                "support_worker queued the acknowledgement on notifications",
+                self._step_done(key, "ack_email"),
+                "support_worker",
+            ),
+            Hop(
+                "email_worker sent the acknowledgement through Resend",
+                lambda: bool(self._emails("kind", "support_ack")),
+                "email_worker",
+                "resend",
+            ),
+        ]
+
 
 @dataclass(frozen=True)
 class Step:
     title: str
     run: Callable[[], str]
     look: str
+    hops: Callable[[], list[Hop]] = list
 
 
 def steps(journey: Journey, endpoints: dict[str, Any]) -> list[Step]:
@@ -230,6 +386,7 @@ def steps(journey: Journey, endpoints: dict[str, Any]) -> list[Step]:
             "Sign-up: Auth user + users/{uid} profile under the rules",
             journey.sign_up,
             f"{state} (contacts) · {log('user_created', 'crm_worker')}",
+            journey.sign_up_hops,
         ),
         Step(
             "Checkout: create_checkout with the ID token",
@@ -237,19 +394,22 @@ def steps(journey: Journey, endpoints: dict[str, Any]) -> list[Step]:
             f"{state} (checkout_sessions) · {log('create_checkout')}",
         ),
         Step(
-            "Payment: signed checkout.session.completed webhook",
+            "Payment: the sandbox pay page sends the signed checkout.session.completed",
             journey.payment,
             f"Firestore users/{{uid}}.billing · {log('stripe_webhook', 'billing_worker', 'crm_worker')}",
+            journey.payment_hops,
         ),
         Step(
             "Failed renewal: invoice.payment_failed",
             journey.failed_renewal,
             f"{state} (emails) · {log('billing_worker', 'email_worker')}",
+            journey.failed_renewal_hops,
         ),
         Step(
             "Support request",
             journey.support,
             f"{state} (tickets, emails) · {log('support_request', 'support_worker', 'email_worker')}",
+            journey.support_hops,
         ),
         Step(
             "Replay: the same webhook again",
@@ -259,8 +419,27 @@ def steps(journey: Journey, endpoints: dict[str, Any]) -> list[Step]:
     ]
 
 
+def unhealthy_parts(endpoints_path: Path, endpoints: dict[str, Any]) -> list[status.Check]:
+    """The parts of the running stack that do not answer (empty when all is well)."""
+    lock = read(endpoints_path.parent / "up.lock") or {}
+    return [check for check in status.part_checks(endpoints, lock, load_catalog()) if not check.ok]
+
+
 def run_demo(endpoints_path: Path) -> int:
     endpoints = load_endpoints(endpoints_path)
+    dead = unhealthy_parts(endpoints_path, endpoints)
+    if dead:
+        print(
+            f"✗ the stack is not healthy, so the demo would stall: {', '.join(c.part for c in dead)}",
+            flush=True,
+        )
+        for check in dead:
+            print(f"   {check.part}: {check.detail}", flush=True)
+        print(
+            f"   logs: {endpoints['logs_dir']}; restart `make up` (Ctrl-C, then `make up`) and retry",
+            flush=True,
+        )
+        return 1
     journey = Journey(LocalStack(endpoints))
     started = time.monotonic()
     print(f"Founder's journey against {endpoints_path} (project {endpoints['project_id']})\n", flush=True)
@@ -273,6 +452,9 @@ def run_demo(endpoints_path: Path) -> int:
             print(
                 f"   ✗ failed after {time.monotonic() - since:.1f} s: {exc}\n   look: {step.look}", flush=True
             )
+            if isinstance(exc, WaitTimeout):
+                for line in explain(step.hops(), journey.stack, Path(endpoints["logs_dir"])):
+                    print(f"   {line}", flush=True)
             return 1
         except Exception as exc:  # a connection error etc.: still a failed step, reported the same way
             print(

@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +55,30 @@ class ManagedProcess:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return ""
+
+
+def exit_reason(returncode: int | None, log_tail: str) -> str:
+    """Why a server of the stack stopped, in words, for the supervisor's crash line.
+
+    A server exits only when something stops it, so code 0 is not "fine": the gcloud emulator wrappers
+    exit 0 when their Java process is killed (by the OOM killer, or by hand), functions-framework when
+    it is sent SIGINT."""
+    if returncode is None:
+        return "is still running"
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        reason = f"was killed by {name} from outside the stack"
+    elif returncode == 0:
+        reason = ("exited with code 0 without an error of its own: something outside the stack stopped it "
+                  "or its child process (e.g. the emulator's Java process was killed, or ran out of memory)")
+    else:
+        reason = f"exited with code {returncode}"
+    if not log_tail.strip():
+        reason += "; its log is empty, so it wrote nothing about why"
+    return reason
 
 
 def _group_gone(pgid: int, timeout: float) -> bool:
@@ -130,7 +155,34 @@ def launch_firestore(port: int, log_dir: Path, rules: Path | None = None) -> Man
     argv = ["gcloud", "emulators", "firestore", "start", f"--host-port=127.0.0.1:{port}"]
     if rules is not None:
         argv.append(f"--rules={rules}")
-    return start_process("firestore-emulator", argv, log_dir / "firestore.log")
+    # Its output goes through tools/local/emulator_log.py (one line per expected already-exists instead of a
+    # stack trace). gcloud stays the leader of its own process group (it makes itself one otherwise, and
+    # a group stop would miss it); the filter, in a session of its own, ends when the emulator's output does.
+    log_path = log_dir / "firestore.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    read_end, write_end = os.pipe()
+    try:
+        with open(log_path, "wb") as log_file:
+            subprocess.Popen(
+                [sys.executable, "-u", "-m", "tools.local.emulator_log"],
+                stdin=read_end,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                cwd=REPO,
+                start_new_session=True,
+            )
+        popen = subprocess.Popen(
+            argv,
+            stdout=write_end,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=REPO,
+            start_new_session=True,
+        )
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    return ManagedProcess("firestore-emulator", popen, log_path)
 
 
 def launch_pubsub(port: int, log_dir: Path, project: str) -> ManagedProcess:

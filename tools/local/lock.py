@@ -28,7 +28,7 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def _cmdline(pid: int) -> str:
+def cmdline(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
@@ -65,7 +65,7 @@ class StackLock:
     def _clear_stale(self) -> list[str]:
         previous = read(self.path) or {}
         pid = int(previous.get("pid") or 0)
-        if pid and pid_alive(pid) and "tools.local" in _cmdline(pid):
+        if pid and pid_alive(pid) and "tools.local" in cmdline(pid):
             raise AlreadyRunning(
                 f"the local stack is already running (pid {pid}, state in {self.path.parent}); "
                 f"stop it with Ctrl-C in its terminal or `kill -TERM {pid}`, "
@@ -75,7 +75,7 @@ class StackLock:
         for pgid_text, command in (previous.get("children") or {}).items():
             pgid = int(pgid_text)
             # Only a group whose leader still runs the recorded command is ours; pids get reused.
-            if pid_alive(pgid) and _cmdline(pgid) == command:
+            if pid_alive(pgid) and cmdline(pgid) == command:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(pgid, signal.SIGTERM)
                 notes.append(f"stopped a leftover process group {pgid}: {command[:80]}")
@@ -85,7 +85,7 @@ class StackLock:
         return notes
 
     def record_child(self, pgid: int) -> None:
-        self.children[pgid] = _cmdline(pgid)
+        self.children[pgid] = cmdline(pgid)
         self._write()
 
     def release(self) -> None:

@@ -128,13 +128,19 @@ class Stack:
                 "provider-sandbox",
                 [sys.executable, "-m", "tools.sandbox", "--port", str(port)],
                 self.layout.logs_dir / "sandbox.log",
-                env={"PYTHONUNBUFFERED": "1"},
+                # The pay page's button sends a signed checkout.session.completed to the local webhook.
+                env={"PYTHONUNBUFFERED": "1", "SANDBOX_STRIPE_WEBHOOK_URL": self._webhook_url(),
+                     "STRIPE_WEBHOOK_SECRET": self.webhook_secret},
             )
         )
         url = self.layout.url(port)
         self._wait_http(process, url + "/", EMULATOR_TIMEOUT)
         self._ready("provider sandbox", url + "/_sandbox/state", since)
         return url
+
+    def _webhook_url(self) -> str:
+        spec = next((s for s in self.catalog.functions if s.name == "stripe_webhook"), None)
+        return function_url(self.layout, spec) if spec else ""
 
     def _start_function(self, spec: FunctionSpec, shared: dict[str, str], secrets: dict[str, str]) -> None:
         since = time.monotonic()
@@ -189,6 +195,10 @@ class Stack:
             str(port),
             "--timeout",
             str(timeout),
+            "--min-backoff",
+            str(self.catalog.push_subscription.min_backoff_seconds),
+            "--max-attempts",
+            str(self.catalog.push_subscription.max_delivery_attempts),
         ]
         for route in routes:
             argv += ["--route", route]
@@ -371,10 +381,12 @@ class Stack:
                 if process.name not in reported and not process.alive():
                     reported.add(process.name)
                     exit_code = 1
+                    tail = process.log_tail()
+                    reason = emulators.exit_reason(process.popen.returncode, tail)
                     self.console.step(
                         "✗",
-                        f"{process.name} exited with code {process.popen.returncode} "
-                        f"(log {process.log_path}); last lines:\n{process.log_tail()}",
+                        f"{process.name} {reason} (log {process.log_path})"
+                        + (f"; last lines:\n{tail}" if tail.strip() else ""),
                     )
                     self.console.step("!", "the rest of the stack keeps running; Ctrl-C stops it")
         return exit_code

@@ -15,21 +15,29 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from google.api_core.exceptions import DeadlineExceeded, NotFound
+from google.api_core.exceptions import DeadlineExceeded, NotFound, ServiceUnavailable
+from google.api_core.retry import Retry, if_exception_type
 from google.cloud import pubsub_v1
 from google.cloud.pubsub_v1.publisher import client as publisher_client
 from google.pubsub_v1.types import PubsubMessage
+
+from .failures import EXIT_ENVIRONMENT, explain
 
 CATALOG = Path(__file__).resolve().parents[2] / "functions_src" / "catalog.json"
 PULL_BATCH = 100
 PULL_TIMEOUT_SECONDS = 10.0
 PUBLISH_TIMEOUT_SECONDS = 30.0
+# An unreachable Pub/Sub (or emulator) is reported after this long rather than the client's 60 s default.
+PULL_RETRY = Retry(predicate=if_exception_type(ServiceUnavailable), initial=0.25, maximum=2.0,
+                   timeout=PULL_TIMEOUT_SECONDS)
+NEEDS = "roles/pubsub.subscriber and roles/pubsub.publisher"
 # Added by Pub/Sub when it dead-letters a message; they describe the failed delivery, not the message.
 DEAD_LETTER_ATTRIBUTE_PREFIX = "CloudPubSubDeadLetter"
 
@@ -152,7 +160,7 @@ def _pull(subscriber: pubsub_v1.SubscriberClient, subscription: str, wanted: int
         # answers an empty pull promptly, where return_immediately is deprecated.
         request["return_immediately"] = True
     try:
-        response = subscriber.pull(request=request, timeout=PULL_TIMEOUT_SECONDS)
+        response = subscriber.pull(request=request, timeout=PULL_TIMEOUT_SECONDS, retry=PULL_RETRY)
     except DeadlineExceeded:  # nothing arrived within the timeout: the subscription is empty
         return []
     except NotFound as exc:
@@ -160,6 +168,15 @@ def _pull(subscriber: pubsub_v1.SubscriberClient, subscription: str, wanted: int
             f"{subscription} does not exist (has the stack been deployed, or `make up` run?)"
         ) from exc
     return list(response.received_messages)
+
+
+def _listening(host_port: str) -> bool:
+    host, _, port = host_port.rpartition(":")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=2):
+            return True
+    except (OSError, ValueError):
+        return False
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -205,6 +222,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
         return 2
     emulator = os.environ.get("PUBSUB_EMULATOR_HOST")
     where = f"emulator {emulator}" if emulator else "GCP"
+    if emulator and not _listening(emulator):
+        print(f"error: nothing listens at the Pub/Sub emulator {emulator}: start it with `make up` "
+              "(or fix PUBSUB_EMULATOR_HOST), then retry", file=sys.stderr)
+        return EXIT_ENVIRONMENT
     print(
         f"{'listing' if args.dry_run else 'replaying'} {dead_letter_subscription(args.topic)} -> "
         f"{args.topic} in project {project} ({where})",
@@ -215,6 +236,12 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
     except ReplayError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except Exception as exc:
+        line = explain(exc, project=project, needs=NEEDS, service="Pub/Sub")
+        if line is None:
+            raise
+        print(f"error: {line}", file=sys.stderr)
+        return EXIT_ENVIRONMENT
     print(summary.line(args.dry_run), file=out)
     return 0
 

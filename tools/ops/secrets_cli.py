@@ -23,6 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
+from google.auth.exceptions import RefreshError
+
+from .failures import explain
+
 ROOT = Path(__file__).resolve().parents[2]
 CATALOG_PATH = ROOT / "functions_src" / "catalog.json"
 PROJECT_ID_KEY = "launchready:projectId"
@@ -30,6 +34,8 @@ PROJECT_ID_KEY = "launchready:projectId"
 EXIT_OK = 0
 EXIT_MISSING = 1  # check: at least one secret has no enabled version; add: a secret could not be set
 EXIT_USAGE = 2  # bad arguments, missing stack file, missing credentials
+EXIT_ENVIRONMENT = 3  # permission, unknown project or network: one line says what to fix
+NEEDS = {"add": "roles/secretmanager.secretVersionAdder", "check": "roles/secretmanager.viewer"}
 
 
 class SecretsCliError(Exception):
@@ -93,10 +99,7 @@ def make_client() -> SecretManagerClient:
     try:
         return secretmanager.SecretManagerServiceClient()
     except DefaultCredentialsError as exc:
-        raise SecretsCliError(
-            "No Google Cloud credentials found. Run `gcloud auth application-default login` "
-            "(or set GOOGLE_APPLICATION_CREDENTIALS to a service account key file) and try again."
-        ) from exc
+        raise SecretsCliError(explain(exc, project=None, needs="") or str(exc)) from exc
 
 
 def secret_path(project_id: str, name: str) -> str:
@@ -160,14 +163,6 @@ def add_secrets(
             )
             failed.append(name)
             continue
-        except api_exceptions.PermissionDenied:
-            print(
-                f"  {name}: permission denied: your account needs roles/secretmanager.secretVersionAdder "
-                f"on project {project_id}.",
-                file=out,
-            )
-            failed.append(name)
-            continue
         print(f"  {name}: added version {version} (value from {source})", file=out)
     if failed:
         print(f"Not set: {', '.join(failed)}", file=out)
@@ -186,8 +181,6 @@ def secret_status(client: SecretManagerClient, project_id: str, name: str) -> Se
         versions = list(client.list_secret_versions(request={"parent": secret_path(project_id, name)}))
     except api_exceptions.NotFound:
         return SecretStatus(name, None, "secret does not exist: run `pulumi up` first")
-    except api_exceptions.PermissionDenied:
-        return SecretStatus(name, None, "permission denied: needs roles/secretmanager.viewer")
     # Disabled and destroyed versions are listed too; only an enabled one can be read by the functions.
     enabled = [v for v in versions if v.state == SecretVersion.State.ENABLED]
     if not enabled:
@@ -256,8 +249,6 @@ def main(
     except SecretsCliError as exc:
         print(f"error: {exc}", file=err)
         return EXIT_USAGE
-    from google.auth.exceptions import RefreshError
-
     try:
         if args.command == "check":
             return check_secrets(client, project_id, names, out=stdout)
@@ -270,13 +261,12 @@ def main(
             prompt=prompt or getpass.getpass,
             out=stdout,
         )
-    except RefreshError:
-        print(
-            "error: the Google Cloud credentials were refused or have expired. "
-            "Run `gcloud auth application-default login` and try again.",
-            file=err,
-        )
-        return EXIT_USAGE
+    except Exception as exc:
+        line = explain(exc, project=project_id, needs=NEEDS[args.command], service="Secret Manager")
+        if line is None:
+            raise
+        print(f"error: {line}", file=err)
+        return EXIT_USAGE if isinstance(exc, RefreshError) else EXIT_ENVIRONMENT
 
 
 if __name__ == "__main__":

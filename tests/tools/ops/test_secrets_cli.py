@@ -262,5 +262,5 @@ def test_missing_credentials_end_the_command_with_the_hint(
     code = secrets_cli.main(["check", "--stack", "staging"], root=repo)
     assert code == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: No Google Cloud credentials found.")
+    assert err.startswith("error: no Google Cloud credentials found:")
     assert "gcloud auth application-default login" in err

@@ -5,11 +5,18 @@ replays the stored answer with `Idempotent-Replayed: true`, INCLUDING a saved 5x
 other params is a 400 idempotency_error; the same key while the first request is still executing is a
 409 (idempotency_key_in_use)."""
 
+import hashlib
+import hmac
 import html
+import json
+import os
 import re
 import secrets
 import string
+import time
 from typing import Any
+
+import requests
 
 from ..faults import Fault
 from ..idempotency import IdempotencyStore
@@ -20,6 +27,10 @@ SESSIONS_PATH = "/v1/checkout/sessions"
 _SESSION_PATH = re.compile(r"^/v1/checkout/sessions/(cs_test_[A-Za-z0-9]+)$")
 _PAY_PAGE = re.compile(r"^/c/pay/(cs_test_[A-Za-z0-9]+)$")
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+# Where the pay page's button sends the signed checkout.session.completed (set by `make up`).
+WEBHOOK_URL_ENV = "SANDBOX_STRIPE_WEBHOOK_URL"
+WEBHOOK_SECRET_ENV = "STRIPE_WEBHOOK_SECRET"
+API_VERSION = "2025-08-27.basil"
 MODES = ("payment", "setup", "subscription")
 # Every sandbox price costs this much; real prices come from the Stripe dashboard per environment.
 SANDBOX_UNIT_AMOUNT = 1900
@@ -91,6 +102,8 @@ class Stripe(Provider):
         pay = _PAY_PAGE.match(request.path)
         if request.method == "GET" and pay:
             return self._pay_page(pay.group(1))
+        if request.method == "POST" and pay:
+            return self._pay(pay.group(1), request)
         session_match = _SESSION_PATH.match(request.path)
         if request.method == "GET" and session_match:
             session = self._sessions.get(session_match.group(1))
@@ -229,10 +242,93 @@ class Stripe(Provider):
             f"<h1>Sandbox Checkout</h1><p>Session <code>{html.escape(session_id)}</code> "
             f"({html.escape(session['mode'])}, {session['amount_total']} {session['currency']}) "
             f"for <code>{html.escape(str(session['client_reference_id']))}</code>.</p>"
-            "<p>No payment is taken here. Complete the flow by sending a signed "
-            "<code>checkout.session.completed</code> event to the local webhook.</p>"
+            f"<p>Status: <b>{html.escape(session['status'])}</b>, payment "
+            f"<b>{html.escape(session['payment_status'])}</b>.</p>"
+            "<p>No payment is taken here. The button completes the session and sends the signed "
+            "<code>checkout.session.completed</code> event to the local webhook, as Stripe would.</p>"
+            f'<form method="post" action="/c/pay/{html.escape(session_id)}">'
+            '<button type="submit">Pay (sandbox)</button></form>'
         )
         return SandboxResponse(200, page, content_type="text/html; charset=utf-8")
+
+    def _pay(self, session_id: str, request: SandboxRequest) -> SandboxResponse:
+        """Complete the session (status complete, payment paid, a customer and subscription) and send
+        the signed checkout.session.completed to the webhook named by SANDBOX_STRIPE_WEBHOOK_URL.
+        Answers JSON ({session, event, webhook_status, webhook_answer}) when asked with Accept:
+        application/json, else a page saying what happened."""
+        session = self._sessions.get(session_id)
+        if session is None:
+            return SandboxResponse(404, "<h1>Checkout session not found</h1>", content_type="text/html")
+        if session["status"] != "complete":
+            session.update(
+                status="complete",
+                payment_status="paid",
+                customer=session.get("customer") or _random_id("cus_", 14),
+                subscription=_random_id("sub_", 24) if session["mode"] == "subscription" else None,
+                customer_details={"email": session.get("customer_email")},
+                url=None,
+            )
+        event = {
+            "id": "evt_" + secrets.token_hex(12),
+            "object": "event",
+            "api_version": API_VERSION,
+            "created": int(self.clock.now()),
+            "data": {"object": dict(session)},
+            "livemode": False,
+            "pending_webhooks": 1,
+            "request": {"id": None, "idempotency_key": None},
+            "type": "checkout.session.completed",
+        }
+        webhook_status, webhook_answer = _send_signed(event)
+        if "application/json" in request.header("Accept"):
+            return SandboxResponse(
+                200,
+                {
+                    "session": session,
+                    "event": event,
+                    "webhook_status": webhook_status,
+                    "webhook_answer": webhook_answer,
+                },
+            )
+        outcome = (
+            f"the webhook answered {webhook_status}: {html.escape(json.dumps(webhook_answer))}"
+            if webhook_status
+            else html.escape(str(webhook_answer))
+        )
+        page = (
+            "<!doctype html><title>Sandbox Checkout</title><h1>Paid (sandbox)</h1>"
+            f"<p>Session <code>{html.escape(session_id)}</code> is complete and paid. Sent "
+            f"<code>{event['id']}</code> (checkout.session.completed); {outcome}.</p>"
+        )
+        return SandboxResponse(200, page, content_type="text/html; charset=utf-8")
+
+
+def _send_signed(event: dict[str, Any]) -> tuple[int | None, Any]:
+    """POST the event to the configured webhook with a Stripe-Signature (HMAC-SHA256 of
+    "<timestamp>.<payload>", https://docs.stripe.com/webhooks#verify-manually); (status, answer), or
+    (None, why not) when it was not sent."""
+    url, secret = os.environ.get(WEBHOOK_URL_ENV, ""), os.environ.get(WEBHOOK_SECRET_ENV, "")
+    if not url or not secret:
+        return None, (
+            f"not sent: the sandbox was started without {WEBHOOK_URL_ENV} and {WEBHOOK_SECRET_ENV} "
+            "(`make up` sets both)"
+        )
+    payload = json.dumps(event).encode()
+    timestamp = int(time.time())  # real time, not the sandbox clock: the webhook checks it against its own
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + payload, hashlib.sha256).hexdigest()
+    try:
+        response = requests.post(
+            url,
+            data=payload,
+            timeout=10,
+            headers={"Content-Type": "application/json", "Stripe-Signature": f"t={timestamp},v1={digest}"},
+        )
+    except requests.RequestException as exc:
+        return None, f"not delivered: the webhook at {url} does not answer ({type(exc).__name__})"
+    try:
+        return response.status_code, response.json()
+    except ValueError:
+        return response.status_code, response.text[:200]
 
 
 def _validate(params: dict[str, Any]) -> tuple[str, str, str] | None:
