@@ -3,11 +3,12 @@ SHELL := /bin/bash
 PYTHON := .venv/bin/python
 STACK ?= staging
 
-.PHONY: help setup setup-dev up demo status test lint typecheck test-python test-rules test-rules-mutants plan clone-env check-env preview deploy secrets secrets-check replay-dlq bench bench-fresh clean
+.PHONY: help setup setup-dev up demo status test lint typecheck test-python test-rules test-rules-mutants plan clone-env check-env smoke preview deploy secrets secrets-check replay-dlq bench bench-fresh clean
 
 help:
 	@echo "make up                      run the whole stack locally on the emulators"
 	@echo "make demo                    run the founder's journey against 'make up'"
+	@echo "make smoke [STACK=]          the demo's journey as a smoke test, each step timed (make up; deployed: refused in prod)"
 	@echo "make status                  check every part of a running 'make up'"
 	@echo "make test                    lint, type-check and run every test"
 	@echo "make plan STACK=staging      offline plan under Pulumi mocks -> build/plan-<stack>.json"
@@ -40,6 +41,11 @@ up: setup
 
 demo: setup
 	@$(PYTHON) -m tools.local demo
+
+# Without STACK: the running `make up`. STACK=<stack> [BASE_URL=] [ALLOW_PRODUCTION=1]: a deployed stack.
+smoke: setup-dev
+	@$(PYTHON) -m tools.ops.smoke $(if $(filter command line,$(origin STACK)),--stack $(STACK)) \
+		$(if $(BASE_URL),--base-url $(BASE_URL)) $(if $(ALLOW_PRODUCTION),--allow-production)
 
 status: setup
 	@$(PYTHON) -m tools.local status
