@@ -228,27 +228,36 @@ def twin_values(source: dict[str, Any], target: dict[str, Any]) -> dict[str, Any
     return twin
 
 
+def labelled_rewrites(source: StackConfig, twin: StackConfig) -> dict[tuple[str, str], str]:
+    """(source value, new value) -> the key it comes from, for every identity that differs."""
+    labelled: dict[tuple[str, str], str] = {}
+
+    def add(key: str, old: str, new: str) -> None:
+        if old != new:
+            labelled.setdefault((old, new), key)
+
+    add("launchready:projectId", source.project_id, twin.project_id)
+    add("launchready:hostingSiteId", source.site_id, twin.site_id)
+    add("launchready:apiHost", source.api_host, twin.api_host)
+    add("launchready:appUrl", source.app_url, twin.app_url)
+    add("launchready:mailDomain", source.sending_domain, twin.sending_domain)
+    add("launchready:emailFrom", source.email_from, twin.email_from)
+    add("gcp:billingProject", source.quota_project, twin.quota_project)
+    add("launchready:stripePriceId", source.stripe_price_id, twin.stripe_price_id)
+    add("launchready:zendeskBaseUrl", source.zendesk_base_url, twin.zendesk_base_url)
+    for old, new in zip(source.dkim_records, twin.dkim_records, strict=False):
+        add("launchready:dkimRecords", f"{old.name}.{source.domain}", f"{new.name}.{twin.domain}")
+        add("launchready:dkimRecords", old.value, new.value)
+        # Resource names are slugs of the record names (components/edge.py).
+        add("launchready:dkimRecords (resource name)", _slug(old.name), _slug(new.name))
+    for old_host, new_host in zip(source.authorized_domains, twin.authorized_domains, strict=False):
+        add("launchready:authorizedDomains", old_host, new_host)
+    return labelled
+
+
 def rewrite_map(source: StackConfig, twin: StackConfig) -> list[tuple[str, str]]:
     """Source value -> new value for every identity that differs, longest first."""
-    pairs = {
-        (source.project_id, twin.project_id),
-        (source.site_id, twin.site_id),
-        (source.api_host, twin.api_host),
-        (source.app_url, twin.app_url),
-        (source.sending_domain, twin.sending_domain),
-        (source.email_from, twin.email_from),
-        (source.quota_project, twin.quota_project),
-        (source.stripe_price_id, twin.stripe_price_id),
-        (source.zendesk_base_url, twin.zendesk_base_url),
-    }
-    for old, new in zip(source.dkim_records, twin.dkim_records, strict=False):
-        pairs.add((f"{old.name}.{source.domain}", f"{new.name}.{twin.domain}"))
-        pairs.add((old.value, new.value))
-        # Resource names are slugs of the record names (components/edge.py).
-        pairs.add((_slug(old.name), _slug(new.name)))
-    for old_host, new_host in zip(source.authorized_domains, twin.authorized_domains, strict=False):
-        pairs.add((old_host, new_host))
-    return sorted(((a, b) for a, b in pairs if a != b), key=lambda pair: (-len(pair[0]), pair))
+    return sorted(labelled_rewrites(source, twin), key=lambda pair: (-len(pair[0]), pair))
 
 
 def _rewrites_of(value: str, pairs: list[tuple[str, str]]) -> Iterator[str]:
@@ -358,7 +367,8 @@ def prove(
     source_file = read_stack_file(root / f"Pulumi.{source}.yaml")
     source_config = parse_stack_config(source_file.config, source)
     twin = twin_values(source_file.config, target_values)
-    pairs = rewrite_map(source_config, parse_stack_config(twin, target))
+    twin_config = parse_stack_config(twin, target)
+    pairs, labels = rewrite_map(source_config, twin_config), labelled_rewrites(source_config, twin_config)
     report = [
         f"check-env {target} against {source}:",
         f"  config: valid ({new_config.environment} environment, project {new_config.project_id})",
@@ -394,7 +404,7 @@ def prove(
     report.append(
         f"  graph: {len(source_plan.entries)} resources, the same as {source}'s under the rewrite map:"
     )
-    report += [f"      {old} -> {new}" for old, new in pairs]
+    report += [f"      {labels[(old, new)]}: {old} -> {new}" for old, new in pairs]
 
     changed = {
         key: (source_file.config.get(key), target_values.get(key))
