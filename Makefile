@@ -3,17 +3,20 @@ SHELL := /bin/bash
 PYTHON := .venv/bin/python
 STACK ?= staging
 
-.PHONY: help setup setup-dev up demo status test lint typecheck test-python test-rules test-rules-mutants plan preview deploy secrets secrets-check replay-dlq bench bench-fresh clean setup-policy setup-checkov policy scan test-policy secret-scan secrets-baseline diff grant-ops test-browser bench-console
+.PHONY: help setup setup-dev up demo status test lint typecheck test-python test-rules test-rules-mutants plan preview deploy secrets secrets-check replay-dlq bench bench-fresh clean setup-policy setup-checkov policy scan test-policy secret-scan secrets-baseline diff grant-ops test-browser bench-console clone-env check-env smoke
 
 help:
 	@echo "make up                      run the whole stack locally on the emulators"
 	@echo "make demo                    run the founder's journey against 'make up'"
+	@echo "make smoke [STACK=]          the demo's journey as a smoke test, each step timed (make up; deployed: refused in prod)"
 	@echo "make status                  check every part of a running 'make up'"
 	@echo "make test                    lint, type-check and run every test"
 	@echo "make plan STACK=staging      offline plan under Pulumi mocks -> build/plan-<stack>.json"
 	@echo "make policy STACK=staging    the policy pack on the offline plan (ARGS=--preview-fidelity)"
 	@echo "make scan STACK=staging      Checkov on the plan converted to a Terraform plan"
 	@echo "make diff BASE=main [STACK=] what this branch changes per stack vs BASE -> build/diff.md, diff.json"
+	@echo "make clone-env FROM= TO=     derive Pulumi.<TO>.yaml from a stack: no secrets, new identities, offline proof"
+	@echo "make check-env STACK= AGAINST=  offline proof: valid, no shared identifiers, same graph but the policy"
 	@echo "make preview STACK=          pulumi preview --diff of the next deploy phase (needs the Pulumi CLI)"
 	@echo "make deploy STACK=           pulumi up in first-deploy phases, idempotent (needs the Pulumi CLI)"
 	@echo "make secrets STACK=          add Secret Manager versions (hidden input or environment)"
@@ -43,6 +46,11 @@ up: setup
 
 demo: setup
 	@$(PYTHON) -m tools.local demo
+
+# Without STACK: the running `make up`. STACK=<stack> [BASE_URL=] [ALLOW_PRODUCTION=1]: a deployed stack.
+smoke: setup-dev
+	@$(PYTHON) -m tools.ops.smoke $(if $(filter command line,$(origin STACK)),--stack $(STACK)) \
+		$(if $(BASE_URL),--base-url $(BASE_URL)) $(if $(ALLOW_PRODUCTION),--allow-production)
 
 status: setup
 	@$(PYTHON) -m tools.local status
@@ -120,6 +128,19 @@ plan: setup-dev
 diff: setup-dev setup-policy
 	@test -n "$(BASE)" || { echo "usage: make diff BASE=<git ref> [STACK=<stack>] [ACK_DESTRUCTIVE=1]"; exit 2; }
 	@$(PYTHON) -m tools.offline.diff --base "$(BASE)" $(if $(filter command line,$(origin STACK)),--stack "$(STACK)") $(if $(filter-out 0,$(ACK_DESTRUCTIVE)),--allow-destructive)
+
+# [PROJECT=<id>] [HOST_PREFIX=<label>] [ENVIRONMENT=staging|preview|production]
+# [BILLING_ACCOUNT= FOLDER=|ORG=] [FORCE=1] [ARGS="--set launchready:<key>=<value> ..."]
+clone-env: setup-dev
+	@test -n "$(FROM)" -a -n "$(TO)" || { echo "usage: make clone-env FROM=<stack> TO=<new stack> [PROJECT=<id>] [HOST_PREFIX=<label>] [FORCE=1]"; exit 2; }
+	@$(PYTHON) -m tools.offline.clone --from $(FROM) --to $(TO) $(if $(PROJECT),--project $(PROJECT)) \
+		$(if $(HOST_PREFIX),--host-prefix $(HOST_PREFIX)) $(if $(ENVIRONMENT),--environment $(ENVIRONMENT)) \
+		$(if $(BILLING_ACCOUNT),--billing-account $(BILLING_ACCOUNT)) $(if $(FOLDER),--folder-id $(FOLDER)) \
+		$(if $(ORG),--org-id $(ORG)) $(if $(FORCE),--force) $(ARGS)
+
+check-env: setup-dev
+	@test -n "$(AGAINST)" || { echo "usage: make check-env STACK=<new stack> AGAINST=<stack it was cloned from>"; exit 2; }
+	@$(PYTHON) -m tools.offline.clone_check --stack $(STACK) --against $(AGAINST)
 
 # Checks the CLI, its login, the stack and Google credentials first (one line says what is missing).
 preview deploy: setup-dev

@@ -17,6 +17,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -123,9 +124,48 @@ Text = Annotated[str, Strict(), BeforeValidator(_blank_is_unset)]
 Hostname = Annotated[str, Strict(), Field(pattern=_HOSTNAME, max_length=253)]
 
 
-def _setting(key: str, description: str, default: Any = ..., **kwargs: Any) -> Any:
-    """A `launchready:<key>` field; the description doubles as the hint in error messages and docs."""
-    return Field(default, alias=f"{NAMESPACE}:{key}", description=description, **kwargs)
+class Clone(StrEnum):
+    """What `make clone-env` does with a key when it derives a new stack from an existing one.
+
+    Every field of StackConfig carries one (JSON schema key `x-clone`, the docs' Clone column); the rules
+    that compute rewritten and policy values live in tools/offline/clone.py.
+    """
+
+    COPY = "copy"  # the same in every environment (region, zone, CAA, alert recipients, ...)
+    REWRITE = "rewrite"  # an identity of the environment, derived anew (project id, hosts, mail domain, ...)
+    POLICY = "policy"  # set by the new environment's kind; its effects are the declared plan differences
+    NEVER = "never"  # never copied: the new stack gets a value to fill in (live-mode Stripe ids)
+
+
+CLONE_KEY = "x-clone"
+# Stack-file keys beside `config`: the secrets provider and its encrypted data key / salt belong to the
+# source stack alone (a clone gets its own from `pulumi stack init --secrets-provider`).
+STACK_FILE_KEYS_NEVER_COPIED = ("secretsprovider", "encryptedkey", "encryptionsalt")
+
+
+def _clone_extra(clone: Clone, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {**(extra or {}), CLONE_KEY: clone.value}
+
+
+def _setting(
+    clone: Clone, key: str, description: str, default: Any = ..., json_schema_extra: Any = None
+) -> Any:
+    """A `launchready:<key>` field; the description doubles as the hint in error messages and docs;
+    `clone` says what `make clone-env` does with it."""
+    return Field(
+        default,
+        alias=f"{NAMESPACE}:{key}",
+        description=description,
+        json_schema_extra=_clone_extra(clone, json_schema_extra),
+    )
+
+
+def clone_class(alias: str) -> Clone | None:
+    """The Clone class of a config key (`launchready:projectId`, `gcp:project`), None when it has none."""
+    field = next((f for f in StackConfig.model_fields.values() if f.alias == alias), None)
+    extra = field.json_schema_extra if field is not None else None
+    value = extra.get(CLONE_KEY) if isinstance(extra, dict) else None
+    return Clone(value) if isinstance(value, str) else None
 
 
 class DnsRecord(BaseModel):
@@ -170,32 +210,38 @@ class StackConfig(BaseModel):
 
     # --- Environment and GCP project -----------------------------------------------------------------
     environment: Annotated[str, BeforeValidator(_one_of(ENVIRONMENTS))] = _setting(
+        Clone.POLICY,
         "environment",
         "the kind of environment: production, staging or preview; rules that differ by environment read it",
         json_schema_extra={"enum": list(ENVIRONMENTS)},
     )
     project_id: Annotated[str, Strict(), Field(pattern=_PROJECT_ID)] = _setting(
-        "projectId", "the GCP project id, 6-30 lowercase letters, digits, hyphens"
+        Clone.REWRITE, "projectId", "the GCP project id, 6-30 lowercase letters, digits, hyphens"
     )
     create_project: Flag = _setting(
-        "createProject", "true: create the project; false: adopt an existing Firebase project", False
+        Clone.POLICY,
+        "createProject",
+        "true: create the project; false: adopt an existing Firebase project",
+        False,
     )
     billing_account: Annotated[Text | None, Field(pattern=_BILLING_ACCOUNT)] = _setting(
-        "billingAccount", "billing account XXXXXX-XXXXXX-XXXXXX (createProject only)", None
+        Clone.COPY, "billingAccount", "billing account XXXXXX-XXXXXX-XXXXXX (createProject only)", None
     )
     folder_id: Annotated[Text | None, Field(pattern=_NUMERIC_ID)] = _setting(
-        "folderId", "numeric folder id for a created project (or orgId, exactly one)", None
+        Clone.COPY, "folderId", "numeric folder id for a created project (or orgId, exactly one)", None
     )
     org_id: Annotated[Text | None, Field(pattern=_NUMERIC_ID)] = _setting(
-        "orgId", "numeric organization id for a created project (or folderId, exactly one)", None
+        Clone.COPY, "orgId", "numeric organization id for a created project (or folderId, exactly one)", None
     )
     identity_platform: Flag = _setting(
+        Clone.POLICY,
         "identityPlatform",
         "manage sign-in with Identity Platform; on a Firebase Auth project this upgrades it, which cannot "
         "be undone",
         False,
     )
     region: Annotated[str, BeforeValidator(_one_of(FUNCTION_REGIONS, _FUNCTIONS_SOURCE))] = _setting(
+        Clone.COPY,
         "region",
         "the GCP region for functions, e.g. europe-west1",
         json_schema_extra={"enum": list(FUNCTION_REGIONS)},
@@ -205,6 +251,7 @@ class StackConfig(BaseModel):
         BeforeValidator(_one_of(FIRESTORE_LOCATIONS, _FIRESTORE_SOURCE)),
         BeforeValidator(_blank_is_unset),
     ] = _setting(
+        Clone.COPY,
         "firestoreLocation",
         "Firestore location, e.g. eur3 or europe-west1 (default: region)",
         None,
@@ -212,18 +259,20 @@ class StackConfig(BaseModel):
     )
 
     # --- Domain and edge (Cloudflare) ----------------------------------------------------------------
-    domain: Hostname = _setting("domain", "the apex zone name in Cloudflare, e.g. example.com")
-    api_host: Hostname = _setting("apiHost", "the API hostname, e.g. api.example.com")
+    domain: Hostname = _setting(Clone.COPY, "domain", "the apex zone name in Cloudflare, e.g. example.com")
+    api_host: Hostname = _setting(Clone.REWRITE, "apiHost", "the API hostname, e.g. api.example.com")
     cloudflare_zone_id: Annotated[str, Strict(), Field(pattern=_ZONE_ID)] = _setting(
-        "cloudflareZoneId", "32 hex characters from the Cloudflare dashboard"
+        Clone.COPY, "cloudflareZoneId", "32 hex characters from the Cloudflare dashboard"
     )
     cloudflare_plan: Annotated[str, BeforeValidator(_one_of(CLOUDFLARE_PLANS))] = _setting(
+        Clone.COPY,
         "cloudflarePlan",
         "the zone's Cloudflare plan: free, pro, business or enterprise (gates plan-dependent features)",
         "free",
         json_schema_extra={"enum": list(CLOUDFLARE_PLANS)},
     )
     edge_certificate: Annotated[str, BeforeValidator(_one_of(EDGE_CERTIFICATES))] = _setting(
+        Clone.COPY,
         "edgeCertificate",
         "the zone's edge certificate for the API host: universal (apex and one subdomain level), advanced "
         "(Advanced Certificate Manager) or custom (uploaded; Business or Enterprise plan)",
@@ -231,78 +280,96 @@ class StackConfig(BaseModel):
         json_schema_extra={"enum": list(EDGE_CERTIFICATES)},
     )
     manage_zone: Flag = _setting(
-        "manageZone", "this stack owns the zone-wide records (apex SPF, DMARC, CAA) and the rate limit", True
+        Clone.POLICY,
+        "manageZone",
+        "this stack owns the zone-wide records (apex SPF, DMARC, CAA) and the rate limit",
+        True,
     )
     proxy_api_host: Flag = _setting(
-        "proxyApiHost", "proxy the API host through Cloudflare (TLS settings, rate limit)", True
+        Clone.COPY, "proxyApiHost", "proxy the API host through Cloudflare (TLS settings, rate limit)", True
     )
     hosting_site_id: Annotated[Text | None, Field(pattern=_SITE_ID)] = _setting(
+        Clone.REWRITE,
         "hostingSiteId",
         "Firebase Hosting site id for the API, globally unique (default: <projectId>-api)",
         None,
     )
     mail_domain: Annotated[Text | None, Field(pattern=_HOSTNAME)] = _setting(
-        "mailDomain", "domain the stack sends email from (default: domain)", None
+        Clone.REWRITE, "mailDomain", "domain the stack sends email from (default: domain)", None
     )
     # Public by design (every Firebase client config holds it); Google API keys are "AIza" + 35 characters
-    # (https://cloud.google.com/docs/authentication/api-keys).
+    # (https://cloud.google.com/docs/authentication/api-keys). It belongs to the source's Firebase project,
+    # so a clone never copies it: the new project's web app has its own.
     firebase_web_api_key: Annotated[Text | None, Field(pattern=r"^AIza[0-9A-Za-z_-]{35}$")] = _setting(
+        Clone.NEVER,
         "firebaseWebApiKey", "the Firebase web app's apiKey (AIza...), for the ops console's sign-in", None
     )
     dmarc_policy: Annotated[str, BeforeValidator(_one_of(DMARC_POLICIES))] = _setting(
-        "dmarcPolicy", "one of none, quarantine, reject", json_schema_extra={"enum": list(DMARC_POLICIES)}
+        Clone.POLICY,
+        "dmarcPolicy",
+        "one of none, quarantine, reject",
+        json_schema_extra={"enum": list(DMARC_POLICIES)},
     )
     dmarc_rua: Annotated[str, Strict(), Field(pattern=r"^mailto:")] = _setting(
-        "dmarcRua", "mailto: address for DMARC aggregate reports"
+        Clone.COPY, "dmarcRua", "mailto: address for DMARC aggregate reports"
     )
     spf_includes: Annotated[tuple[Hostname, ...], BeforeValidator(_engine_value)] = _setting(
-        "spfIncludes", "SPF include: domains", ()
+        Clone.COPY, "spfIncludes", "SPF include: domains", ()
     )
     caa_issuers: Annotated[tuple[Hostname, ...], BeforeValidator(_engine_value)] = _setting(
-        "caaIssuers", "certificate authorities allowed to issue", DEFAULT_CAA_ISSUERS
+        Clone.COPY, "caaIssuers", "certificate authorities allowed to issue", DEFAULT_CAA_ISSUERS
     )
     caa_iodef: Annotated[str, Strict(), Field(pattern=r"^($|mailto:|https://)")] = _setting(
-        "caaIodef", "mailto: or https:// address for refused-certificate reports", ""
+        Clone.COPY, "caaIodef", "mailto: or https:// address for refused-certificate reports", ""
     )
     dkim_records: Annotated[tuple[DnsRecord, ...], BeforeValidator(_engine_value)] = _setting(
-        "dkimRecords", "the DNS records Resend shows for the domain"
+        Clone.REWRITE, "dkimRecords", "the DNS records Resend shows for the domain"
     )
 
     # --- App, people and providers -------------------------------------------------------------------
     app_url: Annotated[str, Strict(), Field(pattern=r"^https://")] = _setting(
-        "appUrl", "the app's public URL, https://..."
+        Clone.REWRITE, "appUrl", "the app's public URL, https://..."
     )
     authorized_domains: Annotated[
         tuple[Annotated[str, Strict(), Field(pattern=rf"{_HOSTNAME}|^localhost$")], ...],
         BeforeValidator(_engine_value),
-    ] = _setting("authorizedDomains", "hostnames allowed to sign in, e.g. [app.example.com]")
+    ] = _setting(Clone.REWRITE, "authorizedDomains", "hostnames allowed to sign in, e.g. [app.example.com]")
     alert_email: Annotated[str, Strict(), Field(pattern=_EMAIL)] = _setting(
-        "alertEmail", "who receives alerts"
+        Clone.COPY, "alertEmail", "who receives alerts"
     )
     ops_email: Annotated[str, Strict(), Field(pattern=_EMAIL)] = _setting(
-        "opsEmail", "who receives the daily ops digest"
+        Clone.COPY, "opsEmail", "who receives the daily ops digest"
     )
     email_from: Annotated[str, Strict(), Field(pattern=r"@")] = _setting(
-        "emailFrom", "sender of transactional email, e.g. 'App <hello@example.com>', inside mailDomain"
+        Clone.REWRITE,
+        "emailFrom",
+        "sender of transactional email, e.g. 'App <hello@example.com>', inside mailDomain",
     )
     zendesk_base_url: Annotated[str, Strict(), Field(pattern=r"^https://")] = _setting(
-        "zendeskBaseUrl", "https://<subdomain>.zendesk.com"
+        Clone.COPY, "zendeskBaseUrl", "https://<subdomain>.zendesk.com"
     )
     stripe_price_id: Annotated[str, Strict(), Field(pattern=r"^price_")] = _setting(
-        "stripePriceId", "the Stripe price the checkout sells, price_..."
+        Clone.NEVER, "stripePriceId", "the Stripe price the checkout sells, price_..."
     )
 
     # --- Capacity and retention ----------------------------------------------------------------------
     max_instances_scale: Annotated[float, Strict(), BeforeValidator(_engine_value), Field(gt=0, le=10)] = (
-        _setting("maxInstancesScale", "multiplies catalog max instances (rounded, at least 1)", 1.0)
+        _setting(
+            Clone.POLICY, "maxInstancesScale", "multiplies catalog max instances (rounded, at least 1)", 1.0
+        )
     )
     log_retention_days: Annotated[
         int, Strict(), BeforeValidator(_engine_value), Field(ge=MIN_LOG_RETENTION_DAYS, le=3650)
-    ] = _setting("logRetentionDays", "days Cloud Logging keeps logs", DEFAULT_LOG_RETENTION_DAYS)
+    ] = _setting(
+        Clone.POLICY, "logRetentionDays", "days Cloud Logging keeps logs", DEFAULT_LOG_RETENTION_DAYS
+    )
 
     # --- Google provider (gcp:*) ---------------------------------------------------------------------
     gcp_project: Annotated[Text | None, Field(pattern=_PROJECT_ID)] = Field(
-        None, alias="gcp:project", description="the provider's default project: same as launchready:projectId"
+        None,
+        alias="gcp:project",
+        description="the provider's default project: same as launchready:projectId",
+        json_schema_extra=_clone_extra(Clone.REWRITE),
     )
     gcp_region: Annotated[
         str | None,
@@ -312,15 +379,19 @@ class StackConfig(BaseModel):
         None,
         alias="gcp:region",
         description="the provider's default region",
-        json_schema_extra={"enum": list(FUNCTION_REGIONS)},
+        json_schema_extra=_clone_extra(Clone.COPY, {"enum": list(FUNCTION_REGIONS)}),
     )
     gcp_user_project_override: Flag = Field(
         False,
         alias="gcp:userProjectOverride",
         description="must be true: Firebase and Identity Toolkit calls bill a quota project",
+        json_schema_extra=_clone_extra(Clone.COPY),
     )
     gcp_billing_project: Annotated[Text | None, Field(pattern=_PROJECT_ID)] = Field(
-        None, alias="gcp:billingProject", description="the quota project for API calls (usually projectId)"
+        None,
+        alias="gcp:billingProject",
+        description="the quota project for API calls (usually projectId)",
+        json_schema_extra=_clone_extra(Clone.REWRITE),
     )
 
     _stack: str = PrivateAttr(default="")
@@ -629,8 +700,9 @@ def stack_file_schema() -> dict[str, Any]:
         "type": "object",
         "properties": {
             "config": config,
-            "secretsprovider": {"type": "string"},
-            "encryptionsalt": {"type": "string"},
+            "secretsprovider": {"type": "string", CLONE_KEY: Clone.NEVER.value},
+            "encryptedkey": {"type": "string", CLONE_KEY: Clone.NEVER.value},
+            "encryptionsalt": {"type": "string", CLONE_KEY: Clone.NEVER.value},
         },
         "required": ["config"],
         "$defs": definitions,
@@ -639,10 +711,14 @@ def stack_file_schema() -> dict[str, Any]:
 
 def docs_table() -> str:
     """Markdown table of every setting: key, required or default, accepted values, meaning."""
-    rows = ["| Key | Default | Accepts | Meaning |", "|---|---|---|---|"]
+    rows = ["| Key | Default | Accepts | Clone | Meaning |", "|---|---|---|---|---|"]
     for name, field in StackConfig.model_fields.items():
         default = "required" if field.is_required() else f"`{_show(field.get_default())}`"
-        rows.append(f"| `{field.alias}` | {default} | {_accepts(name)} | {field.description} |")
+        clone = clone_class(str(field.alias))
+        rows.append(
+            f"| `{field.alias}` | {default} | {_accepts(name)} | {clone.value if clone else '?'} "
+            f"| {field.description} |"
+        )
     return "\n".join(rows)
 
 

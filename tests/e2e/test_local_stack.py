@@ -18,6 +18,7 @@ from tools.local import launcher
 from tools.local.client import LocalStack, stripe_event, stripe_signature
 from tools.local.demo import Journey
 from tools.local.launcher import StackProcess
+from tools.ops import smoke
 
 from .conftest import REPO, assert_stopped_cleanly, start_stack
 
@@ -105,8 +106,15 @@ def test_status_reports_a_healthy_stack(local_stack_process: StackProcess) -> No
     assert result.returncode == 0, result.stdout
     assert "✗" not in result.stdout
     # Every part `make up` lists, not only the ones with a port.
-    for part in ("firestore trigger bridge", "Pub/Sub wiring", "dead letters", "Auth emulator",
-                 "push relay", "provider sandbox", *(f"function {name}" for name in CATALOG_FUNCTIONS)):
+    for part in (
+        "firestore trigger bridge",
+        "Pub/Sub wiring",
+        "dead letters",
+        "Auth emulator",
+        "push relay",
+        "provider sandbox",
+        *(f"function {name}" for name in CATALOG_FUNCTIONS),
+    ):
         assert f"✓ {part}" in result.stdout, (part, result.stdout)
 
 
@@ -119,8 +127,9 @@ def test_status_reports_a_dead_letter_backlog_with_its_own_exit_code(
     subscriber = pubsub_v1.SubscriberClient()
     project = endpoints["project_id"]
     subscription = subscriber.subscription_path(project, "support-dlq-sub")
-    publisher.publish(publisher.topic_path(project, "support-dlq"), b"{}",
-                      event_id="support:SR-E2E001").result()
+    publisher.publish(
+        publisher.topic_path(project, "support-dlq"), b"{}", event_id="support:SR-E2E001"
+    ).result()
     try:
         result = _tools_local("status", "--state-dir", str(local_stack_process.layout.state_dir))
         assert result.returncode == 2, result.stdout
@@ -129,8 +138,9 @@ def test_status_reports_a_dead_letter_backlog_with_its_own_exit_code(
     finally:  # leave the shared stack as it was
         received = subscriber.pull(subscription=subscription, max_messages=10, return_immediately=True)
         if received.received_messages:
-            subscriber.acknowledge(subscription=subscription,
-                                   ack_ids=[item.ack_id for item in received.received_messages])
+            subscriber.acknowledge(
+                subscription=subscription, ack_ids=[item.ack_id for item in received.received_messages]
+            )
 
 
 def test_sigterm_stops_everything_and_leaves_nothing_listening(tmp_path: Path) -> None:
@@ -155,3 +165,12 @@ def test_a_stack_that_cannot_start_is_stopped_and_reported_with_its_output(
             stack.wait_ready(timeout=120)
     assert stack.process.returncode == 1
     assert not stack.layout.lock_path.exists() and not stack.layout.endpoints_path.exists()
+
+
+def test_smoke_passes_against_the_running_stack(local_stack_process: StackProcess) -> None:
+    """`make smoke` without STACK: the demo's journey, each step within its target (tools/ops/smoke.py)."""
+    lines: list[str] = []
+    status = smoke.main(["--endpoints", str(local_stack_process.layout.endpoints_path)], out=lines.append)
+    output = "\n".join(lines)
+    assert status == 0, output
+    assert output.count("✓") == 6 and "(target 60 s)" in output and "(target 120 s)" in output

@@ -170,6 +170,14 @@ def evaluate_stack(stack: str, root: Path = ROOT, preview: bool = False) -> Plan
     and its provider-contract violations. `preview=True` leaves cloud-computed outputs unknown, as
     a first `pulumi preview` sees them."""
     config, secret_keys = read_stack_file(root, stack)
+    return evaluate_config(stack, config, secret_keys, root, preview)
+
+
+def evaluate_config(
+    stack: str, config: dict[str, str], secret_keys: list[str], root: Path = ROOT, preview: bool = False
+) -> PlanMocks:
+    """`evaluate_stack` for config values not (yet) in a stack file: engine-form strings, as
+    `read_stack_file` returns them. Raises StackConfigError before the engine starts."""
     # Validate before the engine starts so the user sees exactly one readable message.
     parse_stack_config(config, stack)
     mocks = PlanMocks(environment=Environment.from_config(config), preview=preview)

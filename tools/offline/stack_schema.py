@@ -38,6 +38,11 @@ YAML language server validate and complete the stack files from `docs/stack-conf
 - Regions and Firestore locations are checked against Google's published lists, committed with their
   source and date in `components/data/gcp_locations.json`.
 - Keys in other namespaces (`cloudflare:apiToken`, set with `pulumi config set --secret`) pass through.
+- Clone: what `make clone-env` does with the key when it derives a new stack from this one
+  (docs/operations.md, "Cloning an environment"): `copy` as is; `rewrite` for the new environment
+  (derived, overridable); `policy` set by the new environment's kind (the plan differences `make check-env`
+  lists); `never` copied (the new file gets a value to fill in). Every secure value, `secretsprovider`,
+  `encryptedkey` and `encryptionsalt` are never copied either.
 
 """
 

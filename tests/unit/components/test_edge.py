@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Any
 
 import pulumi
@@ -204,6 +205,9 @@ def test_paid_plans_answer_rate_limited_clients_with_json_429(plan: str) -> None
     (rule,) = ruleset.inputs["rules"]
     response = rule["actionParameters"]["response"]
     assert (response["statusCode"], response["contentType"]) == (429, "application/json")
+    # The same error shape as every other API error (docs/api.md).
+    body = json.loads(response["content"])
+    assert set(body) == {"error"} and body["error"]["code"] == "rate_limited" and body["error"]["message"]
 
 
 def test_a_stack_that_does_not_own_the_zone_creates_only_its_own_records() -> None:

@@ -243,7 +243,7 @@ def test_schema_validates_the_stack_files_and_names_bad_keys(repo_root: Any) -> 
 
     schema = json.loads((repo_root / "docs" / "stack-config.schema.json").read_text(encoding="utf-8"))
     validator = jsonschema.Draft202012Validator(schema)
-    for stack in ("staging", "prod"):
+    for stack in ("staging", "prod", "pr"):
         text = (repo_root / f"Pulumi.{stack}.yaml").read_text(encoding="utf-8")
         assert text.startswith("# yaml-language-server: $schema=./docs/stack-config.schema.json")
         document = yaml.safe_load(text)

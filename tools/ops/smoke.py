@@ -1,0 +1,137 @@
+"""`make smoke [STACK=<stack>] [BASE_URL=<url>] [ALLOW_PRODUCTION=1]`: the founder's journey as a smoke test.
+
+    python -m tools.ops.smoke                                  # the running `make up` (.local/endpoints.json)
+    python -m tools.ops.smoke --endpoints <state>/endpoints.json
+    python -m tools.ops.smoke --stack staging [--base-url https://api-staging.example.com]
+
+The journey is the one `make demo` runs (tools/local/journey.py): sign-up -> CRM, checkout -> paid ->
+access, failed payment, support request -> one ticket + one acknowledgement, replayed webhook -> nothing
+new, each step timed against its target (60 s, 2 minutes).
+
+Against a deployed stack the safety rules come first, before any request: a production stack
+(`launchready:environment: production`) is refused unless `--allow-production`; a live-mode Stripe key in
+the environment (`sk_live_`, `rk_live_`) is refused always. The public URLs come from the stack outputs
+(`pulumi stack output --json`: publicEndpoints) or from `--base-url` plus the catalog's paths.
+Exit status: 0 all steps passed, 1 a step failed, 2 refused or bad input, 3 the target cannot be smoked
+from here (the line says what is missing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from components.catalog import load_catalog
+from components.stack_config import StackConfigError, parse_stack_config, read_stack_file
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_ENDPOINTS = ROOT / ".local" / "endpoints.json"
+# Stripe's live-mode secret and restricted keys (https://docs.stripe.com/keys#obtain-api-keys).
+LIVE_KEY_PREFIXES = ("sk_live_", "rk_live_")
+EXIT_REFUSED = 2
+EXIT_UNAVAILABLE = 3
+
+
+class SmokeRefused(Exception):
+    """The smoke test must not run against this target; the message says why."""
+
+
+def refuse_unsafe(stack: str, root: Path, allow_production: bool, environ: Mapping[str, str]) -> str:
+    """Check the target before any request; returns its environment kind. Raises SmokeRefused."""
+    live = [name for name, value in sorted(environ.items()) if value.startswith(LIVE_KEY_PREFIXES)]
+    if live:
+        names = ", ".join(live)
+        raise SmokeRefused(f"{names} holds a live-mode Stripe key: the smoke test uses test mode only")
+    try:
+        stack_file = read_stack_file(root / f"Pulumi.{stack}.yaml")
+        config = parse_stack_config(stack_file.config, stack)
+    except StackConfigError as error:
+        raise SmokeRefused(str(error)) from None
+    if config.is_production and not allow_production:
+        raise SmokeRefused(
+            f"{stack} is a production environment: its users would see the test sign-up, checkout and "
+            "ticket; pass ALLOW_PRODUCTION=1 (--allow-production) to run it there anyway"
+        )
+    return config.environment
+
+
+def public_urls(
+    stack: str, base_url: str | None, run: Callable[[list[str]], str] | None = None
+) -> dict[str, str]:
+    """Function name -> public URL of each public entry point, from --base-url or the stack outputs."""
+    catalog = load_catalog()
+    if base_url:
+        base = base_url.rstrip("/")
+        return {spec.name: f"{base}{spec.trigger.base_path}" for spec in catalog.public_http}
+    if run is None:
+        if shutil.which("pulumi") is None:
+            raise SmokeRefused("no --base-url and no Pulumi CLI to read the stack outputs: pass BASE_URL=")
+        run = _pulumi_output
+    outputs = json.loads(run(["pulumi", "stack", "output", "--json", "--stack", stack]))
+    endpoints = outputs.get("publicEndpoints")
+    if not isinstance(endpoints, dict) or not endpoints:
+        raise SmokeRefused(f"stack {stack} has no publicEndpoints output: deploy it first (make deploy)")
+    return {str(name): str(url) for name, url in endpoints.items()}
+
+
+def _pulumi_output(argv: list[str]) -> str:
+    result = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=120)
+    if result.returncode != 0:
+        raise SmokeRefused(f"{' '.join(argv)} failed: {result.stderr.strip().splitlines()[-1:]}")
+    return result.stdout
+
+
+def smoke_local(endpoints_path: Path, out: Callable[[str], None]) -> int:
+    """The journey against a running local stack (`make up`), health-checked first as `make demo` does."""
+    from tools.local.client import LocalStack, load_endpoints
+    from tools.local.demo import unhealthy_parts
+    from tools.local.journey import Journey, run_steps, steps
+
+    endpoints = load_endpoints(endpoints_path)
+    dead = unhealthy_parts(endpoints_path, endpoints)
+    if dead:
+        out(f"✗ the stack is not healthy: {', '.join(check.part for check in dead)}; restart `make up`")
+        return 1
+    journey = Journey(LocalStack(endpoints))
+    out(f"Smoke test against {endpoints_path} (project {endpoints['project_id']})\n")
+    return run_steps(journey, steps(journey, endpoints), Path(endpoints["logs_dir"]), out)
+
+
+def main(argv: list[str] | None = None, out: Callable[[str], None] | None = None) -> int:
+    say = out or (lambda line: print(line, flush=True))
+    description = (__doc__ or "").splitlines()[0]
+    parser = argparse.ArgumentParser(prog="python -m tools.ops.smoke", description=description)
+    parser.add_argument("--stack", help="a deployed stack (Pulumi.<stack>.yaml); default: the local stack")
+    parser.add_argument("--base-url", help="the API's public base URL instead of the stack outputs")
+    parser.add_argument("--allow-production", action="store_true", help="run against a production stack")
+    parser.add_argument("--endpoints", type=Path, default=DEFAULT_ENDPOINTS, help="local endpoints.json")
+    options = parser.parse_args(argv)
+    if not options.stack:
+        return smoke_local(options.endpoints, say)
+    try:
+        environment = refuse_unsafe(options.stack, ROOT, options.allow_production, os.environ)
+        urls = public_urls(options.stack, options.base_url)
+    except SmokeRefused as error:
+        print(f"refused: {error}", file=sys.stderr)
+        return EXIT_REFUSED
+    listed = ", ".join(f"{name} {url}" for name, url in sorted(urls.items()))
+    say(f"{options.stack} ({environment}): {listed}")
+    # The journey's outcome reads on a deployed stack (HubSpot contact search, Zendesk tickets by
+    # external_id, Resend emails, Stripe test-mode Checkout Sessions, Firestore with the deployer's
+    # credentials) are not built yet: say so rather than pass without checking them.
+    print(
+        "unavailable: the deployed target of the journey is not built yet (outcome reads through the "
+        "providers' test-mode APIs and Firestore); run `make smoke` against `make up`",
+        file=sys.stderr,
+    )
+    return EXIT_UNAVAILABLE
+
+
+if __name__ == "__main__":
+    sys.exit(main())
