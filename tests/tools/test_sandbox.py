@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ import requests
 import stripe
 from stripe.params.checkout import SessionCreateParams
 
-from tools.sandbox import SandboxServer, start_sandbox
+from tools.sandbox import SandboxServer
 from tools.sandbox.forms import decode_form
 from tools.sandbox.idempotency import IdempotencyStore, fingerprint
 from tools.sandbox.messages import SandboxResponse
@@ -28,20 +27,6 @@ ZENDESK_AUTH = {"Authorization": "Basic " + base64.b64encode(b"agent@example.com
 RESEND_AUTH = {"Authorization": "Bearer re_test_key"}
 STRIPE_KEY = "sk_test_sandbox123"
 
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[tuple[SandboxServer, str]]:
-    server, url = start_sandbox()
-    yield server, url
-    server.stop()
-
-
-@pytest.fixture
-def url(sandbox: tuple[SandboxServer, str]) -> Iterator[str]:
-    server, base = sandbox
-    server.sandbox.reset()
-    yield base
-    server.sandbox.reset()
 
 
 def recorded(url: str, provider: str | None = None) -> list[dict]:

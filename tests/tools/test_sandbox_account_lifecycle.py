@@ -1,33 +1,18 @@
 """The sandbox's account-lifecycle endpoints over real HTTP: Stripe subscriptions (create, list, cancel
 now or at period end, and the answers Stripe gives for an already canceled one) and HubSpot's GDPR delete."""
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
 import stripe
 
-from tools.sandbox import SandboxServer, start_sandbox
 from tools.sandbox.providers.stripe_prices import SANDBOX_CURRENCY, SANDBOX_UNIT_AMOUNT
 from tools.sandbox.providers.stripe_subscriptions import period_end
 
 HUBSPOT_AUTH = {"Authorization": "Bearer pat-na1-test-token"}
 STRIPE_KEY = "sk_test_lifecycle"
 
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[tuple[SandboxServer, str]]:
-    server, url = start_sandbox()
-    yield server, url
-    server.stop()
-
-
-@pytest.fixture
-def url(sandbox: tuple[SandboxServer, str]) -> Iterator[str]:
-    server, base = sandbox
-    server.sandbox.reset()
-    yield base
 
 
 def client(url: str) -> stripe.StripeClient:
