@@ -49,7 +49,7 @@ demo: setup
 
 # Without STACK: the running `make up`. STACK=<stack> [BASE_URL=] [ALLOW_PRODUCTION=1]: a deployed stack.
 smoke: setup-dev
-	@$(PYTHON) -m tools.ops.smoke $(if $(filter command line,$(origin STACK)),--stack $(STACK)) \
+	@$(PYTHON) -m tools.ops.smoke $(if $(filter command line,$(origin STACK)),--stack="$(STACK)") \
 		$(if $(BASE_URL),--base-url $(BASE_URL)) $(if $(ALLOW_PRODUCTION),--allow-production)
 
 status: setup
@@ -102,13 +102,13 @@ setup-checkov: setup-dev
 # policy/config.$(STACK).json` runs it; --preview-fidelity also evaluates a first preview's plan.
 # Provider-contract violations are `make plan`'s verdict: the policy run goes on with the plan it wrote.
 policy: setup-policy
-	@rm -f build/plan-$(STACK).json; $(PYTHON) -m tools.offline.plan --stack $(STACK) --quiet || test -f build/plan-$(STACK).json
-	@$(if $(findstring --preview-fidelity,$(ARGS)),$(PYTHON) -m tools.offline.policy_preview_plan --stack $(STACK))
-	@.venv-policy/bin/python -m tools.offline.policy_runner --stack $(STACK) $(ARGS)
+	@rm -f "build/plan-$(STACK).json"; $(PYTHON) -m tools.offline.plan --stack="$(STACK)" --quiet || test -f "build/plan-$(STACK).json"
+	@$(if $(findstring --preview-fidelity,$(ARGS)),$(PYTHON) -m tools.offline.policy_preview_plan --stack="$(STACK)")
+	@.venv-policy/bin/python -m tools.offline.policy_runner --stack="$(STACK)" $(ARGS)
 
 scan: setup-checkov
-	@rm -f build/plan-$(STACK).json; $(PYTHON) -m tools.offline.plan --stack $(STACK) --quiet || test -f build/plan-$(STACK).json
-	@$(PYTHON) -m tools.offline.policy_scan --stack $(STACK)
+	@rm -f "build/plan-$(STACK).json"; $(PYTHON) -m tools.offline.plan --stack="$(STACK)" --quiet || test -f "build/plan-$(STACK).json"
+	@$(PYTHON) -m tools.offline.policy_scan --stack="$(STACK)"
 
 test-policy: setup-policy
 	@echo "==> policy pack (in .venv-policy) on both stacks' offline plans"
@@ -121,49 +121,49 @@ test-rules-mutants: setup-dev
 	@bash tests/rules/with-emulator.sh node tests/rules/mutation_check.mjs
 
 plan: setup-dev
-	@$(PYTHON) -m tools.offline.plan --stack $(STACK)
+	@$(PYTHON) -m tools.offline.plan --stack="$(STACK)"
 
 # Offline program diff against a git ref, every stack unless STACK is given on the command line;
 # ACK_DESTRUCTIVE=1 acknowledges data-bearing deletes/replacements and dropped protect.
 diff: setup-dev setup-policy
 	@test -n "$(BASE)" || { echo "usage: make diff BASE=<git ref> [STACK=<stack>] [ACK_DESTRUCTIVE=1]"; exit 2; }
-	@$(PYTHON) -m tools.offline.diff --base "$(BASE)" $(if $(filter command line,$(origin STACK)),--stack "$(STACK)") $(if $(filter-out 0,$(ACK_DESTRUCTIVE)),--allow-destructive)
+	@$(PYTHON) -m tools.offline.diff --base "$(BASE)" $(if $(filter command line,$(origin STACK)),--stack="$(STACK)") $(if $(filter-out 0,$(ACK_DESTRUCTIVE)),--allow-destructive)
 
 # [PROJECT=<id>] [HOST_PREFIX=<label>] [ENVIRONMENT=staging|preview|production]
 # [BILLING_ACCOUNT= FOLDER=|ORG=] [FORCE=1] [ARGS="--set launchready:<key>=<value> ..."]
 clone-env: setup-dev
 	@test -n "$(FROM)" -a -n "$(TO)" || { echo "usage: make clone-env FROM=<stack> TO=<new stack> [PROJECT=<id>] [HOST_PREFIX=<label>] [FORCE=1]"; exit 2; }
-	@$(PYTHON) -m tools.offline.clone --from $(FROM) --to $(TO) $(if $(PROJECT),--project $(PROJECT)) \
-		$(if $(HOST_PREFIX),--host-prefix $(HOST_PREFIX)) $(if $(ENVIRONMENT),--environment $(ENVIRONMENT)) \
-		$(if $(BILLING_ACCOUNT),--billing-account $(BILLING_ACCOUNT)) $(if $(FOLDER),--folder-id $(FOLDER)) \
-		$(if $(ORG),--org-id $(ORG)) $(if $(FORCE),--force) $(ARGS)
+	@$(PYTHON) -m tools.offline.clone --from="$(FROM)" --to="$(TO)" $(if $(PROJECT),--project="$(PROJECT)") \
+		$(if $(HOST_PREFIX),--host-prefix="$(HOST_PREFIX)") $(if $(ENVIRONMENT),--environment="$(ENVIRONMENT)") \
+		$(if $(BILLING_ACCOUNT),--billing-account="$(BILLING_ACCOUNT)") $(if $(FOLDER),--folder-id="$(FOLDER)") \
+		$(if $(ORG),--org-id="$(ORG)") $(if $(FORCE),--force) $(ARGS)
 
 check-env: setup-dev
 	@test -n "$(AGAINST)" || { echo "usage: make check-env STACK=<new stack> AGAINST=<stack it was cloned from>"; exit 2; }
-	@$(PYTHON) -m tools.offline.clone_check --stack $(STACK) --against $(AGAINST)
+	@$(PYTHON) -m tools.offline.clone_check --stack="$(STACK)" --against="$(AGAINST)"
 
 # Checks the CLI, its login, the stack and Google credentials first (one line says what is missing).
 preview deploy: setup-dev
-	@$(PYTHON) -m tools.ops.pulumi_cli check --stack $(STACK)
-	@$(PYTHON) -m tools.ops.deploy --stack $(STACK) $(if $(filter preview,$@),--preview)
+	@$(PYTHON) -m tools.ops.pulumi_cli check --stack="$(STACK)"
+	@$(PYTHON) -m tools.ops.deploy --stack="$(STACK)" $(if $(filter preview,$@),--preview)
 
 secrets: setup-dev
-	@$(PYTHON) -m tools.ops.secrets_cli add --stack $(STACK)
+	@$(PYTHON) -m tools.ops.secrets_cli add --stack="$(STACK)"
 
 secrets-check: setup-dev
-	@$(PYTHON) -m tools.ops.secrets_cli check --stack $(STACK)
+	@$(PYTHON) -m tools.ops.secrets_cli check --stack="$(STACK)"
 
 # In the cloud: PROJECT=<project id> (gcloud application-default credentials); without PROJECT it
 # replays on the running `make up` (emulator host and project from .local/endpoints.json).
 replay-dlq: setup
 	@test -n "$(TOPIC)" || { echo "usage: make replay-dlq TOPIC=<topic> [PROJECT=<project id>] [ARGS=--dry-run]"; exit 2; }
-	@$(PYTHON) -m tools.ops.replay_dlq --topic $(TOPIC) $(if $(PROJECT),--project $(PROJECT),--local) $(ARGS)
+	@$(PYTHON) -m tools.ops.replay_dlq --topic="$(TOPIC)" $(if $(PROJECT),--project="$(PROJECT)",--local) $(ARGS)
 
 # The ops console role (custom claim ops: true). In the cloud: STACK=<stack> (application-default
 # credentials with roles/firebaseauth.admin); without STACK, on the Auth emulator of the running `make up`.
 grant-ops: setup
 	@test -n "$(EMAIL)" || { echo "usage: make grant-ops EMAIL=<user email> [STACK=<stack>] [ARGS=--revoke]"; exit 2; }
-	@$(PYTHON) -m tools.ops.grant_ops --email $(EMAIL) $(if $(filter command line environment,$(origin STACK)),--stack $(STACK),--local) $(ARGS)
+	@$(PYTHON) -m tools.ops.grant_ops --email="$(EMAIL)" $(if $(filter command line environment,$(origin STACK)),--stack="$(STACK)",--local) $(ARGS)
 
 # The ops console in Debian's headless Chromium (installs chromium + chromium-driver with apt if missing).
 test-browser: setup-dev

@@ -54,10 +54,20 @@ def _git(root: Path, *args: str) -> str:
     return result.stdout.strip()
 
 
-def stacks_of(root: Path, base_commit: str) -> list[str]:
+def base_commit(root: Path, base: str) -> str:
+    """The commit `base` names; DiffError saying so when it names none (a typo, or a ref not fetched)."""
+    try:
+        return _git(root, "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}")
+    except DiffError:
+        raise DiffError(
+            f"{base!r} is not a commit in this repository: check the name, or fetch it (git fetch origin)"
+        ) from None
+
+
+def stacks_of(root: Path, commit: str) -> list[str]:
     """Every stack with a Pulumi.<stack>.yaml in the working tree or at the base commit."""
     names = {p.name for p in root.glob("Pulumi.*.yaml")}
-    names |= {n for n in _git(root, "ls-tree", "--name-only", base_commit).splitlines()}
+    names |= {n for n in _git(root, "ls-tree", "--name-only", commit).splitlines()}
     stacks = {
         n[len("Pulumi.") : -len(".yaml")] for n in names if n.startswith("Pulumi.") and n.endswith(".yaml")
     }
@@ -74,7 +84,7 @@ def _cache_key(root: Path, tree: str) -> str:
 
 def evaluate_both(root: Path, base: str, stacks: list[str], log: Any) -> tuple[Plans, Plans]:
     """(base plans, head plans): both evaluated in parallel subprocesses, the base from cache if it can."""
-    commit = _git(root, "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}")
+    commit = base_commit(root, base)
     tree = _git(root, "rev-parse", f"{commit}^{{tree}}")
     cache = root / "build" / "diff-cache"
     key = _cache_key(root, tree)
@@ -203,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{time.monotonic() - started:5.1f}s] {message}", file=sys.stderr, flush=True)
 
     try:
-        _git(root, "rev-parse", "--verify", "--quiet", f"{options.base}^{{commit}}")
+        base_commit(root, options.base)
         stacks = sorted(set(options.stack)) if options.stack else stacks_of(root, options.base)
         if not stacks:
             raise DiffError("no Pulumi.<stack>.yaml on either side")

@@ -21,7 +21,9 @@ from typing import Any, TextIO
 
 import firebase_admin
 from firebase_admin import auth
+from firebase_admin import exceptions as firebase_errors
 
+from tools.ops.failures import EXIT_ENVIRONMENT, explain
 from tools.ops.secrets_cli import SecretsCliError, stack_project_id
 
 OPS_CLAIM = "ops"  # functions_src/launchready/console/access.py reads the same claim
@@ -86,20 +88,31 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
     )
     parser.add_argument("--revoke", action="store_true", help="remove the role instead")
     args = parser.parse_args(argv)
+    project: str | None = None  # known once read: named in the one-line error
     try:
+        if "@" not in args.email or any(c.isspace() for c in args.email):
+            raise GrantError(f"{args.email!r} is not an email address: pass the user's sign-in email")
         if args.local:
             try:
                 endpoints = json.loads(Path(args.local).read_text())
             except (OSError, ValueError) as exc:
                 raise GrantError(f"{args.local} is not readable ({exc}); is `make up` running?") from exc
             os.environ["FIREBASE_AUTH_EMULATOR_HOST"] = endpoints["emulators"]["auth"]
-            project = endpoints["project_id"]
+            project = str(endpoints["project_id"])
         else:
             project = stack_project_id(args.stack)
         claims = set_ops_role(admin_app(project), args.email, granted=not args.revoke)
     except (GrantError, SecretsCliError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # credentials, permission, project or network: one line, no traceback
+        line = explain(exc, project=project, needs="roles/firebaseauth.admin", service="Firebase Auth")
+        if line is None and isinstance(exc, firebase_errors.FirebaseError):
+            line = f"Firebase Auth refused the call ({exc.code}): {exc}"
+        if line is None:
+            raise  # a bug: keep the traceback
+        print(f"error: {line}", file=sys.stderr)
+        return EXIT_ENVIRONMENT
     action = "revoked from" if args.revoke else "granted to"
     print(
         f"ops role {action} {args.email} in {project}; custom claims now {json.dumps(claims)}. "

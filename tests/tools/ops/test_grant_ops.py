@@ -45,3 +45,22 @@ def test_a_known_password_operator_is_only_made_on_the_emulator(monkeypatch: pyt
     monkeypatch.delenv("FIREBASE_AUTH_EMULATOR_HOST", raising=False)
     with pytest.raises(grant_ops.GrantError, match="outside the Auth emulator"):
         grant_ops.ensure_local_operator(grant_ops.admin_app(PROJECT), "ops@example.com", "x" * 16)
+
+
+def test_a_malformed_email_is_one_line_before_any_call(capsys: pytest.CaptureFixture[str]) -> None:
+    assert grant_ops.main(["--email", "not-an-email", "--stack", "staging"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: 'not-an-email' is not an email address: pass the user's sign-in email"
+    )
+
+
+def test_missing_credentials_are_one_actionable_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "no-such-key.json"
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(missing))
+    monkeypatch.delenv("FIREBASE_AUTH_EMULATOR_HOST", raising=False)
+    code = grant_ops.main(["--email", "founder@example.com", "--stack", "staging"])
+    assert code == grant_ops.EXIT_ENVIRONMENT
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"GOOGLE_APPLICATION_CREDENTIALS points to {missing}" in err[0]

@@ -224,8 +224,11 @@ def test_credential_that_escapes_redaction_fails_the_command_with_nothing_writte
     assert re.search(r"diff\.json:\d+: a Zendesk API token shape", err)
 
 
-def test_unknown_base_is_an_error_with_nothing_written(run_diff: Run, clone: Path) -> None:
+def test_unknown_base_is_an_error_with_nothing_written(
+    run_diff: Run, clone: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code = diff.main(["--base", "no-such-ref", "--root", str(clone)])
     assert code == 2
+    assert "error: 'no-such-ref' is not a commit in this repository" in capsys.readouterr().err
     assert not (clone / "build" / "diff.md").exists()
     assert "no-such-ref" not in _git(clone, "worktree", "list")
