@@ -57,6 +57,10 @@ class DeployedTarget:
     webhook_secret: str = field(repr=False)
     stripe_api_key: str | None = field(default=None, repr=False)  # test mode only
     email_domain: str = "example.com"
+    # A service account whose key signs the custom token through IAM signBlob, for deployer credentials
+    # that cannot sign themselves (a user's ADC): the Admin SDK's `serviceAccountId` option
+    # (https://firebase.google.com/docs/auth/admin/create-custom-tokens#using_a_service_account_id).
+    signer_service_account: str | None = None
 
     def __post_init__(self) -> None:
         missing = [name for name in JOURNEY_FUNCTIONS if name not in self.urls]
@@ -85,9 +89,10 @@ class DeployedStack:
         firestore_host = env.get("FIRESTORE_EMULATOR_HOST")
         self._firestore_base = f"http://{firestore_host}" if firestore_host else FIRESTORE_REST
         # An app of its own, so a default app of the caller's is neither needed nor disturbed.
-        self._app = firebase_admin.initialize_app(
-            options={"projectId": target.project_id}, name=f"smoke-{uuid.uuid4().hex[:8]}"
-        )
+        options = {"projectId": target.project_id}
+        if target.signer_service_account:
+            options["serviceAccountId"] = target.signer_service_account
+        self._app = firebase_admin.initialize_app(options=options, name=f"smoke-{uuid.uuid4().hex[:8]}")
         self._db = firestore.Client(project=target.project_id)
 
     # ---- Auth ----

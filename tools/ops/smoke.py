@@ -151,6 +151,7 @@ def deployed_target(
             web_api_key=api_key,
             webhook_secret=secret,
             stripe_api_key=environ.get("STRIPE_API_KEY") or None,
+            signer_service_account=environ.get("FIREBASE_SERVICE_ACCOUNT_ID") or None,
         )
     except ValueError as error:
         raise SmokeUnavailable(str(error)) from None

@@ -167,3 +167,18 @@ def test_a_run_with_unchecked_outcomes_is_not_a_pass() -> None:
     lines.clear()
     assert run_steps(Journey(stack=None), [Step("checked", lambda: "ok", "-")], None, lines.append) == 0  # type: ignore[arg-type]
     assert lines[-1].startswith("\nAll steps passed")
+
+
+def test_a_signer_service_account_is_passed_to_the_admin_sdk(monkeypatch: pytest.MonkeyPatch) -> None:
+    env = {
+        "STRIPE_WEBHOOK_SECRET": "whsec_x",
+        "FIREBASE_SERVICE_ACCOUNT_ID": "smoke@p.iam.gserviceaccount.com",
+    }
+    target = deployed_target(staging(firebase_web_api_key=WEB_API_KEY), URLS, env, no_secret_manager)
+    assert target.signer_service_account == "smoke@p.iam.gserviceaccount.com"
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", "127.0.0.1:9")  # no request is made below
+    stack = DeployedStack(target, {})
+    try:
+        assert stack._app.options.get("serviceAccountId") == "smoke@p.iam.gserviceaccount.com"  # pyright: ignore[reportPrivateUsage]
+    finally:
+        stack.close()
