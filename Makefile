@@ -8,7 +8,7 @@ STACK ?= staging
 help:
 	@echo "make up                      run the whole stack locally on the emulators"
 	@echo "make demo                    run the founder's journey against 'make up'"
-	@echo "make smoke [STACK=]          the demo's journey as a smoke test, each step timed (make up; deployed: refused in prod)"
+	@echo "make smoke [STACK=]          the demo's journey as a smoke test, each step timed (make up, or a deployed stack)"
 	@echo "make status                  check every part of a running 'make up'"
 	@echo "make test                    lint, type-check and run every test"
 	@echo "make plan STACK=staging      offline plan under Pulumi mocks -> build/plan-<stack>.json"

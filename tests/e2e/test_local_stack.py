@@ -4,6 +4,7 @@ the catalog, a second `up` refused, and a clean shutdown."""
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -15,10 +16,11 @@ from google.cloud import pubsub_v1
 
 from components.catalog import load_catalog
 from tools.local import launcher
-from tools.local.client import LocalStack, stripe_event, stripe_signature
+from tools.local.client import EMULATOR_API_KEY, LocalStack, stripe_event, stripe_signature
 from tools.local.demo import Journey
 from tools.local.launcher import StackProcess
 from tools.ops import smoke
+from tools.ops.deployed import DeployedStack, DeployedTarget
 
 from .conftest import REPO, assert_stopped_cleanly, start_stack
 
@@ -174,3 +176,47 @@ def test_smoke_passes_against_the_running_stack(local_stack_process: StackProces
     output = "\n".join(lines)
     assert status == 0, output
     assert output.count("✓") == 6 and "(target 60 s)" in output and "(target 120 s)" in output
+
+
+def test_smoke_on_the_deployed_code_path_against_the_running_stack(
+    local_stack_process: StackProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make smoke STACK=` runs `DeployedStack` (Admin SDK user + custom token, signed test-mode payment,
+    the Firestore client as the deployer); here its Google endpoints are the stack's emulators. The
+    providers' records are not read on that path: the run lists them as not checked and is no full pass."""
+    endpoints = local_stack_process.endpoints()
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", endpoints["emulators"]["firestore"])
+    monkeypatch.setenv("FIREBASE_AUTH_EMULATOR_HOST", endpoints["emulators"]["auth"])
+    target = DeployedTarget(
+        project_id=endpoints["project_id"],
+        urls={name: function["url"] for name, function in endpoints["functions"].items()},
+        web_api_key=EMULATOR_API_KEY,
+        webhook_secret=endpoints["stripe_webhook_secret"],
+    )
+    stack = DeployedStack(target)
+    lines: list[str] = []
+    try:
+        status = smoke.smoke_deployed(stack, lines.append)
+    finally:
+        stack.close()
+    output = "\n".join(lines)
+    assert status == smoke.EXIT_UNAVAILABLE, output
+    assert output.count("✓") == 6 and "(target 60 s)" in output and "(target 120 s)" in output, output
+    for unread in (
+        "the CRM lead",
+        "the Checkout Session at Stripe",
+        "the Zendesk ticket",
+        "the recovery email",
+    ):
+        assert f"○ not checked: {unread}:" in output, output
+    assert "not a full pass" in output
+    # Where a provider's record is not read, the chain's own records in Firestore must show it ran.
+    assert output.count("Firestore records") == 4, output
+    # What the deployed path did check holds, as the local stack's own client reads it.
+    local = LocalStack(endpoints)
+    smoke_users = [doc for doc in local.list_documents("users") if doc["email"].startswith("smoke-")]
+    assert len(smoke_users) == 1 and smoke_users[0]["billing"]["status"] == "past_due"
+    reference = re.search(r"reference (SR-[0-9A-Z]{6})", output)
+    assert reference is not None, output
+    request = local.get_document(f"support_requests/{reference.group(1)}")
+    assert request is not None and request["uid"] == smoke_users[0]["_name"]

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import requests
 
@@ -28,6 +28,11 @@ STRIPE_API_VERSION = "2025-08-27.basil"
 
 class WaitTimeout(AssertionError):
     pass
+
+
+class NotChecked(Exception):
+    """An outcome this target cannot read (e.g. a provider's API without credentials): reported as not
+    checked, never as passed. The message says what is missing."""
 
 
 def wait_until(
@@ -160,6 +165,25 @@ class AuthUser:
     refresh_token: str
 
 
+class JourneyTarget(Protocol):
+    """What the founder's journey (tools/local/journey.py) uses of its target: `LocalStack` here,
+    `DeployedStack` (tools/ops/deployed.py). A read the target cannot make raises NotChecked."""
+
+    def sign_up(self, *, display_name: str | None = None) -> AuthUser: ...
+    def sign_in(self, user: AuthUser) -> AuthUser: ...
+    def custom_claims(self, user: AuthUser) -> dict[str, Any]: ...
+    def create_profile(self, user: AuthUser, *, display_name: str = "") -> requests.Response: ...
+    def get_document(self, path: str, *, as_user: AuthUser | None = None) -> dict[str, Any] | None: ...
+    def call(self, function: str, user: AuthUser, body: dict[str, Any]) -> requests.Response: ...
+    def post_stripe_event(self, event: dict[str, Any]) -> requests.Response: ...
+    def checkout_session(self, session_id: str) -> dict[str, Any] | None: ...
+    def pay(self, session_id: str, user: AuthUser) -> dict[str, Any]: ...
+    def contact(self, email: str) -> dict[str, Any] | None: ...
+    def emails_to(self, address: str) -> list[dict[str, Any]]: ...
+    def tickets(self, external_id: str) -> list[dict[str, Any]]: ...
+    def provider_call_count(self) -> int: ...
+
+
 class LocalStack:
     """A running stack, from its endpoints.json."""
 
@@ -258,21 +282,8 @@ class LocalStack:
     def create_profile(
         self, user: AuthUser, *, display_name: str = "", locale: str = "en", marketing_opt_in: bool = False
     ) -> requests.Response:
-        """Create users/{uid} with the user's ID token, so the security rules decide; created_at is the
-        server's clock (a REQUEST_TIME transform), as the rules require."""
-        name = f"projects/{self.project_id}/databases/(default)/documents/users/{user.uid}"
-        fields = {
-            "email": {"stringValue": user.email},
-            "locale": {"stringValue": locale},
-            "marketing_opt_in": {"booleanValue": marketing_opt_in},
-        }
-        if display_name:
-            fields["display_name"] = {"stringValue": display_name}
-        write = {
-            "update": {"name": name, "fields": fields},
-            "currentDocument": {"exists": False},
-            "updateTransforms": [{"fieldPath": "created_at", "setToServerValue": "REQUEST_TIME"}],
-        }
+        """Create users/{uid} with the user's ID token, so the security rules decide."""
+        write = profile_write(self.project_id, user, display_name, locale, marketing_opt_in)
         return self.http.post(
             f"{self._documents()}:commit",
             json={"writes": [write]},
@@ -312,6 +323,28 @@ class LocalStack:
             self.url(function), json=body, timeout=30, headers={"Authorization": f"Bearer {user.id_token}"}
         )
 
+    # ---- the payment and the providers' records (the sandbox here; test-mode APIs on a deployed stack) ----
+
+    def checkout_session(self, session_id: str) -> dict[str, Any] | None:
+        """The Checkout Session as the Stripe sandbox holds it, None when it holds none."""
+        sessions = [s for s in self.sandbox_state().get("checkout_sessions", []) if s["id"] == session_id]
+        return sessions[0] if sessions else None
+
+    def pay(self, session_id: str, user: AuthUser) -> dict[str, Any]:
+        """The user pays on the sandbox's checkout page: its button completes the session and sends the
+        signed checkout.session.completed to the webhook, as Stripe does. Returns {event,
+        webhook_status, webhook_answer}."""
+        paid = self.http.post(
+            f"{self.sandbox_url}/c/pay/{session_id}", headers={"Accept": "application/json"}, timeout=30
+        )
+        if paid.status_code != 200:
+            raise AssertionError(f"the sandbox pay page answered {paid.status_code}: {paid.text[:200]}")
+        return paid.json()
+
+    def provider_call_count(self) -> int:
+        """How many provider API calls were made so far (every provider)."""
+        return len(self.sandbox_requests())
+
     # ---- provider sandbox ----
 
     def sandbox_state(self) -> dict[str, Any]:
@@ -341,6 +374,30 @@ class LocalStack:
             for ticket in self.sandbox_state().get("tickets", [])
             if ticket.get("external_id") == external_id
         ]
+
+
+def profile_write(
+    project_id: str,
+    user: AuthUser,
+    display_name: str = "",
+    locale: str = "en",
+    marketing_opt_in: bool = False,
+) -> dict[str, Any]:
+    """The Firestore REST Write creating users/{uid} as the app does; created_at is the server's clock (a
+    REQUEST_TIME transform), as the security rules require."""
+    name = f"projects/{project_id}/databases/(default)/documents/users/{user.uid}"
+    fields: dict[str, Any] = {
+        "email": {"stringValue": user.email},
+        "locale": {"stringValue": locale},
+        "marketing_opt_in": {"booleanValue": marketing_opt_in},
+    }
+    if display_name:
+        fields["display_name"] = {"stringValue": display_name}
+    return {
+        "update": {"name": name, "fields": fields},
+        "currentDocument": {"exists": False},
+        "updateTransforms": [{"fieldPath": "created_at", "setToServerValue": "REQUEST_TIME"}],
+    }
 
 
 def contact_tags(contact: dict[str, Any]) -> set[str]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .client import LocalStack
+from .client import JourneyTarget
 
 
 @dataclass(frozen=True)
@@ -25,12 +25,19 @@ class Hop:
     provider: str = ""  # the sandbox provider this hop calls, if any
 
 
-def ledger_step_done(stack: LocalStack, key: str, step: str) -> bool:
+def ledger_step_done(stack: JourneyTarget, key: str, step: str) -> bool:
     record = stack.get_document(f"events/{key.replace('/', '_')}/steps/{step}")
     return bool(record) and record.get("state") == "done"
 
 
-def ledger_claimed(stack: LocalStack, key: str) -> bool:
+def ledger_published(stack: JourneyTarget, key: str) -> bool:
+    """The webhook's publish: its claim is the step's lease and the event document records
+    `published: True` (functions_src/launchready/webhook.py), with no steps/ document on success."""
+    record = stack.get_document(f"events/{key.replace('/', '_')}")
+    return bool(record) and record.get("published") is True
+
+
+def ledger_claimed(stack: JourneyTarget, key: str) -> bool:
     return stack.get_document(f"events/{key.replace('/', '_')}") is not None
 
 
@@ -60,15 +67,18 @@ def last_push(logs_dir: Path, function: str) -> str:
     return ""
 
 
-def last_provider_call(stack: LocalStack, provider: str) -> dict[str, Any] | None:
+def last_provider_call(stack: JourneyTarget, provider: str) -> dict[str, Any] | None:
+    sandbox_requests = getattr(stack, "sandbox_requests", None)  # only the local sandbox records the calls
+    if sandbox_requests is None:
+        return None
     try:
-        calls = stack.sandbox_requests(provider)
+        calls = sandbox_requests(provider)
     except Exception:
         return None
     return calls[-1] if calls else None
 
 
-def explain(hops: list[Hop], stack: LocalStack, logs_dir: Path) -> list[str]:
+def explain(hops: list[Hop], stack: JourneyTarget, logs_dir: Path) -> list[str]:
     """Lines naming the first hop that did not happen and what the logs say about it."""
     missing = first_missing(hops)
     if missing is None:

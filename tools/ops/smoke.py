@@ -11,9 +11,13 @@ new, each step timed against its target (60 s, 2 minutes).
 Against a deployed stack the safety rules come first, before any request: a production stack
 (`launchready:environment: production`) is refused unless `--allow-production`; a live-mode Stripe key in
 the environment (`sk_live_`, `rk_live_`) is refused always. The public URLs come from the stack outputs
-(`pulumi stack output --json`: publicEndpoints) or from `--base-url` plus the catalog's paths.
+(`pulumi stack output --json`: publicEndpoints) or from `--base-url` plus the catalog's paths. The journey
+then runs on `DeployedStack` (tools/ops/deployed.py) with Application Default Credentials: a test Auth
+user, a test-mode payment signed with the environment's STRIPE_WEBHOOK_SECRET (from the environment, else
+Secret Manager), outcomes read from Firestore. Reads it cannot make (HubSpot, Zendesk, Resend; Stripe
+without a test-mode STRIPE_API_KEY) are listed per step as not checked.
 Exit status: 0 all steps passed, 1 a step failed, 2 refused or bad input, 3 the target cannot be smoked
-from here (the line says what is missing).
+from here, or every step passed but some outcomes were not checked (the lines say which).
 """
 
 from __future__ import annotations
@@ -26,24 +30,37 @@ import subprocess
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from components.catalog import load_catalog
-from components.stack_config import StackConfigError, parse_stack_config, read_stack_file
+from components.stack_config import StackConfig, StackConfigError, parse_stack_config, read_stack_file
+from tools.local.journey import NOT_ALL_CHECKED
+
+if TYPE_CHECKING:
+    from tools.local.client import JourneyTarget
+    from tools.ops.deployed import DeployedTarget
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_ENDPOINTS = ROOT / ".local" / "endpoints.json"
 # Stripe's live-mode secret and restricted keys (https://docs.stripe.com/keys#obtain-api-keys).
 LIVE_KEY_PREFIXES = ("sk_live_", "rk_live_")
 EXIT_REFUSED = 2
-EXIT_UNAVAILABLE = 3
+EXIT_UNAVAILABLE = NOT_ALL_CHECKED  # 3, one meaning: not smoked in full from here
+WEBHOOK_SECRET = (
+    "STRIPE_WEBHOOK_SECRET"  # the env var and the Secret Manager secret id (components/secrets.py)
+)
 
 
 class SmokeRefused(Exception):
     """The smoke test must not run against this target; the message says why."""
 
 
-def refuse_unsafe(stack: str, root: Path, allow_production: bool, environ: Mapping[str, str]) -> str:
-    """Check the target before any request; returns its environment kind. Raises SmokeRefused."""
+class SmokeUnavailable(Exception):
+    """The target cannot be smoked from here; the message says what is missing."""
+
+
+def refuse_unsafe(stack: str, root: Path, allow_production: bool, environ: Mapping[str, str]) -> StackConfig:
+    """Check the target before any request; returns its stack config. Raises SmokeRefused."""
     live = [name for name, value in sorted(environ.items()) if value.startswith(LIVE_KEY_PREFIXES)]
     if live:
         names = ", ".join(live)
@@ -58,7 +75,7 @@ def refuse_unsafe(stack: str, root: Path, allow_production: bool, environ: Mappi
             f"{stack} is a production environment: its users would see the test sign-up, checkout and "
             "ticket; pass ALLOW_PRODUCTION=1 (--allow-production) to run it there anyway"
         )
-    return config.environment
+    return config
 
 
 def public_urls(
@@ -85,6 +102,67 @@ def _pulumi_output(argv: list[str]) -> str:
     if result.returncode != 0:
         raise SmokeRefused(f"{' '.join(argv)} failed: {result.stderr.strip().splitlines()[-1:]}")
     return result.stdout
+
+
+def webhook_secret(
+    project_id: str, environ: Mapping[str, str], access: Callable[[str], str] | None = None
+) -> str:
+    """STRIPE_WEBHOOK_SECRET from the environment, else the latest version in the project's Secret
+    Manager (Application Default Credentials). Never printed. Raises SmokeUnavailable."""
+    if environ.get(WEBHOOK_SECRET):
+        return environ[WEBHOOK_SECRET]
+    name = f"projects/{project_id}/secrets/{WEBHOOK_SECRET}/versions/latest"
+    try:
+        return (access or _access_secret)(name)
+    except Exception as error:  # no credentials, no access, no such secret: say which, not the value
+        raise SmokeUnavailable(
+            f"no {WEBHOOK_SECRET} in the environment and {name} could not be read "
+            f"({type(error).__name__}); set it or run `gcloud auth application-default login`"
+        ) from None
+
+
+def _access_secret(name: str) -> str:
+    from google.cloud import secretmanager
+
+    client = secretmanager.SecretManagerServiceClient()
+    return client.access_secret_version(name=name).payload.data.decode()
+
+
+def deployed_target(
+    config: StackConfig,
+    urls: Mapping[str, str],
+    environ: Mapping[str, str],
+    access: Callable[[str], str] | None = None,
+) -> DeployedTarget:
+    """Everything the journey needs to reach the deployed stack. Raises SmokeUnavailable."""
+    from tools.ops.deployed import DeployedTarget
+
+    api_key = config.firebase_web_api_key or environ.get("FIREBASE_WEB_API_KEY")
+    if not api_key:
+        raise SmokeUnavailable(
+            "no web API key to exchange the test user's token: set launchready:firebaseWebApiKey "
+            "(or FIREBASE_WEB_API_KEY)"
+        )
+    secret = webhook_secret(config.project_id, environ, access)
+    try:
+        return DeployedTarget(
+            project_id=config.project_id,
+            urls=dict(urls),
+            web_api_key=api_key,
+            webhook_secret=secret,
+            stripe_api_key=environ.get("STRIPE_API_KEY") or None,
+            signer_service_account=environ.get("FIREBASE_SERVICE_ACCOUNT_ID") or None,
+        )
+    except ValueError as error:
+        raise SmokeUnavailable(str(error)) from None
+
+
+def smoke_deployed(stack: JourneyTarget, out: Callable[[str], None]) -> int:
+    """The journey against a deployed target: 0 all passed, 1 a step failed, 3 some outcome unchecked."""
+    from tools.local.journey import Journey, run_steps, steps
+
+    journey = Journey(stack)
+    return run_steps(journey, steps(journey), None, out)
 
 
 def smoke_local(endpoints_path: Path, out: Callable[[str], None]) -> int:
@@ -115,22 +193,25 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] | None = None
     if not options.stack:
         return smoke_local(options.endpoints, say)
     try:
-        environment = refuse_unsafe(options.stack, ROOT, options.allow_production, os.environ)
+        config = refuse_unsafe(options.stack, ROOT, options.allow_production, os.environ)
         urls = public_urls(options.stack, options.base_url)
     except SmokeRefused as error:
         print(f"refused: {error}", file=sys.stderr)
         return EXIT_REFUSED
     listed = ", ".join(f"{name} {url}" for name, url in sorted(urls.items()))
-    say(f"{options.stack} ({environment}): {listed}")
-    # The journey's outcome reads on a deployed stack (HubSpot contact search, Zendesk tickets by
-    # external_id, Resend emails, Stripe test-mode Checkout Sessions, Firestore with the deployer's
-    # credentials) are not built yet: say so rather than pass without checking them.
-    print(
-        "unavailable: the deployed target of the journey is not built yet (outcome reads through the "
-        "providers' test-mode APIs and Firestore); run `make smoke` against `make up`",
-        file=sys.stderr,
-    )
-    return EXIT_UNAVAILABLE
+    say(f"{options.stack} ({config.environment}, project {config.project_id}): {listed}")
+    try:
+        target = deployed_target(config, urls, os.environ)
+    except SmokeUnavailable as error:
+        print(f"unavailable: {error}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    from tools.ops.deployed import DeployedStack
+
+    stack = DeployedStack(target)
+    try:
+        return smoke_deployed(stack, say)
+    finally:
+        stack.close()
 
 
 if __name__ == "__main__":

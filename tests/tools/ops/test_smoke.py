@@ -1,4 +1,7 @@
-"""`make smoke` against a deployed stack: refused in production and with live-mode keys, URLs resolved."""
+"""`make smoke` against a deployed stack: refused in production and with live-mode keys, URLs resolved,
+the webhook secret and web API key found (never printed), unreadable outcomes reported as not checked.
+
+The journey itself on the deployed code path runs against `make up` in tests/e2e/test_local_stack.py."""
 
 from __future__ import annotations
 
@@ -7,8 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from components.stack_config import StackConfig
+from tools.local.client import NotChecked
+from tools.local.journey import NOT_ALL_CHECKED, Journey, Step, run_steps
 from tools.ops import smoke
-from tools.ops.smoke import SmokeRefused, public_urls, refuse_unsafe
+from tools.ops.deployed import DeployedStack, DeployedTarget
+from tools.ops.smoke import SmokeRefused, SmokeUnavailable, deployed_target, public_urls, refuse_unsafe
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -16,8 +23,8 @@ ROOT = Path(__file__).resolve().parents[3]
 def test_a_production_stack_is_refused_unless_allowed() -> None:
     with pytest.raises(SmokeRefused, match="prod is a production environment"):
         refuse_unsafe("prod", ROOT, allow_production=False, environ={})
-    assert refuse_unsafe("prod", ROOT, allow_production=True, environ={}) == "production"
-    assert refuse_unsafe("staging", ROOT, allow_production=False, environ={}) == "staging"
+    assert refuse_unsafe("prod", ROOT, allow_production=True, environ={}).environment == "production"
+    assert refuse_unsafe("staging", ROOT, allow_production=False, environ={}).environment == "staging"
 
 
 @pytest.mark.parametrize("key", ["sk_live_51Habcdef", "rk_live_51Habcdef"])
@@ -54,7 +61,124 @@ def test_refusals_exit_2_before_any_request(capsys: pytest.CaptureFixture[str]) 
     assert "refused: prod is a production environment" in capsys.readouterr().err
 
 
-def test_the_deployed_target_says_it_is_not_built(capsys: pytest.CaptureFixture[str]) -> None:
+URLS = {
+    "stripe_webhook": "https://api-staging.example.com/v1/stripe/webhook",
+    "create_checkout": "https://api-staging.example.com/v1/checkout",
+    "support_request": "https://api-staging.example.com/v1/support",
+}
+WEB_API_KEY = "AIza" + "x" * 35
+
+
+def staging(**overrides: object) -> StackConfig:
+    config = refuse_unsafe("staging", ROOT, allow_production=False, environ={})
+    return config.model_copy(update=overrides)
+
+
+def no_secret_manager(name: str) -> str:
+    raise PermissionError(f"denied: {name}")
+
+
+def test_the_webhook_secret_comes_from_the_environment_else_secret_manager() -> None:
+    config = staging(firebase_web_api_key=WEB_API_KEY)
+    from_env = deployed_target(config, URLS, {"STRIPE_WEBHOOK_SECRET": "whsec_env"}, no_secret_manager)
+    assert from_env.webhook_secret == "whsec_env"
+    asked: list[str] = []
+
+    def access(name: str) -> str:
+        asked.append(name)
+        return "whsec_stored"
+
+    assert deployed_target(config, URLS, {}, access).webhook_secret == "whsec_stored"
+    assert asked == ["projects/launch-ready-staging/secrets/STRIPE_WEBHOOK_SECRET/versions/latest"]
+
+
+def test_an_unreadable_secret_is_unavailable_and_no_secret_is_shown() -> None:
+    config = staging(firebase_web_api_key=WEB_API_KEY)
+    with pytest.raises(SmokeUnavailable, match="could not be read \\(PermissionError\\)"):
+        deployed_target(config, URLS, {}, no_secret_manager)
+    with pytest.raises(SmokeUnavailable, match="not a whsec_ signing secret") as caught:
+        deployed_target(config, URLS, {"STRIPE_WEBHOOK_SECRET": "sk_test_wrongthing"}, no_secret_manager)
+    assert "sk_test_wrongthing" not in str(caught.value)
+    target = deployed_target(config, URLS, {"STRIPE_WEBHOOK_SECRET": "whsec_hidden"}, no_secret_manager)
+    assert "whsec_hidden" not in repr(target) and WEB_API_KEY not in repr(target)
+
+
+def test_a_stack_without_a_web_api_key_cannot_be_smoked() -> None:
+    with pytest.raises(SmokeUnavailable, match="launchready:firebaseWebApiKey"):
+        deployed_target(staging(), URLS, {"STRIPE_WEBHOOK_SECRET": "whsec_x"}, no_secret_manager)
+    env = {"STRIPE_WEBHOOK_SECRET": "whsec_x", "FIREBASE_WEB_API_KEY": WEB_API_KEY}
+    assert deployed_target(staging(), URLS, env, no_secret_manager).web_api_key == WEB_API_KEY
+
+
+def test_a_non_test_mode_stripe_key_and_missing_urls_are_refused() -> None:
+    config = staging(firebase_web_api_key=WEB_API_KEY)
+    env = {"STRIPE_WEBHOOK_SECRET": "whsec_x", "STRIPE_API_KEY": "pk_test_publishable"}
+    with pytest.raises(SmokeUnavailable, match="not a test-mode key"):
+        deployed_target(config, URLS, env, no_secret_manager)
+    del env["STRIPE_API_KEY"]
+    with pytest.raises(SmokeUnavailable, match="no public URL for support_request"):
+        deployed_target(config, {k: v for k, v in URLS.items() if k != "support_request"}, env)
+
+
+def test_missing_secret_exits_3_after_the_checks(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("STRIPE_WEBHOOK_SECRET", raising=False)
+    monkeypatch.setenv("FIREBASE_WEB_API_KEY", WEB_API_KEY)
+    monkeypatch.setattr(smoke, "_access_secret", no_secret_manager)
     status = smoke.main(["--stack", "staging", "--base-url", "https://api-staging.example.com"])
     assert status == smoke.EXIT_UNAVAILABLE
-    assert "not built yet" in capsys.readouterr().err
+    assert "unavailable: no STRIPE_WEBHOOK_SECRET in the environment" in capsys.readouterr().err
+
+
+def test_provider_reads_of_a_deployed_stack_are_not_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "launch-ready-staging")
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", "127.0.0.1:9")  # no request is made below
+    target = DeployedTarget("launch-ready-staging", URLS, WEB_API_KEY, "whsec_x")
+    stack = DeployedStack(target, {})
+    try:
+        for read in (
+            lambda: stack.contact("a@example.com"),
+            lambda: stack.emails_to("a@example.com"),
+            lambda: stack.tickets("SR-ABC123"),
+            stack.provider_call_count,
+            lambda: stack.checkout_session("cs_test_x"),  # no STRIPE_API_KEY
+        ):
+            with pytest.raises(NotChecked):
+                read()
+    finally:
+        stack.close()
+
+
+def test_a_run_with_unchecked_outcomes_is_not_a_pass() -> None:
+    journey = Journey(stack=None)  # type: ignore[arg-type]  # the steps below do not touch it
+
+    def partly() -> str:
+        journey.readable("the Zendesk ticket", lambda: (_ for _ in ()).throw(NotChecked("no credentials")))
+        return "reference SR-ABC123"
+
+    lines: list[str] = []
+    assert run_steps(
+        journey, [Step("checked", lambda: "ok", "-"), Step("partly", partly, "-")], None, lines.append
+    ) == (NOT_ALL_CHECKED)
+    output = "\n".join(lines)
+    assert "○ not checked: the Zendesk ticket: no credentials" in output
+    assert "not a full pass" in output and "All steps passed" not in output
+    lines.clear()
+    assert run_steps(Journey(stack=None), [Step("checked", lambda: "ok", "-")], None, lines.append) == 0  # type: ignore[arg-type]
+    assert lines[-1].startswith("\nAll steps passed")
+
+
+def test_a_signer_service_account_is_passed_to_the_admin_sdk(monkeypatch: pytest.MonkeyPatch) -> None:
+    env = {
+        "STRIPE_WEBHOOK_SECRET": "whsec_x",
+        "FIREBASE_SERVICE_ACCOUNT_ID": "smoke@p.iam.gserviceaccount.com",
+    }
+    target = deployed_target(staging(firebase_web_api_key=WEB_API_KEY), URLS, env, no_secret_manager)
+    assert target.signer_service_account == "smoke@p.iam.gserviceaccount.com"
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", "127.0.0.1:9")  # no request is made below
+    stack = DeployedStack(target, {})
+    try:
+        assert stack._app.options.get("serviceAccountId") == "smoke@p.iam.gserviceaccount.com"  # pyright: ignore[reportPrivateUsage]
+    finally:
+        stack.close()

@@ -1,0 +1,230 @@
+"""A deployed environment as the target of the founder's journey (tools/local/journey.py): the same
+interface as the local stack's `LocalStack` (`JourneyTarget`, tools/local/client.py), on the real services.
+
+- Auth: the Firebase Admin SDK (Application Default Credentials) creates the test user and a custom
+  token, exchanged for an ID token with the Identity Toolkit REST `accounts:signInWithCustomToken` and the
+  stack's web API key (https://firebase.google.com/docs/reference/rest/auth#section-verify-custom-token).
+  With FIREBASE_AUTH_EMULATOR_HOST set the SDK and the exchange go to the Auth emulator instead.
+- Firestore: the profile is written and users/{uid} read as the user through the REST API (the security
+  rules decide, as for the app); everything else is read as the deployer through the
+  google-cloud-firestore client, the code path the functions use (FIRESTORE_EMULATOR_HOST: the emulator).
+- Stripe: the app's functions are called at their public URLs; the payment is a test-mode
+  checkout.session.completed signed with the environment's webhook secret (Stripe's scheme:
+  https://docs.stripe.com/webhooks#verify-manually), as Stripe sends it once a test card has paid. The
+  Checkout Session is read back through Stripe's API only with a test-mode STRIPE_API_KEY.
+- HubSpot, Zendesk and Resend records, and the count of provider calls, are not read from a deployed
+  stack: each such read raises `NotChecked`, so the journey lists it as not checked, never as passed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+from tools.local.client import (
+    AuthUser,
+    NotChecked,
+    checkout_session_completed,
+    decode_fields,
+    profile_write,
+    stripe_event,
+    stripe_signature,
+)
+
+IDENTITY_TOOLKIT = "https://identitytoolkit.googleapis.com"
+FIRESTORE_REST = "https://firestore.googleapis.com"
+STRIPE_API = "https://api.stripe.com"
+# Stripe's test-mode secret and restricted keys (https://docs.stripe.com/keys#test-live-modes).
+TEST_KEY_PREFIXES = ("sk_test_", "rk_test_")
+# The functions the journey calls at their public URLs.
+JOURNEY_FUNCTIONS = ("create_checkout", "support_request", "stripe_webhook")
+
+
+@dataclass(frozen=True)
+class DeployedTarget:
+    """Where and how to reach one deployed environment. Secrets are kept out of the repr."""
+
+    project_id: str
+    urls: Mapping[str, str]  # function name -> public URL
+    web_api_key: str = field(repr=False)
+    webhook_secret: str = field(repr=False)
+    stripe_api_key: str | None = field(default=None, repr=False)  # test mode only
+    email_domain: str = "example.com"
+    # A service account whose key signs the custom token through IAM signBlob, for deployer credentials
+    # that cannot sign themselves (a user's ADC): the Admin SDK's `serviceAccountId` option
+    # (https://firebase.google.com/docs/auth/admin/create-custom-tokens#using_a_service_account_id).
+    signer_service_account: str | None = None
+
+    def __post_init__(self) -> None:
+        missing = [name for name in JOURNEY_FUNCTIONS if name not in self.urls]
+        if missing:
+            raise ValueError(f"no public URL for {', '.join(missing)}")
+        if not self.webhook_secret.startswith("whsec_"):
+            raise ValueError("the Stripe webhook secret is not a whsec_ signing secret")
+        if self.stripe_api_key is not None and not self.stripe_api_key.startswith(TEST_KEY_PREFIXES):
+            raise ValueError("STRIPE_API_KEY is not a test-mode key (sk_test_, rk_test_)")
+
+
+class DeployedStack:
+    """The journey's target on a deployed environment (see the module docstring)."""
+
+    def __init__(self, target: DeployedTarget, environ: Mapping[str, str] | None = None) -> None:
+        import firebase_admin
+        from google.cloud import firestore
+
+        env = os.environ if environ is None else environ
+        self.target = target
+        self.http = requests.Session()
+        auth_host = env.get("FIREBASE_AUTH_EMULATOR_HOST")
+        self._identity_base = (
+            f"http://{auth_host}/identitytoolkit.googleapis.com" if auth_host else IDENTITY_TOOLKIT
+        )
+        firestore_host = env.get("FIRESTORE_EMULATOR_HOST")
+        self._firestore_base = f"http://{firestore_host}" if firestore_host else FIRESTORE_REST
+        # An app of its own, so a default app of the caller's is neither needed nor disturbed.
+        options = {"projectId": target.project_id}
+        if target.signer_service_account:
+            options["serviceAccountId"] = target.signer_service_account
+        self._app = firebase_admin.initialize_app(options=options, name=f"smoke-{uuid.uuid4().hex[:8]}")
+        self._db = firestore.Client(project=target.project_id)
+
+    # ---- Auth ----
+
+    def sign_up(self, *, display_name: str | None = None) -> AuthUser:
+        from firebase_admin import auth
+
+        email = f"smoke-{uuid.uuid4().hex[:10]}@{self.target.email_domain}"
+        record = auth.create_user(email=email, display_name=display_name, app=self._app)
+        return self._exchange(record.uid, email)
+
+    def sign_in(self, user: AuthUser) -> AuthUser:
+        """A fresh ID token (custom claims set since the last one appear only in a new token)."""
+        return self._exchange(user.uid, user.email)
+
+    def _exchange(self, uid: str, email: str) -> AuthUser:
+        from firebase_admin import auth
+
+        token = auth.create_custom_token(uid, app=self._app).decode()
+        response = self.http.post(
+            f"{self._identity_base}/v1/accounts:signInWithCustomToken",
+            params={"key": self.target.web_api_key},
+            json={"token": token, "returnSecureToken": True},
+            timeout=15,
+        )
+        if response.status_code != 200:
+            raise AssertionError(
+                f"signInWithCustomToken answered {response.status_code}: {response.text[:300]}"
+            )
+        body = response.json()
+        return AuthUser(uid, email, "", body["idToken"], body["refreshToken"])
+
+    def custom_claims(self, user: AuthUser) -> dict[str, Any]:
+        from firebase_admin import auth
+
+        return dict(auth.get_user(user.uid, app=self._app).custom_claims or {})
+
+    # ---- Firestore ----
+
+    def _documents(self) -> str:
+        project = self.target.project_id
+        return f"{self._firestore_base}/v1/projects/{project}/databases/(default)/documents"
+
+    def create_profile(self, user: AuthUser, *, display_name: str = "") -> requests.Response:
+        write = profile_write(self.target.project_id, user, display_name)
+        return self.http.post(
+            f"{self._documents()}:commit",
+            json={"writes": [write]},
+            timeout=15,
+            headers={"Authorization": f"Bearer {user.id_token}"},
+        )
+
+    def get_document(self, path: str, *, as_user: AuthUser | None = None) -> dict[str, Any] | None:
+        """As the user (REST, under the rules) or as the deployer (the Firestore client)."""
+        if as_user is None:
+            snapshot = self._db.document(path).get()
+            return snapshot.to_dict() if snapshot.exists else None
+        response = self.http.get(
+            f"{self._documents()}/{path}", timeout=15, headers={"Authorization": f"Bearer {as_user.id_token}"}
+        )
+        if response.status_code == 404:
+            return None
+        response.raise_for_status()
+        return decode_fields(response.json().get("fields") or {})
+
+    # ---- the public functions and Stripe ----
+
+    def call(self, function: str, user: AuthUser, body: dict[str, Any]) -> requests.Response:
+        return self.http.post(
+            self.target.urls[function],
+            json=body,
+            timeout=30,
+            headers={"Authorization": f"Bearer {user.id_token}"},
+        )
+
+    def post_stripe_event(self, event: dict[str, Any]) -> requests.Response:
+        payload = json.dumps(event, separators=(",", ":")).encode()
+        return self.http.post(
+            self.target.urls["stripe_webhook"],
+            data=payload,
+            timeout=30,
+            headers={
+                "Content-Type": "application/json; charset=utf-8",
+                "Stripe-Signature": stripe_signature(payload, self.target.webhook_secret),
+                "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+            },
+        )
+
+    def pay(self, session_id: str, user: AuthUser) -> dict[str, Any]:
+        """The session completed and paid: the signed test-mode checkout.session.completed, delivered."""
+        session = checkout_session_completed(
+            session_id, user.uid, user.email, "cus_" + secrets.token_hex(7), "sub_" + secrets.token_hex(12)
+        )
+        event = stripe_event("checkout.session.completed", session)
+        response = self.post_stripe_event(event)
+        try:
+            answer: Any = response.json()
+        except ValueError:
+            answer = response.text[:300]
+        return {"event": event, "webhook_status": response.status_code, "webhook_answer": answer}
+
+    def checkout_session(self, session_id: str) -> dict[str, Any] | None:
+        """https://docs.stripe.com/api/checkout/sessions/retrieve, with the test-mode key."""
+        if not self.target.stripe_api_key:
+            raise NotChecked("no test-mode STRIPE_API_KEY in the environment to read it from Stripe")
+        response = self.http.get(
+            f"{STRIPE_API}/v1/checkout/sessions/{session_id}",
+            auth=(self.target.stripe_api_key, ""),
+            timeout=15,
+        )
+        if response.status_code == 404:
+            return None
+        response.raise_for_status()
+        return response.json()
+
+    # ---- what only the local sandbox can show ----
+
+    def contact(self, email: str) -> dict[str, Any] | None:
+        raise NotChecked("HubSpot contacts are not read from a deployed stack; see the CRM in HubSpot")
+
+    def emails_to(self, address: str) -> list[dict[str, Any]]:
+        raise NotChecked("Resend emails are not read from a deployed stack; see the Resend dashboard")
+
+    def tickets(self, external_id: str) -> list[dict[str, Any]]:
+        raise NotChecked("Zendesk tickets are not read from a deployed stack; see Zendesk")
+
+    def provider_call_count(self) -> int:
+        raise NotChecked("only the local provider sandbox records every provider call")
+
+    def close(self) -> None:
+        import firebase_admin
+
+        firebase_admin.delete_app(self._app)
+        self._db.close()
+        self.http.close()
