@@ -27,6 +27,7 @@ from .pubsub import publish
 from .push import PushMessage, worker
 from .records import record_dispute, record_unmatched
 from .tombstones import tombstone, tombstone_ref
+from .webhook import published_record
 
 FUNCTION = "billing_worker"
 ACCOUNT_DELETED = "account_deleted"
@@ -50,8 +51,10 @@ def billing_worker(message: PushMessage) -> None:
     obj = billing_state.event_object(event)
     log.bind(event_type=event["type"], stripe_event_id=event["id"], stripe_object_id=obj.get("id"))
     ledger = Ledger()
-    # The webhook claimed the key already; a message published another way is claimed here.
-    ledger.claim(key, source=FUNCTION, event_type=event["type"], event_created=event["created"])
+    # The message is here, so it was published: recorded again because the webhook writes its own record
+    # after answering Stripe (webhook.py), and recorded first for a message published another way.
+    ledger.update(key, event_type=event["type"], event_created=event["created"],
+                  **published_record(message.message_id))
 
     uid, matched_by = resolve_uid(event)
     if event["type"].startswith("charge.dispute."):

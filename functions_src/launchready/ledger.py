@@ -48,6 +48,10 @@ def doc_id(key: str) -> str:
     return key.replace("/", "_")
 
 
+def _run_now(write: Callable[[], object]) -> None:
+    write()
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 
@@ -126,13 +130,17 @@ class Ledger:
         return result
 
     def run_leased_step(self, key: str, step: str, action: Callable[[], T],
-                        record: Callable[[T], dict[str, Any]]) -> T:
+                        record: Callable[[T], dict[str, Any]], *,
+                        write_outcome: Callable[[Callable[[], object]], None] | None = None) -> T:
         """Run `step` under the lease this caller took with `claim(key, lease_seconds=...)`, then end
         the lease and merge `record(result)` into the event in one single-document commit. The event
         is where the outcome lives (e.g. `published: True, message_id`): a repeat reads it there
         before it would look for a steps/ document, so none is written on success. On failure the
         step is recorded failed and the lease ended, so a retry may resume. For steps that need no
-        `reconcile` lookup: a claimer that dies mid-step leaves no attempt on a steps/ document."""
+        `reconcile` lookup: a claimer that dies mid-step leaves no attempt on a steps/ document.
+
+        `write_outcome` runs the success commit (default: now); the webhook passes
+        `after_answer.defer`, for an outcome whose late or lost write only delays the lease's end."""
         started_at = now()
         try:
             result = action()
@@ -147,10 +155,10 @@ class Ledger:
         done_at = now()
         batch = self._db.batch()
         batch.update(self._event(key), {**record(result), "lease_until": None, "updated_at": done_at})
-        # The console's journal rides in the same commit: the acknowledgement path stays one round trip.
+        # The console's journal rides in the same commit: one round trip for the outcome.
         journal.add(batch, key, step, journal.RUNNING, attempts=1, at=started_at)
         journal.add(batch, key, step, journal.DONE, result=result, at=done_at)
-        batch.commit()
+        (write_outcome or _run_now)(batch.commit)
         return result
 
     def _note_duplicate(self, key: str, step: str, done: dict[str, Any]) -> None:

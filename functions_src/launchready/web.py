@@ -8,7 +8,7 @@ from typing import Any
 
 import flask
 
-from . import log, runs
+from . import after_answer, log, runs
 
 Handler = Callable[[flask.Request], flask.Response]
 
@@ -69,7 +69,8 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
 
 def endpoint(function: str, *, methods: tuple[str, ...] = ("POST",)) -> Callable[[Handler], Handler]:
     """Wrap an HTTP entry point: GET answers health (uptime checks), other methods must be in `methods`,
-    HttpError becomes its JSON 4xx, and every request is logged once with its status and latency."""
+    HttpError becomes its JSON 4xx, and every request is logged once with its status and latency. What
+    the handler defers with `after_answer.defer` is queued when it returns, and the answer does not wait."""
 
     def decorate(handler: Handler) -> Handler:
         @functools.wraps(handler)
@@ -84,7 +85,7 @@ def endpoint(function: str, *, methods: tuple[str, ...] = ("POST",)) -> Callable
                 function=function,
                 correlation_id=correlation_id,
                 trace_id=log.trace_id_from_headers(request.headers),
-            ):
+            ), after_answer.collecting():
                 try:
                     if request.method not in methods:
                         raise HttpError(405, "method_not_allowed", f"use {' or '.join(methods)}")
@@ -106,9 +107,11 @@ def endpoint(function: str, *, methods: tuple[str, ...] = ("POST",)) -> Callable
                         json_response({"error": {"code": "internal", "message": "internal error"}}, 500),
                         correlation_id,
                     )
-                log.info("request handled", status=response.status_code, latency_ms=stopwatch.ms)
+                latency_ms = stopwatch.ms
+                log.info("request handled", status=response.status_code, latency_ms=latency_ms)
                 if response.status_code < 400:  # a handler's own 4xx is a rejection, not counted
-                    runs.record_run(function, runs.OK, stopwatch.ms)
+                    # A statistic: written after the answer (after_answer.py says what that costs).
+                    after_answer.defer(lambda: runs.record_run(function, runs.OK, latency_ms))
                 return _with_correlation(response, correlation_id)
 
         return wrapper

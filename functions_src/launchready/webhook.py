@@ -3,16 +3,21 @@
 Verify, claim `stripe:{event.id}` in the ledger, publish the event to `billing-events`, answer 200.
 Nothing is written before the delivery is verified. The publish runs as the ledger step "publish",
 so concurrent duplicates publish once and a delivery that crashed before publishing is completed
-by Stripe's retry (downstream dedups by event_id should a publish ever be repeated). The first
-delivery's claim is the step's lease and one update records the event published, so it costs two
-single-document Firestore commits and one publish (see docs/benchmarks.md).
+by Stripe's retry (downstream dedups by event_id should a publish ever be repeated).
+
+A first delivery's answer waits for one single-document commit (the claim, which is the publish
+step's lease) and the publish's acknowledgement: a 200 means the event is stored in Pub/Sub. The
+record that it was published (`published`, `message_id`, the lease's end) is written after the answer
+(after_answer.py); the billing worker writes the same record when the message reaches it, so a late
+or lost write only keeps the lease until then: a duplicate in that window is told to retry (409), and
+one after the lease would publish again, deduplicated downstream (docs/benchmarks.md).
 """
 
 from typing import Any
 
 import flask
 
-from . import log
+from . import after_answer, log
 from .catalog import in_flight
 from .config import secret
 from .ledger import DEFAULT_LEASE_SECONDS, Ledger, StepInProgress
@@ -53,15 +58,12 @@ def accept(event: StripeEvent, ledger: Ledger | None = None) -> str:
         return publish(TOPIC, event.payload, event_id=event.ledger_key, correlation_id=correlation_id,
                        event_type=event.type)
 
-    def published(message_id: str) -> dict[str, Any]:
-        return {"status": "published", "published": True, "message_id": message_id}
-
     try:
-        # The claim is the publish step's lease and one update records the event published: two
-        # single-document commits for a first delivery.
+        # The claim is the publish step's lease; the answer does not wait for the outcome's write.
         if ledger.claim(event.ledger_key, lease_seconds=DEFAULT_LEASE_SECONDS, status="received",
                         published=False, **fields):
-            ledger.run_leased_step(event.ledger_key, PUBLISH_STEP, publish_event, published)
+            ledger.run_leased_step(event.ledger_key, PUBLISH_STEP, publish_event, published_record,
+                                   write_outcome=after_answer.defer)
             return "published"
         earlier = ledger.get(event.ledger_key) or {}
         if earlier.get("published"):
@@ -75,8 +77,13 @@ def accept(event: StripeEvent, ledger: Ledger | None = None) -> str:
                                                  lease_until=earlier.get("lease_until"))
     except StepInProgress as exc:
         raise _in_progress() from exc
-    ledger.update(event.ledger_key, **published(message_id))
+    ledger.update(event.ledger_key, **published_record(message_id))
     return "published" if ran_now else "duplicate"
+
+
+def published_record(message_id: str) -> dict[str, Any]:
+    """The fields that mark a Stripe event published (merged into its ledger entry)."""
+    return {"status": "published", "published": True, "message_id": message_id, "lease_until": None}
 
 
 def _in_progress() -> HttpError:

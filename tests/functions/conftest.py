@@ -4,11 +4,19 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from google.cloud import firestore
+from launchready import after_answer
 from launchready.config import settings
 
 from tests.conftest import PROJECT
 from tests.functions.helpers import BASE_URL_SETTINGS, Sandbox, Subscription, id_token
 from tools.sandbox import SandboxServer, start_sandbox
+
+
+@pytest.fixture(autouse=True)
+def writes_after_answers_land() -> Iterator[None]:
+    """A test's writes after its answers land before the next test empties the emulator."""
+    yield
+    assert after_answer.drain(), "writes after an answer were still running after 10 s"
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """stripe_webhook on the Firestore and Pub/Sub emulators, with deliveries signed the way Stripe signs them."""
 
 import json
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -11,9 +12,16 @@ from typing import Any
 import flask.testing
 import pytest
 from google.cloud import firestore
+from launchready import after_answer, billing
 from launchready.ledger import Ledger
 
-from tests.functions.helpers import Subscription, firestore_documents, function_app, stripe_signature
+from tests.functions.helpers import (
+    Subscription,
+    deliver_push,
+    firestore_documents,
+    function_app,
+    stripe_signature,
+)
 
 TOPIC = "billing-events"
 OLD_SECRET = "whsec_" + "o" * 32
@@ -54,8 +62,11 @@ def client(tmp_path: Path, clean_firestore: str, pubsub_emulator: str,
 
 
 def deliver(client: flask.testing.FlaskClient, payload: str, secret: str = NEW_SECRET, **headers: str) -> Any:
-    return client.post("/", data=payload, content_type="application/json; charset=utf-8",
-                       headers={"Stripe-Signature": stripe_signature(payload, secret), **headers})
+    """One signed delivery; returns once the answer's deferred writes have landed too."""
+    response = client.post("/", data=payload, content_type="application/json; charset=utf-8",
+                           headers={"Stripe-Signature": stripe_signature(payload, secret), **headers})
+    assert after_answer.drain()
+    return response
 
 
 # --- accepted deliveries -------------------------------------------------------------------------
@@ -169,6 +180,49 @@ def test_a_duplicate_while_the_claimant_may_still_be_publishing_is_told_to_retry
     assert response.get_json()["error"]["code"] == "event_in_progress"
     assert billing_events.drain() == []
     assert (Ledger(db).get(f"stripe:{event['id']}") or {})["published"] is False
+
+
+def test_the_answer_does_not_wait_for_the_publish_record(
+        client: flask.testing.FlaskClient, billing_events: Subscription, db: firestore.Client) -> None:
+    event = stripe_event("invoice.paid")
+    key = f"stripe:{event['id']}"
+    gate = threading.Event()
+    with after_answer.collecting():  # holds the after-answer queue until the gate opens
+        after_answer.defer(gate.wait)
+
+    response = client.post("/", data=json.dumps(event), content_type="application/json",
+                           headers={"Stripe-Signature": stripe_signature(json.dumps(event), NEW_SECRET)})
+
+    assert (response.status_code, response.get_json()["status"]) == (200, "published")
+    [message] = billing_events.drain()  # the 200 means the message is stored
+    before = Ledger(db).get(key) or {}
+    assert before["published"] is False and before["lease_until"] is not None
+    gate.set()
+    assert after_answer.drain()
+    after = Ledger(db).get(key) or {}
+    assert (after["published"], after["message_id"], after["lease_until"]) == (True, message.message_id, None)
+
+
+def test_a_lost_publish_record_is_written_by_the_billing_worker_on_delivery(
+        client: flask.testing.FlaskClient, billing_events: Subscription, db: firestore.Client,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The instance that answered is removed before its write after the answer runs.
+    monkeypatch.setattr(after_answer, "defer", lambda action: None)
+    event = stripe_event("invoice.paid")
+    key = f"stripe:{event['id']}"
+    assert deliver(client, json.dumps(event)).get_json()["status"] == "published"
+    [message] = billing_events.drain()
+    assert (Ledger(db).get(key) or {})["published"] is False
+
+    attributes = dict(message.attributes)
+    deliver_push(billing.billing_worker, json.loads(message.data), attributes, message_id=message.message_id)
+
+    record = Ledger(db).get(key) or {}
+    assert (record["published"], record["message_id"]) == (True, message.message_id)
+    assert record["lease_until"] is None
+    # Stripe's next delivery of the event is a plain duplicate: nothing is published again.
+    assert deliver(client, json.dumps(event)).get_json()["status"] == "duplicate"
+    assert billing_events.drain() == []
 
 
 def test_a_publish_done_but_not_marked_is_not_repeated(
