@@ -56,8 +56,9 @@ def email_worker(message: PushMessage) -> None:
 
     resend_id = Ledger().run_step(message.event_id, STEP, send, reconcile=no_lookup)
     try:
-        record.create({"key": key, "to": email["to"], "subject": email["subject"], "resend_id": resend_id,
-                       "sent_at": now(), "correlation_id": correlation_id, "event_id": message.event_id})
+        record.create({"key": key, "to": email["to"], "subject": email["subject"],
+                       "tags": dict(email["tags"]), "resend_id": resend_id, "sent_at": now(),
+                       "correlation_id": correlation_id, "event_id": message.event_id})
     except AlreadyExists:
         pass  # a concurrent delivery of the same key recorded it first; same email, same id
     log.info("email sent", notification_key=key, resend_id=resend_id, recipients=len(email["to"]))

@@ -18,9 +18,11 @@ from components.catalog import load_catalog
 from tools.local import launcher
 from tools.local.client import EMULATOR_API_KEY, LocalStack, stripe_event, stripe_signature
 from tools.local.demo import Journey
+from tools.local.environment import FAKE_SECRETS
 from tools.local.launcher import StackProcess
 from tools.ops import smoke
 from tools.ops.deployed import DeployedStack, DeployedTarget
+from tools.ops.provider_reads import ProviderCredentials
 
 from .conftest import REPO, assert_stopped_cleanly, start_stack
 
@@ -182,17 +184,27 @@ def test_smoke_on_the_deployed_code_path_against_the_running_stack(
     local_stack_process: StackProcess, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`make smoke STACK=` runs `DeployedStack` (Admin SDK user + custom token, signed test-mode payment,
-    the Firestore client as the deployer); here its Google endpoints are the stack's emulators. The
-    providers' records are not read on that path: the run lists them as not checked and is no full pass."""
+    the Firestore client as the deployer, the providers' records through their APIs); here its Google
+    endpoints are the stack's emulators and its provider APIs the sandbox, which answers only requests
+    that match the providers' published documents. A full pass, as on a deployed test-mode stack."""
     endpoints = local_stack_process.endpoints()
     monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", endpoints["emulators"]["firestore"])
     monkeypatch.setenv("FIREBASE_AUTH_EMULATOR_HOST", endpoints["emulators"]["auth"])
+    sandbox = endpoints["sandbox_url"]
+    providers = ProviderCredentials(
+        secrets={name: value for name, value in FAKE_SECRETS.items() if name in smoke.READ_SECRETS},
+        zendesk_base_url=sandbox, hubspot_base_url=sandbox, resend_base_url=sandbox, stripe_base_url=sandbox,
+    )
     target = DeployedTarget(
         project_id=endpoints["project_id"],
         urls={name: function["url"] for name, function in endpoints["functions"].items()},
         web_api_key=EMULATOR_API_KEY,
         webhook_secret=endpoints["stripe_webhook_secret"],
+        stripe_api_key=FAKE_SECRETS["STRIPE_API_KEY"],
+        providers=providers,
     )
+    local = LocalStack(endpoints)
+    reads_before = len(local.sandbox_requests())
     stack = DeployedStack(target)
     lines: list[str] = []
     try:
@@ -200,21 +212,19 @@ def test_smoke_on_the_deployed_code_path_against_the_running_stack(
     finally:
         stack.close()
     output = "\n".join(lines)
-    assert status == smoke.EXIT_UNAVAILABLE, output
+    assert status == 0, output
     assert output.count("✓") == 6 and "(target 60 s)" in output and "(target 120 s)" in output, output
-    for unread in (
-        "the CRM lead",
-        "the Checkout Session at Stripe",
-        "the Zendesk ticket",
-        "the recovery email",
-    ):
-        assert f"○ not checked: {unread}:" in output, output
-    assert "not a full pass" in output
-    # Where a provider's record is not read, the chain's own records in Firestore must show it ran.
-    assert output.count("Firestore records") == 4, output
-    # What the deployed path did check holds, as the local stack's own client reads it.
-    local = LocalStack(endpoints)
-    smoke_users = [doc for doc in local.list_documents("users") if doc["email"].startswith("smoke-")]
+    assert "not checked" not in output and "All steps passed" in output, output
+    for seen in ("is a CRM lead", "CRM lifecycle customer", "one recovery email", "Zendesk ticket #",
+                 "one acknowledgement email", "user's CRM contact and emails unchanged"):
+        assert seen in output, output
+    # The outcomes were read through the providers' APIs, each request valid by the published documents.
+    reads = [call for call in local.sandbox_requests()[reads_before:]
+             if call["path"].endswith("/search") or call["method"] == "GET"]
+    assert {call["provider"] for call in reads} == {"hubspot", "zendesk", "resend", "stripe"}
+    assert all(call["status"] == 200 for call in reads), reads
+    users = local.list_documents("users")
+    smoke_users = [doc for doc in users if doc["email"].startswith("delivered+smoke-")]
     assert len(smoke_users) == 1 and smoke_users[0]["billing"]["status"] == "past_due"
     reference = re.search(r"reference (SR-[0-9A-Z]{6})", output)
     assert reference is not None, output

@@ -61,6 +61,7 @@ def test_sends_one_email_with_the_key_as_idempotency_key_and_records_it(sandbox:
     assert record is not None
     assert record["resend_id"] == email["id"]
     assert record["to"] == EMAIL["to"] and record["subject"] == EMAIL["subject"]
+    assert record["tags"] == EMAIL["tags"]  # the smoke test labels Resend's tagless list with them
     assert record["correlation_id"] == CORRELATION_ID
     assert abs(record["sent_at"] - datetime.now(UTC)) < timedelta(minutes=1)
 

@@ -12,8 +12,17 @@ interface as the local stack's `LocalStack` (`JourneyTarget`, tools/local/client
   checkout.session.completed signed with the environment's webhook secret (Stripe's scheme:
   https://docs.stripe.com/webhooks#verify-manually), as Stripe sends it once a test card has paid. The
   Checkout Session is read back through Stripe's API only with a test-mode STRIPE_API_KEY.
-- HubSpot, Zendesk and Resend records, and the count of provider calls, are not read from a deployed
-  stack: each such read raises `NotChecked`, so the journey lists it as not checked, never as passed.
+- HubSpot, Zendesk and Resend: read back through their public APIs with the environment's own
+  credentials (tools/ops/provider_reads.py). Resend's email list carries no tags, so each email is
+  labelled with the tags of the pipeline's own `notifications` record of the same subject to the same
+  address (an email Resend holds twice under one record is then counted twice). Without a provider's
+  credential its reads raise `NotChecked`: the journey lists them as not checked, never as passed. The
+  count of every provider call exists only in the local sandbox (`provider_call_count`).
+- The test user's address is a Resend test inbox, `delivered+smoke-<id>@resend.dev` by default: Resend
+  answers 422 to example.com and test.com addresses
+  (https://resend.com/docs/knowledge-base/what-email-addresses-to-use-for-testing), and its test inboxes
+  simulate delivery without touching the sender's reputation
+  (https://resend.com/docs/dashboard/emails/send-test-emails).
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ import secrets
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import requests
@@ -37,14 +47,19 @@ from tools.local.client import (
     stripe_event,
     stripe_signature,
 )
+from tools.ops.provider_reads import STRIPE_API, ProviderCredentials, ProviderReads
 
 IDENTITY_TOOLKIT = "https://identitytoolkit.googleapis.com"
 FIRESTORE_REST = "https://firestore.googleapis.com"
-STRIPE_API = "https://api.stripe.com"
 # Stripe's test-mode secret and restricted keys (https://docs.stripe.com/keys#test-live-modes).
 TEST_KEY_PREFIXES = ("sk_test_", "rk_test_")
 # The functions the journey calls at their public URLs.
 JOURNEY_FUNCTIONS = ("create_checkout", "support_request", "stripe_webhook")
+# Resend's test inbox that reports every email delivered; labels after "+" keep runs apart.
+DEFAULT_TEST_INBOX = "delivered@resend.dev"
+# Provider records older than the run (less this margin for clock skew) are not the run's.
+CLOCK_SKEW = timedelta(minutes=5)
+NOTIFICATIONS = "notifications"  # the email worker's record of each email sent (launchready/mailer.py)
 
 
 @dataclass(frozen=True)
@@ -56,7 +71,8 @@ class DeployedTarget:
     web_api_key: str = field(repr=False)
     webhook_secret: str = field(repr=False)
     stripe_api_key: str | None = field(default=None, repr=False)  # test mode only
-    email_domain: str = "example.com"
+    providers: ProviderCredentials | None = None  # None: provider records are not read
+    test_inbox: str = DEFAULT_TEST_INBOX
     # A service account whose key signs the custom token through IAM signBlob, for deployer credentials
     # that cannot sign themselves (a user's ADC): the Admin SDK's `serviceAccountId` option
     # (https://firebase.google.com/docs/auth/admin/create-custom-tokens#using_a_service_account_id).
@@ -70,6 +86,14 @@ class DeployedTarget:
             raise ValueError("the Stripe webhook secret is not a whsec_ signing secret")
         if self.stripe_api_key is not None and not self.stripe_api_key.startswith(TEST_KEY_PREFIXES):
             raise ValueError("STRIPE_API_KEY is not a test-mode key (sk_test_, rk_test_)")
+        local, at, domain = self.test_inbox.partition("@")
+        if not (local and at and "." in domain and "+" not in local):
+            raise ValueError(f"the test inbox {self.test_inbox!r} is not an address without a +label")
+
+    def test_address(self) -> str:
+        """A new address at the test inbox: `<local>+smoke-<id>@<domain>`."""
+        local, _, domain = self.test_inbox.partition("@")
+        return f"{local}+smoke-{uuid.uuid4().hex[:10]}@{domain}"
 
 
 class DeployedStack:
@@ -94,13 +118,15 @@ class DeployedStack:
             options["serviceAccountId"] = target.signer_service_account
         self._app = firebase_admin.initialize_app(options=options, name=f"smoke-{uuid.uuid4().hex[:8]}")
         self._db = firestore.Client(project=target.project_id)
+        self._providers = ProviderReads(target.providers, self.http) if target.providers else None
+        self._since = datetime.now(UTC) - CLOCK_SKEW
 
     # ---- Auth ----
 
     def sign_up(self, *, display_name: str | None = None) -> AuthUser:
         from firebase_admin import auth
 
-        email = f"smoke-{uuid.uuid4().hex[:10]}@{self.target.email_domain}"
+        email = self.target.test_address()
         record = auth.create_user(email=email, display_name=display_name, app=self._app)
         return self._exchange(record.uid, email)
 
@@ -198,8 +224,9 @@ class DeployedStack:
         """https://docs.stripe.com/api/checkout/sessions/retrieve, with the test-mode key."""
         if not self.target.stripe_api_key:
             raise NotChecked("no test-mode STRIPE_API_KEY in the environment to read it from Stripe")
+        base = self.target.providers.stripe_base_url if self.target.providers else STRIPE_API
         response = self.http.get(
-            f"{STRIPE_API}/v1/checkout/sessions/{session_id}",
+            f"{base.rstrip('/')}/v1/checkout/sessions/{session_id}",
             auth=(self.target.stripe_api_key, ""),
             timeout=15,
         )
@@ -208,16 +235,32 @@ class DeployedStack:
         response.raise_for_status()
         return response.json()
 
-    # ---- what only the local sandbox can show ----
+    # ---- the providers' records ----
+
+    def _reads(self, provider: str) -> ProviderReads:
+        if self._providers is None:
+            raise NotChecked(f"{provider} is not read: no provider credentials were given")
+        return self._providers
 
     def contact(self, email: str) -> dict[str, Any] | None:
-        raise NotChecked("HubSpot contacts are not read from a deployed stack; see the CRM in HubSpot")
-
-    def emails_to(self, address: str) -> list[dict[str, Any]]:
-        raise NotChecked("Resend emails are not read from a deployed stack; see the Resend dashboard")
+        return self._reads("HubSpot").contact(email)
 
     def tickets(self, external_id: str) -> list[dict[str, Any]]:
-        raise NotChecked("Zendesk tickets are not read from a deployed stack; see Zendesk")
+        return self._reads("Zendesk").tickets(external_id)
+
+    def emails_to(self, address: str) -> list[dict[str, Any]]:
+        """Resend's emails to `address` since the run began, each with the tags of the pipeline's
+        record of the same subject (`[{"name", "value"}]`, as the email was sent)."""
+        emails = self._reads("Resend").emails_to(address, self._since)
+        recorded = self._db.collection(NOTIFICATIONS).where(filter=_to(address)).stream()
+        records = [doc.to_dict() or {} for doc in recorded]
+        tags_by_subject = {str(data.get("subject")): data.get("tags") or {} for data in records}
+
+        def labelled(email: dict[str, Any]) -> dict[str, Any]:
+            tags = tags_by_subject.get(str(email.get("subject")), {})
+            return {**email, "tags": [{"name": name, "value": value} for name, value in sorted(tags.items())]}
+
+        return [labelled(email) for email in emails]
 
     def provider_call_count(self) -> int:
         raise NotChecked("only the local provider sandbox records every provider call")
@@ -228,3 +271,9 @@ class DeployedStack:
         firebase_admin.delete_app(self._app)
         self._db.close()
         self.http.close()
+
+
+def _to(address: str) -> Any:
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    return FieldFilter("to", "array_contains", address)

@@ -13,9 +13,11 @@ Against a deployed stack the safety rules come first, before any request: a prod
 the environment (`sk_live_`, `rk_live_`) is refused always. The public URLs come from the stack outputs
 (`pulumi stack output --json`: publicEndpoints) or from `--base-url` plus the catalog's paths. The journey
 then runs on `DeployedStack` (tools/ops/deployed.py) with Application Default Credentials: a test Auth
-user, a test-mode payment signed with the environment's STRIPE_WEBHOOK_SECRET (from the environment, else
-Secret Manager), outcomes read from Firestore. Reads it cannot make (HubSpot, Zendesk, Resend; Stripe
-without a test-mode STRIPE_API_KEY) are listed per step as not checked.
+user at a Resend test inbox (`--test-inbox`, default delivered@resend.dev with a +label per run), a
+test-mode payment signed with the environment's STRIPE_WEBHOOK_SECRET, outcomes read from Firestore and
+from HubSpot, Zendesk, Resend and Stripe through their APIs with the environment's own secrets (each
+from the environment, else Secret Manager; an environment whose STRIPE_API_KEY is live-mode is
+refused). A read whose secret is missing is listed per step as not checked.
 Exit status: 0 all steps passed, 1 a step failed, 2 refused or bad input, 3 the target cannot be smoked
 from here, or every step passed but some outcomes were not checked (the lines say which).
 """
@@ -35,6 +37,7 @@ from typing import TYPE_CHECKING
 from components.catalog import load_catalog
 from components.stack_config import StackConfig, StackConfigError, parse_stack_config, read_stack_file
 from tools.local.journey import NOT_ALL_CHECKED
+from tools.ops.deployed import DEFAULT_TEST_INBOX
 
 if TYPE_CHECKING:
     from tools.local.client import JourneyTarget
@@ -49,6 +52,9 @@ EXIT_UNAVAILABLE = NOT_ALL_CHECKED  # 3, one meaning: not smoked in full from he
 WEBHOOK_SECRET = (
     "STRIPE_WEBHOOK_SECRET"  # the env var and the Secret Manager secret id (components/secrets.py)
 )
+# Read-only uses of the environment's own secrets: the Checkout Session (test mode only) and the
+# providers' records (tools/ops/provider_reads.py).
+READ_SECRETS = ("STRIPE_API_KEY", "HUBSPOT_TOKEN", "ZENDESK_EMAIL", "ZENDESK_API_TOKEN", "RESEND_API_KEY")
 
 
 class SmokeRefused(Exception):
@@ -104,6 +110,10 @@ def _pulumi_output(argv: list[str]) -> str:
     return result.stdout
 
 
+def secret_name(project_id: str, name: str) -> str:
+    return f"projects/{project_id}/secrets/{name}/versions/latest"
+
+
 def webhook_secret(
     project_id: str, environ: Mapping[str, str], access: Callable[[str], str] | None = None
 ) -> str:
@@ -111,7 +121,7 @@ def webhook_secret(
     Manager (Application Default Credentials). Never printed. Raises SmokeUnavailable."""
     if environ.get(WEBHOOK_SECRET):
         return environ[WEBHOOK_SECRET]
-    name = f"projects/{project_id}/secrets/{WEBHOOK_SECRET}/versions/latest"
+    name = secret_name(project_id, WEBHOOK_SECRET)
     try:
         return (access or _access_secret)(name)
     except Exception as error:  # no credentials, no access, no such secret: say which, not the value
@@ -119,6 +129,27 @@ def webhook_secret(
             f"no {WEBHOOK_SECRET} in the environment and {name} could not be read "
             f"({type(error).__name__}); set it or run `gcloud auth application-default login`"
         ) from None
+
+
+def optional_secrets(
+    project_id: str,
+    names: tuple[str, ...],
+    environ: Mapping[str, str],
+    access: Callable[[str], str] | None = None,
+) -> tuple[dict[str, str], list[str]]:
+    """({name: value} of each secret found in the environment or Secret Manager, [why each other one is
+    missing]). A missing one only leaves the reads that need it not checked."""
+    found: dict[str, str] = {}
+    missing: list[str] = []
+    for name in names:
+        if environ.get(name):
+            found[name] = environ[name]
+            continue
+        try:
+            found[name] = (access or _access_secret)(secret_name(project_id, name))
+        except Exception as error:  # reported by name and error type, never a value
+            missing.append(f"{name} ({type(error).__name__})")
+    return found, missing
 
 
 def _access_secret(name: str) -> str:
@@ -133,9 +164,15 @@ def deployed_target(
     urls: Mapping[str, str],
     environ: Mapping[str, str],
     access: Callable[[str], str] | None = None,
+    *,
+    test_inbox: str = DEFAULT_TEST_INBOX,
+    say: Callable[[str], None] = lambda line: None,
 ) -> DeployedTarget:
-    """Everything the journey needs to reach the deployed stack. Raises SmokeUnavailable."""
+    """Everything the journey needs to reach the deployed stack, with the environment's provider
+    credentials for reading outcomes back. Raises SmokeRefused (the environment's Stripe key is
+    live-mode) or SmokeUnavailable."""
     from tools.ops.deployed import DeployedTarget
+    from tools.ops.provider_reads import ProviderCredentials
 
     api_key = config.firebase_web_api_key or environ.get("FIREBASE_WEB_API_KEY")
     if not api_key:
@@ -144,14 +181,26 @@ def deployed_target(
             "(or FIREBASE_WEB_API_KEY)"
         )
     secret = webhook_secret(config.project_id, environ, access)
+    found, missing = optional_secrets(config.project_id, READ_SECRETS, environ, access)
+    stripe_key = found.pop("STRIPE_API_KEY", None)
+    if stripe_key and stripe_key.startswith(LIVE_KEY_PREFIXES):
+        raise SmokeRefused(
+            f"{config.project_id}'s STRIPE_API_KEY is a live-mode key: the smoke test runs only against "
+            "environments in Stripe test mode"
+        )
+    if missing:
+        say(f"provider reads without: {', '.join(missing)} (those outcomes will be listed as not checked)")
+    providers = ProviderCredentials(secrets=found, zendesk_base_url=config.zendesk_base_url)
     try:
         return DeployedTarget(
             project_id=config.project_id,
             urls=dict(urls),
             web_api_key=api_key,
             webhook_secret=secret,
-            stripe_api_key=environ.get("STRIPE_API_KEY") or None,
+            stripe_api_key=stripe_key,
             signer_service_account=environ.get("FIREBASE_SERVICE_ACCOUNT_ID") or None,
+            providers=providers,
+            test_inbox=test_inbox,
         )
     except ValueError as error:
         raise SmokeUnavailable(str(error)) from None
@@ -189,6 +238,11 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] | None = None
     parser.add_argument("--base-url", help="the API's public base URL instead of the stack outputs")
     parser.add_argument("--allow-production", action="store_true", help="run against a production stack")
     parser.add_argument("--endpoints", type=Path, default=DEFAULT_ENDPOINTS, help="local endpoints.json")
+    parser.add_argument(
+        "--test-inbox",
+        default=DEFAULT_TEST_INBOX,
+        help=f"the test user's mailbox; each run adds a +label ({DEFAULT_TEST_INBOX})",
+    )
     options = parser.parse_args(argv)
     if not options.stack:
         return smoke_local(options.endpoints, say)
@@ -201,7 +255,10 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] | None = None
     listed = ", ".join(f"{name} {url}" for name, url in sorted(urls.items()))
     say(f"{options.stack} ({config.environment}, project {config.project_id}): {listed}")
     try:
-        target = deployed_target(config, urls, os.environ)
+        target = deployed_target(config, urls, os.environ, test_inbox=options.test_inbox, say=say)
+    except SmokeRefused as error:
+        print(f"refused: {error}", file=sys.stderr)
+        return EXIT_REFUSED
     except SmokeUnavailable as error:
         print(f"unavailable: {error}", file=sys.stderr)
         return EXIT_UNAVAILABLE

@@ -86,10 +86,59 @@ def test_the_webhook_secret_comes_from_the_environment_else_secret_manager() -> 
 
     def access(name: str) -> str:
         asked.append(name)
-        return "whsec_stored"
+        if name.endswith("/STRIPE_WEBHOOK_SECRET/versions/latest"):
+            return "whsec_stored"
+        raise PermissionError(name)
 
     assert deployed_target(config, URLS, {}, access).webhook_secret == "whsec_stored"
-    assert asked == ["projects/launch-ready-staging/secrets/STRIPE_WEBHOOK_SECRET/versions/latest"]
+    assert asked[0] == "projects/launch-ready-staging/secrets/STRIPE_WEBHOOK_SECRET/versions/latest"
+
+
+def test_provider_secrets_come_from_the_environment_else_secret_manager_and_gaps_are_named() -> None:
+    config = staging(firebase_web_api_key=WEB_API_KEY)
+    stored = {"HUBSPOT_TOKEN": "pat-stored", "RESEND_API_KEY": "re_stored",
+              "STRIPE_API_KEY": "sk_test_stored"}
+
+    def access(name: str) -> str:
+        secret = name.split("/")[3]
+        if secret in stored:
+            return stored[secret]
+        raise PermissionError(name)
+
+    said: list[str] = []
+    env = {"STRIPE_WEBHOOK_SECRET": "whsec_x", "ZENDESK_EMAIL": "agent@example.com"}
+    target = deployed_target(config, URLS, env, access, say=said.append)
+    assert target.providers is not None
+    assert dict(target.providers.secrets) == {
+        "HUBSPOT_TOKEN": "pat-stored", "RESEND_API_KEY": "re_stored", "ZENDESK_EMAIL": "agent@example.com"}
+    assert target.stripe_api_key == "sk_test_stored"
+    assert target.providers.zendesk_base_url == config.zendesk_base_url
+    assert said == ["provider reads without: ZENDESK_API_TOKEN (PermissionError) "
+                    "(those outcomes will be listed as not checked)"]
+    assert "pat-stored" not in repr(target) and "re_stored" not in repr(target)
+
+
+def test_an_environment_whose_stripe_key_is_live_mode_is_refused() -> None:
+    def access(name: str) -> str:
+        if name.endswith("/STRIPE_API_KEY/versions/latest"):
+            return "rk_live_" + "x" * 24
+        raise PermissionError(name)
+
+    with pytest.raises(SmokeRefused, match="live-mode key") as caught:
+        deployed_target(staging(firebase_web_api_key=WEB_API_KEY), URLS, {"STRIPE_WEBHOOK_SECRET": "whsec_x"},
+                        access)
+    assert "rk_live_" not in str(caught.value)
+
+
+def test_the_test_user_gets_a_labelled_resend_test_inbox() -> None:
+    target = DeployedTarget("p", URLS, WEB_API_KEY, "whsec_x")
+    first, second = target.test_address(), target.test_address()
+    assert first.startswith("delivered+smoke-") and first.endswith("@resend.dev") and first != second
+    own = DeployedTarget("p", URLS, WEB_API_KEY, "whsec_x", test_inbox="qa@staging.example.org")
+    assert own.test_address().startswith("qa+smoke-")
+    for bad in ("qa+x@example.org", "no-at-sign", "qa@localhost"):
+        with pytest.raises(ValueError, match="test inbox"):
+            DeployedTarget("p", URLS, WEB_API_KEY, "whsec_x", test_inbox=bad)
 
 
 def test_an_unreadable_secret_is_unavailable_and_no_secret_is_shown() -> None:

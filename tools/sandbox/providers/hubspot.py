@@ -1,4 +1,5 @@
-"""HubSpot CRM contacts: batch upsert by email, with HubSpot's answer and error shapes.
+"""HubSpot CRM contacts: batch upsert by email and search (EQ and IN filters), with HubSpot's answer
+and error shapes.
 
 Paths: the date-based versions 2026-03 and 2026-09 (`/crm/objects/{version}/contacts/batch/upsert`,
 HubSpot/HubSpot-public-api-spec-collection PublicApiSpecs/CRM/Contacts/Rollouts/424/{version}/
@@ -31,6 +32,11 @@ _GDPR_DELETE_PATHS = re.compile(
 _UPSERT_PATHS = re.compile(
     r"^/crm/(?:objects/(?:2026-03|2026-09)/contacts|v3/objects/contacts)/batch/upsert$"
 )
+# Operation `post-/crm/objects/2026-09/{objectType}/search` (CollectionResponseWithTotalSimplePublicObject).
+_SEARCH_PATHS = re.compile(r"^/crm/(?:objects/(?:2026-03|2026-09)/contacts|v3/objects/contacts)/search$")
+# Returned with every object, asked for or not (HubSpot's search guide, whose example answer to a
+# `properties` list adds these: https://developers.hubspot.com/docs/api-reference/2026-03/crm/search-the-crm).
+_ALWAYS_RETURNED = ("createdate", "hs_object_id", "lastmodifieddate")
 BATCH_LIMIT = 100
 # HubSpot's default lifecycle stages, in their forward order.
 LIFECYCLE_ORDER = (
@@ -137,6 +143,8 @@ class HubSpot(Provider):
     def handle(self, request: SandboxRequest) -> SandboxResponse:
         if request.method == "POST" and _GDPR_DELETE_PATHS.match(request.path.rstrip("/")):
             return self._gdpr_delete(request)
+        if request.method == "POST" and _SEARCH_PATHS.match(request.path.rstrip("/")):
+            return self._search(request)
         if request.method != "POST" or not _UPSERT_PATHS.match(request.path.rstrip("/")):
             return self.error(404, "OBJECT_NOT_FOUND", f"No route for {request.method} {request.path}")
         if request.body_error:
@@ -223,6 +231,29 @@ class HubSpot(Provider):
         if email not in self._gdpr_deleted:
             self._gdpr_deleted.append(email)
         return SandboxResponse(204)
+
+    def _search(self, request: SandboxRequest) -> SandboxResponse:
+        """Contacts matching any filter group (all filters of a group), with the asked-for properties.
+        Models the operators EQ and IN (string equality; emails compare lower-cased, as HubSpot
+        stores them); another operator is answered 400, naming the sandbox's limit."""
+        body = request.body if isinstance(request.body, dict) else {}
+        groups = body.get("filterGroups") or []
+        for group in groups:
+            for condition in group.get("filters") or []:
+                if condition.get("operator") not in ("EQ", "IN"):
+                    return self.error(400, message=f"the sandbox models the search operators EQ and IN, "
+                                                   f"not {condition.get('operator')}")
+        found = [contact for contact in self._contacts.values()
+                 if not groups or any(_matches(contact, group.get("filters") or []) for group in groups)]
+        wanted = set(body.get("properties") or []) | set(_ALWAYS_RETURNED)
+        limit = max(1, min(int(body.get("limit") or 10), 200))
+        results = [
+            {"id": contact["id"], "createdAt": contact["createdAt"], "updatedAt": contact["updatedAt"],
+             "archived": False,
+             "properties": {name: value for name, value in contact["properties"].items() if name in wanted}}
+            for contact in found[:limit]
+        ]
+        return SandboxResponse(200, {"total": len(found), "results": results})
 
     def _upsert(self, email: str, properties: dict[str, Any]) -> dict[str, Any]:
         now = self.clock.iso_now()
@@ -312,3 +343,16 @@ def _default_message(status: int) -> str:
     if status >= 500:
         return "internal error"
     return "Bad request"
+
+
+def _matches(contact: dict[str, Any], filters: list[dict[str, Any]]) -> bool:
+    def holds(condition: dict[str, Any]) -> bool:
+        name = condition.get("propertyName")
+        stored = str(contact["properties"].get(name) or "")
+        is_in = condition.get("operator") == "IN"
+        wanted = (condition.get("values") or []) if is_in else [condition.get("value")]
+        if name == "email":
+            stored, wanted = stored.lower(), [str(value).lower() for value in wanted]
+        return stored in [str(value) for value in wanted]
+
+    return all(holds(condition) for condition in filters)

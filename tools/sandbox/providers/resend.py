@@ -1,4 +1,5 @@
-"""Resend: POST /emails with Resend's validation, error shape and Idempotency-Key rules
+"""Resend: POST /emails with Resend's validation, error shape and Idempotency-Key rules, GET /emails/{id},
+and GET /emails (the list, newest first, paged with `after` / `before`). Sending:
 (same key + same body within 24 h -> the same id; a different body -> 409 invalid_idempotent_request;
 the same key while the first request is still running -> 409 concurrent_idempotent_requests),
 https://resend.com/docs/api-reference/errors. Quota errors (429 daily_quota_exceeded,
@@ -76,6 +77,8 @@ class Resend(Provider):
             return SandboxResponse(200, email) if email else self.error(404, message="Email not found")
         if request.path != EMAILS_PATH:
             return self.error(404, message="The requested endpoint does not exist.")
+        if request.method == "GET":
+            return self._list(request)
         if request.method != "POST":
             return self.error(405, message="Method is not allowed for the requested path.")
         key = request.idempotency_key
@@ -97,6 +100,30 @@ class Resend(Provider):
                 "Same idempotency key used while original request is still in progress.",
             ),
         )
+
+    def _list(self, request: SandboxRequest) -> SandboxResponse:
+        """GET /emails: sent emails, newest first, `limit` (1 to 100, default 20) at a time; `after` an
+        email id returns the older ones, `before` the newer ones, not both
+        (https://resend.com/docs/api-reference/emails/list-emails,
+        https://resend.com/docs/api-reference/pagination)."""
+        after, before = (request.query.get(name, [None])[0] for name in ("after", "before"))
+        if after and before:
+            return self.error(422, message="You can only use 'after' or 'before', not both.")
+        limit = int((request.query.get("limit") or ["20"])[0])  # the document bounds it to 1..100
+        newest_first = list(reversed(self._emails.values()))
+        ids = [email["id"] for email in newest_first]
+        cursor = after or before
+        if cursor and cursor not in ids:
+            return self.error(404, message="Email not found")
+        if after:
+            page_from = newest_first[ids.index(after) + 1:]
+            page, has_more = page_from[:limit], len(page_from) > limit
+        elif before:
+            page_from = newest_first[:ids.index(before)]
+            page, has_more = page_from[-limit:], len(page_from) > limit
+        else:
+            page, has_more = newest_first[:limit], len(newest_first) > limit
+        return SandboxResponse(200, {"object": "list", "has_more": has_more, "data": page})
 
     def _send(self, request: SandboxRequest) -> SandboxResponse:
         if request.body_error or not isinstance(request.body, dict):
