@@ -180,38 +180,50 @@ def test_smoke_passes_against_the_running_stack(local_stack_process: StackProces
     assert output.count("✓") == 6 and "(target 60 s)" in output and "(target 120 s)" in output
 
 
-def test_smoke_on_the_deployed_code_path_against_the_running_stack(
-    local_stack_process: StackProcess, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """`make smoke STACK=` runs `DeployedStack` (Admin SDK user + custom token, signed test-mode payment,
-    the Firestore client as the deployer, the providers' records through their APIs); here its Google
-    endpoints are the stack's emulators and its provider APIs the sandbox, which answers only requests
-    that match the providers' published documents. A full pass, as on a deployed test-mode stack."""
-    endpoints = local_stack_process.endpoints()
-    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", endpoints["emulators"]["firestore"])
-    monkeypatch.setenv("FIREBASE_AUTH_EMULATOR_HOST", endpoints["emulators"]["auth"])
+def deployed_target_on(endpoints: dict, *, deployer: bool) -> DeployedTarget:
+    """The deployed path's target with its Google endpoints on the stack's emulators (set by the caller)
+    and its provider APIs on the sandbox, which answers only requests matching the published documents."""
     sandbox = endpoints["sandbox_url"]
     providers = ProviderCredentials(
         secrets={name: value for name, value in FAKE_SECRETS.items() if name in smoke.READ_SECRETS},
         zendesk_base_url=sandbox, hubspot_base_url=sandbox, resend_base_url=sandbox, stripe_base_url=sandbox,
     )
-    target = DeployedTarget(
+    return DeployedTarget(
         project_id=endpoints["project_id"],
         urls={name: function["url"] for name, function in endpoints["functions"].items()},
         web_api_key=EMULATOR_API_KEY,
         webhook_secret=endpoints["stripe_webhook_secret"],
         stripe_api_key=FAKE_SECRETS["STRIPE_API_KEY"],
         providers=providers,
+        deployer=deployer,
     )
-    local = LocalStack(endpoints)
-    reads_before = len(local.sandbox_requests())
+
+
+def run_smoke(target: DeployedTarget) -> tuple[int, str]:
     stack = DeployedStack(target)
     lines: list[str] = []
     try:
         status = smoke.smoke_deployed(stack, lines.append)
     finally:
         stack.close()
-    output = "\n".join(lines)
+    return status, "\n".join(lines)
+
+
+def test_smoke_on_the_deployed_code_path_against_the_running_stack(
+    local_stack_process: StackProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make smoke STACK=` runs `DeployedStack` (Admin SDK user + custom token, signed test-mode payment,
+    the Firestore client as the deployer, the providers' records through their APIs); here its Google
+    endpoints are the stack's emulators and its provider APIs the sandbox. A full pass, as on a deployed
+    test-mode stack."""
+    endpoints = local_stack_process.endpoints()
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", endpoints["emulators"]["firestore"])
+    monkeypatch.setenv("FIREBASE_AUTH_EMULATOR_HOST", endpoints["emulators"]["auth"])
+    local = LocalStack(endpoints)
+    reads_before = len(local.sandbox_requests())
+
+    status, output = run_smoke(deployed_target_on(endpoints, deployer=True))
+
     assert status == 0, output
     assert output.count("✓") == 6 and "(target 60 s)" in output and "(target 120 s)" in output, output
     assert "not checked" not in output and "All steps passed" in output, output
@@ -230,3 +242,23 @@ def test_smoke_on_the_deployed_code_path_against_the_running_stack(
     assert reference is not None, output
     request = local.get_document(f"support_requests/{reference.group(1)}")
     assert request is not None and request["uid"] == smoke_users[0]["_name"]
+
+
+def test_smoke_without_deployer_credentials_checks_what_the_app_and_the_providers_show(
+    local_stack_process: StackProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No Application Default Credentials: the user signs up with a password through the web API key,
+    its claims come from its own account record, and only what needs the deployer is not checked."""
+    endpoints = local_stack_process.endpoints()
+    monkeypatch.setenv("FIREBASE_AUTH_EMULATOR_HOST", endpoints["emulators"]["auth"])
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", endpoints["emulators"]["firestore"])  # REST, as the user
+
+    status, output = run_smoke(deployed_target_on(endpoints, deployer=False))
+
+    assert status == smoke.EXIT_UNAVAILABLE, output
+    assert output.count("✓") == 6 and "not a full pass" in output, output
+    unchecked = sorted(re.findall(r"○ not checked: ([^:]+):", output))
+    assert unchecked == ["the acknowledgement email", "the recovery email",
+                         "the user's CRM contact and emails after the replay"], output
+    for seen in ("is a CRM lead", "CRM lifecycle customer", "pro claim set", "Zendesk ticket #"):
+        assert seen in output, output

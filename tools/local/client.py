@@ -165,6 +165,47 @@ class AuthUser:
     refresh_token: str
 
 
+class PasswordAccounts:
+    """Email and password accounts through the Identity Toolkit REST API, as the app's Auth SDK uses it
+    (https://firebase.google.com/docs/reference/rest/auth): sign-up, sign-in, and the account's own
+    record with its custom claims (`accounts:lookup` with the user's ID token). `base` is
+    https://identitytoolkit.googleapis.com or the Auth emulator's http://<host>/identitytoolkit.googleapis.com;
+    `api_key` the project's web API key."""
+
+    def __init__(self, base: str, api_key: str, http: requests.Session | None = None) -> None:
+        self.base = base.rstrip("/")
+        self.api_key = api_key
+        self.http = http or requests.Session()
+
+    def _post(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
+        response = self.http.post(
+            f"{self.base}/v1/accounts:{method}", params={"key": self.api_key}, json=body, timeout=15
+        )
+        if response.status_code != 200:
+            raise AssertionError(f"accounts:{method} answered {response.status_code}: {response.text[:300]}")
+        return response.json()
+
+    def sign_up(self, email: str, password: str | None = None, display_name: str | None = None) -> AuthUser:
+        password = password or secrets.token_urlsafe(12)
+        body = self._post("signUp", {"email": email, "password": password, "returnSecureToken": True})
+        user = AuthUser(body["localId"], email, password, body["idToken"], body["refreshToken"])
+        if display_name:
+            self._post("update", {"idToken": user.id_token, "displayName": display_name,
+                                  "returnSecureToken": True})
+            return self.sign_in(user)
+        return user
+
+    def sign_in(self, user: AuthUser) -> AuthUser:
+        """A fresh ID token (custom claims set since the last one appear only in a new token)."""
+        body = self._post("signInWithPassword", {"email": user.email, "password": user.password,
+                                                 "returnSecureToken": True})
+        return AuthUser(user.uid, user.email, user.password, body["idToken"], body["refreshToken"])
+
+    def custom_claims(self, user: AuthUser) -> dict[str, Any]:
+        record = self._post("lookup", {"idToken": user.id_token})["users"][0]
+        return json.loads(record.get("customAttributes") or "{}")
+
+
 class JourneyTarget(Protocol):
     """What the founder's journey (tools/local/journey.py) uses of its target: `LocalStack` here,
     `DeployedStack` (tools/ops/deployed.py). A read the target cannot make raises NotChecked."""
@@ -222,54 +263,23 @@ class LocalStack:
 
     # ---- Auth emulator ----
 
-    def _identity(self, method: str) -> str:
-        return (
-            f"http://{self.endpoints['emulators']['auth']}/identitytoolkit.googleapis.com/v1/"
-            f"accounts:{method}?key={EMULATOR_API_KEY}"
-        )
+    @property
+    def accounts(self) -> PasswordAccounts:
+        base = f"http://{self.endpoints['emulators']['auth']}/identitytoolkit.googleapis.com"
+        return PasswordAccounts(base, EMULATOR_API_KEY, self.http)
 
     def sign_up(
         self, email: str | None = None, password: str | None = None, display_name: str | None = None
     ) -> AuthUser:
         email = email or f"founder-{uuid.uuid4().hex[:10]}@example.com"
-        password = password or secrets.token_urlsafe(12)
-        response = self.http.post(
-            self._identity("signUp"),
-            timeout=10,
-            json={"email": email, "password": password, "returnSecureToken": True},
-        )
-        response.raise_for_status()
-        body = response.json()
-        user = AuthUser(body["localId"], email, password, body["idToken"], body["refreshToken"])
-        if display_name:
-            self.http.post(
-                self._identity("update"),
-                timeout=10,
-                json={
-                    "idToken": user.id_token,
-                    "displayName": display_name,
-                    "returnSecureToken": True,
-                },
-            ).raise_for_status()
-            return self.sign_in(user)
-        return user
+        return self.accounts.sign_up(email, password, display_name)
 
     def sign_in(self, user: AuthUser) -> AuthUser:
         """A fresh ID token (custom claims set since the last one appear only in a new token)."""
-        response = self.http.post(
-            self._identity("signInWithPassword"),
-            timeout=10,
-            json={"email": user.email, "password": user.password, "returnSecureToken": True},
-        )
-        response.raise_for_status()
-        body = response.json()
-        return AuthUser(user.uid, user.email, user.password, body["idToken"], body["refreshToken"])
+        return self.accounts.sign_in(user)
 
     def custom_claims(self, user: AuthUser) -> dict[str, Any]:
-        response = self.http.post(self._identity("lookup"), json={"idToken": user.id_token}, timeout=10)
-        response.raise_for_status()
-        record = response.json()["users"][0]
-        return json.loads(record.get("customAttributes") or "{}")
+        return self.accounts.custom_claims(user)
 
     # ---- Firestore (REST, as the app's SDK does) ----
 

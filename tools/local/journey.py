@@ -98,24 +98,27 @@ class Journey:
 
         missing: list[str] = []
 
-        def readable_hops_done() -> int:
+        def readable_hops_done() -> tuple[int] | None:
+            """(how many readable hops happened,) once every readable one did; None while one has not."""
             missing.clear()
             done = 0
             for hop in hops:
                 try:
                     if not hop.happened():
                         missing.append(hop.what)
-                        return 0
+                        return None
                 except NotChecked:
                     continue
                 done += 1
-            return done
+            return (done,)
 
         try:
-            done = wait_until(readable_hops_done, timeout=timeout, what="the chain's records in Firestore")
+            (done,) = wait_until(readable_hops_done, timeout=timeout, what="the chain's records in Firestore")
         except WaitTimeout as timeout_error:
             raise WaitTimeout(f"{timeout_error}; not recorded: {', '.join(missing)}") from None
-        return f"; Firestore records {done} hop(s) of the chain done"
+        if done == 0:
+            return "; none of the chain's records can be read from here"
+        return f"; the chain's records show {done} hop(s) done"
 
     def sign_up(self) -> str:
         self.user = self.stack.sign_up(display_name="Ada Founder")

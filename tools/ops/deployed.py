@@ -41,6 +41,7 @@ import requests
 from tools.local.client import (
     AuthUser,
     NotChecked,
+    PasswordAccounts,
     checkout_session_completed,
     decode_fields,
     profile_write,
@@ -77,6 +78,9 @@ class DeployedTarget:
     # that cannot sign themselves (a user's ADC): the Admin SDK's `serviceAccountId` option
     # (https://firebase.google.com/docs/auth/admin/create-custom-tokens#using_a_service_account_id).
     signer_service_account: str | None = None
+    # False: no deployer credentials. The test user signs up with a password through the web API key
+    # (as the app does) and reads its own claims; Firestore is read only as the user.
+    deployer: bool = True
 
     def __post_init__(self) -> None:
         missing = [name for name in JOURNEY_FUNCTIONS if name not in self.urls]
@@ -100,9 +104,6 @@ class DeployedStack:
     """The journey's target on a deployed environment (see the module docstring)."""
 
     def __init__(self, target: DeployedTarget, environ: Mapping[str, str] | None = None) -> None:
-        import firebase_admin
-        from google.cloud import firestore
-
         env = os.environ if environ is None else environ
         self.target = target
         self.http = requests.Session()
@@ -112,26 +113,37 @@ class DeployedStack:
         )
         firestore_host = env.get("FIRESTORE_EMULATOR_HOST")
         self._firestore_base = f"http://{firestore_host}" if firestore_host else FIRESTORE_REST
-        # An app of its own, so a default app of the caller's is neither needed nor disturbed.
-        options = {"projectId": target.project_id}
-        if target.signer_service_account:
-            options["serviceAccountId"] = target.signer_service_account
-        self._app = firebase_admin.initialize_app(options=options, name=f"smoke-{uuid.uuid4().hex[:8]}")
-        self._db = firestore.Client(project=target.project_id)
+        self._accounts = PasswordAccounts(self._identity_base, target.web_api_key, self.http)
+        self._app: Any = None
+        self._db: Any = None
+        if target.deployer:
+            import firebase_admin
+            from google.cloud import firestore
+
+            # An app of its own, so a default app of the caller's is neither needed nor disturbed.
+            options = {"projectId": target.project_id}
+            if target.signer_service_account:
+                options["serviceAccountId"] = target.signer_service_account
+            self._app = firebase_admin.initialize_app(options=options, name=f"smoke-{uuid.uuid4().hex[:8]}")
+            self._db = firestore.Client(project=target.project_id)
         self._providers = ProviderReads(target.providers, self.http) if target.providers else None
         self._since = datetime.now(UTC) - CLOCK_SKEW
 
     # ---- Auth ----
 
     def sign_up(self, *, display_name: str | None = None) -> AuthUser:
+        email = self.target.test_address()
+        if self._app is None:
+            return self._accounts.sign_up(email, display_name=display_name)
         from firebase_admin import auth
 
-        email = self.target.test_address()
         record = auth.create_user(email=email, display_name=display_name, app=self._app)
         return self._exchange(record.uid, email)
 
     def sign_in(self, user: AuthUser) -> AuthUser:
         """A fresh ID token (custom claims set since the last one appear only in a new token)."""
+        if self._app is None:
+            return self._accounts.sign_in(user)
         return self._exchange(user.uid, user.email)
 
     def _exchange(self, uid: str, email: str) -> AuthUser:
@@ -152,6 +164,8 @@ class DeployedStack:
         return AuthUser(uid, email, "", body["idToken"], body["refreshToken"])
 
     def custom_claims(self, user: AuthUser) -> dict[str, Any]:
+        if self._app is None:
+            return self._accounts.custom_claims(user)  # the account's own record
         from firebase_admin import auth
 
         return dict(auth.get_user(user.uid, app=self._app).custom_claims or {})
@@ -174,6 +188,8 @@ class DeployedStack:
     def get_document(self, path: str, *, as_user: AuthUser | None = None) -> dict[str, Any] | None:
         """As the user (REST, under the rules) or as the deployer (the Firestore client)."""
         if as_user is None:
+            if self._db is None:
+                raise NotChecked(f"{path} is read as the deployer, and there are no deployer credentials")
             snapshot = self._db.document(path).get()
             return snapshot.to_dict() if snapshot.exists else None
         response = self.http.get(
@@ -251,6 +267,9 @@ class DeployedStack:
     def emails_to(self, address: str) -> list[dict[str, Any]]:
         """Resend's emails to `address` since the run began, each with the tags of the pipeline's
         record of the same subject (`[{"name", "value"}]`, as the email was sent)."""
+        if self._db is None:
+            raise NotChecked("Resend's list carries no tags: telling the emails apart needs the pipeline's "
+                             "notifications records, read with deployer credentials")
         emails = self._reads("Resend").emails_to(address, self._since)
         recorded = self._db.collection(NOTIFICATIONS).where(filter=_to(address)).stream()
         records = [doc.to_dict() or {} for doc in recorded]
@@ -266,11 +285,13 @@ class DeployedStack:
         raise NotChecked("only the local provider sandbox records every provider call")
 
     def close(self) -> None:
-        import firebase_admin
+        if self._app is not None:
+            import firebase_admin
 
-        firebase_admin.delete_app(self._app)
-        self._db.close()
+            firebase_admin.delete_app(self._app)
+            self._db.close()
         self.http.close()
+
 
 
 def _to(address: str) -> Any:

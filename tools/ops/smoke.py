@@ -17,7 +17,10 @@ user at a Resend test inbox (`--test-inbox`, default delivered@resend.dev with a
 test-mode payment signed with the environment's STRIPE_WEBHOOK_SECRET, outcomes read from Firestore and
 from HubSpot, Zendesk, Resend and Stripe through their APIs with the environment's own secrets (each
 from the environment, else Secret Manager; an environment whose STRIPE_API_KEY is live-mode is
-refused). A read whose secret is missing is listed per step as not checked.
+refused). A read whose secret is missing is listed per step as not checked. Without deployer credentials
+(no Application Default Credentials) the test user signs up with a password through the web API key,
+its claims are read from its own account record, and what only the deployer can read (the ledger, the
+notifications records that tell Resend's emails apart) is listed as not checked.
 Exit status: 0 all steps passed, 1 a step failed, 2 refused or bad input, 3 the target cannot be smoked
 from here, or every step passed but some outcomes were not checked (the lines say which).
 """
@@ -166,6 +169,7 @@ def deployed_target(
     access: Callable[[str], str] | None = None,
     *,
     test_inbox: str = DEFAULT_TEST_INBOX,
+    deployer: bool = True,
     say: Callable[[str], None] = lambda line: None,
 ) -> DeployedTarget:
     """Everything the journey needs to reach the deployed stack, with the environment's provider
@@ -201,9 +205,22 @@ def deployed_target(
             signer_service_account=environ.get("FIREBASE_SERVICE_ACCOUNT_ID") or None,
             providers=providers,
             test_inbox=test_inbox,
+            deployer=deployer,
         )
     except ValueError as error:
         raise SmokeUnavailable(str(error)) from None
+
+
+def deployer_credentials() -> bool:
+    """Whether Application Default Credentials are available (https://google.aip.dev/auth/4110)."""
+    import google.auth
+    from google.auth.exceptions import DefaultCredentialsError
+
+    try:
+        google.auth.default()
+    except DefaultCredentialsError:
+        return False
+    return True
 
 
 def smoke_deployed(stack: JourneyTarget, out: Callable[[str], None]) -> int:
@@ -254,8 +271,14 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] | None = None
         return EXIT_REFUSED
     listed = ", ".join(f"{name} {url}" for name, url in sorted(urls.items()))
     say(f"{options.stack} ({config.environment}, project {config.project_id}): {listed}")
+    deployer = deployer_credentials()
+    if not deployer:
+        say("no deployer credentials (Application Default Credentials): the test user signs up with a "
+            "password as the app does, Firestore is read only as that user, secrets come only from the "
+            "environment")
     try:
-        target = deployed_target(config, urls, os.environ, test_inbox=options.test_inbox, say=say)
+        target = deployed_target(config, urls, os.environ, test_inbox=options.test_inbox, deployer=deployer,
+                                 say=say)
     except SmokeRefused as error:
         print(f"refused: {error}", file=sys.stderr)
         return EXIT_REFUSED

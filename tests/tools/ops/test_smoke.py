@@ -231,3 +231,29 @@ def test_a_signer_service_account_is_passed_to_the_admin_sdk(monkeypatch: pytest
         assert stack._app.options.get("serviceAccountId") == "smoke@p.iam.gserviceaccount.com"  # pyright: ignore[reportPrivateUsage]
     finally:
         stack.close()
+
+
+def test_without_deployer_credentials_only_what_the_user_and_the_providers_see_is_read() -> None:
+    target = DeployedTarget("launch-ready-staging", URLS, WEB_API_KEY, "whsec_x", deployer=False)
+    stack = DeployedStack(target, {})
+    try:
+        assert stack._app is None and stack._db is None  # pyright: ignore[reportPrivateUsage]
+        with pytest.raises(NotChecked, match="deployer"):
+            stack.get_document("events/stripe:evt_1")
+        with pytest.raises(NotChecked, match="notifications records"):
+            stack.emails_to("delivered+smoke-1@resend.dev")
+    finally:
+        stack.close()
+
+
+def test_smoke_without_application_default_credentials_says_so(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(smoke, "deployer_credentials", lambda: False)
+    monkeypatch.setattr(smoke, "_access_secret", no_secret_manager)
+    monkeypatch.delenv("STRIPE_WEBHOOK_SECRET", raising=False)
+    monkeypatch.setenv("FIREBASE_WEB_API_KEY", WEB_API_KEY)
+    lines: list[str] = []
+    status = smoke.main(["--stack", "staging", "--base-url", "https://api-staging.example.com"], lines.append)
+    assert status == smoke.EXIT_UNAVAILABLE
+    assert any(line.startswith("no deployer credentials (Application Default Credentials)") for line in lines)

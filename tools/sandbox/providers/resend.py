@@ -74,7 +74,9 @@ class Resend(Provider):
         match = _EMAIL_PATH.match(request.path)
         if request.method == "GET" and match:
             email = self._emails.get(match.group(1))
-            return SandboxResponse(200, email) if email else self.error(404, message="Email not found")
+            if email is None:
+                return self.error(404, message="Email not found")
+            return SandboxResponse(200, _published(email))
         if request.path != EMAILS_PATH:
             return self.error(404, message="The requested endpoint does not exist.")
         if request.method == "GET":
@@ -123,7 +125,8 @@ class Resend(Provider):
             page, has_more = page_from[-limit:], len(page_from) > limit
         else:
             page, has_more = newest_first[:limit], len(newest_first) > limit
-        return SandboxResponse(200, {"object": "list", "has_more": has_more, "data": page})
+        data = [_published(email) for email in page]
+        return SandboxResponse(200, {"object": "list", "has_more": has_more, "data": data})
 
     def _send(self, request: SandboxRequest) -> SandboxResponse:
         if request.body_error or not isinstance(request.body, dict):
@@ -181,3 +184,9 @@ def _validation_problem(body: dict[str, Any]) -> str:
         ):
             return "Tags should only contain ASCII letters, numbers, underscores, or dashes."
     return ""
+
+
+def _published(email: dict[str, Any]) -> dict[str, Any]:
+    """An email as Resend's `Email` schema shows it: the tags it was sent with are kept for the sandbox's
+    own state (/_sandbox/state) but are not in the schema, so a retrieve or list does not return them."""
+    return {key: value for key, value in email.items() if key != "tags"}
