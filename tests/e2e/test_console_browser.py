@@ -192,8 +192,10 @@ def test_an_operator_follows_a_payment_and_a_support_request_and_replays_a_dead_
     # The customer, found from the header's search by the Stripe customer id.
     search = browser.find_element(By.NAME, "q")
     search.send_keys(journey.customer)
-    search.submit()
-    customer = browser.find_element(By.ID, "customer").text
+    search.submit()  # Selenium submits through a script and does not wait for the next page
+    customer = wait_until(
+        lambda: browser.find_elements(By.ID, "customer"), timeout=WAIT, what="the customer page"
+    )[0].text
     assert "active" in customer and "pro = true" in customer and uid in customer
 
     # The forced dead letter: listed with its runbook step, replayed after a confirmation, then done.

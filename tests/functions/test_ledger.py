@@ -133,9 +133,13 @@ def test_of_twenty_concurrent_runs_of_a_step_one_runs_it_and_the_others_back_off
     with ThreadPoolExecutor(max_workers=20) as pool:
         outcomes = list(pool.map(deliver, range(20)))
 
-    assert action.count == 1
-    # Losers either saw the lease or, arriving after the winner finished, the recorded result.
+    # At most one runs it. Losers saw the lease or, arriving after the winner finished, the recorded
+    # result; on a slow emulator every transaction may lose to contention, and all back off.
+    assert action.count <= 1
     assert set(outcomes) <= {"once", "StepInProgress"}, outcomes
+    # Backing off is safe: the next delivery finds the result, or runs the step then, once.
+    assert Ledger(firestore.Client(project=PROJECT)).run_step(event, "publish", action) == "once"
+    assert action.count == 1
 
 
 def test_an_expired_lease_of_a_crashed_delivery_is_taken_over(ledger: Ledger, clean_firestore: str) -> None:
