@@ -1,7 +1,8 @@
-"""Writes an HTTP answer does not wait for, run in order on one background thread per process.
+"""Writes an HTTP answer does not wait for, run after it on a few background threads per process.
 
 `web.endpoint` collects what its handler hands to `defer(action)` and queues it when the handler
-returns; outside an endpoint `defer` runs the action at once. Only writes whose delay or loss costs a
+returns (one request's writes run in order; requests' writes run in parallel on WRITERS threads);
+outside an endpoint `defer` runs the action at once. Only writes whose delay or loss costs a
 statistic or a repeat that is already handled may be deferred, never one the answer promises:
 
 - the webhook's record that it published an event (the billing worker records the same on delivery,
@@ -14,7 +15,8 @@ resumes with the instance's next request (https://cloud.google.com/run/docs/tips
 activity"). So a deferred write may land minutes late, or never if the instance is removed first; that
 is why only the writes above may be deferred. At interpreter exit the queue is drained for up to
 EXIT_DRAIN_SECONDS (Cloud Run sends SIGTERM 10 s before it stops an instance:
-https://cloud.google.com/run/docs/container-contract).
+https://cloud.google.com/run/docs/container-contract), and writes still waiting then are logged as an
+ERROR with their count.
 """
 
 from __future__ import annotations
@@ -30,12 +32,57 @@ from collections.abc import Callable, Iterator
 from . import log
 
 Action = Callable[[], object]
+# Writer threads per process: the writes are network round trips, so a few in parallel keep up with a
+# burst of concurrent requests (the catalog allows up to 40 per instance) without growing a backlog.
+WRITERS = 4
+# Past this many requests' writes waiting, a request makes its own before answering (backpressure), so
+# the backlog, and what an instance removed mid-burst would lose, stays bounded.
+MAX_QUEUED = 200
 EXIT_DRAIN_SECONDS = 5.0
 
 _collected: contextvars.ContextVar[list[Action] | None] = contextvars.ContextVar("after_answer", default=None)
-_queue: queue.Queue[tuple[contextvars.Context, list[Action]] | threading.Event] = queue.Queue()
-_worker_pid: int | None = None
-_start_lock = threading.Lock()
+
+
+class _Writers:
+    """The queue, its writer threads and the count of requests whose writes are not done yet."""
+
+    def __init__(self) -> None:
+        self.queue: queue.SimpleQueue[tuple[contextvars.Context, list[Action]]] = queue.SimpleQueue()
+        self.pending = 0
+        self.idle = threading.Condition()
+        self.started = False
+
+    def submit(self, context: contextvars.Context, actions: list[Action]) -> bool:
+        """Queue one request's writes; False when MAX_QUEUED are waiting already (nothing queued)."""
+        with self.idle:
+            if self.pending >= MAX_QUEUED:
+                return False
+            self.pending += 1
+            if not self.started:
+                for index in range(WRITERS):
+                    threading.Thread(target=self._work, name=f"after-answer-{index}", daemon=True).start()
+                self.started = True
+        self.queue.put((context, actions))
+        return True
+
+    def _work(self) -> None:
+        while True:
+            context, actions = self.queue.get()
+            try:
+                context.run(_run_all, actions)
+            finally:
+                with self.idle:
+                    self.pending -= 1
+                    self.idle.notify_all()
+
+    def drain(self, timeout: float) -> int:
+        """Wait until no write is pending, for up to `timeout` seconds; returns how many still are."""
+        with self.idle:
+            self.idle.wait_for(lambda: self.pending == 0, timeout)
+            return self.pending
+
+
+_writers = _Writers()
 
 
 def defer(action: Action) -> None:
@@ -50,44 +97,23 @@ def defer(action: Action) -> None:
 @contextlib.contextmanager
 def collecting() -> Iterator[None]:
     """Collect the block's deferred actions and queue them, with the block's log context, when it ends
-    (however it ends: work deferred before a failure still runs)."""
+    (however it ends: work deferred before a failure still runs). With MAX_QUEUED requests' writes
+    waiting already, they run at once instead, before the answer."""
     collected: list[Action] = []
     token = _collected.set(collected)
     try:
         yield
     finally:
         _collected.reset(token)
-        if collected:
-            _ensure_worker()
-            _queue.put((contextvars.copy_context(), collected))
+        if collected and not _writers.submit(contextvars.copy_context(), collected):
+            log.warning("writes after answers are backed up; this request writes before answering",
+                        queued=MAX_QUEUED)
+            _run_all(collected)
 
 
 def drain(timeout: float = 10.0) -> bool:
-    """Wait until everything queued so far has run; False if `timeout` seconds passed first."""
-    if _worker_pid != os.getpid():
-        return True  # nothing was queued in this process
-    done = threading.Event()
-    _queue.put(done)
-    return done.wait(timeout)
-
-
-def _ensure_worker() -> None:
-    # Started on first use and again after a fork: a thread does not survive into a forked child.
-    global _worker_pid
-    with _start_lock:
-        if _worker_pid != os.getpid():
-            threading.Thread(target=_work, name="after-answer", daemon=True).start()
-            _worker_pid = os.getpid()
-
-
-def _work() -> None:
-    while True:
-        item = _queue.get()
-        if isinstance(item, threading.Event):
-            item.set()
-            continue
-        context, actions = item
-        context.run(_run_all, actions)
+    """Wait until every queued write has run; False if `timeout` seconds passed first."""
+    return _writers.drain(timeout) == 0
 
 
 def _run_all(actions: list[Action]) -> None:
@@ -98,4 +124,19 @@ def _run_all(actions: list[Action]) -> None:
             log.error("a write after the answer failed", error=repr(exc))
 
 
-atexit.register(drain, EXIT_DRAIN_SECONDS)
+def _reset_in_child() -> None:
+    # A forked child has none of the parent's threads: it starts its own, and does not repeat the
+    # parent's pending writes.
+    global _writers
+    _writers = _Writers()
+
+
+def _drain_at_exit() -> None:
+    left = _writers.drain(EXIT_DRAIN_SECONDS)
+    if left:
+        log.error("writes after answers were not made before the process exited", requests=left,
+                  waited_s=EXIT_DRAIN_SECONDS)
+
+
+os.register_at_fork(after_in_child=_reset_in_child)
+atexit.register(_drain_at_exit)

@@ -1,7 +1,8 @@
 """`stripe_webhook`: the Stripe webhook endpoint.
 
 Verify, claim `stripe:{event.id}` in the ledger, publish the event to `billing-events`, answer 200.
-Nothing is written before the delivery is verified. The publish runs as the ledger step "publish",
+Nothing is written to the ledger before the delivery is verified (a request that fails with a 500
+still counts in the run statistics). The publish runs as the ledger step "publish",
 so concurrent duplicates publish once and a delivery that crashed before publishing is completed
 by Stripe's retry (downstream dedups by event_id should a publish ever be repeated).
 

@@ -3,13 +3,15 @@ pull subscriptions on the emulator, ID tokens from the Auth emulator, Stripe sig
 snapshots and the provider sandbox's inspection API. Fixtures built on these live in conftest.py."""
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
+import threading
 import time
 import uuid
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from firebase_admin import auth
 from google.api_core.exceptions import AlreadyExists, DeadlineExceeded, NotFound
 from google.cloud import firestore, pubsub_v1
 from google.pubsub_v1 import PubsubMessage
+from launchready import after_answer
 from launchready.clients import firebase_app
 
 from tests.conftest import PROJECT
@@ -35,6 +38,19 @@ def function_app(tmp_path: Path, module: str, target: str) -> flask.Flask:
     app = functions_framework.create_app(target=target, source=str(source), signature_type="http")
     assert isinstance(app, flask.Flask)
     return app
+
+
+@contextlib.contextmanager
+def held_writers() -> Iterator[None]:
+    """Every after-answer writer thread busy until the block ends: what is deferred meanwhile waits."""
+    gate = threading.Event()
+    for _ in range(after_answer.WRITERS):
+        with after_answer.collecting():
+            after_answer.defer(gate.wait)
+    try:
+        yield
+    finally:
+        gate.set()
 
 
 # --- Pub/Sub ------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 outside an endpoint a deferred action runs at once."""
 
 import json
+import os
 import threading
 
 import flask
@@ -10,6 +11,8 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 from launchready import after_answer, log, runs
 from launchready.web import endpoint, json_response
+
+from tests.functions.helpers import held_writers
 
 
 def test_outside_an_endpoint_a_deferred_action_runs_at_once() -> None:
@@ -74,3 +77,40 @@ def test_a_handled_request_is_counted_in_the_run_statistics_after_its_answer(db:
     gate.set()
     assert after_answer.drain()
     assert sum((doc.to_dict() or {}).get(runs.OK, 0) for doc in stats.stream()) == 1
+
+
+def test_past_max_queued_a_request_writes_before_answering(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(after_answer, "MAX_QUEUED", after_answer.WRITERS)  # the held writers fill it
+    ran: list[str] = []
+    with held_writers():
+        with after_answer.collecting():
+            after_answer.defer(lambda: ran.append("written"))
+        assert ran == ["written"]  # before the block ended: the queue was full
+    assert after_answer.drain()
+    assert "writes after answers are backed up" in capsys.readouterr().out
+
+
+def test_writes_still_waiting_at_exit_are_counted_in_an_error(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(after_answer, "EXIT_DRAIN_SECONDS", 0.2)
+    with held_writers():
+        with after_answer.collecting():
+            after_answer.defer(lambda: None)
+        after_answer._drain_at_exit()  # pyright: ignore[reportPrivateUsage]
+    assert after_answer.drain()
+    [line] = [json.loads(text) for text in capsys.readouterr().out.splitlines() if "exited" in text]
+    assert line["severity"] == "ERROR" and line["requests"] == after_answer.WRITERS + 1
+
+
+def test_a_forked_child_does_not_repeat_the_parents_pending_writes() -> None:
+    with held_writers():
+        pid = os.fork()
+        if pid == 0:  # the child: its own empty queue, and its own writers on first use
+            ran: list[int] = []
+            with after_answer.collecting():
+                after_answer.defer(lambda: ran.append(1))
+            os._exit(0 if after_answer.drain(5) and ran == [1] else 1)
+        _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert after_answer.drain()

@@ -32,7 +32,7 @@ from components.catalog import load_catalog
 from tools.bench.pipeline import percentile
 from tools.local import emulators, environment
 from tools.local.client import stripe_event, stripe_signature
-from tools.local.layout import REPO, build_layout, free_port_base
+from tools.local.layout import REPO, Layout, build_layout, free_port_base
 
 FUNCTION = "stripe_webhook"
 FLOOR_SOURCE = REPO / "tools" / "bench" / "webhook_floor.py"
@@ -122,13 +122,49 @@ def render(webhook: Target, floor: Target) -> str:
     return "\n".join(lines)
 
 
+def burst(webhook: Target, secret: str, layout: Layout, count: int, concurrency: int) -> dict[str, float]:
+    """`count` new deliveries to `stripe_webhook`, `concurrency` at a time: seconds until all were
+    answered, and then until every event's `published` record (written after the answer) is in
+    Firestore: the backlog of writes after the answer. Bounded: 120 s for the records."""
+    from google.cloud import firestore
+
+    def one(_: int) -> str:
+        event = stripe_event("invoice.paid", unknown_customer_invoice())
+        body = json.dumps(event, separators=(",", ":")).encode()
+        headers = {
+            "Content-Type": "application/json; charset=utf-8",
+            "Stripe-Signature": stripe_signature(body, secret),
+        }
+        response = requests.post(webhook.url, data=body, headers=headers, timeout=60)
+        if response.status_code != 200:
+            raise BenchError(f"{FUNCTION} answered {response.status_code} in a burst: {response.text[:300]}")
+        return event["id"]
+
+    print(f"  burst: {count} deliveries, {concurrency} at a time", file=sys.stderr, flush=True)
+    started = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(concurrency) as pool:
+        event_ids = list(pool.map(one, range(count)))
+    answered = time.perf_counter() - started
+    os.environ["FIRESTORE_EMULATOR_HOST"] = layout.host(layout.firestore_port)
+    client = firestore.Client(project=layout.project_id)
+    refs = [client.collection("events").document(f"stripe:{event_id}") for event_id in event_ids]
+    deadline = time.monotonic() + 120
+    while sum(1 for snapshot in client.get_all(refs) if (snapshot.to_dict() or {}).get("published")) < count:
+        if time.monotonic() > deadline:
+            raise BenchError("the published records of the burst were not all written within 120 s")
+        time.sleep(0.05)
+    written = time.perf_counter() - started
+    return {"answered_s": round(answered, 2), "backlog_s": round(written - answered, 2)}
+
+
 # ---- the two servers on private emulators ---------------------------------------------------------
 
 
 @contextmanager
-def started_servers(state_dir: Path) -> Iterator[tuple[Target, Target, str]]:
+def started_servers(state_dir: Path) -> Iterator[tuple[Target, Target, str, Layout]]:
     """Firestore and Pub/Sub emulators, the billing-events topic, `stripe_webhook` and the floor, on
-    free ports; everything stopped (by process group) when the block ends."""
+    free ports: (webhook, floor, webhook secret, the ports' layout); everything stopped (by process
+    group) when the block ends."""
     catalog = load_catalog()
     spec = next(item for item in catalog.functions if item.name == FUNCTION)
     layout = build_layout(catalog, port_base=free_port_base(len(catalog.functions)), state_dir=state_dir)
@@ -193,7 +229,7 @@ def started_servers(state_dir: Path) -> Iterator[tuple[Target, Target, str]]:
             url = f"http://127.0.0.1:{port}/"
             emulators.wait_until_ready(process, url, START_TIMEOUT_SECONDS)
             targets.append(Target(name, url))
-        yield targets[0], targets[1], secret
+        yield targets[0], targets[1], secret, layout
     finally:
         for process in reversed(processes):
             process.stop()
@@ -215,26 +251,41 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=300, help="measured deliveries to each handler (300)")
     parser.add_argument("--warmup", type=int, default=30, help="unmeasured deliveries to each first (30)")
     parser.add_argument("--json", type=Path, help="also write the summary as JSON to this file")
+    parser.add_argument("--burst", type=int, default=0,
+                        help="then N more deliveries to stripe_webhook, --concurrency at once (0: none)")
+    parser.add_argument("--concurrency", type=int, default=40, help="requests in flight in a burst (40)")
     args = parser.parse_args(argv)
     if args.requests < 20 or args.warmup < 0:
         parser.error("--requests must be at least 20 (a p95 needs samples) and --warmup not negative")
+    if args.burst < 0 or args.concurrency < 1:
+        parser.error("--burst must not be negative and --concurrency at least 1")
+    bursts: dict[str, float] | None = None
     started = time.monotonic()
     try:
         with tempfile.TemporaryDirectory(prefix="launchready-bench-webhook-") as state_dir:
-            with started_servers(Path(state_dir)) as (webhook, floor, secret):
+            with started_servers(Path(state_dir)) as (webhook, floor, secret, layout):
                 run((webhook, floor), secret, requests_each=args.requests, warmup=args.warmup)
+                if args.burst:
+                    bursts = burst(webhook, secret, layout, args.burst, args.concurrency)
     except (BenchError, emulators.StartupError, requests.RequestException) as exc:
         print(f"✗ {exc}", file=sys.stderr)
         return 2
     print()
     print(render(webhook, floor))
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    if bursts:
+        print(
+            f"burst of {args.burst} at concurrency {args.concurrency}: all answered in "
+            f"{bursts['answered_s']:.2f} s; every published record written "
+            f"{bursts['backlog_s']:.2f} s after the last answer"
+        )
     print(f"\n{os.cpu_count()} CPUs, load average {load}, {time.monotonic() - started:.0f} s in all")
     if args.json:
         summary = {
             "stripe_webhook": webhook.summary(),
             "floor": floor.summary(),
             "p95_ratio": round(webhook.summary()["p95_ms"] / floor.summary()["p95_ms"], 3),
+            "burst": bursts,
         }
         args.json.write_text(json.dumps(summary, indent=2) + "\n")
     return 0

@@ -48,6 +48,14 @@ QUIET_PERIOD = 4.0
 REFERENCE_PATTERN = re.compile(r"^SR-[0-9A-HJKMNP-TV-Z]{6}$")
 
 
+# Credentials that ride in query strings (the web API key's `key=`), kept out of printed errors.
+_QUERY_CREDENTIAL = re.compile(r"([?&](?:key|api_key|token|access_token)=)[^&\s'\"]+", re.IGNORECASE)
+
+
+def redacted(text: str) -> str:
+    return _QUERY_CREDENTIAL.sub(r"\1[redacted]", text)
+
+
 class StepFailed(AssertionError):
     pass
 
@@ -537,7 +545,8 @@ def run_steps(journey: Journey, plan: list[Step], logs_dir: Path | None, out: Ca
                     out(f"   {line}")
             return 1
         except Exception as exc:  # a connection error etc.: still a failed step, reported the same way
-            out(f"   ✗ error after {time.monotonic() - since:.1f} s: {exc!r}\n   look: {step.look}")
+            error = redacted(repr(exc))
+            out(f"   ✗ error after {time.monotonic() - since:.1f} s: {error}\n   look: {step.look}")
             return 1
         took = time.monotonic() - since
         if took > step.target_s:

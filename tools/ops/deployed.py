@@ -58,6 +58,7 @@ TEST_KEY_PREFIXES = ("sk_test_", "rk_test_")
 JOURNEY_FUNCTIONS = ("create_checkout", "support_request", "stripe_webhook")
 # Resend's test inbox that reports every email delivered; labels after "+" keep runs apart.
 DEFAULT_TEST_INBOX = "delivered@resend.dev"
+RESEND_REFUSED_DOMAINS = ("example.com", "test.com")
 # Provider records older than the run (less this margin for clock skew) are not the run's.
 CLOCK_SKEW = timedelta(minutes=5)
 NOTIFICATIONS = "notifications"  # the email worker's record of each email sent (launchready/mailer.py)
@@ -90,14 +91,26 @@ class DeployedTarget:
             raise ValueError("the Stripe webhook secret is not a whsec_ signing secret")
         if self.stripe_api_key is not None and not self.stripe_api_key.startswith(TEST_KEY_PREFIXES):
             raise ValueError("STRIPE_API_KEY is not a test-mode key (sk_test_, rk_test_)")
-        local, at, domain = self.test_inbox.partition("@")
-        if not (local and at and "." in domain and "+" not in local):
-            raise ValueError(f"the test inbox {self.test_inbox!r} is not an address without a +label")
+        problem = test_inbox_problem(self.test_inbox)
+        if problem:
+            raise ValueError(problem)
 
     def test_address(self) -> str:
         """A new address at the test inbox: `<local>+smoke-<id>@<domain>`."""
         local, _, domain = self.test_inbox.partition("@")
         return f"{local}+smoke-{uuid.uuid4().hex[:10]}@{domain}"
+
+
+def test_inbox_problem(inbox: str) -> str | None:
+    """Why `inbox` cannot be the test user's mailbox, or None. Resend answers 422 to example.com and
+    test.com addresses (https://resend.com/docs/knowledge-base/what-email-addresses-to-use-for-testing)."""
+    local, at, domain = inbox.partition("@")
+    if not (local and at and "." in domain and "+" not in local and " " not in inbox):
+        return f"the test inbox {inbox!r} is not an address without a +label (e.g. {DEFAULT_TEST_INBOX})"
+    if domain.lower() in RESEND_REFUSED_DOMAINS:
+        refused = f"the test inbox {inbox!r} is at {domain}, which Resend refuses (422)"
+        return f"{refused}: use {DEFAULT_TEST_INBOX}"
+    return None
 
 
 class DeployedStack:

@@ -36,11 +36,14 @@ import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlparse
+
+import requests
 
 from components.catalog import load_catalog
 from components.stack_config import StackConfig, StackConfigError, parse_stack_config, read_stack_file
 from tools.local.journey import NOT_ALL_CHECKED
-from tools.ops.deployed import DEFAULT_TEST_INBOX
+from tools.ops.deployed import DEFAULT_TEST_INBOX, test_inbox_problem
 
 if TYPE_CHECKING:
     from tools.local.client import JourneyTarget
@@ -48,8 +51,8 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_ENDPOINTS = ROOT / ".local" / "endpoints.json"
-# Stripe's live-mode secret and restricted keys (https://docs.stripe.com/keys#obtain-api-keys).
-LIVE_KEY_PREFIXES = ("sk_live_", "rk_live_")
+# Stripe's live-mode secret, restricted and publishable keys (https://docs.stripe.com/keys#obtain-api-keys).
+LIVE_KEY_PREFIXES = ("sk_live_", "rk_live_", "pk_live_")
 EXIT_REFUSED = 2
 EXIT_UNAVAILABLE = NOT_ALL_CHECKED  # 3, one meaning: not smoked in full from here
 WEBHOOK_SECRET = (
@@ -57,6 +60,7 @@ WEBHOOK_SECRET = (
 )
 # Read-only uses of the environment's own secrets: the Checkout Session (test mode only) and the
 # providers' records (tools/ops/provider_reads.py).
+PROBE_TIMEOUT_SECONDS = 15
 READ_SECRETS = ("STRIPE_API_KEY", "HUBSPOT_TOKEN", "ZENDESK_EMAIL", "ZENDESK_API_TOKEN", "RESEND_API_KEY")
 
 
@@ -70,7 +74,7 @@ class SmokeUnavailable(Exception):
 
 def refuse_unsafe(stack: str, root: Path, allow_production: bool, environ: Mapping[str, str]) -> StackConfig:
     """Check the target before any request; returns its stack config. Raises SmokeRefused."""
-    live = [name for name, value in sorted(environ.items()) if value.startswith(LIVE_KEY_PREFIXES)]
+    live = [name for name, value in sorted(environ.items()) if value.strip().startswith(LIVE_KEY_PREFIXES)]
     if live:
         names = ", ".join(live)
         raise SmokeRefused(f"{names} holds a live-mode Stripe key: the smoke test uses test mode only")
@@ -184,10 +188,12 @@ def deployed_target(
             "no web API key to exchange the test user's token: set launchready:firebaseWebApiKey "
             "(or FIREBASE_WEB_API_KEY)"
         )
+    if not deployer and access is None:
+        access = _no_secret_manager
     secret = webhook_secret(config.project_id, environ, access)
     found, missing = optional_secrets(config.project_id, READ_SECRETS, environ, access)
     stripe_key = found.pop("STRIPE_API_KEY", None)
-    if stripe_key and stripe_key.startswith(LIVE_KEY_PREFIXES):
+    if stripe_key and stripe_key.strip().startswith(LIVE_KEY_PREFIXES):
         raise SmokeRefused(
             f"{config.project_id}'s STRIPE_API_KEY is a live-mode key: the smoke test runs only against "
             "environments in Stripe test mode"
@@ -207,8 +213,46 @@ def deployed_target(
             test_inbox=test_inbox,
             deployer=deployer,
         )
-    except ValueError as error:
-        raise SmokeUnavailable(str(error)) from None
+    except ValueError as error:  # a secret or setting in the wrong shape: bad input
+        raise SmokeRefused(str(error)) from None
+
+
+class NoDeployerCredentials(Exception):
+    """Secret Manager is not asked without deployer credentials."""
+
+
+def _no_secret_manager(name: str) -> str:
+    raise NoDeployerCredentials(name)
+
+
+def input_problems(stack: str, base_url: str | None, test_inbox: str) -> list[str]:
+    """Every problem with the command line's values, checked before anything is read or sent."""
+    problems = []
+    if not stack.strip():
+        problems.append("STACK is empty: name a stack (Pulumi.<stack>.yaml), or leave STACK out for make up")
+    if base_url is not None:
+        parts = urlparse(base_url)
+        if parts.scheme not in ("https", "http") or not parts.hostname or parts.query or parts.fragment:
+            problems.append(f"BASE_URL {base_url!r} is not an http(s)://host[/path] URL")
+    inbox = test_inbox_problem(test_inbox)
+    if inbox:
+        problems.append(inbox)
+    return problems
+
+
+def unreachable(urls: Mapping[str, str], http: requests.Session | None = None) -> list[str]:
+    """The public entry points that do not answer their health check (GET: 200), as "name: why"."""
+    session = http or requests.Session()
+    failing = []
+    for name, url in sorted(urls.items()):
+        try:
+            status = session.get(url, timeout=PROBE_TIMEOUT_SECONDS).status_code
+        except requests.RequestException as error:
+            failing.append(f"{name}: {type(error).__name__}")
+            continue
+        if status != 200:
+            failing.append(f"{name}: GET answered {status}")
+    return failing
 
 
 def deployer_credentials() -> bool:
@@ -237,6 +281,9 @@ def smoke_local(endpoints_path: Path, out: Callable[[str], None]) -> int:
     from tools.local.demo import unhealthy_parts
     from tools.local.journey import Journey, run_steps, steps
 
+    if not endpoints_path.exists():
+        out(f"✗ {endpoints_path} not found: is the stack running? Start it with `make up`.")
+        return EXIT_UNAVAILABLE
     endpoints = load_endpoints(endpoints_path)
     dead = unhealthy_parts(endpoints_path, endpoints)
     if dead:
@@ -261,8 +308,13 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] | None = None
         help=f"the test user's mailbox; each run adds a +label ({DEFAULT_TEST_INBOX})",
     )
     options = parser.parse_args(argv)
-    if not options.stack:
+    if options.stack is None:
         return smoke_local(options.endpoints, say)
+    problems = input_problems(options.stack, options.base_url, options.test_inbox)
+    if problems:
+        for problem in problems:
+            print(f"refused: {problem}", file=sys.stderr)
+        return EXIT_REFUSED
     try:
         config = refuse_unsafe(options.stack, ROOT, options.allow_production, os.environ)
         urls = public_urls(options.stack, options.base_url)
@@ -275,7 +327,7 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] | None = None
     if not deployer:
         say("no deployer credentials (Application Default Credentials): the test user signs up with a "
             "password as the app does, Firestore is read only as that user, secrets come only from the "
-            "environment")
+            "environment (not Secret Manager)")
     try:
         target = deployed_target(config, urls, os.environ, test_inbox=options.test_inbox, deployer=deployer,
                                  say=say)
@@ -284,6 +336,11 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] | None = None
         return EXIT_REFUSED
     except SmokeUnavailable as error:
         print(f"unavailable: {error}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    dead = unreachable(urls)
+    if dead:
+        print(f"unavailable: no health answer from {'; '.join(dead)}: check BASE_URL or the stack outputs, "
+              "and that the stack is deployed", file=sys.stderr)
         return EXIT_UNAVAILABLE
     from tools.ops.deployed import DeployedStack
 

@@ -145,7 +145,7 @@ def test_an_unreadable_secret_is_unavailable_and_no_secret_is_shown() -> None:
     config = staging(firebase_web_api_key=WEB_API_KEY)
     with pytest.raises(SmokeUnavailable, match="could not be read \\(PermissionError\\)"):
         deployed_target(config, URLS, {}, no_secret_manager)
-    with pytest.raises(SmokeUnavailable, match="not a whsec_ signing secret") as caught:
+    with pytest.raises(SmokeRefused, match="not a whsec_ signing secret") as caught:
         deployed_target(config, URLS, {"STRIPE_WEBHOOK_SECRET": "sk_test_wrongthing"}, no_secret_manager)
     assert "sk_test_wrongthing" not in str(caught.value)
     target = deployed_target(config, URLS, {"STRIPE_WEBHOOK_SECRET": "whsec_hidden"}, no_secret_manager)
@@ -162,10 +162,10 @@ def test_a_stack_without_a_web_api_key_cannot_be_smoked() -> None:
 def test_a_non_test_mode_stripe_key_and_missing_urls_are_refused() -> None:
     config = staging(firebase_web_api_key=WEB_API_KEY)
     env = {"STRIPE_WEBHOOK_SECRET": "whsec_x", "STRIPE_API_KEY": "pk_test_publishable"}
-    with pytest.raises(SmokeUnavailable, match="not a test-mode key"):
+    with pytest.raises(SmokeRefused, match="not a test-mode key"):
         deployed_target(config, URLS, env, no_secret_manager)
     del env["STRIPE_API_KEY"]
-    with pytest.raises(SmokeUnavailable, match="no public URL for support_request"):
+    with pytest.raises(SmokeRefused, match="no public URL for support_request"):
         deployed_target(config, {k: v for k, v in URLS.items() if k != "support_request"}, env)
 
 
@@ -257,3 +257,60 @@ def test_smoke_without_application_default_credentials_says_so(
     status = smoke.main(["--stack", "staging", "--base-url", "https://api-staging.example.com"], lines.append)
     assert status == smoke.EXIT_UNAVAILABLE
     assert any(line.startswith("no deployer credentials (Application Default Credentials)") for line in lines)
+
+
+def test_every_bad_input_is_refused_at_once_before_anything_is_read(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(smoke, "_access_secret", lambda name: pytest.fail(f"read {name}"))
+    status = smoke.main(["--stack", " ", "--base-url", "notaurl", "--test-inbox", "ops@example.com"])
+    assert status == smoke.EXIT_REFUSED
+    refusals = [line for line in capsys.readouterr().err.splitlines() if line.startswith("refused: ")]
+    assert len(refusals) == 3
+    assert "STACK is empty" in refusals[0] and "BASE_URL 'notaurl'" in refusals[1]
+    assert "example.com, which Resend refuses (422)" in refusals[2]
+
+
+@pytest.mark.parametrize("inbox", ["bad", "a+b@example.org", "qa@test.com", "two words@x.org"])
+def test_a_test_inbox_resend_would_refuse_is_bad_input(inbox: str) -> None:
+    assert smoke.input_problems("staging", None, inbox)
+    assert smoke.input_problems("staging", "https://api-staging.example.com/", "qa@staging.example.org") == []
+
+
+@pytest.mark.parametrize("value", [" sk_live_x", "pk_live_x", "rk_live_abc"])
+def test_live_mode_keys_are_refused_however_they_are_written(value: str) -> None:
+    with pytest.raises(SmokeRefused, match="live-mode Stripe key"):
+        refuse_unsafe("staging", ROOT, False, {"SOME_KEY": value})
+
+
+def test_a_target_that_does_not_answer_its_health_check_is_unavailable_before_any_step(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(smoke, "deployer_credentials", lambda: True)
+    monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", "whsec_x")
+    monkeypatch.setenv("FIREBASE_WEB_API_KEY", WEB_API_KEY)
+    monkeypatch.setattr(smoke, "_access_secret", no_secret_manager)
+    lines: list[str] = []
+    status = smoke.main(["--stack", "staging", "--base-url", "http://127.0.0.1:9"], lines.append)
+    assert status == smoke.EXIT_UNAVAILABLE
+    err = capsys.readouterr().err
+    assert "unavailable: no health answer from create_checkout: ConnectionError" in err
+    assert not any(line.startswith("1. ") for line in lines)  # no step ran
+
+
+def test_a_local_smoke_without_a_running_stack_is_unavailable(tmp_path: Path) -> None:
+    lines: list[str] = []
+    status = smoke.main(["--endpoints", str(tmp_path / "endpoints.json")], lines.append)
+    assert status == smoke.EXIT_UNAVAILABLE
+    assert "is the stack running?" in lines[0]
+
+
+def test_a_query_string_credential_is_redacted_from_a_step_error() -> None:
+    journey = Journey(stack=None)  # type: ignore[arg-type]
+
+    def fails() -> str:
+        raise ConnectionError("https://identitytoolkit.googleapis.com/v1/accounts:signUp?key=AIzaX failed")
+
+    lines: list[str] = []
+    assert run_steps(journey, [Step("sign-up", fails, "-")], None, lines.append) == 1
+    assert "AIzaX" not in "\n".join(lines) and "key=[redacted]" in "\n".join(lines)
