@@ -50,7 +50,7 @@ demo: setup
 # Without STACK: the running `make up`. STACK=<stack> [BASE_URL=] [ALLOW_PRODUCTION=1]: a deployed stack.
 smoke: setup-dev
 	@$(PYTHON) -m tools.ops.smoke $(if $(filter command line,$(origin STACK)),--stack="$(STACK)") \
-		$(if $(BASE_URL),--base-url "$(BASE_URL)") $(if $(filter 1,$(ALLOW_PRODUCTION)),--allow-production) \
+		$(if $(BASE_URL),--base-url "$(BASE_URL)") $(if $(and $(filter command line,$(origin ALLOW_PRODUCTION)),$(filter 1,$(ALLOW_PRODUCTION))),--allow-production) \
 		$(if $(TEST_INBOX),--test-inbox "$(TEST_INBOX)")
 
 status: setup

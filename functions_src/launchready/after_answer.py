@@ -5,8 +5,9 @@ returns (one request's writes run in order; requests' writes run in parallel on 
 outside an endpoint `defer` runs the action at once. Only writes whose delay or loss costs a
 statistic or a repeat that is already handled may be deferred, never one the answer promises:
 
-- the webhook's record that it published an event (the billing worker records the same on delivery,
-  and a later duplicate delivery would at worst publish again, which downstream dedups by event_id);
+- the webhook's record that it published an event, with the console journal's entries for that step
+  (the billing worker records the event published on delivery, and a later duplicate delivery would at
+  worst publish again, which downstream dedups by event_id; the journal is best effort by design);
 - the console's run statistics of a handled request (`runs.record_run`, best effort by design).
 
 Cloud Run functions bill CPU per request by default, and Google advises against background work under
@@ -15,8 +16,8 @@ resumes with the instance's next request (https://cloud.google.com/run/docs/tips
 activity"). So a deferred write may land minutes late, or never if the instance is removed first; that
 is why only the writes above may be deferred. At interpreter exit the queue is drained for up to
 EXIT_DRAIN_SECONDS (Cloud Run sends SIGTERM 10 s before it stops an instance:
-https://cloud.google.com/run/docs/container-contract), and writes still waiting then are logged as an
-ERROR with their count.
+https://cloud.google.com/run/docs/container-contract), and if some are still waiting then, an ERROR
+says how many requests' writes were not made.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import contextvars
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 from . import log
@@ -39,6 +41,8 @@ WRITERS = 4
 # the backlog, and what an instance removed mid-burst would lose, stays bounded.
 MAX_QUEUED = 200
 EXIT_DRAIN_SECONDS = 5.0
+# Under sustained backpressure, one warning per this many seconds, with how many requests it covers.
+BACKPRESSURE_LOG_SECONDS = 10.0
 
 _collected: contextvars.ContextVar[list[Action] | None] = contextvars.ContextVar("after_answer", default=None)
 
@@ -51,6 +55,9 @@ class _Writers:
         self.pending = 0
         self.idle = threading.Condition()
         self.started = False
+        self.threads: set[threading.Thread] = set()
+        self.inline = 0  # requests that wrote before answering since the last warning
+        self.last_warning = 0.0
 
     def submit(self, context: contextvars.Context, actions: list[Action]) -> bool:
         """Queue one request's writes; False when MAX_QUEUED are waiting already (nothing queued)."""
@@ -60,7 +67,9 @@ class _Writers:
             self.pending += 1
             if not self.started:
                 for index in range(WRITERS):
-                    threading.Thread(target=self._work, name=f"after-answer-{index}", daemon=True).start()
+                    thread = threading.Thread(target=self._work, name=f"after-answer-{index}", daemon=True)
+                    self.threads.add(thread)
+                    thread.start()
                 self.started = True
         self.queue.put((context, actions))
         return True
@@ -70,13 +79,29 @@ class _Writers:
             context, actions = self.queue.get()
             try:
                 context.run(_run_all, actions)
+            except BaseException as exc:  # e.g. SystemExit from a write: seen, and this writer lives on
+                log.error("a write after the answer stopped its request's writes", error=repr(exc))
             finally:
                 with self.idle:
                     self.pending -= 1
                     self.idle.notify_all()
 
+    def backed_up(self) -> None:
+        """Count a request that wrote before answering; warn at most every BACKPRESSURE_LOG_SECONDS."""
+        with self.idle:
+            self.inline += 1
+            now = time.monotonic()
+            if now - self.last_warning < BACKPRESSURE_LOG_SECONDS:
+                return
+            requests, self.inline, self.last_warning = self.inline, 0, now
+        log.warning("writes after answers are backed up; requests write before answering",
+                    queued=MAX_QUEUED, requests=requests)
+
     def drain(self, timeout: float) -> int:
-        """Wait until no write is pending, for up to `timeout` seconds; returns how many still are."""
+        """Wait until no write is pending, for up to `timeout` seconds; returns how many requests' writes
+        still are. Raises RuntimeError from a writer thread (it would wait for itself)."""
+        if threading.current_thread() in self.threads:
+            raise RuntimeError("drain() from a write after the answer would wait for itself")
         with self.idle:
             self.idle.wait_for(lambda: self.pending == 0, timeout)
             return self.pending
@@ -101,13 +126,15 @@ def collecting() -> Iterator[None]:
     waiting already, they run at once instead, before the answer."""
     collected: list[Action] = []
     token = _collected.set(collected)
+    pid = os.getpid()
     try:
         yield
     finally:
         _collected.reset(token)
+        if os.getpid() != pid:
+            collected.clear()  # forked inside the block: the parent makes these writes, not the child too
         if collected and not _writers.submit(contextvars.copy_context(), collected):
-            log.warning("writes after answers are backed up; this request writes before answering",
-                        queued=MAX_QUEUED)
+            _writers.backed_up()
             _run_all(collected)
 
 

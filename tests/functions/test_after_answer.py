@@ -3,7 +3,9 @@ outside an endpoint a deferred action runs at once."""
 
 import json
 import os
+import sys
 import threading
+from pathlib import Path
 
 import flask
 import pytest
@@ -82,6 +84,7 @@ def test_a_handled_request_is_counted_in_the_run_statistics_after_its_answer(db:
 def test_past_max_queued_a_request_writes_before_answering(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setattr(after_answer, "MAX_QUEUED", after_answer.WRITERS)  # the held writers fill it
+    monkeypatch.setattr(after_answer._writers, "last_warning", 0.0)  # pyright: ignore[reportPrivateUsage]
     ran: list[str] = []
     with held_writers():
         with after_answer.collecting():
@@ -114,3 +117,62 @@ def test_a_forked_child_does_not_repeat_the_parents_pending_writes() -> None:
         _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert after_answer.drain()
+
+
+def test_a_write_that_raises_systemexit_is_logged_and_the_writers_live_on(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    ran: list[int] = []
+    for _ in range(after_answer.WRITERS):
+        with after_answer.collecting():
+            after_answer.defer(lambda: sys.exit(3))
+    with after_answer.collecting():
+        after_answer.defer(lambda: ran.append(1))
+    assert after_answer.drain(5)
+    assert ran == [1]
+    assert capsys.readouterr().out.count("stopped its request's writes") == after_answer.WRITERS
+
+
+def test_backpressure_warns_once_per_interval_with_a_count(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(after_answer, "MAX_QUEUED", after_answer.WRITERS)
+    monkeypatch.setattr(after_answer._writers, "last_warning", 0.0)  # pyright: ignore[reportPrivateUsage]
+    with held_writers():
+        for _ in range(5):
+            with after_answer.collecting():
+                after_answer.defer(lambda: None)
+    assert after_answer.drain()
+    warnings = [json.loads(text) for text in capsys.readouterr().out.splitlines() if "backed up" in text]
+    assert [w["requests"] for w in warnings] == [1]  # one per BACKPRESSURE_LOG_SECONDS, not one per request
+
+
+def test_drain_from_a_write_after_the_answer_refuses_instead_of_waiting_for_itself() -> None:
+    outcome: list[str] = []
+
+    def drains() -> None:
+        try:
+            after_answer.drain(5)
+        except RuntimeError as error:
+            outcome.append(str(error))
+
+    with after_answer.collecting():
+        after_answer.defer(drains)
+    assert after_answer.drain(5)
+    assert outcome == ["drain() from a write after the answer would wait for itself"]
+
+
+def test_a_fork_inside_a_collecting_block_leaves_the_writes_to_the_parent(tmp_path: Path) -> None:
+    marks = tmp_path / "marks"
+
+    def mark() -> None:
+        with marks.open("a") as file:
+            file.write(f"{os.getpid()}\n")
+
+    with after_answer.collecting():
+        after_answer.defer(mark)
+        pid = os.fork()
+    if pid == 0:  # the child left the block too, and must not make the parent's write
+        os._exit(0 if after_answer.drain(5) else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert after_answer.drain(5)
+    assert marks.read_text().split() == [str(os.getpid())]

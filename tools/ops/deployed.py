@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import uuid
 from collections.abc import Mapping
@@ -59,6 +60,9 @@ JOURNEY_FUNCTIONS = ("create_checkout", "support_request", "stripe_webhook")
 # Resend's test inbox that reports every email delivered; labels after "+" keep runs apart.
 DEFAULT_TEST_INBOX = "delivered@resend.dev"
 RESEND_REFUSED_DOMAINS = ("example.com", "test.com")
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_ATOM = r"[A-Za-z0-9!#$%&'*/=?^_`{|}~-]+"  # RFC 5322 atext without "+", the label separator
+_PLAIN_ADDRESS = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@(?:{_LABEL}\.)+[A-Za-z]{{2,63}}")
 # Provider records older than the run (less this margin for clock skew) are not the run's.
 CLOCK_SKEW = timedelta(minutes=5)
 NOTIFICATIONS = "notifications"  # the email worker's record of each email sent (launchready/mailer.py)
@@ -102,12 +106,15 @@ class DeployedTarget:
 
 
 def test_inbox_problem(inbox: str) -> str | None:
-    """Why `inbox` cannot be the test user's mailbox, or None. Resend answers 422 to example.com and
-    test.com addresses (https://resend.com/docs/knowledge-base/what-email-addresses-to-use-for-testing)."""
-    local, at, domain = inbox.partition("@")
-    if not (local and at and "." in domain and "+" not in local and " " not in inbox):
-        return f"the test inbox {inbox!r} is not an address without a +label (e.g. {DEFAULT_TEST_INBOX})"
-    if domain.lower() in RESEND_REFUSED_DOMAINS:
+    """Why `inbox` cannot be the test user's mailbox, or None. A plain address: a dot-atom local part
+    without a +label (RFC 5322 3.4.1) at a host name of letter-digit-hyphen labels (RFC 1035 2.3.1) with an
+    alphabetic top-level label. Resend answers 422 to example.com and test.com addresses
+    (https://resend.com/docs/knowledge-base/what-email-addresses-to-use-for-testing); example.com's
+    subdomains are reserved too (RFC 2606) and refused alike."""
+    if not _PLAIN_ADDRESS.fullmatch(inbox):
+        return f"the test inbox {inbox!r} is not a plain address without a +label (e.g. {DEFAULT_TEST_INBOX})"
+    domain = inbox.rpartition("@")[2].lower()
+    if any(domain == refused or domain.endswith(f".{refused}") for refused in RESEND_REFUSED_DOMAINS):
         refused = f"the test inbox {inbox!r} is at {domain}, which Resend refuses (422)"
         return f"{refused}: use {DEFAULT_TEST_INBOX}"
     return None

@@ -10,9 +10,10 @@ new, each step timed against its target (60 s, 2 minutes).
 
 Against a deployed stack the safety rules come first, before any request: a production stack
 (`launchready:environment: production`) is refused unless `--allow-production`; a live-mode Stripe key in
-the environment (`sk_live_`, `rk_live_`) is refused always. The public URLs come from the stack outputs
-(`pulumi stack output --json`: publicEndpoints) or from `--base-url` plus the catalog's paths. The journey
-then runs on `DeployedStack` (tools/ops/deployed.py) with Application Default Credentials: a test Auth
+the environment (`sk_live_`, `rk_live_`, `pk_live_`) is refused always. The public URLs come from the
+stack outputs (`pulumi stack output --json`: publicEndpoints) or from `--base-url` plus the catalog's
+paths; each must answer its health check. The journey then runs on `DeployedStack`
+(tools/ops/deployed.py) with Application Default Credentials: a test Auth
 user at a Resend test inbox (`--test-inbox`, default delivered@resend.dev with a +label per run), a
 test-mode payment signed with the environment's STRIPE_WEBHOOK_SECRET, outcomes read from Firestore and
 from HubSpot, Zendesk, Resend and Stripe through their APIs with the environment's own secrets (each
@@ -43,7 +44,7 @@ import requests
 from components.catalog import load_catalog
 from components.stack_config import StackConfig, StackConfigError, parse_stack_config, read_stack_file
 from tools.local.journey import NOT_ALL_CHECKED
-from tools.ops.deployed import DEFAULT_TEST_INBOX, test_inbox_problem
+from tools.ops.deployed import DEFAULT_TEST_INBOX, TEST_KEY_PREFIXES, test_inbox_problem
 
 if TYPE_CHECKING:
     from tools.local.client import JourneyTarget
@@ -225,19 +226,50 @@ def _no_secret_manager(name: str) -> str:
     raise NoDeployerCredentials(name)
 
 
-def input_problems(stack: str, base_url: str | None, test_inbox: str) -> list[str]:
-    """Every problem with the command line's values, checked before anything is read or sent."""
+def input_problems(
+    stack: str, base_url: str | None, test_inbox: str, environ: Mapping[str, str]
+) -> list[str]:
+    """Every problem with the values given (command line and environment), all at once, before anything
+    is read or sent. Names variables, never values."""
     problems = []
     if not stack.strip():
         problems.append("STACK is empty: name a stack (Pulumi.<stack>.yaml), or leave STACK out for make up")
     if base_url is not None:
-        parts = urlparse(base_url)
-        if parts.scheme not in ("https", "http") or not parts.hostname or parts.query or parts.fragment:
-            problems.append(f"BASE_URL {base_url!r} is not an http(s)://host[/path] URL")
+        problem = base_url_problem(base_url)
+        if problem:
+            problems.append(problem)
     inbox = test_inbox_problem(test_inbox)
     if inbox:
         problems.append(inbox)
+    live = [name for name, value in sorted(environ.items()) if value.strip().startswith(LIVE_KEY_PREFIXES)]
+    if live:
+        problems.append(f"{', '.join(live)} holds a live-mode Stripe key: the smoke test uses test mode only")
+    webhook = environ.get(WEBHOOK_SECRET)
+    if webhook and not webhook.startswith("whsec_"):
+        problems.append(f"{WEBHOOK_SECRET} in the environment is not a whsec_ signing secret")
+    stripe_key = environ.get("STRIPE_API_KEY")
+    if stripe_key and not stripe_key.strip().startswith(LIVE_KEY_PREFIXES) and not stripe_key.startswith(
+        TEST_KEY_PREFIXES
+    ):
+        problems.append("STRIPE_API_KEY in the environment is not a test-mode key (sk_test_, rk_test_)")
     return problems
+
+
+def base_url_problem(base_url: str) -> str | None:
+    """Why BASE_URL is not an http(s)://host[:port][/path] URL without credentials, or None."""
+    shape = f"BASE_URL {base_url!r} is not an http(s)://host[:port][/path] URL"
+    if any(character.isspace() or ord(character) < 32 for character in base_url):
+        return shape
+    try:
+        parts = urlparse(base_url)
+        parts.port  # noqa: B018  # raises ValueError for a port out of range or not a number
+    except ValueError:
+        return shape
+    if parts.scheme not in ("https", "http") or not parts.hostname or parts.query or parts.fragment:
+        return shape
+    if parts.username is not None or parts.password is not None:
+        return "BASE_URL carries credentials (user:password@): give the public URL only"
+    return None
 
 
 def unreachable(urls: Mapping[str, str], http: requests.Session | None = None) -> list[str]:
@@ -288,7 +320,7 @@ def smoke_local(endpoints_path: Path, out: Callable[[str], None]) -> int:
     dead = unhealthy_parts(endpoints_path, endpoints)
     if dead:
         out(f"✗ the stack is not healthy: {', '.join(check.part for check in dead)}; restart `make up`")
-        return 1
+        return EXIT_UNAVAILABLE
     journey = Journey(LocalStack(endpoints))
     out(f"Smoke test against {endpoints_path} (project {endpoints['project_id']})\n")
     return run_steps(journey, steps(journey, endpoints), Path(endpoints["logs_dir"]), out)
@@ -310,7 +342,7 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] | None = None
     options = parser.parse_args(argv)
     if options.stack is None:
         return smoke_local(options.endpoints, say)
-    problems = input_problems(options.stack, options.base_url, options.test_inbox)
+    problems = input_problems(options.stack, options.base_url, options.test_inbox, os.environ)
     if problems:
         for problem in problems:
             print(f"refused: {problem}", file=sys.stderr)
@@ -323,6 +355,11 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] | None = None
         return EXIT_REFUSED
     listed = ", ".join(f"{name} {url}" for name, url in sorted(urls.items()))
     say(f"{options.stack} ({config.environment}, project {config.project_id}): {listed}")
+    dead = unreachable(urls)
+    if dead:
+        print(f"unavailable: no health answer from {'; '.join(dead)}: check BASE_URL or the stack outputs, "
+              "and that the stack is deployed", file=sys.stderr)
+        return EXIT_UNAVAILABLE
     deployer = deployer_credentials()
     if not deployer:
         say("no deployer credentials (Application Default Credentials): the test user signs up with a "
@@ -336,11 +373,6 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] | None = None
         return EXIT_REFUSED
     except SmokeUnavailable as error:
         print(f"unavailable: {error}", file=sys.stderr)
-        return EXIT_UNAVAILABLE
-    dead = unreachable(urls)
-    if dead:
-        print(f"unavailable: no health answer from {'; '.join(dead)}: check BASE_URL or the stack outputs, "
-              "and that the stack is deployed", file=sys.stderr)
         return EXIT_UNAVAILABLE
     from tools.ops.deployed import DeployedStack
 

@@ -175,6 +175,7 @@ def test_missing_secret_exits_3_after_the_checks(
     monkeypatch.delenv("STRIPE_WEBHOOK_SECRET", raising=False)
     monkeypatch.setenv("FIREBASE_WEB_API_KEY", WEB_API_KEY)
     monkeypatch.setattr(smoke, "_access_secret", no_secret_manager)
+    monkeypatch.setattr(smoke, "unreachable", lambda urls: [])  # the entry points answer their health check
     status = smoke.main(["--stack", "staging", "--base-url", "https://api-staging.example.com"])
     assert status == smoke.EXIT_UNAVAILABLE
     assert "unavailable: no STRIPE_WEBHOOK_SECRET in the environment" in capsys.readouterr().err
@@ -251,6 +252,7 @@ def test_smoke_without_application_default_credentials_says_so(
 ) -> None:
     monkeypatch.setattr(smoke, "deployer_credentials", lambda: False)
     monkeypatch.setattr(smoke, "_access_secret", no_secret_manager)
+    monkeypatch.setattr(smoke, "unreachable", lambda urls: [])
     monkeypatch.delenv("STRIPE_WEBHOOK_SECRET", raising=False)
     monkeypatch.setenv("FIREBASE_WEB_API_KEY", WEB_API_KEY)
     lines: list[str] = []
@@ -263,18 +265,37 @@ def test_every_bad_input_is_refused_at_once_before_anything_is_read(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(smoke, "_access_secret", lambda name: pytest.fail(f"read {name}"))
+    monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", "notwhsec")
+    monkeypatch.setenv("STRIPE_API_KEY", " sk_live_x")
     status = smoke.main(["--stack", " ", "--base-url", "notaurl", "--test-inbox", "ops@example.com"])
     assert status == smoke.EXIT_REFUSED
-    refusals = [line for line in capsys.readouterr().err.splitlines() if line.startswith("refused: ")]
-    assert len(refusals) == 3
+    err = capsys.readouterr().err
+    refusals = [line for line in err.splitlines() if line.startswith("refused: ")]
+    assert len(refusals) == 5, refusals
     assert "STACK is empty" in refusals[0] and "BASE_URL 'notaurl'" in refusals[1]
     assert "example.com, which Resend refuses (422)" in refusals[2]
+    assert "STRIPE_API_KEY holds a live-mode Stripe key" in refusals[3]
+    assert "STRIPE_WEBHOOK_SECRET in the environment is not a whsec_" in refusals[4]
+    assert "notwhsec" not in err and "sk_live_x" not in err
 
 
-@pytest.mark.parametrize("inbox", ["bad", "a+b@example.org", "qa@test.com", "two words@x.org"])
-def test_a_test_inbox_resend_would_refuse_is_bad_input(inbox: str) -> None:
-    assert smoke.input_problems("staging", None, inbox)
-    assert smoke.input_problems("staging", "https://api-staging.example.com/", "qa@staging.example.org") == []
+@pytest.mark.parametrize("inbox", [
+    "bad", "a+b@example.org", "qa@test.com", "two words@x.org", "a@@resend.dev", "a@resend.dev@x.io", "a@.",
+    "a@x..", "a@-.-", "delivered@resend.dev,evil@x.io", "a\n@x.org", "qa@example.com.", "qa@mail.example.com",
+])
+def test_a_test_inbox_that_is_not_a_plain_address_resend_accepts_is_bad_input(inbox: str) -> None:
+    assert smoke.input_problems("staging", None, inbox, {})
+    good = smoke.input_problems("staging", "https://api-staging.example.com/", "qa@staging.example.org", {})
+    assert good == []
+
+
+@pytest.mark.parametrize("base_url", [
+    "http://[::1", "http://127.0.0.1:99999", "http://127.0.0.1:abc", "http://127.0.0.1 x", "ftp://x.org",
+    "https://user:secret@api.example.org", "https://api.example.org/?q=1",
+])
+def test_a_base_url_that_is_not_a_plain_public_url_is_bad_input(base_url: str) -> None:
+    [problem] = smoke.input_problems("staging", base_url, "delivered@resend.dev", {})
+    assert "secret" not in problem  # a credential in the URL is never echoed
 
 
 @pytest.mark.parametrize("value", [" sk_live_x", "pk_live_x", "rk_live_abc"])
