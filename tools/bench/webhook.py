@@ -73,14 +73,20 @@ def unknown_customer_invoice() -> dict[str, Any]:
     }
 
 
-def deliver(target: Target, secret: str, *, record: bool) -> None:
-    payload = json.dumps(stripe_event("invoice.paid", unknown_customer_invoice()), separators=(",", ":"))
-    body = payload.encode()
+def signed_delivery(secret: str) -> tuple[str, bytes, dict[str, str]]:
+    """(event id, body, headers) of a new signed `invoice.paid` delivery, as Stripe sends it."""
+    event = stripe_event("invoice.paid", unknown_customer_invoice())
+    body = json.dumps(event, separators=(",", ":")).encode()
     headers = {
         "Content-Type": "application/json; charset=utf-8",
         "Stripe-Signature": stripe_signature(body, secret),
         "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
     }
+    return event["id"], body, headers
+
+
+def deliver(target: Target, secret: str, *, record: bool) -> None:
+    _, body, headers = signed_delivery(secret)
     started = time.perf_counter()
     response = target.session.post(target.url, data=body, headers=headers, timeout=30)
     elapsed = time.perf_counter() - started
@@ -129,16 +135,11 @@ def burst(webhook: Target, secret: str, layout: Layout, count: int, concurrency:
     from google.cloud import firestore
 
     def one(_: int) -> str:
-        event = stripe_event("invoice.paid", unknown_customer_invoice())
-        body = json.dumps(event, separators=(",", ":")).encode()
-        headers = {
-            "Content-Type": "application/json; charset=utf-8",
-            "Stripe-Signature": stripe_signature(body, secret),
-        }
+        event_id, body, headers = signed_delivery(secret)
         response = requests.post(webhook.url, data=body, headers=headers, timeout=60)
         if response.status_code != 200:
             raise BenchError(f"{FUNCTION} answered {response.status_code} in a burst: {response.text[:300]}")
-        return event["id"]
+        return event_id
 
     print(f"  burst: {count} deliveries, {concurrency} at a time", file=sys.stderr, flush=True)
     started = time.perf_counter()

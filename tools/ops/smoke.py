@@ -73,12 +73,23 @@ class SmokeUnavailable(Exception):
     """The target cannot be smoked from here; the message says what is missing."""
 
 
+def is_live_key(value: str) -> bool:
+    return value.strip().startswith(LIVE_KEY_PREFIXES)
+
+
+def live_key_problem(environ: Mapping[str, str]) -> str | None:
+    """The refusal for live-mode Stripe keys in the environment (naming the variables), or None."""
+    live = [name for name, value in sorted(environ.items()) if is_live_key(value)]
+    if not live:
+        return None
+    return f"{', '.join(live)} holds a live-mode Stripe key: the smoke test uses test mode only"
+
+
 def refuse_unsafe(stack: str, root: Path, allow_production: bool, environ: Mapping[str, str]) -> StackConfig:
     """Check the target before any request; returns its stack config. Raises SmokeRefused."""
-    live = [name for name, value in sorted(environ.items()) if value.strip().startswith(LIVE_KEY_PREFIXES)]
+    live = live_key_problem(environ)
     if live:
-        names = ", ".join(live)
-        raise SmokeRefused(f"{names} holds a live-mode Stripe key: the smoke test uses test mode only")
+        raise SmokeRefused(live)
     try:
         stack_file = read_stack_file(root / f"Pulumi.{stack}.yaml")
         config = parse_stack_config(stack_file.config, stack)
@@ -127,16 +138,21 @@ def webhook_secret(
 ) -> str:
     """STRIPE_WEBHOOK_SECRET from the environment, else the latest version in the project's Secret
     Manager (Application Default Credentials). Never printed. Raises SmokeUnavailable."""
-    if environ.get(WEBHOOK_SECRET):
-        return environ[WEBHOOK_SECRET]
-    name = secret_name(project_id, WEBHOOK_SECRET)
     try:
-        return (access or _access_secret)(name)
+        return environment_secret(project_id, WEBHOOK_SECRET, environ, access)
     except Exception as error:  # no credentials, no access, no such secret: say which, not the value
         raise SmokeUnavailable(
-            f"no {WEBHOOK_SECRET} in the environment and {name} could not be read "
-            f"({type(error).__name__}); set it or run `gcloud auth application-default login`"
+            f"no {WEBHOOK_SECRET} in the environment and {secret_name(project_id, WEBHOOK_SECRET)} could "
+            f"not be read ({type(error).__name__}); set it or run `gcloud auth application-default login`"
         ) from None
+
+
+def environment_secret(
+    project_id: str, name: str, environ: Mapping[str, str], access: Callable[[str], str] | None = None
+) -> str:
+    """`name` from the environment, else its latest version in the project's Secret Manager; raises
+    whatever the Secret Manager read raises."""
+    return environ.get(name) or (access or _access_secret)(secret_name(project_id, name))
 
 
 def optional_secrets(
@@ -150,11 +166,8 @@ def optional_secrets(
     found: dict[str, str] = {}
     missing: list[str] = []
     for name in names:
-        if environ.get(name):
-            found[name] = environ[name]
-            continue
         try:
-            found[name] = (access or _access_secret)(secret_name(project_id, name))
+            found[name] = environment_secret(project_id, name, environ, access)
         except Exception as error:  # reported by name and error type, never a value
             missing.append(f"{name} ({type(error).__name__})")
     return found, missing
@@ -194,7 +207,7 @@ def deployed_target(
     secret = webhook_secret(config.project_id, environ, access)
     found, missing = optional_secrets(config.project_id, READ_SECRETS, environ, access)
     stripe_key = found.pop("STRIPE_API_KEY", None)
-    if stripe_key and stripe_key.strip().startswith(LIVE_KEY_PREFIXES):
+    if stripe_key and is_live_key(stripe_key):
         raise SmokeRefused(
             f"{config.project_id}'s STRIPE_API_KEY is a live-mode key: the smoke test runs only against "
             "environments in Stripe test mode"
@@ -241,16 +254,14 @@ def input_problems(
     inbox = test_inbox_problem(test_inbox)
     if inbox:
         problems.append(inbox)
-    live = [name for name, value in sorted(environ.items()) if value.strip().startswith(LIVE_KEY_PREFIXES)]
+    live = live_key_problem(environ)
     if live:
-        problems.append(f"{', '.join(live)} holds a live-mode Stripe key: the smoke test uses test mode only")
+        problems.append(live)
     webhook = environ.get(WEBHOOK_SECRET)
     if webhook and not webhook.startswith("whsec_"):
         problems.append(f"{WEBHOOK_SECRET} in the environment is not a whsec_ signing secret")
     stripe_key = environ.get("STRIPE_API_KEY")
-    if stripe_key and not stripe_key.strip().startswith(LIVE_KEY_PREFIXES) and not stripe_key.startswith(
-        TEST_KEY_PREFIXES
-    ):
+    if stripe_key and not is_live_key(stripe_key) and not stripe_key.startswith(TEST_KEY_PREFIXES):
         problems.append("STRIPE_API_KEY in the environment is not a test-mode key (sk_test_, rk_test_)")
     return problems
 
