@@ -1,16 +1,16 @@
 """Cloud Functions entry points. Each name is a catalog entry's `entry_point` (catalog.json)."""
 
-from launchready.billing import billing_worker
-from launchready.checkout import create_checkout
-from launchready.console.app import ops_console
-from launchready.crm import crm_worker
-from launchready.deletion import user_deleted
-from launchready.digest import ops_digest
-from launchready.mailer import email_worker
-from launchready.signup import user_created
-from launchready.support import support_request
-from launchready.tickets import support_worker
-from launchready.webhook import stripe_webhook
+from launchready.handlers.billing_worker import billing_worker
+from launchready.handlers.create_checkout import create_checkout
+from launchready.handlers.crm_worker import crm_worker
+from launchready.handlers.email_worker import email_worker
+from launchready.handlers.ops_console import ops_console
+from launchready.handlers.ops_digest import ops_digest
+from launchready.handlers.stripe_webhook import stripe_webhook
+from launchready.handlers.support_request import support_request
+from launchready.handlers.support_worker import support_worker
+from launchready.handlers.user_created import user_created
+from launchready.handlers.user_deleted import user_deleted
 
 __all__ = [
     "billing_worker",

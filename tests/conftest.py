@@ -1,12 +1,15 @@
-"""Shared fixtures: Google's emulators, started once per test session on free loopback ports."""
+"""Shared fixtures: Google's emulators, started once per test session on free loopback ports, and the
+program evaluated offline under Pulumi mocks once per session for each stack."""
 
 import os
 import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 # tests/policy runs in .venv-policy (pulumi-policy pins an older protobuf): `make test-policy`.
@@ -18,7 +21,10 @@ PROJECT = "demo-launchready"
 os.environ["GOOGLE_CLOUD_PROJECT"] = PROJECT
 os.environ.setdefault("LAUNCHREADY_ENV", "test")
 
+from components.catalog import Catalog, load_catalog  # noqa: E402
 from tools.local import emulators  # noqa: E402
+from tools.offline.mocks import PlanMocks  # noqa: E402
+from tools.offline.plan import evaluate_stack  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -65,3 +71,35 @@ def auth_emulator(emulator_logs: Path) -> Iterator[str]:
 def clean_firestore(firestore_emulator: str) -> str:
     emulators.clear_firestore(firestore_emulator, PROJECT)
     return firestore_emulator
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def catalog() -> Catalog:
+    return load_catalog(REPO / "functions_src" / "catalog.json")
+
+
+def stack_values(stack: str) -> dict[str, Any]:
+    """The `launchready:*` and `gcp:*` values of Pulumi.<stack>.yaml, as YAML gives them."""
+    document = yaml.safe_load((REPO / f"Pulumi.{stack}.yaml").read_text(encoding="utf-8"))
+    return {k: v for k, v in document["config"].items() if k.startswith(("launchready:", "gcp:"))}
+
+
+@pytest.fixture(scope="session")
+def staging() -> PlanMocks:
+    """The whole program evaluated with Pulumi.staging.yaml."""
+    return evaluate_stack("staging", REPO)
+
+
+@pytest.fixture(scope="session")
+def prod() -> PlanMocks:
+    """The whole program evaluated with Pulumi.prod.yaml."""
+    return evaluate_stack("prod", REPO)
+
+
+@pytest.fixture(scope="session", params=["staging", "prod"])
+def stack_plan(request: pytest.FixtureRequest) -> PlanMocks:
+    return request.getfixturevalue(request.param)

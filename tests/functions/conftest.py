@@ -4,8 +4,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from google.cloud import firestore
-from launchready import after_answer
-from launchready.config import settings
+from launchready.platform import after_answer
+from launchready.platform.config import settings
 
 from tests.conftest import PROJECT
 from tests.functions.helpers import BASE_URL_SETTINGS, Sandbox, Subscription, id_token
@@ -21,7 +21,7 @@ def writes_after_answers_land() -> Iterator[None]:
 
 @pytest.fixture
 def db(clean_firestore: str) -> firestore.Client:
-    """A client on the emulator's database (the one launchready.clients.db() reaches), emptied first."""
+    """A client on the emulator's database (the one `clients.db()` reaches), emptied first."""
     return firestore.Client(project=PROJECT)
 
 

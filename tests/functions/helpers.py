@@ -22,8 +22,8 @@ from firebase_admin import auth
 from google.api_core.exceptions import AlreadyExists, DeadlineExceeded, NotFound
 from google.cloud import firestore, pubsub_v1
 from google.pubsub_v1 import PubsubMessage
-from launchready import after_answer
-from launchready.clients import firebase_app
+from launchready.platform import after_answer
+from launchready.platform.clients import firebase_app
 
 from tests.conftest import PROJECT
 from tools.local.pubsub_wiring import push_subscription
@@ -31,10 +31,10 @@ from tools.local.pubsub_wiring import push_subscription
 # --- entry points -------------------------------------------------------------------------------
 
 
-def function_app(tmp_path: Path, module: str, target: str) -> flask.Flask:
+def function_app(tmp_path: Path, target: str) -> flask.Flask:
     """The entry point served by functions-framework from a generated main.py, as in Cloud Functions."""
     source = tmp_path / f"main_{target}.py"
-    source.write_text(f"from launchready.{module} import {target}  # noqa: F401\n")
+    source.write_text(f"from launchready.handlers.{target} import {target}  # noqa: F401\n")
     app = functions_framework.create_app(target=target, source=str(source), signature_type="http")
     assert isinstance(app, flask.Flask)
     return app

@@ -33,9 +33,9 @@ from tools.bench.pipeline import started_stack
 from tools.local.client import load_endpoints
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "functions_src"))
-from launchready import journal  # noqa: E402  (the journal's own document shapes)
-from launchready.ledger import doc_id  # noqa: E402
-from launchready.records import inbox_item_key, inbox_path  # noqa: E402
+from launchready.platform.ledger import doc_id  # noqa: E402
+from launchready.records import journal  # noqa: E402  (the journal's own document shapes)
+from launchready.records.ops import inbox_item_key, inbox_path  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_ENDPOINTS = REPO / ".local" / "endpoints.json"

@@ -32,7 +32,7 @@ def ledger_step_done(stack: JourneyTarget, key: str, step: str) -> bool:
 
 def ledger_published(stack: JourneyTarget, key: str) -> bool:
     """The webhook's publish: its claim is the step's lease and the event document records
-    `published: True` (functions_src/launchready/webhook.py), with no steps/ document on success."""
+    `published: True` (launchready/handlers/stripe_webhook.py), with no steps/ document on success."""
     record = stack.get_document(f"events/{key.replace('/', '_')}")
     return bool(record) and record.get("published") is True
 

@@ -65,7 +65,8 @@ _ATOM = r"[A-Za-z0-9!#$%&'*/=?^_`{|}~-]+"  # RFC 5322 atext without "+", the lab
 _PLAIN_ADDRESS = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@(?:{_LABEL}\.)+[A-Za-z]{{2,63}}")
 # Provider records older than the run (less this margin for clock skew) are not the run's.
 CLOCK_SKEW = timedelta(minutes=5)
-NOTIFICATIONS = "notifications"  # the email worker's record of each email sent (launchready/mailer.py)
+# The email worker's record of each email sent (launchready/handlers/email_worker.py).
+NOTIFICATIONS = "notifications"
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from firebase_admin import exceptions as firebase_errors
 from tools.ops.failures import EXIT_ENVIRONMENT, explain
 from tools.ops.secrets_cli import SecretsCliError, stack_project_id
 
-OPS_CLAIM = "ops"  # functions_src/launchready/console/access.py reads the same claim
+OPS_CLAIM = "ops"  # functions_src/launchready/handlers/ops_console/access.py reads the same claim
 
 
 class GrantError(RuntimeError):

@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 from google.api_core.exceptions import AlreadyExists
 from google.cloud import pubsub_v1
-from launchready import billing
+from launchready.handlers import billing_worker as billing
 
 from tests.conftest import PROJECT
+from tests.functions.domain.test_billing_state import checkout_session, stripe_event
 from tests.functions.helpers import (
     Subscription,
     decoded,
@@ -20,7 +21,6 @@ from tests.functions.helpers import (
     drain_subscription,
     ensure_topic,
 )
-from tests.functions.test_billing_state import checkout_session, stripe_event
 from tools.ops import replay_dlq
 
 TOPIC = "billing-events"
@@ -163,7 +163,7 @@ def test_a_replayed_event_whose_steps_are_done_repeats_no_side_effect(
         auth_emulator: str) -> None:
     from firebase_admin import auth
     from google.cloud import firestore
-    from launchready.clients import db, firebase_app
+    from launchready.platform.clients import db, firebase_app
 
     crm_sync = Subscription("crm-sync")
     ensure_topic(crm_sync.publisher, "notifications")

@@ -1,1 +1,0 @@
-"""The ops console: a server-rendered page over the records the pipeline writes (see docs/operations.md)."""

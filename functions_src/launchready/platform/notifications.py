@@ -1,0 +1,126 @@
+"""Queued email: `queue_email` publishes to the `notifications` topic (email_worker sends it), and the
+templates of the emails the stack sends, each a small function returning subject, text and HTML.
+
+Every email has a caller-chosen `key` that names it for good (e.g. `support-ack:SR-7F3K2Q`): the
+message's ledger key is `email:{key}` and the key is Resend's Idempotency-Key, so publishing the same
+email twice still sends it once.
+"""
+
+import html as html_lib
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple
+
+from launchready.platform.config import settings
+from launchready.platform.pubsub import publish
+from launchready.providers import resend
+
+TOPIC = "notifications"
+MAX_KEY_LENGTH = 256  # Resend's limit for an Idempotency-Key
+
+
+class Email(NamedTuple):
+    subject: str
+    text: str
+    html: str
+
+
+def event_id_for(key: str) -> str:
+    return f"email:{key}"
+
+
+def queue_email(
+    *,
+    key: str,
+    to: str | Sequence[str],
+    subject: str,
+    text: str,
+    html: str | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> None:
+    """Publish one email to `notifications`; returns once Pub/Sub has stored the message."""
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise ValueError(f"an email key must be 1-{MAX_KEY_LENGTH} characters")
+    recipients = [to] if isinstance(to, str) else list(to)
+    html = html if html is not None else text_to_html(text)
+    # Validate with the exact body the worker will send, so a bad address list or tag fails here, in
+    # the caller, instead of as a message that can never be delivered.
+    resend.email_body(to=recipients, subject=subject, html=html, text=text, tags=tags)
+    payload = {"key": key, "to": recipients, "subject": subject, "text": text, "html": html,
+               "tags": dict(tags or {})}
+    publish(TOPIC, payload, event_id=event_id_for(key))
+
+
+def text_to_html(text: str) -> str:
+    """Plain text as minimal HTML: escaped, one paragraph per blank-line-separated block."""
+    blocks = [block.strip() for block in text.replace("\r\n", "\n").split("\n\n") if block.strip()]
+    paragraphs = ("<p>" + _escape(block).replace("\n", "<br>\n") + "</p>" for block in blocks)
+    return "\n".join(paragraphs)
+
+
+def _escape(value: str) -> str:
+    return html_lib.escape(value, quote=True)
+
+
+def _greeting(name: str | None) -> str:
+    name = (name or "").strip()
+    return f"Hi {name}," if name else "Hi,"
+
+
+def _layout(paragraphs: Sequence[str], extra: str = "") -> str:
+    """Paragraphs that are already HTML (escaped by the caller) in a plain, client-safe wrapper."""
+    body = "\n".join([f"<p>{paragraph}</p>" for paragraph in paragraphs] + ([extra] if extra else []))
+    return ('<!doctype html>\n<html><body style="font-family:Arial,Helvetica,sans-serif;'
+            f'font-size:15px;line-height:1.5;color:#1a1a1a">\n{body}\n</body></html>')
+
+
+def support_acknowledgement(*, reference: str, name: str | None, subject: str) -> Email:
+    """Sent once per support request when its ticket exists."""
+    email_subject = f"We received your request [{reference}]"
+    text = (
+        f"{_greeting(name)}\n\n"
+        f"Thanks for getting in touch. We received your request \"{subject}\" and a member of the team "
+        f"will reply by email.\n\n"
+        f"Your reference is {reference}. Reply to this email or quote the reference if you need to add "
+        f"anything.\n"
+    )
+    html = _layout([
+        _escape(_greeting(name)),
+        f"Thanks for getting in touch. We received your request &ldquo;{_escape(subject)}&rdquo; and a "
+        f"member of the team will reply by email.",
+        f"Your reference is <strong>{_escape(reference)}</strong>. Reply to this email or quote the "
+        f"reference if you need to add anything.",
+    ])
+    return Email(email_subject, text, html)
+
+
+def payment_failed(*, name: str | None, billing_url: str | None = None, amount: str | None = None) -> Email:
+    """Recovery email after a failed renewal payment: what happened and where to fix it."""
+    url = billing_url or f"{settings().app_url}/billing"
+    what = f"your payment of {amount}" if amount else "your latest payment"
+    subject = "Your payment didn't go through"
+    text = (
+        f"{_greeting(name)}\n\n"
+        f"We couldn't process {what}. Your access stays on for now while we retry the card.\n\n"
+        f"To keep your subscription active, update your payment method here:\n{url}\n\n"
+        f"If you think this is a mistake, just reply to this email.\n"
+    )
+    html = _layout([
+        _escape(_greeting(name)),
+        f"We couldn't process {_escape(what)}. Your access stays on for now while we retry the card.",
+        f'To keep your subscription active, <a href="{_escape(url)}">update your payment method</a>.',
+        "If you think this is a mistake, just reply to this email.",
+    ])
+    return Email(subject, text, html)
+
+
+def ops_alert(*, title: str, summary: str, details: Mapping[str, object] | None = None) -> Email:
+    """A short alert to the ops address: what happened, in which environment, with key facts."""
+    environment = settings().environment
+    subject = f"[launchready {environment}] {title}"
+    facts = [(name, value) for name, value in (details or {}).items() if value is not None]
+    text = f"{summary}\n\n" + "".join(f"{name}: {value}\n" for name, value in facts)
+    rows = "".join(
+        f"<tr><th align=\"left\">{_escape(str(name))}</th><td>{_escape(str(value))}</td></tr>"
+        for name, value in facts)
+    table = f'<table cellpadding="4">{rows}</table>' if rows else ""
+    return Email(subject, text.rstrip() + "\n", _layout([_escape(summary)], table))

@@ -1,0 +1,127 @@
+"""The catalog loader: typed view of functions_src/catalog.json and readable errors for bad entries."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from components.catalog import Catalog, CatalogError, parse_catalog
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def raw_catalog() -> dict[str, Any]:
+    return json.loads((ROOT / "functions_src" / "catalog.json").read_text())
+
+
+def test_loads_every_function_with_typed_fields(catalog: Catalog) -> None:
+    names = {spec.name for spec in catalog.functions}
+    assert {"stripe_webhook", "billing_worker", "user_created", "ops_digest"} <= names
+    webhook = catalog.function("stripe_webhook")
+    assert webhook.trigger.type == "http" and webhook.trigger.public
+    assert webhook.trigger.path == "/v1/stripe/webhook"
+    assert webhook.limits.timeout_seconds == 30
+    assert webhook.resource_name == "stripe-webhook"
+
+
+def test_a_prefix_route_has_a_base_path_and_a_health_probe(catalog: Catalog) -> None:
+    console = catalog.function("ops_console").trigger
+    assert (console.is_prefix, console.path, console.base_path, console.probe_path) == (
+        True,
+        "/ops/**",
+        "/ops/",
+        "/ops/healthz",
+    )
+    webhook = catalog.function("stripe_webhook").trigger
+    assert not webhook.is_prefix and webhook.base_path == webhook.probe_path == "/v1/stripe/webhook"
+
+
+def test_secret_names_are_the_union_over_functions(catalog: Catalog) -> None:
+    expected = sorted({secret for entry in raw_catalog()["functions"] for secret in entry["secrets"]})
+    assert list(catalog.secret_names) == expected
+    assert [spec.name for spec in catalog.functions_using_secret("ZENDESK_API_TOKEN")] == ["support_worker"]
+
+
+def test_public_http_are_exactly_the_public_http_entries(catalog: Catalog) -> None:
+    expected = [
+        e["name"]
+        for e in raw_catalog()["functions"]
+        if e["trigger"]["type"] == "http" and e["trigger"].get("public")
+    ]
+    assert [spec.name for spec in catalog.public_http] == expected
+
+
+def entry(raw: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(e for e in raw["functions"] if e["name"] == name)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (
+            lambda c: entry(c, "stripe_webhook").pop("entry_point"),
+            "function 'stripe_webhook': 'entry_point' is missing",
+        ),
+        (
+            lambda c: entry(c, "crm_worker")["trigger"].update(topic="nope"),
+            "trigger topic 'nope' is not in the",
+        ),
+        (
+            lambda c: entry(c, "stripe_webhook").update(publishes=["ghost"]),
+            "publishes to unknown topics ['ghost']",
+        ),
+        (
+            lambda c: entry(c, "crm_worker")["limits"].update(max_instances="20"),
+            "'max_instances' must be int",
+        ),
+        (
+            lambda c: entry(c, "crm_worker").update(name="stripe_webhook"),
+            "duplicate function names ['stripe_webhook']",
+        ),
+        (lambda c: entry(c, "stripe_webhook")["trigger"].pop("path"), "public http trigger needs a 'path'"),
+        (
+            lambda c: entry(c, "user_deleted")["trigger"].update(event="updated"),
+            "firestore event 'updated' is not one of created, deleted",
+        ),
+        (
+            lambda c: entry(c, "ops_console")["trigger"].update(path="/ops/*/x"),
+            "may only end in '/**'",
+        ),
+        (
+            lambda c: entry(c, "ops_console")["trigger"].update(path="/ops*"),
+            "may only end in '/**'",
+        ),
+    ],
+)
+def test_malformed_catalog_names_the_entry_and_field(mutate: Any, message: str) -> None:
+    raw = copy.deepcopy(raw_catalog())
+    mutate(raw)
+    with pytest.raises(CatalogError) as raised:
+        parse_catalog(raw)
+    assert message in str(raised.value)
+
+
+def test_loader_imports_without_pulumi() -> None:
+    # The local runner imports the catalog in processes that have no Pulumi SDK.
+    code = (
+        "import sys, builtins\n"
+        "real = builtins.__import__\n"
+        "def guard(name, *a, **k):\n"
+        "    if name.split('.')[0].startswith('pulumi'):\n"
+        "        raise ImportError('pulumi must not be imported')\n"
+        "    return real(name, *a, **k)\n"
+        "builtins.__import__ = guard\n"
+        "from components.catalog import load_catalog\n"
+        "print(len(load_catalog().functions))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert int(result.stdout) == len(raw_catalog()["functions"])
