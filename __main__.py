@@ -33,7 +33,7 @@ def main() -> None:
     # A first deploy runs in phases (components/phases.py); a normal run registers everything.
     phase = current_phase()
 
-    catalog = load_catalog(ROOT / "functions_src" / "catalog.json")
+    catalog = load_catalog(ROOT / "components" / "data" / "catalog.json")
     archive = build_archive(ROOT / "functions_src", ROOT / "build")
 
     project = FirebaseProject(

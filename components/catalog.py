@@ -1,4 +1,4 @@
-"""Typed view of functions_src/catalog.json, the single description of every deployed function.
+"""Typed view of components/data/catalog.json, the single description of every deployed function.
 
 Read by the Pulumi program and by the local runner, so cloud and local wiring come from the same data.
 Standard library only: the local runner imports this module without Pulumi installed.
@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-DEFAULT_CATALOG_PATH = Path(__file__).resolve().parent.parent / "functions_src" / "catalog.json"
+DEFAULT_CATALOG_PATH = Path(__file__).resolve().parent.parent / "components" / "data" / "catalog.json"
 TRIGGER_TYPES = ("http", "pubsub", "firestore", "schedule")
 FIRESTORE_EVENTS = ("created", "deleted")
 

@@ -99,7 +99,7 @@ class ApiHosting(pulumi.ComponentResource):
                 f"{name}-release",
                 site_id=self.site.site_id,
                 version_name=self.version.name,
-                message="Routes from functions_src/catalog.json",
+                message="Routes from components/data/catalog.json",
                 opts=child,
             )
         self.custom_domain = gcp.firebase.HostingCustomDomain(

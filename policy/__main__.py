@@ -7,7 +7,7 @@ Constructing `PolicyPack` starts the analyzer's gRPC server and blocks, so the p
 import sys
 from pathlib import Path
 
-# The pack reads the function catalog (functions_src/catalog.json) through components/catalog.py.
+# The pack reads the function catalog (components/data/catalog.json) through components/catalog.py.
 _PACK = Path(__file__).resolve().parent
 sys.path[:0] = [str(_PACK), str(_PACK.parent)]
 

@@ -79,7 +79,7 @@ def repo_root() -> Path:
 
 @pytest.fixture(scope="session")
 def catalog() -> Catalog:
-    return load_catalog(REPO / "functions_src" / "catalog.json")
+    return load_catalog(REPO / "components" / "data" / "catalog.json")
 
 
 def stack_values(stack: str) -> dict[str, Any]:

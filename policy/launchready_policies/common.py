@@ -97,7 +97,7 @@ _catalog: Catalog | None = None
 
 
 def catalog() -> Catalog:
-    """functions_src/catalog.json, the same data the program deploys from (read once)."""
+    """components/data/catalog.json, the same data the program deploys from (read once)."""
     global _catalog
     if _catalog is None:
         _catalog = load_catalog()

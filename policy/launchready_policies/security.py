@@ -88,7 +88,7 @@ NO_PUBLIC_IAM = stack_policy(
     tags=["security", "CKV_GCP_102", "CKV_GCP_107", "CKV_GCP_28", "CKV_GCP_97"],
     remediation_steps=(
         "Grant the role to the service account that needs it instead of allUsers/allAuthenticatedUsers. "
-        'A function meant to be public is marked "public": true with a path in functions_src/catalog.json.'
+        'A function meant to be public is marked "public": true with a path in components/data/catalog.json.'
     ),
 )
 
@@ -237,7 +237,7 @@ SECRET_ACCESSORS = stack_policy(
     severity=Severity.CRITICAL,
     tags=["security", "least-privilege", "secrets"],
     remediation_steps=(
-        'Declare the secret in the function\'s catalog entry (functions_src/catalog.json "secrets"), or '
+        'Declare the secret in the function\'s catalog entry (components/data/catalog.json "secrets"), or '
         "remove the grant; never grant roles/secretmanager.secretAccessor on the whole project."
     ),
 )
@@ -265,7 +265,7 @@ NO_PLAIN_CREDENTIALS = resource_policy(
     tags=["security", "secrets", "CWE-798"],
     remediation_steps=(
         "Store the value with `make secrets STACK=<stack>` and list its name under the function's "
-        '"secrets" in functions_src/catalog.json: it then arrives as secretEnvironmentVariables.'
+        '"secrets" in components/data/catalog.json: it then arrives as secretEnvironmentVariables.'
     ),
 )
 

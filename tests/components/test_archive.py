@@ -85,7 +85,8 @@ def test_entries_are_sorted_with_fixed_metadata(repo: Path, tmp_path: Path) -> N
         infos = bundle.infolist()
         names = [info.filename for info in infos]
         assert names == sorted(names)
-        assert "main.py" in names and "requirements.txt" in names and "catalog.json" in names
+        assert "main.py" in names and "requirements.txt" in names
+        assert "catalog.json" not in names  # deploy-time data stays out of the deployed source
         assert all(info.date_time == (1980, 1, 1, 0, 0, 0) for info in infos)
         assert all(info.external_attr >> 16 == 0o100644 for info in infos)
         assert bundle.read("main.py") == (repo / "functions_src" / "main.py").read_bytes()

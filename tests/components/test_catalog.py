@@ -1,4 +1,4 @@
-"""The catalog loader: typed view of functions_src/catalog.json and readable errors for bad entries."""
+"""The catalog loader: typed view of components/data/catalog.json and readable errors for bad entries."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def raw_catalog() -> dict[str, Any]:
-    return json.loads((ROOT / "functions_src" / "catalog.json").read_text())
+    return json.loads((ROOT / "components" / "data" / "catalog.json").read_text())
 
 
 def test_loads_every_function_with_typed_fields(catalog: Catalog) -> None:

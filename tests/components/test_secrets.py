@@ -18,7 +18,7 @@ ACCESSOR = "gcp:secretmanager/secretIamMember:SecretIamMember"
 
 def shared_secret_catalog() -> Catalog:
     """The real catalog plus a second function that shares STRIPE_API_KEY."""
-    raw = json.loads((ROOT / "functions_src" / "catalog.json").read_text())
+    raw = json.loads((ROOT / "components" / "data" / "catalog.json").read_text())
     checkout = next(e for e in raw["functions"] if e["name"] == "create_checkout")
     raw["functions"].append({**checkout, "name": "billing_portal", "entry_point": "billing_portal"})
     return parse_catalog(raw)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import main
 
-CATALOG = json.loads((Path(__file__).resolve().parents[2] / "functions_src" / "catalog.json").read_text())
+CATALOG = json.loads((Path(__file__).resolve().parents[2] / "components/data/catalog.json").read_text())
 
 
 def test_every_catalog_entry_point_is_exported_by_main() -> None:

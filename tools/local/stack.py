@@ -1,6 +1,6 @@
 """`python -m tools.local up`: the whole stack on the emulators, supervised until Ctrl-C or SIGTERM.
 
-Everything is derived from functions_src/catalog.json (the file the Pulumi program reads): one
+Everything is derived from components/data/catalog.json (the file the Pulumi program reads): one
 functions-framework process per function, the topics, dead-letter topics and push subscriptions, and
 the Firestore trigger bridge. Servers start in parallel; each one's readiness is printed as it comes.
 """

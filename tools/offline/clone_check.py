@@ -142,7 +142,7 @@ def webhook_url(values: dict[str, Any], stack: str, root: Path) -> str:
     from components.catalog import load_catalog
 
     config = parse_stack_config(values, stack)
-    path = load_catalog(root / "functions_src" / "catalog.json").function("stripe_webhook").trigger.path
+    path = load_catalog(root / "components" / "data" / "catalog.json").function("stripe_webhook").trigger.path
     return f"https://{config.api_host}{path}"
 
 

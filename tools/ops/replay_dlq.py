@@ -30,7 +30,7 @@ from google.pubsub_v1.types import PubsubMessage
 
 from .failures import EXIT_ENVIRONMENT, explain
 
-CATALOG = Path(__file__).resolve().parents[2] / "functions_src" / "catalog.json"
+CATALOG = Path(__file__).resolve().parents[2] / "components" / "data" / "catalog.json"
 PULL_BATCH = 100
 PULL_TIMEOUT_SECONDS = 10.0
 PUBLISH_TIMEOUT_SECONDS = 30.0

@@ -40,7 +40,7 @@ from google.auth.exceptions import RefreshError
 from .failures import explain
 
 ROOT = Path(__file__).resolve().parents[2]
-CATALOG_PATH = ROOT / "functions_src" / "catalog.json"
+CATALOG_PATH = ROOT / "components" / "data" / "catalog.json"
 PROJECT_ID_KEY = "launchready:projectId"
 ENVIRONMENT_KEY = "launchready:environment"
 ENVIRONMENTS = ("production", "staging", "preview")
@@ -433,7 +433,7 @@ def main(
     stdout: TextIO = out or sys.stdout
     err = sys.stderr
     try:
-        names = declared_secrets(root / "functions_src" / "catalog.json")
+        names = declared_secrets(root / "components" / "data" / "catalog.json")
         if args.only:
             if args.only not in names:
                 raise SecretsCliError(f"{args.only} is not a declared secret; declared: {', '.join(names)}")

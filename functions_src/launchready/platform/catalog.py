@@ -6,7 +6,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-CATALOG_PATH = Path(__file__).resolve().parents[2] / "catalog.json"
+# Transitional: the deployed code stops reading the catalog (deploy-time data stays out of the archive).
+CATALOG_PATH = Path(__file__).resolve().parents[3] / "components" / "data" / "catalog.json"
 
 
 @functools.cache

@@ -23,7 +23,7 @@ def _publisher() -> pubsub_v1.PublisherClient:
 
 def topic_path(topic: str) -> str:
     if topic not in catalog()["topics"] and not topic.endswith("-dlq"):
-        raise ValueError(f"unknown topic {topic!r}; topics are declared in functions_src/catalog.json")
+        raise ValueError(f"unknown topic {topic!r}; topics are declared in components/data/catalog.json")
     return _publisher().topic_path(settings().project_id, topic)
 
 

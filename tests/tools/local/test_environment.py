@@ -7,7 +7,7 @@ from components.catalog import load_catalog
 from tools.local import environment
 from tools.local.layout import REPO, build_layout
 
-CATALOG = load_catalog(REPO / "functions_src" / "catalog.json")
+CATALOG = load_catalog(REPO / "components" / "data" / "catalog.json")
 SANDBOX = "http://127.0.0.1:8603"
 
 

@@ -101,7 +101,7 @@ _gcp.pubsub.Topic("good-topic", project=_P, name="good-topic", message_retention
 def appended_plan(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, list[str]]:
     """(exit status, violation lines) of `python -m tools.offline.plan --stack prod` on the copy."""
     root = tmp_path_factory.mktemp("program")
-    for name in ("functions_src", "firestore.rules", "firestore.indexes.json"):
+    for name in ("functions_src", "components", "firestore.rules", "firestore.indexes.json"):
         (root / name).symlink_to(ROOT / name)
     shutil.copy(ROOT / "Pulumi.prod.yaml", root / "Pulumi.prod.yaml")
     (root / "__main__.py").write_text((ROOT / "__main__.py").read_text() + APPENDED)

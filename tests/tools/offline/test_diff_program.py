@@ -84,7 +84,7 @@ def edit(path: Path, old: str, new: str) -> None:
 
 
 def edit_catalog(clone: Path, change: Callable[[dict[str, Any]], None]) -> None:
-    path = clone / "functions_src" / "catalog.json"
+    path = clone / "components" / "data" / "catalog.json"
     catalog = json.loads(path.read_text(encoding="utf-8"))
     change(catalog)
     path.write_text(json.dumps(catalog, indent=2), encoding="utf-8")
@@ -92,11 +92,6 @@ def edit_catalog(clone: Path, change: Callable[[dict[str, Any]], None]) -> None:
 
 def function(catalog: dict[str, Any], name: str) -> dict[str, Any]:
     return next(f for f in catalog["functions"] if f["name"] == name)
-
-
-def function_resources(clone: Path) -> list[str]:
-    catalog = json.loads((clone / "functions_src" / "catalog.json").read_text(encoding="utf-8"))
-    return sorted("functions-" + f["name"].replace("_", "-") for f in catalog["functions"])
 
 
 def test_no_change_lists_nothing_and_reuses_the_cached_base(run_diff: Run, clone: Path) -> None:
@@ -110,20 +105,14 @@ def test_no_change_lists_nothing_and_reuses_the_cached_base(run_diff: Run, clone
     assert code == 0 and "from cache" in err
 
 
-def test_function_memory_is_an_update_and_the_new_archive_a_predicted_replacement(
-    run_diff: Run, clone: Path
-) -> None:
+def test_function_memory_is_an_update_of_that_function_only(run_diff: Run, clone: Path) -> None:
     edit_catalog(clone, lambda c: function(c, "stripe_webhook")["limits"].update(memory="512Mi"))
     code, data, _, _ = run_diff()
     assert code == 0
-    # catalog.json is part of the archived source: its object name carries the content hash.
-    assert ops(data) == {"replace": ["functions-source-archive"], "update": function_resources(clone)}
+    # The catalog is deploy-time data outside the archived source: no archive changes.
+    assert ops(data) == {"update": ["functions-stripe-webhook"]}
     webhook = step(data, "functions-stripe-webhook")
-    assert webhook["detailedDiff"] == {
-        "buildConfig.source.storageSource.object": {"kind": "update", "inputDiff": True},
-        "serviceConfig.availableMemory": {"kind": "update", "inputDiff": True},
-    }
-    assert step(data, "functions-source-archive")["replaceReasons"] == ["name", "source"]
+    assert webhook["detailedDiff"] == {"serviceConfig.availableMemory": {"kind": "update", "inputDiff": True}}
     markdown = (clone / "build" / "diff.md").read_text(encoding="utf-8")
     assert 'serviceConfig.availableMemory: "256Mi" -> "512Mi"' in markdown
 
@@ -176,8 +165,7 @@ def test_deleted_secret_is_destructive(run_diff: Run, clone: Path) -> None:
     assert code == 1
     assert ops(data) == {
         "delete": ["secrets-resend-api-key", "secrets-resend-api-key-email-worker-accessor"],
-        "replace": ["functions-source-archive"],
-        "update": function_resources(clone),
+        "update": ["functions-email-worker"],
     }
     assert step(data, "secrets-resend-api-key")["launchready"]["destructive"]
     assert "launchready" not in step(data, "secrets-resend-api-key-email-worker-accessor")

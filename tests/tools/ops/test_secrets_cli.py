@@ -91,8 +91,8 @@ class FakeSecretManager:
 def repo(tmp_path: Path) -> Path:
     """A repository root holding the real catalog and a stack file."""
     catalog = Path(secrets_cli.CATALOG_PATH).read_text(encoding="utf-8")
-    (tmp_path / "functions_src").mkdir()
-    (tmp_path / "functions_src" / "catalog.json").write_text(catalog, encoding="utf-8")
+    (tmp_path / "components" / "data").mkdir(parents=True)
+    (tmp_path / "components" / "data" / "catalog.json").write_text(catalog, encoding="utf-8")
     (tmp_path / "Pulumi.staging.yaml").write_text(
         f"config:\n  gcp:region: europe-west1\n  launchready:projectId: {PROJECT}\n"
         "  launchready:environment: staging\n",
