@@ -13,9 +13,7 @@ import requests
 from tools.sandbox.app import Sandbox
 from tools.sandbox.faults import Conditions, FaultError
 from tools.sandbox.messages import SandboxRequest, parse_body
-
-# The default the payment->claim benchmark states for Stripe (docs/local.md cites where it comes from).
-STRIPE_LATENCY_MS = 340
+from tools.sandbox.providers.stripe import REAL_WORLD_LATENCY_MS as STRIPE_LATENCY_MS
 
 
 def list_customers(sandbox: Sandbox) -> tuple[int, float]:
