@@ -153,6 +153,10 @@ def test_lists_page_with_starting_after_and_filter_by_status(url: str) -> None:
     assert [s.id for s in first.data] == created[::-1][:2] and first.has_more
     every = [s.id for s in first.auto_paging_iter()]  # follows starting_after
     assert every == created[::-1]
+    newer = stripe_client.v1.subscriptions.list(
+        params={"customer": "cus_Many", "status": "all", "limit": 2, "ending_before": created[1]}
+    )
+    assert [s.id for s in newer.data] == [created[3], created[2]] and newer.has_more
     live_only = stripe_client.v1.subscriptions.list(params={"customer": "cus_Many"})
     assert [s.id for s in live_only.data] == created[:0:-1]  # the default leaves canceled ones out
     ended = stripe_client.v1.subscriptions.list(params={"customer": "cus_Many", "status": "canceled"})

@@ -87,8 +87,8 @@ class Billing:
     # ---- customers -----------------------------------------------------------------------------
 
     def named_customer(self, customer_id: str, livemode: bool) -> dict[str, Any]:
-        """The customer a request names. One the sandbox has not seen is taken to exist already (made
-        before the sandbox started, without email), as every `price_...` a request names exists."""
+        """The customer a request names. One the sandbox has not seen is taken to exist already (held
+        from then on, without email, no `customer.created`), as every `price_...` a request names exists."""
         found = self.customers.get(customer_id)
         if found is not None and found["livemode"] != livemode:
             raise StripeRequestError(
