@@ -23,9 +23,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
 
-from ..forms import decode_form
 from ..messages import SandboxRequest, SandboxResponse
 from .stripe_billing import Billing
 from .stripe_events import EventLog, Origin
@@ -241,9 +239,7 @@ def _params(request: SandboxRequest) -> dict[str, Any]:
     """The request's parameters: the form body, and for a DELETE its query string (stripe-python sends a
     DELETE's parameters there: stripe/_api_requestor.py)."""
     params = request.body if isinstance(request.body, dict) else {}
-    if request.method == "DELETE":
-        params = {**decode_form(urlencode([(k, v) for k, vs in request.query.items() for v in vs])), **params}
-    return params
+    return {**query_of(request), **params} if request.method == "DELETE" else params
 
 
 def _listed(wanted: str | None, status: str) -> bool:
