@@ -422,7 +422,8 @@ def test_reset_forgets_state_requests_and_faults(url: str) -> None:
     add_fault(url, provider="resend", mode="status", status=500)
     assert requests.post(f"{url}/_sandbox/reset", timeout=5).json() == {"reset": True}
     assert state(url) == {"contacts": [], "gdpr_deleted": [], "tickets": [], "emails": [],
-                          "checkout_sessions": [], "subscriptions": []}
+                          "checkout_sessions": [], "subscriptions": [], "customers": [], "invoices": [],
+                          "charges": [], "stripe_events": []}
     assert recorded(url) == []
     assert requests.get(f"{url}/_sandbox/faults", timeout=5).json() == {"faults": []}
     # Idempotency keys are forgotten too: the same key creates a fresh ticket.

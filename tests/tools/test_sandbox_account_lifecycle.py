@@ -7,8 +7,8 @@ import pytest
 import requests
 import stripe
 
+from tools.sandbox.providers.stripe_objects import period_end
 from tools.sandbox.providers.stripe_prices import SANDBOX_CURRENCY, SANDBOX_UNIT_AMOUNT
-from tools.sandbox.providers.stripe_subscriptions import period_end
 
 HUBSPOT_AUTH = {"Authorization": "Bearer pat-na1-test-token"}
 STRIPE_KEY = "sk_test_lifecycle"
@@ -66,9 +66,13 @@ def advance_clock(url: str, seconds: int) -> None:
 
 
 def plain(subscription: stripe.Subscription) -> dict[str, Any]:
-    # As a dict: stripe-python's types follow its pinned API version, the sandbox answers as the
-    # 2024-04-10 document (periods on the subscription too).
     return subscription.to_dict()
+
+
+def period(subscription: dict[str, Any]) -> tuple[int, int]:
+    """The current period, which lives on the subscription's items since 2025-03-31.basil."""
+    [item] = subscription["items"]["data"]
+    return item["current_period_start"], item["current_period_end"]
 
 
 def test_a_created_subscription_is_a_whole_stripe_object(url: str) -> None:
@@ -81,9 +85,10 @@ def test_a_created_subscription_is_a_whole_stripe_object(url: str) -> None:
         SANDBOX_UNIT_AMOUNT, SANDBOX_CURRENCY, SANDBOX_CURRENCY)
     assert (price["type"], price["recurring"]["interval"], item["quantity"]) == ("recurring", "month", 2)
     assert sub["collection_method"] == "charge_automatically" and sub["latest_invoice"].startswith("in_")
-    assert sub["billing_cycle_anchor"] == sub["start_date"] == sub["current_period_start"] == sub["created"]
-    # One calendar month, on the subscription (2024-04-10 document) and on each item (2025-03-31 on).
-    assert sub["current_period_end"] == period_end(sub["start_date"], 1) == item["current_period_end"]
+    assert sub["billing_cycle_anchor"] == sub["start_date"] == item["current_period_start"] == sub["created"]
+    # One calendar month, on each item; the subscription has no period of its own (2025-03-31.basil on).
+    assert item["current_period_end"] == period_end(sub["start_date"], 1)
+    assert "current_period_end" not in sub and "current_period_start" not in sub
     assert sub["cancellation_details"]["reason"] is None and sub["discounts"] == []
     assert sub["trial_start"] is None and sub["trial_end"] is None
 
@@ -105,15 +110,15 @@ def test_the_clock_renews_a_subscription_and_ends_a_scheduled_cancellation(url: 
         params={"customer": "cus_A", "items": [{"price": "price_1"}]})
     scheduled = plain(stripe_client.v1.subscriptions.update(
         ending.id, params={"cancel_at_period_end": True, "cancellation_details": {"feedback": "unused"}}))
-    assert scheduled["status"] == "active" and scheduled["cancel_at"] == scheduled["current_period_end"]
+    assert scheduled["status"] == "active" and scheduled["cancel_at"] == period(scheduled)[1]
     assert scheduled["cancellation_details"]["reason"] == "cancellation_requested"
     assert scheduled["cancellation_details"]["feedback"] == "unused"
 
-    advance_clock(url, renewing["current_period_end"] - renewing["created"] + 60)
+    advance_clock(url, period(renewing)[1] - renewing["created"] + 60)
     renewed = plain(stripe_client.v1.subscriptions.retrieve(renewing["id"]))
-    assert renewed["status"] == "active" and renewed["current_period_start"] == renewing["current_period_end"]
-    assert renewed["current_period_end"] == period_end(renewing["billing_cycle_anchor"], 2)
-    assert renewed["items"]["data"][0]["current_period_end"] == renewed["current_period_end"]
+    assert renewed["status"] == "active" and period(renewed)[0] == period(renewing)[1]
+    assert period(renewed)[1] == period_end(renewing["billing_cycle_anchor"], 2)
+    assert renewed["latest_invoice"] != renewing["latest_invoice"]
     assert stripe_client.v1.subscriptions.retrieve(trial.id).status == "active"
     ended = plain(stripe_client.v1.subscriptions.retrieve(ending.id))
     assert (ended["status"], ended["ended_at"]) == ("canceled", scheduled["cancel_at"])

@@ -1,8 +1,10 @@
 """The sandbox's behaviour, independent of HTTP plumbing: route a request to its provider, apply an
-injected fault, hold the exchange to the provider's published spec, record the request, and answer the
-control endpoints under /_sandbox/ (inspection, reset, faults, the clock, HubSpot's portal properties)."""
+injected fault or a standing condition (latency, rate limit), hold the exchange to the provider's
+published spec, record the request, and answer the control endpoints under /_sandbox/ (inspection,
+reset, faults, conditions, the clock, HubSpot's portal properties, the Stripe account)."""
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -11,7 +13,7 @@ from .clock import SandboxClock
 from .conformance import Conformance
 from .faults import FaultBook, FaultError
 from .messages import SandboxRequest, SandboxResponse
-from .providers import HubSpot, Provider, all_providers
+from .providers import HubSpot, Provider, Stripe, all_providers
 from .recorder import RequestLog
 
 
@@ -34,6 +36,8 @@ class Sandbox:
         self._lock = threading.RLock()
         # Set on shutdown so that requests held by a delay fault end promptly.
         self.stopping = threading.Event()
+        # Real time for rate limits (requests per second of wall time, not of the providers' clock).
+        self.monotonic: Callable[[], float] = time.monotonic
 
     def provider_for(self, path: str) -> Provider | None:
         return next((provider for provider in self.providers if provider.owns(path)), None)
@@ -52,9 +56,13 @@ class Sandbox:
                 self.requests.record("unknown", request, response)
             return Outcome(response)
         release = None
+        conditions = self.faults.conditions(provider.name)
         with self._lock:
             fault = self.faults.take(provider.name, request.path)
-            if fault is None or fault.mode == "lost_response":
+            throttled = fault is None and not conditions.admit(self.monotonic())
+            if throttled:
+                response = provider.error(429)  # past the standing rate limit: nothing applied
+            elif fault is None or fault.mode == "lost_response":
                 response = (
                     provider.authenticate(request)
                     or self.conformance.reject(provider, request)
@@ -73,11 +81,11 @@ class Sandbox:
                 provider.name,
                 request,
                 response,
-                fault=fault.mode if fault else None,
+                fault=fault.mode if fault else "rate_limit" if throttled else None,
                 replayed=response.replayed,
             )
         if fault is None or fault.mode == "status":
-            return Outcome(response)
+            return Outcome(response, wait_seconds=conditions.latency_ms / 1000)
         return Outcome(response, wait_seconds=fault.seconds, drop=fault.mode == "lost_response",
                        release=release)
 
@@ -105,6 +113,7 @@ class Sandbox:
             for provider in self.providers:
                 provider.reset()
             self.faults.clear()
+            self.faults.clear_conditions()
             self.requests.clear()
             self.clock.reset()
 
@@ -131,6 +140,10 @@ class Sandbox:
         if route == ("DELETE", "/_sandbox/faults"):
             self.faults.clear()
             return SandboxResponse(200, {"faults": []})
+        if route[1] == "/_sandbox/conditions":
+            return self._conditions(request)
+        if request.path.startswith("/_sandbox/stripe/"):
+            return next(p for p in self.providers if isinstance(p, Stripe)).handle_control(request)
         if route == ("GET", "/_sandbox/clock"):
             return SandboxResponse(200, self.clock.as_dict())
         if route == ("POST", "/_sandbox/clock"):
@@ -147,7 +160,23 @@ class Sandbox:
             return SandboxResponse(400, {"error": "invalid_clock",
                                          "message": 'expected {"advance_seconds": N} with N >= 0'})
         self.clock.advance(float(seconds))
+        for provider in self.providers:
+            provider.clock_moved()
         return SandboxResponse(200, self.clock.as_dict())
+
+    def _conditions(self, request: SandboxRequest) -> SandboxResponse:
+        if request.method == "GET":
+            return SandboxResponse(200, {"conditions": self.faults.all_conditions()})
+        if request.method == "POST":
+            try:
+                conditions = self.faults.set_conditions(request.body)
+            except FaultError as exc:
+                return SandboxResponse(400, {"error": "invalid_conditions", "message": str(exc)})
+            return SandboxResponse(201, {"conditions": conditions.as_dict()})
+        if request.method == "DELETE":
+            self.faults.clear_conditions()
+            return SandboxResponse(200, {"conditions": []})
+        return SandboxResponse(405, {"error": "method_not_allowed", "message": "GET, POST or DELETE"})
 
     def _hubspot_properties(self, request: SandboxRequest) -> SandboxResponse:
         hubspot = next(provider for provider in self.providers if isinstance(provider, HubSpot))
@@ -172,15 +201,22 @@ class Sandbox:
                 "zendesk": "POST /api/v2/tickets.json, GET /api/v2/tickets.json?external_id=, "
                            "GET /api/v2/tickets/{id}.json",
                 "resend": "POST /emails, GET /emails/{id}",
-                "stripe": "POST|GET /v1/checkout/sessions, GET /v1/checkout/sessions/{id}",
+                "stripe": "POST|GET /v1/checkout/sessions, GET /v1/checkout/sessions/{id}, "
+                          "GET|POST /v1/subscriptions, GET|POST|DELETE /v1/subscriptions/{id}, "
+                          "GET /v1/customers[/{id}], GET /v1/invoices[/{id}], GET /v1/charges/{id}, "
+                          "GET /v1/events[/{id}]",
             },
             "inspection": [
                 "GET /_sandbox/requests?provider=NAME",
                 "GET /_sandbox/state",
                 "POST /_sandbox/reset",
                 "GET|POST|DELETE /_sandbox/faults",
+                "GET|POST|DELETE /_sandbox/conditions",
                 "GET|POST /_sandbox/clock",
                 "GET|POST /_sandbox/hubspot/properties",
+                "POST /_sandbox/stripe/subscriptions/{id}/{cancel|pause|resume|past_due}",
+                "POST /_sandbox/stripe/invoices/{id}/pay, POST /_sandbox/stripe/invoices",
+                "POST /_sandbox/stripe/refunds, POST /_sandbox/stripe/events/{id}/deliver",
             ],
             "requests_recorded": len(self.requests.entries()),
         }

@@ -3,13 +3,14 @@
 - `reject`: a request the document does not allow is answered the way that provider answers it
   (status code and error body shape), before the sandbox's own handler sees it.
 - `vouch`: an answer that breaks the document is a bug in the sandbox, not in the caller: it becomes a
-  500 `sandbox_contract_violation` naming the problems, and is printed to stderr, so tests fail loudly.
+  500 in the provider's error shape with code `sandbox_contract_violation` (so the provider's client
+  raises it) and the `problems` listed, and is printed to stderr, so tests fail loudly.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from .contract import Contract, Violation
@@ -24,9 +25,34 @@ CONTRACTS: dict[str, Callable[[], Contract]] = {
     ),
     "zendesk": lambda: Contract(("zendesk-tickets.json",)),
     "resend": lambda: Contract(("resend.json",)),
-    # The hosted Checkout page is opened by the customer's browser; it is not part of the API.
-    "stripe": lambda: Contract(("stripe.json",), exempt_prefixes=("/c/pay/",), form_encoded=True),
+    # The hosted Checkout page is opened by the customer's browser; it is not part of the API. The
+    # 2026-05-27.dahlia document, revised to the 2026-10-28.endive shapes stripe-python 16.1.0 reads.
+    "stripe": lambda: Contract(
+        ("stripe.json",),
+        exempt_prefixes=("/c/pay/",),
+        form_encoded=True,
+        revisions={"stripe.json": "stripe-endive.revisions.json"},
+        strict=True,
+        embedded=_stripe_event_objects,
+    ),
 }
+
+
+def _stripe_event_objects(body: Any) -> Iterator[tuple[str, Any, str]]:
+    """The object each event in a Stripe answer carries (`data.object`, named by its own `object`):
+    an event, or a list of events."""
+    kind = body.get("object") if isinstance(body, dict) else None
+    if kind == "event":
+        events = [(body, "")]
+    elif kind == "list":
+        events = [(item, f"data/{index}/") for index, item in enumerate(body.get("data") or [])
+                  if isinstance(item, dict) and item.get("object") == "event"]
+    else:
+        return
+    for event, where in events:
+        carried = (event.get("data") or {}).get("object")
+        if isinstance(carried, dict) and isinstance(carried.get("object"), str):
+            yield carried["object"], carried, f"{where}data/object"
 
 
 class Conformance:
@@ -62,13 +88,12 @@ class Conformance:
             + "".join(f"  - {problem}\n" for problem in problems)
         )
         sys.stderr.flush()
-        body: dict[str, Any] = {
-            "error": "sandbox_contract_violation",
-            "message": f"the sandbox's {provider.name} answer breaks the provider's published spec",
-            "status": response.status,
-            "problems": problems,
-        }
-        return SandboxResponse(500, body)
+        answer = provider.error(500, "sandbox_contract_violation",
+                                f"the sandbox's {provider.name} answer (status {response.status}) breaks the "
+                                f"provider's published spec: {'; '.join(problems)[:2000]}")
+        body: dict[str, Any] = answer.body if isinstance(answer.body, dict) else {}
+        answer.body = {**body, "problems": problems}
+        return answer
 
 
 # ---- how each provider rejects a request that breaks its spec ---------------------------------

@@ -13,12 +13,18 @@ decoding does not read arrays of objects (it fails on `custom_fields`) and drops
 instead of reporting them, which Stripe rejects ("Received unknown parameter"). The decoded
 structure's strings are cast to the schema's scalar types (form values are all text) and validated
 against the same schema.
+
+Stripe's answers are held strictly: a property the document does not define is a violation too
+(openapi-core alone lets it pass), so an answer in an older or newer shape than the document's is caught;
+the objects a Stripe event embeds are held to the schema their `object` names. A document can carry
+revisions (`<name>-additions.json` beside it: what a newer API version adds or removes, each with its
+source), applied when it loads.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -35,7 +41,10 @@ from openapi_core.templating.responses.exceptions import ResponseFinderError
 from openapi_core.validation.request import validators as request_validators
 from openapi_core.validation.request.exceptions import MissingRequestBody
 from openapi_core.validation.response import validators as response_validators
-from openapi_core.validation.schemas import oas30_write_schema_validators_factory
+from openapi_core.validation.schemas import (
+    oas30_read_schema_validators_factory,
+    oas30_write_schema_validators_factory,
+)
 from openapi_core.validation.schemas.exceptions import InvalidSchemaValue
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
@@ -78,16 +87,38 @@ class _Response:
     headers: Headers = field(default_factory=Headers)
 
 
-class Document:
-    """One OpenAPI document from `specs/`."""
+class RevisionError(ValueError):
+    """A revision does not fit its document (an addition already there, a removal not there)."""
 
-    def __init__(self, filename: str) -> None:
+
+class Document:
+    """One OpenAPI document from `specs/`, with the revisions file `revisions` (in `specs/`) applied."""
+
+    def __init__(self, filename: str, revisions: str | None = None) -> None:
         self.filename = filename
         self.path = SPECS_DIR / filename
-        raw = _no_content_where_none_declared(_json_for_any_media(json.loads(self.path.read_text())))
+        loaded = json.loads(self.path.read_text())
+        if revisions:
+            loaded = apply_revisions(loaded, json.loads((SPECS_DIR / revisions).read_text()))
+        raw = _free_form_objects(_no_content_where_none_declared(_json_for_any_media(loaded)))
         self.raw: dict[str, Any] = raw if raw["openapi"].startswith("3.1") else _null_where_nullable(raw)
         self.version = self.raw["openapi"]
         self.server = _server_url(self.raw)
+        self._strict: dict[tuple[str | int, ...], Any] = {}
+
+    def strict_problems(self, schema: SchemaPath, value: Any, where: str = "") -> list[str]:
+        """What in `value` breaks `schema`, a property the schema does not define included."""
+        key = tuple(schema.parts)
+        validator = self._strict.get(key)
+        if validator is None:
+            validator = self._strict[key] = oas30_read_schema_validators_factory.create(
+                self.spec, schema, forbid_unspecified_additional_properties=True)
+        try:
+            validator.validate(value)
+        except InvalidSchemaValue as exc:
+            return [f"{where}{_located(error)}" for error in exc.schema_errors
+                    if isinstance(error, ValidationError)]
+        return []
 
     @cached_property
     def spec(self) -> SchemaPath:
@@ -116,17 +147,31 @@ class Document:
         return APICallPathFinder(self.spec).find(method.lower(), self.server + path)
 
 
+Embedded = Callable[[Any], Iterator[tuple[str, Any, str]]]
+
+
 class Contract:
     """A provider's documents. `exempt_prefixes`: paths the sandbox serves that are not part of the
-    provider's API (Stripe's hosted Checkout page, opened by a browser)."""
+    provider's API (Stripe's hosted Checkout page, opened by a browser). `strict`: answers may hold no
+    property the document does not define. `embedded(body)`: (schema name, value, where) for objects an
+    answer carries whose schema the document leaves open (a Stripe event's `data.object`)."""
 
     def __init__(
-        self, filenames: tuple[str, ...], exempt_prefixes: tuple[str, ...] = (), *, form_encoded: bool = False
+        self,
+        filenames: tuple[str, ...],
+        exempt_prefixes: tuple[str, ...] = (),
+        *,
+        form_encoded: bool = False,
+        revisions: dict[str, str] | None = None,
+        strict: bool = False,
+        embedded: Embedded | None = None,
     ) -> None:
-        self.documents = [Document(filename) for filename in filenames]
+        self.documents = [Document(filename, (revisions or {}).get(filename)) for filename in filenames]
         self.exempt_prefixes = exempt_prefixes
         # Stripe encodes query strings like its bodies (`expand[]=...`, `created[gte]=...`).
         self.form_encoded = form_encoded
+        self.strict = strict
+        self.embedded = embedded
 
     def warm(self) -> None:
         """Build what the first request would otherwise build (so no caller times out on it)."""
@@ -201,7 +246,71 @@ class Contract:
             if isinstance(error, ResponseFinderError):
                 continue
             problems.append(_describe(error))
+        if self.strict and declared is not None and not problems and answer.data:
+            problems.extend(self._strict_problems(document, responses_path / declared, answer.data))
         return problems
+
+    def _strict_problems(self, document: Document, declared: SchemaPath, data: bytes) -> list[str]:
+        media = declared / "content" / "application/json"
+        if "schema" not in media:
+            return []
+        body = json.loads(data)
+        problems = document.strict_problems(media / "schema", body)
+        schemas = document.spec / "components" / "schemas"
+        for name, value, where in self.embedded(body) if self.embedded else ():
+            if name not in schemas:
+                problems.append(f"{where}: an object `{name}` the document has no schema for")
+                continue
+            problems.extend(document.strict_problems(schemas / name, value, f"{where}/"))
+        return problems
+
+
+def apply_revisions(document: dict[str, Any], revisions: dict[str, Any]) -> dict[str, Any]:
+    """`document` with each of `revisions["additions"]` ({target: [keys...], value}) set and each of
+    `revisions["removals"]` ({target}) deleted; raises RevisionError when a target does not fit."""
+    for addition in revisions.get("additions", []):
+        *parents, name = addition["target"]
+        holder = _at(document, parents)
+        if name in holder:
+            raise RevisionError(f"{'/'.join(addition['target'])} is already in the document")
+        holder[name] = addition["value"]
+    for removal in revisions.get("removals", []):
+        *parents, name = removal["target"]
+        holder = _at(document, parents)
+        if name not in holder:
+            raise RevisionError(f"{'/'.join(removal['target'])} is not in the document")
+        del holder[name]
+        if parents and parents[-1] == "properties":  # a removed property is no longer required either
+            owner = _at(document, parents[:-1])
+            if name in owner.get("required", []):
+                owner["required"] = [item for item in owner["required"] if item != name]
+    return document
+
+
+def _at(document: dict[str, Any], keys: list[str]) -> dict[str, Any]:
+    node: Any = document
+    for key in keys:
+        if not isinstance(node, dict) or key not in node:
+            raise RevisionError(f"{'/'.join(keys)} is not in the document")
+        node = node[key]
+    if not isinstance(node, dict):
+        raise RevisionError(f"{'/'.join(keys)} is not an object")
+    return node
+
+
+def _free_form_objects(node: Any) -> Any:
+    """A schema `{"type": "object"}` with neither `properties` nor `additionalProperties` is a free-form
+    object ("additionalProperties defaults to true", OpenAPI 3.0.3, Schema Object; Stripe's event
+    `data.object`); say so, so that a strict check does not read it as "no properties allowed"."""
+    if isinstance(node, list):
+        return [_free_form_objects(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {key: _free_form_objects(value) for key, value in node.items()}
+    if (out.get("type") == "object" and "properties" not in out and "additionalProperties" not in out
+            and not {"anyOf", "oneOf", "allOf"} & set(out)):
+        out["additionalProperties"] = True
+    return out
 
 
 def _json_for_any_media(node: Any) -> Any:
@@ -329,6 +438,17 @@ def _parameter_violation(error: BaseException) -> Violation:
     return Violation(
         "input", _describe(error), (name,) if name else (), missing="Missing" in type(error).__name__
     )
+
+
+def _located(error: ValidationError) -> str:
+    """`path: message`, with the alternative that came closest when no alternative of an anyOf fits."""
+    if error.validator in ("anyOf", "oneOf") and error.context:
+        # The alternative that got furthest into the value says most (an object checked against its
+        # object form, not against the id form).
+        deepest = max(error.context, key=lambda inner: len(list(inner.absolute_path)))
+        return f"{_located(deepest)} (no alternative of {error.validator} fits)"
+    path = "/".join(str(part) for part in error.absolute_path) or "(body)"
+    return f"{path}: {error.message}"
 
 
 def _describe(error: BaseException) -> str:

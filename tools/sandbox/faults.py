@@ -11,11 +11,17 @@
                  so the client sees a timeout although the side effect happened.
 
 Provider-specific errors are status faults with the provider's code, e.g. HubSpot 423 (locked) and
-477 (migration in progress, Retry-After), HubSpot 429 `DAILY`, Resend 429 `daily_quota_exceeded`.
+477 (migration in progress, Retry-After), HubSpot 429 `DAILY`, Resend 429 `daily_quota_exceeded`,
+Stripe 429 `lock_timeout` (answered with `Stripe-Should-Retry: true`).
+
+Standing conditions per provider (`Conditions`), until changed or reset: `latency_ms`, added to every
+answer (a benchmark states the provider's real-world latency), and `requests_per_second`, past which a
+request in the same one-second window is answered 429 in the provider's shape (none by default).
 """
 
 import itertools
-from dataclasses import asdict, dataclass
+from collections import deque
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 MODES = frozenset({"status", "delay", "lost_response"})
@@ -47,11 +53,55 @@ class Fault:
         return asdict(self)
 
 
+@dataclass
+class Conditions:
+    provider: str
+    latency_ms: float = 0.0
+    requests_per_second: int | None = None
+    _admitted: deque[float] = field(default_factory=deque, repr=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"provider": self.provider, "latency_ms": self.latency_ms,
+                "requests_per_second": self.requests_per_second}
+
+    def admit(self, now: float) -> bool:
+        """Whether a request arriving at `now` (monotonic seconds) is within the rate: at most
+        `requests_per_second` admitted in the last second (a sliding window)."""
+        if self.requests_per_second is None:
+            return True
+        while self._admitted and now - self._admitted[0] >= 1.0:
+            self._admitted.popleft()
+        if len(self._admitted) >= self.requests_per_second:
+            return False
+        self._admitted.append(now)
+        return True
+
+
 class FaultBook:
     def __init__(self, providers: frozenset[str]) -> None:
         self._providers = providers
         self._faults: list[Fault] = []
         self._ids = itertools.count(1)
+        self._conditions: dict[str, Conditions] = {}
+
+    def set_conditions(self, spec: Any) -> Conditions:
+        """{"provider", "latency_ms" (>= 0, default 0), "requests_per_second" (>= 1, or null for none)}."""
+        if not isinstance(spec, dict) or spec.get("provider") not in self._providers:
+            raise FaultError(f"expected {{\"provider\": one of {sorted(self._providers)}, ...}}")
+        latency, rate = spec.get("latency_ms", 0), spec.get("requests_per_second")
+        if isinstance(latency, bool) or not isinstance(latency, int | float) or not 0 <= latency <= 60_000:
+            raise FaultError("latency_ms must be a number from 0 to 60000")
+        if rate is not None and (isinstance(rate, bool) or not isinstance(rate, int) or rate < 1):
+            raise FaultError("requests_per_second must be a whole number >= 1, or null")
+        conditions = Conditions(spec["provider"], float(latency), rate)
+        self._conditions[conditions.provider] = conditions
+        return conditions
+
+    def conditions(self, provider: str) -> Conditions:
+        return self._conditions.get(provider) or Conditions(provider)
+
+    def all_conditions(self) -> list[dict[str, Any]]:
+        return [conditions.as_dict() for conditions in self._conditions.values()]
 
     def add(self, spec: Any) -> Fault:
         if not isinstance(spec, dict):
@@ -104,4 +154,8 @@ class FaultBook:
         return [fault.as_dict() for fault in self._faults]
 
     def clear(self) -> None:
+        """Forget the pending faults (the standing conditions stay until `clear_conditions`)."""
         self._faults.clear()
+
+    def clear_conditions(self) -> None:
+        self._conditions.clear()

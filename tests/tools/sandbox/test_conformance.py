@@ -4,7 +4,6 @@ answer that breaks the document is a loud 500."""
 
 import base64
 import json
-from collections.abc import Iterator
 from email.message import Message
 from typing import Any
 from urllib.parse import urlencode
@@ -23,16 +22,10 @@ AUTH = {
 FORM = "application/x-www-form-urlencoded"
 
 
-@pytest.fixture(scope="module")
-def shared_sandbox() -> Sandbox:
-    return Sandbox()
-
-
 @pytest.fixture
-def sandbox(shared_sandbox: Sandbox) -> Iterator[Sandbox]:
-    shared_sandbox.reset()
-    yield shared_sandbox
-    shared_sandbox.reset()
+def sandbox(held: Sandbox) -> Sandbox:
+    """Here, the in-process sandbox (tests/tools/sandbox/conftest.py)."""
+    return held
 
 
 def call(
@@ -350,7 +343,7 @@ def test_an_answer_that_breaks_the_spec_is_a_loud_500(
     monkeypatch.setattr(handler, "handle", lambda request: broken)
     answer = call(sandbox, provider, method, path, body)
     assert answer.status == 500
-    assert answer.body["error"] == "sandbox_contract_violation" and answer.body["problems"]
+    assert "sandbox_contract_violation" in json.dumps(answer.body) and answer.body["problems"]
     assert f"SANDBOX BUG: {provider} answer" in capsys.readouterr().err
 
 
@@ -400,7 +393,8 @@ def test_every_subscription_answer_conforms_to_the_spec(sandbox: Sandbox) -> Non
     paid = ok("POST", "/v1/subscriptions", "customer=cus_A&items[0][price]=price_1&items[0][quantity]=2")
     trial = ok("POST", "/v1/subscriptions", "customer=cus_A&items[0][price]=price_1&trial_period_days=7")
     assert paid["items"]["data"][0]["price"]["product"].startswith("prod_")
-    assert trial["trial_start"] == trial["current_period_start"] and trial["status"] == "trialing"
+    assert trial["trial_start"] == trial["items"]["data"][0]["current_period_start"]
+    assert trial["status"] == "trialing"
     ok("GET", f"/v1/subscriptions/{paid['id']}")
     ok("POST", f"/v1/subscriptions/{trial['id']}",
        "cancel_at_period_end=true&cancellation_details[comment]=bye")

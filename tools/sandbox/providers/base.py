@@ -34,6 +34,10 @@ class Provider(abc.ABC):
             response.headers["Retry-After"] = str(int(fault.retry_after))
         return response
 
+    def clock_moved(self) -> None:
+        """The sandbox clock moved forward: do what the provider does on its own by then (Stripe renews)."""
+        return None
+
     def owns(self, path: str) -> bool:
         return path.startswith(self.path_prefixes)
 

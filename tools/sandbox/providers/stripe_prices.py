@@ -1,7 +1,8 @@
 """The sandbox's Stripe prices: every `price_...` id a request names exists, as a monthly recurring
 per-unit price of SANDBOX_UNIT_AMOUNT SANDBOX_CURRENCY (real prices come from the Stripe dashboard per
 environment). `price_object` is the Price as Stripe embeds it in a subscription item
-(https://docs.stripe.com/api/prices/object; schema `price` of stripe/openapi spec3, 2024-04-10)."""
+(https://docs.stripe.com/api/prices/object; schema `price` of specs/stripe.json, 2026-05-27.dahlia:
+`recurring` has had no `aggregate_usage` since 2025-03-31.basil)."""
 
 import hashlib
 from typing import Any
@@ -17,7 +18,7 @@ def product_id(price_id: str) -> str:
     return "prod_" + hashlib.sha256(price_id.encode()).hexdigest()[:14]
 
 
-def price_object(price_id: str) -> dict[str, Any]:
+def price_object(price_id: str, livemode: bool = False) -> dict[str, Any]:
     return {
         "id": price_id,
         "object": "price",
@@ -26,13 +27,12 @@ def price_object(price_id: str) -> dict[str, Any]:
         "created": PRICES_CREATED,
         "currency": SANDBOX_CURRENCY,
         "custom_unit_amount": None,
-        "livemode": False,
+        "livemode": livemode,
         "lookup_key": None,
         "metadata": {},
         "nickname": None,
         "product": product_id(price_id),
-        "recurring": {"aggregate_usage": None, "interval": "month", "interval_count": 1, "meter": None,
-                      "usage_type": "licensed"},
+        "recurring": {"interval": "month", "interval_count": 1, "meter": None, "usage_type": "licensed"},
         "tax_behavior": "unspecified",
         "tiers_mode": None,
         "transform_quantity": None,

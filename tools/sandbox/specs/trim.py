@@ -7,12 +7,14 @@ request or an unexpanded response may contain:
   `description` is kept: its value is a schema object, not a string; response objects keep theirs,
   which OpenAPI requires);
 - expansions: Stripe marks a field that can be expanded from an id into an object with
-  `x-expansionResources`, its `anyOf` listing the id form and the object forms. The sandbox never
-  expands, so only the id form is kept (https://docs.stripe.com/api/expanding_objects), which also
-  drops most of the document's graph.
+  `x-expansionResources`, its `anyOf` listing the id form and the object forms
+  (https://docs.stripe.com/api/expanding_objects). Only the id form is kept, plus the object forms named
+  with `--expandable` (the resources the sandbox holds and can expand), which drops most of the
+  document's graph.
 
 Usage:
-    python -m tools.sandbox.specs.trim FULL.json OUT.json --keep "post /v1/checkout/sessions" ...
+    python -m tools.sandbox.specs.trim FULL.json OUT.json --keep "post /v1/checkout/sessions" ... \
+        [--expandable customer ...]
 Raises SystemExit with a message when an operation to keep is not in the document.
 """
 
@@ -32,17 +34,21 @@ class TrimError(ValueError):
     pass
 
 
-def _reduce(node: Any, in_schema: bool = False) -> Any:
+SCHEMA_REF = "#/components/schemas/"
+
+
+def _reduce(node: Any, in_schema: bool = False, expandable: frozenset[str] = frozenset()) -> Any:
     if isinstance(node, list):
-        return [_reduce(item, in_schema) for item in node]
+        return [_reduce(item, in_schema, expandable) for item in node]
     if not isinstance(node, dict):
         return node
     if "x-expansionResources" in node and "anyOf" in node:
-        unexpanded = [option for option in node["anyOf"] if "$ref" not in option]
+        kept = [option for option in node["anyOf"]
+                if "$ref" not in option or option["$ref"].removeprefix(SCHEMA_REF) in expandable]
         node = {key: value for key, value in node.items() if key != "x-expansionResources"}
-        node["anyOf"] = unexpanded
+        node["anyOf"] = kept
     return {
-        key: _reduce(value, in_schema or key == "schema")
+        key: _reduce(value, in_schema or key == "schema", expandable)
         for key, value in node.items()
         if not (in_schema and key in PROSE and isinstance(value, str))
     }
@@ -75,8 +81,11 @@ def _resolve(document: dict[str, Any], ref: str) -> tuple[list[str], Any]:
     return parts, node
 
 
-def trim(document: dict[str, Any], keep: list[tuple[str, str]]) -> dict[str, Any]:
-    """The document with only the `keep` operations ((method, path) pairs) and what they reference."""
+def trim(
+    document: dict[str, Any], keep: list[tuple[str, str]], expandable: frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    """The document with only the `keep` operations ((method, path) pairs) and what they reference;
+    an expandable field keeps its object form only for the schemas named in `expandable`."""
     paths: dict[str, dict[str, Any]] = {}
     for method, path in keep:
         item = document.get("paths", {}).get(path)
@@ -87,7 +96,7 @@ def trim(document: dict[str, Any], keep: list[tuple[str, str]]) -> dict[str, Any
     out: dict[str, Any] = {
         key: value for key, value in document.items() if key not in ("paths", "components", "webhooks")
     }
-    out["paths"] = _reduce(paths)
+    out["paths"] = _reduce(paths, expandable=expandable)
     components: dict[str, dict[str, Any]] = {}
     # Security schemes are referenced by name, not by $ref: keep those the document declares.
     schemes = document.get("components", {}).get("securitySchemes")
@@ -103,7 +112,7 @@ def trim(document: dict[str, Any], keep: list[tuple[str, str]]) -> dict[str, Any
         parts, target = _resolve(document, ref)
         if len(parts) != 3 or parts[0] != "components":
             raise TrimError(f"references must point at components/<kind>/<name>, got {ref!r}")
-        reduced = _reduce(target, in_schema=parts[1] == "schemas")
+        reduced = _reduce(target, in_schema=parts[1] == "schemas", expandable=expandable)
         components.setdefault(parts[1], {})[parts[2]] = reduced
         pending.extend(_refs(reduced))
     if components:
@@ -134,10 +143,17 @@ def main(argv: list[str] | None = None) -> int:
         metavar="'METHOD /path'",
         help="an operation to keep (repeatable)",
     )
+    parser.add_argument(
+        "--expandable",
+        action="append",
+        default=[],
+        metavar="SCHEMA",
+        help="a schema whose expanded form is kept where a field can be expanded into it (repeatable)",
+    )
     args = parser.parse_args(argv)
     try:
         document = json.loads(args.full.read_text())
-        subset = trim(document, args.keep)
+        subset = trim(document, args.keep, frozenset(args.expandable))
     except (OSError, json.JSONDecodeError, TrimError) as exc:
         print(f"✗ {exc}", file=sys.stderr)
         return 2
