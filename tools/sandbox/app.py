@@ -11,7 +11,7 @@ from .clock import SandboxClock
 from .conformance import Conformance
 from .faults import FaultBook, FaultError
 from .messages import SandboxRequest, SandboxResponse
-from .providers import HubSpot, Provider, all_providers
+from .providers import HubSpot, Provider, StoreProvider, all_providers
 from .recorder import RequestLog
 
 
@@ -39,6 +39,10 @@ class Sandbox:
         return next((provider for provider in self.providers if provider.owns(path)), None)
 
     def dispatch(self, request: SandboxRequest) -> Outcome:
+        store = next((provider for provider in self.providers
+                      if isinstance(provider, StoreProvider) and provider.owns_control(request.path)), None)
+        if store is not None:  # takes the lock itself: it pushes notifications after releasing it
+            return Outcome(store.control(request, self._lock))
         if request.path == "/" or request.path.startswith("/_sandbox/"):
             with self._lock:
                 return Outcome(self._control(request))
@@ -173,6 +177,8 @@ class Sandbox:
                            "GET /api/v2/tickets/{id}.json",
                 "resend": "POST /emails, GET /emails/{id}",
                 "stripe": "POST|GET /v1/checkout/sessions, GET /v1/checkout/sessions/{id}",
+                "app_store": "GET /inApps/v1/subscriptions/{id}, GET /inApps/v1/transactions/{id}, "
+                             "POST|GET /inApps/v1/notifications/test (Production under /production)",
             },
             "inspection": [
                 "GET /_sandbox/requests?provider=NAME",
@@ -181,6 +187,7 @@ class Sandbox:
                 "GET|POST|DELETE /_sandbox/faults",
                 "GET|POST /_sandbox/clock",
                 "GET|POST /_sandbox/hubspot/properties",
+                "GET|POST /_sandbox/app_store/... (purchases, transitions, notifications, root certificate)",
             ],
             "requests_recorded": len(self.requests.entries()),
         }
