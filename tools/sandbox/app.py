@@ -179,6 +179,8 @@ class Sandbox:
                 "stripe": "POST|GET /v1/checkout/sessions, GET /v1/checkout/sessions/{id}",
                 "app_store": "GET /inApps/v1/subscriptions/{id}, GET /inApps/v1/transactions/{id}, "
                              "POST|GET /inApps/v1/notifications/test (Production under /production)",
+                "google_play": "GET .../purchases/subscriptionsv2/tokens/{token} (+ :cancel, :revoke), "
+                               "POST .../purchases/subscriptions/{id}/tokens/{token}:acknowledge",
             },
             "inspection": [
                 "GET /_sandbox/requests?provider=NAME",
@@ -188,6 +190,7 @@ class Sandbox:
                 "GET|POST /_sandbox/clock",
                 "GET|POST /_sandbox/hubspot/properties",
                 "GET|POST /_sandbox/app_store/... (purchases, transitions, notifications, root certificate)",
+                "GET|POST /_sandbox/google_play/... (purchases, transitions, notifications)",
             ],
             "requests_recorded": len(self.requests.entries()),
         }

@@ -3,6 +3,7 @@
 from ..clock import SandboxClock
 from .app_store import AppStore
 from .base import Provider
+from .google_play import GooglePlay
 from .hubspot import HubSpot
 from .resend import Resend
 from .store import StoreProvider
@@ -13,8 +14,8 @@ from .zendesk import Zendesk
 def all_providers(clock: SandboxClock | None = None) -> list[Provider]:
     """Every provider, sharing one clock."""
     clock = clock or SandboxClock()
-    return [HubSpot(clock), Zendesk(clock), Resend(clock), Stripe(clock), AppStore(clock)]
+    return [HubSpot(clock), Zendesk(clock), Resend(clock), Stripe(clock), AppStore(clock), GooglePlay(clock)]
 
 
-__all__ = ["AppStore", "HubSpot", "Provider", "Resend", "StoreProvider", "Stripe", "Zendesk",
+__all__ = ["AppStore", "GooglePlay", "HubSpot", "Provider", "Resend", "StoreProvider", "Stripe", "Zendesk",
            "all_providers"]
