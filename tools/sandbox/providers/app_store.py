@@ -84,7 +84,9 @@ DEFAULT_APP_APPLE_ID = 1234567890
 DEFAULT_GROUP = "20000001"
 # Apple offers billing grace periods of 3, 16 or 28 days; 16 is the sandbox's default.
 DEFAULT_GRACE_DAYS = 16
-# errorCode -> errorMessage of the APIError values the sandbox answers (appstoreserverlibrary/api_client.py).
+# errorCode -> errorMessage of the APIError values the sandbox answers. The codes are Apple's
+# (https://developer.apple.com/documentation/appstoreserverapi/error-codes, APIError in
+# appstoreserverlibrary/api_client.py); the message texts are the sandbox's: the library reads the code.
 ERRORS = {
     4000000: "Invalid request.",
     4000006: "Invalid transaction id.",
