@@ -96,7 +96,8 @@ def test_index_describes_the_sandbox(url: str) -> None:
     answer = requests.get(f"{url}/", timeout=5)
     assert answer.status_code == 200
     assert answer.json()["status"] == "ok"
-    assert set(answer.json()["providers"]) == {"hubspot", "zendesk", "resend", "stripe"}
+    assert set(answer.json()["providers"]) == {"hubspot", "zendesk", "resend", "stripe", "app_store",
+                                               "google_play"}
 
 
 def test_start_sandbox_binds_to_loopback_only(sandbox: tuple[SandboxServer, str]) -> None:
@@ -423,7 +424,8 @@ def test_reset_forgets_state_requests_and_faults(url: str) -> None:
     assert requests.post(f"{url}/_sandbox/reset", timeout=5).json() == {"reset": True}
     assert state(url) == {"contacts": [], "gdpr_deleted": [], "tickets": [], "emails": [],
                           "checkout_sessions": [], "subscriptions": [], "customers": [], "invoices": [],
-                          "charges": [], "stripe_events": []}
+                          "charges": [], "stripe_events": [], "app_store_subscriptions": [],
+                          "app_store_notifications": [], "play_subscriptions": [], "play_notifications": []}
     assert recorded(url) == []
     assert requests.get(f"{url}/_sandbox/faults", timeout=5).json() == {"faults": []}
     # Idempotency keys are forgotten too: the same key creates a fresh ticket.

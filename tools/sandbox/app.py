@@ -13,7 +13,7 @@ from .clock import SandboxClock
 from .conformance import Conformance
 from .faults import FaultBook, FaultError
 from .messages import SandboxRequest, SandboxResponse
-from .providers import HubSpot, Provider, Stripe, all_providers
+from .providers import HubSpot, Provider, StoreProvider, Stripe, all_providers
 from .recorder import RequestLog
 
 
@@ -43,6 +43,10 @@ class Sandbox:
         return next((provider for provider in self.providers if provider.owns(path)), None)
 
     def dispatch(self, request: SandboxRequest) -> Outcome:
+        store = next((provider for provider in self.providers
+                      if isinstance(provider, StoreProvider) and provider.owns_control(request.path)), None)
+        if store is not None:  # takes the lock itself: it pushes notifications after releasing it
+            return Outcome(store.control(request, self._lock))
         if request.path == "/" or request.path.startswith("/_sandbox/"):
             with self._lock:
                 return Outcome(self._control(request))
@@ -205,6 +209,10 @@ class Sandbox:
                           "GET|POST /v1/subscriptions, GET|POST|DELETE /v1/subscriptions/{id}, "
                           "GET /v1/customers[/{id}], GET /v1/invoices[/{id}], GET /v1/charges/{id}, "
                           "GET /v1/events[/{id}]",
+                "app_store": "GET /inApps/v1/subscriptions/{id}, GET /inApps/v1/transactions/{id}, "
+                             "POST|GET /inApps/v1/notifications/test (Production under /production)",
+                "google_play": "GET .../purchases/subscriptionsv2/tokens/{token} (+ :cancel, :revoke), "
+                               "POST .../purchases/subscriptions/{id}/tokens/{token}:acknowledge",
             },
             "inspection": [
                 "GET /_sandbox/requests?provider=NAME",
@@ -217,6 +225,8 @@ class Sandbox:
                 "POST /_sandbox/stripe/subscriptions/{id}/{cancel|pause|resume|past_due}",
                 "POST /_sandbox/stripe/invoices/{id}/pay, POST /_sandbox/stripe/invoices",
                 "POST /_sandbox/stripe/refunds, POST /_sandbox/stripe/events/{id}/deliver",
+                "GET|POST /_sandbox/app_store/... (purchases, transitions, notifications, root certificate)",
+                "GET|POST /_sandbox/google_play/... (purchases, transitions, notifications)",
             ],
             "requests_recorded": len(self.requests.entries()),
         }

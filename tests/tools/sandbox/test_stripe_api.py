@@ -11,7 +11,7 @@ import pytest
 import requests
 import stripe
 
-from tests.tools.sandbox.conftest import Receiver
+from tests.tools.sandbox.conftest import WebhookReceiver
 from tools.sandbox import SandboxServer
 from tools.sandbox.providers.stripe import LIVE_KEY_ENV
 from tools.sandbox.providers.stripe_events import API_VERSION, RETENTION_SECONDS
@@ -305,7 +305,7 @@ def test_the_clock_renews_and_the_renewal_is_a_paid_subscription_cycle_invoice(u
     ],
 )
 def test_a_change_behind_the_apps_back_is_recorded_but_not_delivered(
-    url: str, webhook: Receiver, action: str, status: str, events: list[str]
+    url: str, webhook: WebhookReceiver, action: str, status: str, events: list[str]
 ) -> None:
     session = checkout_paid(url)
     delivered_before = len(webhook.received)
@@ -391,7 +391,7 @@ def test_a_refund_and_a_one_off_invoice(url: str) -> None:
 
 
 def test_deliver_true_sends_the_changes_events_signed_whatever_the_enabled_events(
-    url: str, webhook: Receiver
+    url: str, webhook: WebhookReceiver
 ) -> None:
     session = checkout_paid(url)
     assert webhook.types() == ["checkout.session.completed"]  # the endpoint's default enabled events
@@ -410,7 +410,7 @@ def test_deliver_true_sends_the_changes_events_signed_whatever_the_enabled_event
 
 
 def test_the_enabled_events_decide_what_is_sent_on_its_own(
-    url: str, webhook: Receiver, monkeypatch: pytest.MonkeyPatch
+    url: str, webhook: WebhookReceiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(WEBHOOK_EVENTS_ENV, "customer.subscription.created,invoice.paid")
     checkout_paid(url)
@@ -424,7 +424,7 @@ def test_the_enabled_events_decide_what_is_sent_on_its_own(
     assert webhook.types()[-1] == "customer.created"
 
 
-def test_an_unanswered_delivery_stays_pending(url: str, webhook: Receiver) -> None:
+def test_an_unanswered_delivery_stays_pending(url: str, webhook: WebhookReceiver) -> None:
     webhook.shutdown()  # the endpoint is down
     webhook.server_close()
     session = checkout_paid(url)

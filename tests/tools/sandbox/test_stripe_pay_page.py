@@ -11,7 +11,7 @@ import pytest
 import requests
 import stripe
 
-from tests.tools.sandbox.conftest import Receiver
+from tests.tools.sandbox.conftest import WebhookReceiver
 from tools.sandbox import start_sandbox
 from tools.sandbox.providers.stripe_webhook import WEBHOOK_URL_ENV
 
@@ -46,7 +46,7 @@ def test_the_pay_page_offers_the_button(sandbox_url: str) -> None:
 
 
 def test_the_button_completes_the_session_and_sends_a_signed_event(
-    sandbox_url: str, webhook: Receiver
+    sandbox_url: str, webhook: WebhookReceiver
 ) -> None:
     session = new_session(sandbox_url)
 
