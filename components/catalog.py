@@ -7,6 +7,7 @@ Standard library only: the local runner imports this module without Pulumi insta
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,12 @@ from typing import Any
 DEFAULT_CATALOG_PATH = Path(__file__).resolve().parent.parent / "components" / "data" / "catalog.json"
 TRIGGER_TYPES = ("http", "pubsub", "firestore", "schedule")
 FIRESTORE_EVENTS = ("created", "deleted")
+# A lowercase Python name whose Cloud name (`_` as `-`) is a Cloud Run service name: letters, digits and
+# hyphens, a letter first, at most 63 characters (RFC 1035 labels).
+_FUNCTION_NAME = re.compile(r"^[a-z](?:[a-z0-9_]{0,61}[a-z0-9])?$")
+# A URL path of RFC 3986 segments (3.3, pchar): no quote, backslash or space, so it can stand in a
+# Cloudflare rule expression's string literal.
+_URL_PATH = re.compile(r"^(?:/[A-Za-z0-9._~!$&'()*+,;=:@%-]*)+$")
 
 
 class CatalogError(ValueError):
@@ -140,6 +147,11 @@ def _parse_trigger(raw: dict[str, Any], where: str, topics: tuple[str, ...]) -> 
         raise CatalogError(f"{where}: a public http trigger needs a 'path' starting with '/'")
     if trigger.path and "*" in trigger.path.removesuffix("/**"):
         raise CatalogError(f"{where}: a path may only end in '/**' (a prefix route), no other wildcard")
+    if trigger.path and not _URL_PATH.match(trigger.path.removesuffix("/**")):
+        raise CatalogError(
+            f"{where}: path {trigger.path!r} is not a URL path (RFC 3986: '/'-separated segments of "
+            "letters, digits and -._~!$&'()*+,;=:@%)"
+        )
     if kind == "pubsub" and trigger.topic not in topics:
         raise CatalogError(f"{where}: trigger topic '{trigger.topic}' is not in the catalog's topics")
     if kind == "firestore" and not (trigger.event and trigger.document):
@@ -157,6 +169,11 @@ def _parse_function(raw: dict[str, Any], index: int, topics: tuple[str, ...]) ->
     where = f"catalog functions[{index}]"
     name = _require(raw, "name", str, where)
     where = f"catalog function '{name}'"
+    if not _FUNCTION_NAME.match(name):
+        raise CatalogError(
+            f"{where}: a name is lowercase letters, digits and '_', a letter first, at most 63 characters "
+            "(its Cloud Run service name replaces '_' with '-')"
+        )
     limits_raw = _require(raw, "limits", dict, where)
     limits = Limits(
         memory=_require(limits_raw, "memory", str, where),
@@ -201,7 +218,14 @@ def parse_catalog(raw: dict[str, Any]) -> Catalog:
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         raise CatalogError(f"catalog: duplicate function names {duplicates}")
-    return Catalog(topics=topics, push_subscription=policy, functions=functions)
+    # What the program builds on: the dead-letter alert watches each topic's dead-letter subscription, the
+    # edge rate-limits the exact public paths and the uptime checks probe the public functions.
+    if not topics:
+        raise CatalogError("catalog: 'topics' is empty; the functions need at least one topic")
+    catalog = Catalog(topics=topics, push_subscription=policy, functions=functions)
+    if not any(not spec.trigger.is_prefix for spec in catalog.public_http):
+        raise CatalogError("catalog: no public http function with an exact path; the API needs at least one")
+    return catalog
 
 
 def load_catalog(path: Path | str = DEFAULT_CATALOG_PATH) -> Catalog:

@@ -97,6 +97,26 @@ def entry(raw: dict[str, Any], name: str) -> dict[str, Any]:
             lambda c: entry(c, "ops_console")["trigger"].update(path="/ops*"),
             "may only end in '/**'",
         ),
+        (
+            lambda c: entry(c, "support_request")["trigger"].update(path="v1/support"),
+            "public http trigger needs a 'path' starting with '/'",
+        ),
+        (
+            lambda c: entry(c, "support_request")["trigger"].update(path='/v1/"support"'),
+            "is not a URL path",
+        ),
+        (lambda c: entry(c, "support_request")["trigger"].update(path="/v1/sup port"), "is not a URL path"),
+        (lambda c: entry(c, "crm_worker").update(name="CRM_worker"), "a name is lowercase letters"),
+        (lambda c: entry(c, "crm_worker").update(name="crm_worker_"), "a name is lowercase letters"),
+        (
+            lambda c: c.update(topics=[], functions=[{**entry(c, "stripe_webhook"), "publishes": []}]),
+            "'topics' is empty",
+        ),
+        (
+            lambda c: c.update(functions=[entry(c, "ops_console")]),
+            "no public http function with an exact path",
+        ),
+        (lambda c: c.update(functions=[]), "no public http function with an exact path"),
     ],
 )
 def test_malformed_catalog_names_the_entry_and_field(mutate: Any, message: str) -> None:
@@ -105,6 +125,12 @@ def test_malformed_catalog_names_the_entry_and_field(mutate: Any, message: str) 
     with pytest.raises(CatalogError) as raised:
         parse_catalog(raw)
     assert message in str(raised.value)
+
+
+def test_a_function_the_program_names_must_be_in_the_catalog(catalog: Catalog) -> None:
+    # __main__ resolves the webhook (monitoring, the stripeWebhookUrl output) through the catalog.
+    with pytest.raises(KeyError, match="stripe_hook"):
+        catalog.function("stripe_hook")
 
 
 def test_loader_imports_without_pulumi() -> None:
