@@ -65,6 +65,14 @@ class Trigger:
 
 
 @dataclass(frozen=True)
+class RoleGrant:
+    """A project role a function's service account holds, and why the function needs it."""
+
+    role: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class FunctionSpec:
     name: str
     entry_point: str
@@ -72,6 +80,8 @@ class FunctionSpec:
     trigger: Trigger
     publishes: tuple[str, ...]
     secrets: tuple[str, ...]
+    # Project roles beyond the catalog's common ones; topics and secrets are granted per resource.
+    roles: tuple[RoleGrant, ...]
     env: dict[str, str]
     limits: Limits
 
@@ -95,7 +105,13 @@ class PushSubscriptionPolicy:
 class Catalog:
     topics: tuple[str, ...]
     push_subscription: PushSubscriptionPolicy
+    # Project roles every function's service account holds.
+    common_roles: tuple[RoleGrant, ...] = ()
     functions: tuple[FunctionSpec, ...] = field(default_factory=tuple)
+
+    def project_roles(self, spec: FunctionSpec) -> tuple[RoleGrant, ...]:
+        """Every project role `spec`'s service account holds: the common ones, then its own."""
+        return (*self.common_roles, *spec.roles)
 
     def function(self, name: str) -> FunctionSpec:
         for spec in self.functions:
@@ -165,6 +181,20 @@ def _parse_trigger(raw: dict[str, Any], where: str, topics: tuple[str, ...]) -> 
     return trigger
 
 
+def _parse_roles(raw: list[Any], where: str) -> tuple[RoleGrant, ...]:
+    """`where` names the list, e.g. "catalog function 'crm_worker' roles"."""
+    grants = []
+    for index, entry in enumerate(raw):
+        at = f"{where}[{index}]"
+        if not isinstance(entry, dict):
+            raise CatalogError(f"{at}: must be an object with 'role' and 'reason'")
+        role, reason = _require(entry, "role", str, at), _require(entry, "reason", str, at)
+        if not role.startswith("roles/") or not reason.strip():
+            raise CatalogError(f"{at}: needs a predefined role (roles/...) and why the function needs it")
+        grants.append(RoleGrant(role, reason))
+    return tuple(grants)
+
+
 def _parse_function(raw: dict[str, Any], index: int, topics: tuple[str, ...]) -> FunctionSpec:
     where = f"catalog functions[{index}]"
     name = _require(raw, "name", str, where)
@@ -195,6 +225,7 @@ def _parse_function(raw: dict[str, Any], index: int, topics: tuple[str, ...]) ->
         trigger=_parse_trigger(_require(raw, "trigger", dict, where), where, topics),
         publishes=publishes,
         secrets=tuple(_require(raw, "secrets", list, where)),
+        roles=_parse_roles(_require(raw, "roles", list, where), f"{where} roles"),
         env={str(k): str(v) for k, v in env.items()},
         limits=limits,
     )
@@ -222,7 +253,12 @@ def parse_catalog(raw: dict[str, Any]) -> Catalog:
     # edge rate-limits the exact public paths and the uptime checks probe the public functions.
     if not topics:
         raise CatalogError("catalog: 'topics' is empty; the functions need at least one topic")
-    catalog = Catalog(topics=topics, push_subscription=policy, functions=functions)
+    common_roles = _parse_roles(_require(raw, "common_roles", list, "catalog"), "catalog common_roles")
+    for spec in functions:
+        roles = [grant.role for grant in (*common_roles, *spec.roles)]
+        if len(set(roles)) != len(roles):
+            raise CatalogError(f"catalog function '{spec.name}': a role is listed twice (with common_roles)")
+    catalog = Catalog(topics=topics, push_subscription=policy, common_roles=common_roles, functions=functions)
     if not any(not spec.trigger.is_prefix for spec in catalog.public_http):
         raise CatalogError("catalog: no public http function with an exact path; the API needs at least one")
     return catalog

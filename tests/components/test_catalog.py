@@ -117,6 +117,20 @@ def entry(raw: dict[str, Any], name: str) -> dict[str, Any]:
             "no public http function with an exact path",
         ),
         (lambda c: c.update(functions=[]), "no public http function with an exact path"),
+        (lambda c: entry(c, "crm_worker").pop("roles"), "function 'crm_worker': 'roles' is missing"),
+        (
+            lambda c: entry(c, "crm_worker").update(roles=[{"role": "roles/editor"}]),
+            "function 'crm_worker' roles[0]: 'reason' is missing",
+        ),
+        (
+            lambda c: entry(c, "crm_worker").update(roles=[{"role": "editor", "reason": "why"}]),
+            "needs a predefined role (roles/...)",
+        ),
+        (
+            lambda c: entry(c, "crm_worker").update(roles=[{"role": "roles/datastore.user", "reason": "x"}]),
+            "function 'crm_worker': a role is listed twice",
+        ),
+        (lambda c: c["common_roles"][0].update(reason=" "), "catalog common_roles[0]: needs a predefined"),
     ],
 )
 def test_malformed_catalog_names_the_entry_and_field(mutate: Any, message: str) -> None:
@@ -125,6 +139,14 @@ def test_malformed_catalog_names_the_entry_and_field(mutate: Any, message: str) 
     with pytest.raises(CatalogError) as raised:
         parse_catalog(raw)
     assert message in str(raised.value)
+
+
+def test_a_functions_project_roles_are_the_common_ones_then_its_own(catalog: Catalog) -> None:
+    raw = raw_catalog()
+    for spec in catalog.functions:
+        listed = [g["role"] for g in (*raw["common_roles"], *entry(raw, spec.name)["roles"])]
+        assert [grant.role for grant in catalog.project_roles(spec)] == listed
+        assert all(grant.reason.strip() for grant in catalog.project_roles(spec))
 
 
 def test_a_function_the_program_names_must_be_in_the_catalog(catalog: Catalog) -> None:
