@@ -1,7 +1,8 @@
-"""Typed view of components/data/catalog.json, the single description of every deployed function.
+"""Typed view of components/data/catalog.json: every deployed function with its trigger, topics,
+secrets, project roles and limits.
 
-Read by the Pulumi program and by the local runner, so cloud and local wiring come from the same data.
-Standard library only: the local runner imports this module without Pulumi installed.
+The program, the local runner and the policy pack read it; a `Catalog` exists only for a file that passes
+every check here (`CatalogError` names the entry otherwise). Standard library only.
 """
 
 from __future__ import annotations

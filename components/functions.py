@@ -1,11 +1,9 @@
 """The function fleet: identities, source upload, Pub/Sub wiring, 2nd-gen functions and the schedule.
 
-Two components, because the secrets need the functions' service accounts before the functions exist
-(a function whose identity cannot read its secrets fails to deploy):
-
-- `FunctionIdentities`: one dedicated service account per catalog function, with its project roles.
-- `Functions`: source bucket and archive, topics with dead-letter topics, the functions themselves,
-  push subscriptions with OIDC, the Firestore trigger, the scheduler job and every invoker grant.
+`FunctionIdentities` gives each catalog function its own service account holding exactly its catalog
+roles; `Functions` deploys the functions with their topics, dead-letter topics, push subscriptions, the
+Firestore trigger, the scheduler job and every invoker grant. Secrets come between the two (see
+docs/architecture.md, "Design decisions").
 """
 
 from __future__ import annotations

@@ -1,13 +1,9 @@
-"""Stack configuration: one declarative pydantic model for Pulumi.<stack>.yaml.
+"""Stack configuration: one pydantic model of Pulumi.<stack>.yaml, built from the types in
+components/config_types.py.
 
-`StackConfig` is the single source of three things: the validation (`parse_stack_config`), the JSON schema
-editors use (`stack_file_schema`, committed as docs/stack-config.schema.json and referenced from each
-stack file) and the docs table (docs/configuration.md); `python -m tools.offline.stack_schema` writes both.
-
-`parse_stack_config` is a pure function of the raw config values (`launchready:*` and the `gcp:*` provider
-keys) and the stack name, so it is tested without the Pulumi engine. Every problem found is reported in one
-`StackConfigError` whose message names the stack file and each offending key; `__main__` turns it into a
-clean Pulumi error, without a trace.
+`StackConfig` is the single source of the validation (`parse_stack_config`), the editors' JSON schema and
+the docs table (`python -m tools.offline.stack_schema` writes both). Settings are validated here and
+nowhere else: every problem is reported in one `StackConfigError` naming the stack file and each key.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""Reliability policies: delivery guarantees, data durability, log retention, uptime checks and alerts."""
+"""Reliability policies: delivery guarantees, data durability, log retention, uptime checks and alerts.
+
+Data-bearing types come from components/data/data_bearing.json, the list the program protects by.
+"""
 
 from __future__ import annotations
 

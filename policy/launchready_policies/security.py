@@ -1,4 +1,8 @@
-"""Security policies: public access, least privilege, secrets, storage and the edge's TLS."""
+"""Security policies: public access, least privilege, secrets, storage and the edge's TLS.
+
+A function's project roles are judged by this module's own allow-list of role families per trigger type,
+never by the catalog's list the program grants from.
+"""
 
 from __future__ import annotations
 
