@@ -67,14 +67,14 @@ EmailAddress = Annotated[
     str, Strict(), Field(pattern=EMAIL_PATTERN, max_length=254, json_schema_extra={"format": "email"})
 ]
 EmailSender = Annotated[str, Strict(), Field(pattern=_SENDER)]
-# DMARC aggregate reports go to a mailto: URI (RFC 7489 6.4, rua).
+# DMARC aggregate reports go to a mailto: URI (RFC 7489 6.3, rua).
 MailtoAddress = Annotated[str, Strict(), Field(pattern=rf"^mailto:{_EMAIL}$")]
 # CAA iodef: where CAs report refused requests, a mailto: or https: URL (RFC 8659 4.4); empty for none.
 CaaIodef = Annotated[str, Strict(), Field(pattern=rf"^(?:mailto:{_EMAIL}|https://\S+)?$")]
 HttpsUrl = Annotated[str, Strict(), Field(pattern=r"^https://")]
 
-# GCP project ids: 6-30 lowercase letters, digits and hyphens, starting with a letter
-# (https://cloud.google.com/resource-manager/docs/creating-managing-projects#before_you_begin).
+# GCP project ids: 6-30 lowercase letters, digits and hyphens, a letter first, no hyphen last
+# (https://cloud.google.com/resource-manager/reference/rest/v3/projects#resource:-project, projectId).
 ProjectId = Annotated[str, Strict(), Field(pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")]
 BillingAccountId = Annotated[str, Strict(), Field(pattern=r"^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$")]
 # A folder or organization id: the number in folders/<id>, organizations/<id>.

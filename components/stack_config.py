@@ -463,7 +463,7 @@ def _cross_field_problems(config: StackConfig) -> list[tuple[str, str]]:
                     f"{_key('dkimRecords')}[{index}]",
                     f"is an SPF record at {record.host(config.domain)}, where launchready:spfIncludes "
                     "is published: put its includes there (two SPF records at one name are a permanent "
-                    "error, RFC 7208 3.2)",
+                    "error, RFC 7208 4.5)",
                 )
             )
     if config.manage_zone and not config.caa_issuers:
