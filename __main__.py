@@ -8,7 +8,7 @@ import pulumi
 
 from components.archive import build_archive
 from components.catalog import load_catalog
-from components.edge import DnsRecordSpec, Edge, EdgeArgs
+from components.edge import Edge, EdgeArgs
 from components.functions import FunctionIdentities, FunctionIdentitiesArgs, Functions, FunctionsArgs
 from components.hosting import ApiHosting, HostingArgs
 from components.monitoring import Monitoring, MonitoringArgs, UptimeTarget
@@ -34,6 +34,7 @@ def main() -> None:
     phase = current_phase()
 
     catalog = load_catalog(ROOT / "components" / "data" / "catalog.json")
+    webhook = catalog.function(WEBHOOK_FUNCTION)
     archive = build_archive(ROOT / "functions_src", ROOT / "build")
 
     project = FirebaseProject(
@@ -134,12 +135,9 @@ def main() -> None:
             api_target=hosting.cname_target,
             dmarc_policy=config.dmarc_policy,
             dmarc_rua=config.dmarc_rua,
-            dkim_records=[
-                DnsRecordSpec(name=r.name, type=r.type, content=r.value, priority=r.priority or 10)
-                for r in config.dkim_records
-            ],
-            spf_includes=list(config.spf_includes),
-            caa_issuers=list(config.caa_issuers),
+            dkim_records=config.dkim_records,
+            spf_includes=config.spf_includes,
+            caa_issuers=config.caa_issuers,
             caa_iodef=config.caa_iodef,
             # Exact API paths; a prefix route (the ops console) is behind its own sign-in instead.
             rate_limited_paths=[
@@ -164,7 +162,7 @@ def main() -> None:
                 for spec in catalog.public_http
             ],
             function_names=[spec.name for spec in catalog.functions],
-            webhook_function=WEBHOOK_FUNCTION,
+            webhook_function=webhook.name,
             dead_letter_subscriptions=list(functions.dead_letter_subscriptions.values()) if functions else [],
             log_retention_days=config.log_retention_days,
             alerts=functions is not None,
@@ -181,7 +179,7 @@ def main() -> None:
         "publicEndpoints", {spec.name: f"{api_base}{spec.trigger.base_path}" for spec in catalog.public_http}
     )
     # Register this URL in the Stripe dashboard as the webhook endpoint.
-    pulumi.export("stripeWebhookUrl", f"{api_base}{catalog.function(WEBHOOK_FUNCTION).trigger.path}")
+    pulumi.export("stripeWebhookUrl", f"{api_base}{webhook.trigger.path}")
     pulumi.export("apiHostingDefaultHost", hosting.default_host)
     pulumi.export("apiDnsRecordsRequested", hosting.required_dns_updates)
     pulumi.export("apiCertificateState", hosting.certificate_state)

@@ -1,12 +1,14 @@
-"""Typed view of components/data/catalog.json, the single description of every deployed function.
+"""Typed view of components/data/catalog.json: every deployed function with its trigger, topics,
+secrets, project roles and limits.
 
-Read by the Pulumi program and by the local runner, so cloud and local wiring come from the same data.
-Standard library only: the local runner imports this module without Pulumi installed.
+The program, the local runner and the policy pack read it; a `Catalog` exists only for a file that passes
+every check here (`CatalogError` names the entry otherwise). Standard library only.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,12 @@ from typing import Any
 DEFAULT_CATALOG_PATH = Path(__file__).resolve().parent.parent / "components" / "data" / "catalog.json"
 TRIGGER_TYPES = ("http", "pubsub", "firestore", "schedule")
 FIRESTORE_EVENTS = ("created", "deleted")
+# A lowercase Python name whose Cloud name (`_` as `-`) is a Cloud Run service name: letters, digits and
+# hyphens, a letter first, at most 63 characters (RFC 1035 labels).
+_FUNCTION_NAME = re.compile(r"^[a-z](?:[a-z0-9_]{0,61}[a-z0-9])?$")
+# A URL path of RFC 3986 segments (3.3, pchar): no quote, backslash or space, so it can stand in a
+# Cloudflare rule expression's string literal.
+_URL_PATH = re.compile(r"^(?:/[A-Za-z0-9._~!$&'()*+,;=:@%-]*)+$")
 
 
 class CatalogError(ValueError):
@@ -58,6 +66,14 @@ class Trigger:
 
 
 @dataclass(frozen=True)
+class RoleGrant:
+    """A project role a function's service account holds, and why the function needs it."""
+
+    role: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class FunctionSpec:
     name: str
     entry_point: str
@@ -65,6 +81,8 @@ class FunctionSpec:
     trigger: Trigger
     publishes: tuple[str, ...]
     secrets: tuple[str, ...]
+    # Project roles beyond the catalog's common ones; topics and secrets are granted per resource.
+    roles: tuple[RoleGrant, ...]
     env: dict[str, str]
     limits: Limits
 
@@ -88,7 +106,13 @@ class PushSubscriptionPolicy:
 class Catalog:
     topics: tuple[str, ...]
     push_subscription: PushSubscriptionPolicy
+    # Project roles every function's service account holds.
+    common_roles: tuple[RoleGrant, ...] = ()
     functions: tuple[FunctionSpec, ...] = field(default_factory=tuple)
+
+    def project_roles(self, spec: FunctionSpec) -> tuple[RoleGrant, ...]:
+        """Every project role `spec`'s service account holds: the common ones, then its own."""
+        return (*self.common_roles, *spec.roles)
 
     def function(self, name: str) -> FunctionSpec:
         for spec in self.functions:
@@ -140,6 +164,11 @@ def _parse_trigger(raw: dict[str, Any], where: str, topics: tuple[str, ...]) -> 
         raise CatalogError(f"{where}: a public http trigger needs a 'path' starting with '/'")
     if trigger.path and "*" in trigger.path.removesuffix("/**"):
         raise CatalogError(f"{where}: a path may only end in '/**' (a prefix route), no other wildcard")
+    if trigger.path and not _URL_PATH.match(trigger.path.removesuffix("/**")):
+        raise CatalogError(
+            f"{where}: path {trigger.path!r} is not a URL path (RFC 3986: '/'-separated segments of "
+            "letters, digits and -._~!$&'()*+,;=:@%)"
+        )
     if kind == "pubsub" and trigger.topic not in topics:
         raise CatalogError(f"{where}: trigger topic '{trigger.topic}' is not in the catalog's topics")
     if kind == "firestore" and not (trigger.event and trigger.document):
@@ -153,10 +182,29 @@ def _parse_trigger(raw: dict[str, Any], where: str, topics: tuple[str, ...]) -> 
     return trigger
 
 
+def _parse_roles(raw: list[Any], where: str) -> tuple[RoleGrant, ...]:
+    """`where` names the list, e.g. "catalog function 'crm_worker' roles"."""
+    grants = []
+    for index, entry in enumerate(raw):
+        at = f"{where}[{index}]"
+        if not isinstance(entry, dict):
+            raise CatalogError(f"{at}: must be an object with 'role' and 'reason'")
+        role, reason = _require(entry, "role", str, at), _require(entry, "reason", str, at)
+        if not role.startswith("roles/") or not reason.strip():
+            raise CatalogError(f"{at}: needs a predefined role (roles/...) and why the function needs it")
+        grants.append(RoleGrant(role, reason))
+    return tuple(grants)
+
+
 def _parse_function(raw: dict[str, Any], index: int, topics: tuple[str, ...]) -> FunctionSpec:
     where = f"catalog functions[{index}]"
     name = _require(raw, "name", str, where)
     where = f"catalog function '{name}'"
+    if not _FUNCTION_NAME.match(name):
+        raise CatalogError(
+            f"{where}: a name is lowercase letters, digits and '_', a letter first, at most 63 characters "
+            "(its Cloud Run service name replaces '_' with '-')"
+        )
     limits_raw = _require(raw, "limits", dict, where)
     limits = Limits(
         memory=_require(limits_raw, "memory", str, where),
@@ -178,6 +226,7 @@ def _parse_function(raw: dict[str, Any], index: int, topics: tuple[str, ...]) ->
         trigger=_parse_trigger(_require(raw, "trigger", dict, where), where, topics),
         publishes=publishes,
         secrets=tuple(_require(raw, "secrets", list, where)),
+        roles=_parse_roles(_require(raw, "roles", list, where), f"{where} roles"),
         env={str(k): str(v) for k, v in env.items()},
         limits=limits,
     )
@@ -201,7 +250,19 @@ def parse_catalog(raw: dict[str, Any]) -> Catalog:
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         raise CatalogError(f"catalog: duplicate function names {duplicates}")
-    return Catalog(topics=topics, push_subscription=policy, functions=functions)
+    # What the program builds on: the dead-letter alert watches each topic's dead-letter subscription, the
+    # edge rate-limits the exact public paths and the uptime checks probe the public functions.
+    if not topics:
+        raise CatalogError("catalog: 'topics' is empty; the functions need at least one topic")
+    common_roles = _parse_roles(_require(raw, "common_roles", list, "catalog"), "catalog common_roles")
+    for spec in functions:
+        roles = [grant.role for grant in (*common_roles, *spec.roles)]
+        if len(set(roles)) != len(roles):
+            raise CatalogError(f"catalog function '{spec.name}': a role is listed twice (with common_roles)")
+    catalog = Catalog(topics=topics, push_subscription=policy, common_roles=common_roles, functions=functions)
+    if not any(not spec.trigger.is_prefix for spec in catalog.public_http):
+        raise CatalogError("catalog: no public http function with an exact path; the API needs at least one")
+    return catalog
 
 
 def load_catalog(path: Path | str = DEFAULT_CATALOG_PATH) -> Catalog:

@@ -1,15 +1,30 @@
-"""Cloudflare edge for one environment: API hostname, TLS hardening, mail authentication, CAA, rate limits."""
+"""Cloudflare edge for one environment: API hostname, TLS hardening, mail authentication, CAA, rate limits.
+
+Arguments arrive validated by the stack config model (components/config_types.py types); zone-wide
+records and settings are registered only by the stack that owns the zone (`manage_zone`).
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_cloudflare as cloudflare
 
-DMARC_POLICIES = ("none", "quarantine", "reject")
-MAIL_RECORD_TYPES = ("TXT", "MX", "CNAME")
+from components.config_types import (
+    CaaIodef,
+    CloudflarePlan,
+    CloudflareZoneId,
+    DmarcPolicy,
+    DnsRecord,
+    Hostname,
+    MailtoAddress,
+    SpfDomainSpec,
+    fqdn,
+)
+
 # Cloudflare's "automatic" TTL; the only value allowed on proxied records.
 AUTOMATIC_TTL = 1
 HSTS_MAX_AGE_SECONDS = 31_536_000  # one year
@@ -20,40 +35,25 @@ RATE_LIMITED_BODY = (
 RATE_LIMIT_PERIOD_SECONDS = 10
 RATE_LIMIT_MITIGATION_SECONDS = 10
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?"
-_HOSTNAME = re.compile(rf"^(?=.{{1,253}}$)({_LABEL}\.)*{_LABEL}$")
-
-
-@dataclass
-class DnsRecordSpec:
-    """A DNS record the email provider asks for (e.g. Resend: `resend._domainkey` TXT, `send` MX + TXT).
-
-    `name` is relative to the zone (`@` for the apex) or a full hostname inside it.
-    `priority` is used for MX records only.
-    """
-
-    name: str
-    type: str
-    content: str
-    priority: int = 10
-
 
 @dataclass
 class EdgeArgs:
-    zone_id: str
-    domain: str
+    zone_id: CloudflareZoneId
+    domain: Hostname
+    # A full hostname inside `domain`, or a name relative to it (`api`).
     api_host: str
     api_target: pulumi.Input[str]
-    dmarc_policy: str
-    dmarc_rua: str
-    dkim_records: list[DnsRecordSpec]
-    spf_includes: list[str]
-    caa_issuers: list[str]
-    rate_limited_paths: list[str]
+    dmarc_policy: DmarcPolicy
+    dmarc_rua: MailtoAddress
+    # The email provider's records (e.g. Resend: `resend._domainkey` TXT, `send` MX + TXT).
+    dkim_records: Sequence[DnsRecord]
+    spf_includes: Sequence[SpfDomainSpec]
+    caa_issuers: Sequence[Hostname]
+    # Exact URL paths (catalog public HTTP paths), rate limited per client.
+    rate_limited_paths: Sequence[str]
     proxied: bool = True
-    # Where CAs report refused certificate requests (an email address or https URL); empty for none.
-    caa_iodef: str = ""
+    # Where CAs report refused certificate requests (mailto: or https: URL); empty for none.
+    caa_iodef: CaaIodef = ""
     # Per client IP and Cloudflare data centre, per 10 s. Stripe delivers bursts from a few IPs, so this is
     # set well above one client's normal rate; it exists to cut off floods, not to shape traffic.
     rate_limit_requests_per_period: int = 50
@@ -65,16 +65,15 @@ class EdgeArgs:
     # published there. Empty: the apex. A staging subdomain keeps staging's policy apart from prod's.
     mail_domain: str = ""
     # The zone's plan (launchready:cloudflarePlan): features above Free are used only where the plan has them.
-    cloudflare_plan: str = "free"
+    cloudflare_plan: CloudflarePlan = "free"
 
 
-CLOUDFLARE_PLANS = ("free", "pro", "business", "enterprise")
 # A rate limiting rule's custom response (status, body) "is only available on Pro plans and above":
 # https://developers.cloudflare.com/waf/rate-limiting-rules/create-zone-dashboard/#configure-a-custom-response-for-blocked-requests
-CUSTOM_RATE_LIMIT_RESPONSE_PLANS = ("pro", "business", "enterprise")
+CUSTOM_RATE_LIMIT_RESPONSE_PLANS: tuple[CloudflarePlan, ...] = ("pro", "business", "enterprise")
 
 
-def rate_limit_response(plan: str) -> cloudflare.RulesetRuleActionParametersArgs | None:
+def rate_limit_response(plan: CloudflarePlan) -> cloudflare.RulesetRuleActionParametersArgs | None:
     """The JSON 429 answer where the plan allows a custom response; None: Cloudflare's default 429 page."""
     if plan not in CUSTOM_RATE_LIMIT_RESPONSE_PLANS:
         return None
@@ -85,20 +84,6 @@ def rate_limit_response(plan: str) -> cloudflare.RulesetRuleActionParametersArgs
     )
 
 
-def fqdn(name: str, domain: str) -> str:
-    """Full hostname for a record name given relative to the zone, `@` or already fully qualified.
-
-    Cloudflare returns full names; sending them avoids a perpetual diff on `@` and short names.
-    """
-    name = name.strip().rstrip(".").lower()
-    domain = domain.strip().rstrip(".").lower()
-    if name in ("", "@") or name == domain:
-        return domain
-    if name.endswith("." + domain):
-        return name
-    return f"{name}.{domain}"
-
-
 def txt_content(text: str) -> str:
     """TXT content as RFC 1035 quoted character strings, the form Cloudflare's API documents."""
     text = text.strip()
@@ -107,19 +92,19 @@ def txt_content(text: str) -> str:
     return '"' + text.replace('"', '\\"') + '"'
 
 
-def spf_value(includes: list[str]) -> str:
+def spf_value(includes: Sequence[str]) -> str:
     # No include means nothing may send as the apex: a hard fail tells receivers to reject spoofs.
     if not includes:
         return "v=spf1 -all"
     return "v=spf1 " + " ".join(f"include:{host}" for host in includes) + " ~all"
 
 
-def dmarc_value(policy: str, rua: str) -> str:
+def dmarc_value(policy: DmarcPolicy, rua: str) -> str:
     address = rua.removeprefix("mailto:")
     return f"v=DMARC1; p={policy}; rua=mailto:{address}"
 
 
-def rate_limit_expression(paths: list[str]) -> str:
+def rate_limit_expression(paths: Sequence[str]) -> str:
     # Path only: the Free plan's rate limiting rules accept no other request field.
     quoted = " ".join(f'"{path}"' for path in paths)
     return f"(http.request.uri.path in {{{quoted}}})"
@@ -132,62 +117,6 @@ def hostname_of(target: str) -> str:
     return target.split("/", 1)[0].rstrip(".")
 
 
-def validate(args: EdgeArgs) -> None:
-    """Raise ValueError with a message naming the argument and the accepted values."""
-    domain = args.domain.strip().rstrip(".").lower()
-    if not args.zone_id.strip():
-        raise ValueError("edge: zone_id is empty; set the Cloudflare zone id of the domain")
-    if not _HOSTNAME.match(domain) or "." not in domain:
-        raise ValueError(f"edge: domain {args.domain!r} is not a valid DNS name (e.g. example.com)")
-    api_host = fqdn(args.api_host, domain)
-    if api_host == domain or not _HOSTNAME.match(api_host):
-        raise ValueError(
-            f"edge: api_host {args.api_host!r} must be a subdomain of {domain} (e.g. api.{domain})"
-        )
-    if args.dmarc_policy not in DMARC_POLICIES:
-        raise ValueError(
-            f"edge: dmarc_policy {args.dmarc_policy!r} is not one of {', '.join(DMARC_POLICIES)}"
-        )
-    if not _EMAIL.match(args.dmarc_rua.removeprefix("mailto:")):
-        raise ValueError(f"edge: dmarc_rua {args.dmarc_rua!r} is not an email address for DMARC reports")
-    for include in args.spf_includes:
-        if not _HOSTNAME.match(include.lower()) or " " in include:
-            raise ValueError(f"edge: spf_includes entry {include!r} is not a hostname (e.g. _spf.google.com)")
-    # SPF allows ten DNS lookups in total; each include costs at least one.
-    if len(args.spf_includes) > 10:
-        raise ValueError("edge: spf_includes has more than 10 entries; SPF evaluation would fail (permerror)")
-    for record in args.dkim_records:
-        if record.type.upper() not in MAIL_RECORD_TYPES:
-            raise ValueError(
-                f"edge: dkim_records entry {record.name!r} has type {record.type!r}; "
-                f"expected one of {', '.join(MAIL_RECORD_TYPES)}"
-            )
-        if not record.content.strip():
-            raise ValueError(f"edge: dkim_records entry {record.name!r} has empty content")
-        is_apex = fqdn(record.name, domain) == domain
-        if is_apex and record.type.upper() == "TXT" and record.content.strip('" ').startswith("v=spf1"):
-            raise ValueError(
-                "edge: dkim_records holds an SPF TXT record for the apex; put its includes in spf_includes "
-                "instead (two SPF records at one name make SPF fail)"
-            )
-    if args.manage_zone and not args.caa_issuers:
-        raise ValueError("edge: caa_issuers is empty; list the CAs allowed to issue (e.g. letsencrypt.org)")
-    for issuer in args.caa_issuers:
-        if not _HOSTNAME.match(issuer.lower()):
-            raise ValueError(f"edge: caa_issuers entry {issuer!r} is not a CA domain (e.g. pki.goog)")
-    if args.manage_zone and not args.rate_limited_paths:
-        raise ValueError("edge: rate_limited_paths is empty; list the public paths to protect")
-    for path in args.rate_limited_paths:
-        if not path.startswith("/") or '"' in path or " " in path:
-            raise ValueError(f"edge: rate_limited_paths entry {path!r} must be a URL path like /v1/support")
-    if args.cloudflare_plan not in CLOUDFLARE_PLANS:
-        raise ValueError(
-            f"edge: cloudflare_plan {args.cloudflare_plan!r} is not one of {', '.join(CLOUDFLARE_PLANS)}"
-        )
-    if args.rate_limit_requests_per_period < 1:
-        raise ValueError("edge: rate_limit_requests_per_period must be at least 1")
-
-
 class Edge(pulumi.ComponentResource):
     """DNS, TLS and edge protection for the API hostname and the mail domain on one Cloudflare zone."""
 
@@ -197,7 +126,6 @@ class Edge(pulumi.ComponentResource):
     rate_limit_ruleset_id: pulumi.Output[str]
 
     def __init__(self, name: str, args: EdgeArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        validate(args)
         super().__init__("launchready:edge:Edge", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         domain = args.domain.strip().rstrip(".").lower()
@@ -295,8 +223,8 @@ class Edge(pulumi.ComponentResource):
         """The email provider's DKIM/return-path records; mail records are never proxied."""
         used: set[str] = set()
         for record in args.dkim_records:
-            record_type = record.type.upper()
-            host = fqdn(record.name, domain)
+            record_type = record.type
+            host = record.host(domain)
             label = host.removesuffix(domain).rstrip(".").replace(".", "-").replace("_", "") or "apex"
             resource_name = f"{name}-mail-{record_type.lower()}-{label}"
             if resource_name in used:
@@ -307,7 +235,7 @@ class Edge(pulumi.ComponentResource):
                 zone_id=args.zone_id,
                 name=host,
                 type=record_type,
-                content=txt_content(record.content) if record_type == "TXT" else record.content.strip(),
+                content=txt_content(record.value) if record_type == "TXT" else record.value.strip(),
                 priority=record.priority if record_type == "MX" else None,
                 # Mail hosts must resolve to the provider itself; a proxied record would hide them behind
                 # Cloudflare's HTTP proxy and break DKIM lookups and delivery.
@@ -321,10 +249,7 @@ class Edge(pulumi.ComponentResource):
     def _caa_records(name: str, args: EdgeArgs, domain: str, opts: pulumi.ResourceOptions) -> None:
         entries = [("issue", issuer.lower()) for issuer in args.caa_issuers]
         if args.caa_iodef:
-            iodef = args.caa_iodef
-            if _EMAIL.match(iodef.removeprefix("mailto:")):
-                iodef = "mailto:" + iodef.removeprefix("mailto:")
-            entries.append(("iodef", iodef))
+            entries.append(("iodef", args.caa_iodef))
         for tag, value in entries:
             cloudflare.DnsRecord(
                 f"{name}-caa-{tag}-{re.sub(r'[^a-z0-9]+', '-', value.lower()).strip('-')}",

@@ -1,11 +1,9 @@
 """The function fleet: identities, source upload, Pub/Sub wiring, 2nd-gen functions and the schedule.
 
-Two components, because the secrets need the functions' service accounts before the functions exist
-(a function whose identity cannot read its secrets fails to deploy):
-
-- `FunctionIdentities`: one dedicated service account per catalog function, with its project roles.
-- `Functions`: source bucket and archive, topics with dead-letter topics, the functions themselves,
-  push subscriptions with OIDC, the Firestore trigger, the scheduler job and every invoker grant.
+`FunctionIdentities` gives each catalog function its own service account holding exactly its catalog
+roles; `Functions` deploys the functions with their topics, dead-letter topics, push subscriptions, the
+Firestore trigger, the scheduler job and every invoker grant. Secrets come between the two (see
+docs/architecture.md, "Design decisions").
 """
 
 from __future__ import annotations
@@ -26,31 +24,11 @@ FIRESTORE_DELETED = "google.cloud.firestore.document.v1.deleted"
 FIRESTORE_EVENTS = {"created": FIRESTORE_CREATED, "deleted": FIRESTORE_DELETED}
 INVOKER_ROLE = "roles/run.invoker"
 
-# Every function uses the Firestore ledger (idempotency, step records) and writes structured logs.
-BASE_PROJECT_ROLES = ("roles/datastore.user", "roles/logging.logWriter")
-# Roles beyond the base, by function, with the reason. Publishing and secrets are granted per resource.
-EXTRA_PROJECT_ROLES: Mapping[str, tuple[str, ...]] = {
-    # Sets custom claims (unlock on paid, revoke on canceled/unpaid).
-    "billing_worker": ("roles/firebaseauth.admin",),
-    # Revokes the `pro` claim of a deleted account whose Auth user still exists.
-    "user_deleted": ("roles/firebaseauth.admin",),
-    # verify_id_token(check_revoked=True) reads the user record to see revocation and disabled state;
-    # plain signature checks would need no role.
-    "create_checkout": ("roles/firebaseauth.viewer",),
-    "support_request": ("roles/firebaseauth.viewer",),
-    # Verifies operators' tokens (check_revoked) and reads a customer's custom claims; grants nothing.
-    "ops_console": ("roles/firebaseauth.viewer",),
-}
-
 
 def account_id(prefix: str, spec_or_name: FunctionSpec | str) -> str:
     """Service account ids are 6-30 chars of [a-z0-9-]."""
     base = spec_or_name.resource_name if isinstance(spec_or_name, FunctionSpec) else spec_or_name
     return f"{prefix}-{base}"[:30].rstrip("-")
-
-
-def project_roles(spec: FunctionSpec) -> tuple[str, ...]:
-    return (*BASE_PROJECT_ROLES, *EXTRA_PROJECT_ROLES.get(spec.name, ()))
 
 
 @dataclass
@@ -61,7 +39,8 @@ class FunctionIdentitiesArgs:
 
 
 class FunctionIdentities(pulumi.ComponentResource):
-    """A runtime service account per function, holding only the project-wide roles it needs."""
+    """A runtime service account per function, holding the project roles its catalog entry lists
+    (the catalog's `common_roles` and its own `roles`)."""
 
     emails: dict[str, pulumi.Output[str]]
 
@@ -81,12 +60,12 @@ class FunctionIdentities(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
             )
             self.accounts[spec.name] = account
-            for role in project_roles(spec):
+            for grant in args.catalog.project_roles(spec):
                 self.role_grants.append(
                     gcp.projects.IAMMember(
-                        f"{name}-{spec.resource_name}-{role.split('/')[-1].replace('.', '-')}",
+                        f"{name}-{spec.resource_name}-{grant.role.split('/')[-1].replace('.', '-')}",
                         project=args.project_id,
-                        role=role,
+                        role=grant.role,
                         member=account.member,
                         opts=pulumi.ResourceOptions(parent=self),
                     )

@@ -1,20 +1,8 @@
-"""The public API host: Firebase Hosting routes each public path to its function's Cloud Run service.
+"""The public API host: a Firebase Hosting site that rewrites each catalog public path to its function's
+Cloud Run service.
 
-Why Firebase Hosting rather than the alternatives:
-
-- A global external Application Load Balancer with serverless NEGs does the same path routing but costs a
-  forwarding rule per month even with no traffic, needs a managed certificate, URL map, backend services
-  and NEGs, and its features (Cloud Armor) overlap with the Cloudflare edge already in front.
-- Cloud Run domain mappings are not available in every region, route a whole host to one service and
-  are not meant for production use.
-- API Gateway needs an OpenAPI document kept in sync with the catalog and, for a custom domain, a load
-  balancer anyway.
-
-Firebase Hosting is already part of the Firebase project, costs nothing at this scale, provisions the
-TLS certificate for the custom domain itself and rewrites paths to Cloud Run services in the same
-region. Its limits fit these endpoints: 60 s per request (the functions time out at 30 s) and request
-bodies passed through unchanged, which the Stripe signature check needs. Rewrites are built from the
-catalog's `trigger.path`, so a new public function gets its route without touching this file.
+Routes come from the catalog's `trigger.path` alone, so a new public function gets its route without a
+change here. Why Hosting: docs/architecture.md, "Why Firebase Hosting for the API host".
 """
 
 from __future__ import annotations

@@ -6,15 +6,13 @@ Every alert policy notifies one email channel. Thresholds live in module constan
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_gcp as gcp
 
-MIN_LOG_RETENTION_DAYS = 7
-MAX_LOG_RETENTION_DAYS = 3650  # Cloud Logging's upper bound for a log bucket
+from components.config_types import EmailAddress, Hostname, LogRetentionDays
 
 UPTIME_PERIOD = "60s"
 UPTIME_TIMEOUT = "10s"
@@ -50,16 +48,14 @@ DEAD_LETTER_ALIGNMENT_SECONDS = 60  # Pub/Sub samples num_undelivered_messages e
 AUTO_CLOSE = "1800s"
 RUNBOOK = "docs/operations.md#alerts"
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_TARGET_NAME = re.compile(r"^[a-z][a-z0-9-]{0,40}$")
-
 
 @dataclass
 class UptimeTarget:
-    """An HTTPS endpoint checked from Google's uptime checkers: https://{host}{path}, expecting 2xx."""
+    """An HTTPS endpoint checked from Google's uptime checkers: https://{host}{path}, expecting 2xx.
+    `name` is a catalog function's resource name, `path` its probe path (components/catalog.py)."""
 
     name: str
-    host: pulumi.Input[str]
+    host: Hostname
     path: str
 
 
@@ -67,16 +63,18 @@ class UptimeTarget:
 class MonitoringArgs:
     """`function_names` and `webhook_function` accept catalog names (`stripe_webhook`) or the deployed
     Cloud Run service names (`stripe-webhook`); `dead_letter_subscriptions` accepts short names or full
-    `projects/.../subscriptions/...` ids (e.g. a Subscription's `name` or `id` output)."""
+    `projects/.../subscriptions/...` ids (e.g. a Subscription's `name` or `id` output). The names come
+    from the catalog, which guarantees what they need: at least one function, one topic and one public
+    path (components/catalog.py)."""
 
     project_id: pulumi.Input[str]
-    alert_email: str
+    alert_email: EmailAddress
     uptime_targets: list[UptimeTarget]
     function_names: list[str]
     webhook_function: str
     # Sequence, not list: a list[str] or list[Output[str]] must both be accepted (list is invariant).
     dead_letter_subscriptions: Sequence[pulumi.Input[str]]
-    log_retention_days: int
+    log_retention_days: LogRetentionDays
     # False on a first deploy's foundation phase: the log-based metrics are created, the alert policies
     # that filter on them wait for a later phase (Monitoring answers 404 for a new metric for minutes).
     alerts: bool = True
@@ -92,56 +90,6 @@ def service_name(function_name: str) -> str:
 
 def subscription_id(subscription: str) -> str:
     return subscription.rsplit("/", 1)[-1]
-
-
-def validate(args: MonitoringArgs) -> None:
-    """Raise ValueError with a message naming the argument and what is accepted."""
-    if not _EMAIL.match(args.alert_email):
-        raise ValueError(f"monitoring: alert_email {args.alert_email!r} is not an email address")
-    if not MIN_LOG_RETENTION_DAYS <= args.log_retention_days <= MAX_LOG_RETENTION_DAYS:
-        raise ValueError(
-            f"monitoring: log_retention_days must be between {MIN_LOG_RETENTION_DAYS} and "
-            f"{MAX_LOG_RETENTION_DAYS}, got {args.log_retention_days}"
-        )
-    if not args.function_names:
-        raise ValueError("monitoring: function_names is empty; pass the deployed functions to watch")
-    services = [service_name(n) for n in args.function_names]
-    if service_name(args.webhook_function) not in services:
-        raise ValueError(
-            f"monitoring: webhook_function {args.webhook_function!r} is not one of function_names "
-            f"({', '.join(args.function_names)})"
-        )
-    if not args.endpoint_functions:
-        raise ValueError("monitoring: endpoint_functions is empty; name the public HTTP functions")
-    strangers = [n for n in args.endpoint_functions if service_name(n) not in services]
-    if strangers:
-        raise ValueError(f"monitoring: endpoint_functions {strangers} are not in function_names")
-    if not args.uptime_targets:
-        raise ValueError("monitoring: uptime_targets is empty; check at least the API health endpoint")
-    seen: set[str] = set()
-    for target in args.uptime_targets:
-        if not _TARGET_NAME.match(target.name):
-            raise ValueError(
-                f"monitoring: uptime target name {target.name!r} must be lowercase letters, digits and '-'"
-            )
-        if target.name in seen:
-            raise ValueError(f"monitoring: uptime target name {target.name!r} is used twice")
-        seen.add(target.name)
-        if not target.path.startswith("/"):
-            raise ValueError(
-                f"monitoring: uptime target {target.name!r} path {target.path!r} must start with /"
-            )
-        if isinstance(target.host, str) and ("/" in target.host or not target.host.strip()):
-            raise ValueError(
-                f"monitoring: uptime target {target.name!r} host {target.host!r} must be a bare hostname"
-            )
-    if args.alerts and not args.dead_letter_subscriptions:
-        raise ValueError(
-            "monitoring: dead_letter_subscriptions is empty; dead-lettered messages would go unnoticed"
-        )
-    for subscription in args.dead_letter_subscriptions:
-        if isinstance(subscription, str) and not subscription.strip():
-            raise ValueError("monitoring: dead_letter_subscriptions holds an empty name")
 
 
 @dataclass(frozen=True)
@@ -319,7 +267,6 @@ class Monitoring(pulumi.ComponentResource):
     log_retention_days: pulumi.Output[int]
 
     def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        validate(args)
         super().__init__("launchready:monitoring:Monitoring", name, None, opts)
         self._name = name
         self._project = args.project_id

@@ -1,16 +1,9 @@
-"""First-deploy phases: what a new environment needs in order, and what each phase registers.
+"""First-deploy phases: what each phase of a new environment's deploy registers and what must hold
+before it.
 
-A new environment cannot be deployed in one `pulumi up`:
-- functions read `latest` Secret Manager versions, which do not exist until someone adds them;
-- alert policies on a log-based metric fail (404) for minutes after the metric is created;
-- the Eventarc service agent of a new project takes minutes to receive its permissions;
-- a proxied API record is answered by Cloudflare with 526 until Firebase Hosting has issued the
-  custom domain's certificate.
-
-So the program registers resources by phase (`LAUNCHREADY_DEPLOY_PHASE`, default `complete`); each phase
-registers everything of the phases before it, so a re-run never deletes what an earlier phase created, and
-the stack output `deployPhase` records how far an environment got. `tools/ops/deploy.py` drives the phases
-(`make deploy`), `make plan` prints them.
+Each phase registers everything of the phases before it, so a re-run never deletes what an earlier one
+created. `LAUNCHREADY_DEPLOY_PHASE` selects the phase (default `complete`); `tools/ops/deploy.py` drives
+them. Why a first deploy needs phases: docs/architecture.md, "First deploy and adoption".
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""The GCP project with Firebase: APIs, Firestore (rules and indexes) and Identity Platform."""
+"""The GCP project with Firebase: APIs, Firestore (rules and indexes) and Identity Platform.
+
+An adopted project's existing singletons (Firebase, the `(default)` database, the rules release, the
+Identity Platform config) are imported by id, never created.
+"""
 
 from __future__ import annotations
 

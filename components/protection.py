@@ -1,22 +1,20 @@
-"""Data-bearing resources are protected in production, so no `pulumi up` or `destroy` can delete them.
+"""Production protects its data-bearing resources, so no `pulumi up` or `destroy` can delete them.
 
-Which types are data-bearing (their deletion or replacement loses data) is defined once, in the provider
-contracts (`tools/offline/contracts/rules.yaml`, `data_bearing`). One stack transform sets `protect`
-on every resource of those types when the stack's environment is production; staging and preview
-environments stay destroyable. Removing the protection is a deliberate, reviewed change
-(`pulumi state unprotect <urn>`), never a side effect of a program edit.
+One stack transform sets `protect` on every resource of a data-bearing type (components/data_bearing.py)
+when the stack's environment is production; staging and preview stay destroyable.
 """
 
 from __future__ import annotations
 
 import pulumi
 
-from tools.offline.contracts import data_bearing_types
+from components.config_types import Environment
+from components.data_bearing import data_bearing_types
 
-PRODUCTION = "production"
+PRODUCTION: Environment = "production"
 
 
-def protect_data_in_production(environment: str) -> frozenset[str]:
+def protect_data_in_production(environment: Environment) -> frozenset[str]:
     """Register the protecting stack transform when `environment` is production.
 
     Call once, right after the stack config is read and before any resource is declared (a transform

@@ -1,13 +1,9 @@
-"""Stack configuration: one declarative pydantic model for Pulumi.<stack>.yaml.
+"""Stack configuration: one pydantic model of Pulumi.<stack>.yaml, built from the types in
+components/config_types.py.
 
-`StackConfig` is the single source of three things: the validation (`parse_stack_config`), the JSON schema
-editors use (`stack_file_schema`, committed as docs/stack-config.schema.json and referenced from each
-stack file) and the docs table (docs/configuration.md); `python -m tools.offline.stack_schema` writes both.
-
-`parse_stack_config` is a pure function of the raw config values (`launchready:*` and the `gcp:*` provider
-keys) and the stack name, so it is tested without the Pulumi engine. Every problem found is reported in one
-`StackConfigError` whose message names the stack file and each offending key; `__main__` turns it into a
-clean Pulumi error, without a trace.
+`StackConfig` is the single source of the validation (`parse_stack_config`), the editors' JSON schema and
+the docs table (`python -m tools.offline.stack_schema` writes both). Settings are validated here and
+nowhere else: every problem is reported in one `StackConfigError` naming the stack file and each key.
 """
 
 from __future__ import annotations
@@ -19,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import yaml
 from pydantic import (
@@ -34,15 +30,37 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from components.config_types import (
+    SPF_MAX_DNS_LOOKUPS,
+    AuthorizedDomain,
+    BillingAccountId,
+    CaaIodef,
+    CloudflarePlan,
+    CloudflareZoneId,
+    DmarcPolicy,
+    DnsRecord,
+    EdgeCertificate,
+    EmailAddress,
+    EmailSender,
+    Environment,
+    GoogleApiKey,
+    HostingSiteId,
+    Hostname,
+    HttpsUrl,
+    LogRetentionDays,
+    MailtoAddress,
+    ProjectId,
+    ResourceManagerId,
+    SpfDomainSpec,
+    StripePriceId,
+    is_spf,
+    parse_sender,
+)
+
 NAMESPACE = "launchready"
 PROVIDER_NAMESPACE = "gcp"
-ENVIRONMENTS = ("production", "staging", "preview")
-DMARC_POLICIES = ("none", "quarantine", "reject")
-CLOUDFLARE_PLANS = ("free", "pro", "business", "enterprise")
-EDGE_CERTIFICATES = ("universal", "advanced", "custom")
 # Uploading a custom certificate needs a Business or Enterprise plan (UNIVERSAL_SSL_DOC).
-CUSTOM_CERTIFICATE_PLANS = ("business", "enterprise")
-MIN_LOG_RETENTION_DAYS = 7
+CUSTOM_CERTIFICATE_PLANS: tuple[CloudflarePlan, ...] = ("business", "enterprise")
 DEFAULT_LOG_RETENTION_DAYS = 30
 DEFAULT_CAA_ISSUERS = ("pki.goog", "letsencrypt.org")
 PLACEHOLDER_MARK = "# REPLACE"
@@ -71,15 +89,6 @@ UNIVERSAL_SSL_DOC = (
 # https://firebase.google.com/docs/projects/terraform/get-started (user_project_override, billing_project)
 QUOTA_PROJECT_DOC = "https://firebase.google.com/docs/projects/terraform/get-started"
 
-_PROJECT_ID = r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$"
-_HOSTNAME = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
-_EMAIL = r"^[^@\s]+@[^@\s]+\.[a-zA-Z]{2,63}$"
-_BILLING_ACCOUNT = r"^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$"
-_NUMERIC_ID = r"^[0-9]{6,20}$"
-_ZONE_ID = r"^[0-9a-f]{32}$"
-_SITE_ID = r"^[a-z0-9]([a-z0-9-]{2,61}[a-z0-9])$"
-_ADDRESS = re.compile(r"<?([^<>\s@]+@([^<>\s@]+))>?\s*$")
-
 
 class StackConfigError(ValueError):
     """The stack's configuration is missing or malformed. The message is meant for the user as is."""
@@ -101,27 +110,20 @@ def _blank_is_unset(value: Any) -> Any:
     return None if value == "" else value
 
 
-def _one_of(choices: tuple[str, ...], source: str = "") -> Any:
+def _one_of(choices: tuple[str, ...], source: str) -> Any:
+    """A check against a published list (regions, locations) that names the list's source."""
+
     def check(value: Any) -> Any:
         if value is None or (isinstance(value, str) and value in choices):
             return value
-        if source:
-            raise PydanticCustomError(
-                "location", "is not one of the {source}: {value}", {"source": source, "value": repr(value)}
-            )
-        if isinstance(value, str) and value in choices:
-            return value
-        listed = ", ".join(choices[:-1]) + f" or {choices[-1]}"
         raise PydanticCustomError(
-            "choice", "must be {listed}, got {value}", {"listed": listed, "value": repr(value)}
+            "location", "is not one of the {source}: {value}", {"source": source, "value": repr(value)}
         )
 
     return check
 
 
 Flag = Annotated[bool, Strict(), BeforeValidator(_engine_value)]
-Text = Annotated[str, Strict(), BeforeValidator(_blank_is_unset)]
-Hostname = Annotated[str, Strict(), Field(pattern=_HOSTNAME, max_length=253)]
 
 
 class Clone(StrEnum):
@@ -168,32 +170,6 @@ def clone_class(alias: str) -> Clone | None:
     return Clone(value) if isinstance(value, str) else None
 
 
-class DnsRecord(BaseModel):
-    """A DNS record as the email provider (Resend) shows it: name relative to the zone, type, value."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    name: Annotated[str, Strict()] = Field(
-        description="record name relative to the zone, e.g. resend._domainkey"
-    )
-    type: Literal["TXT", "CNAME", "MX"] = Field(description="TXT, CNAME or MX")
-    value: Annotated[str, Strict()] = Field(description="record content as the provider shows it")
-    priority: Annotated[int, Strict()] | None = Field(None, description="MX priority (MX records only)")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _upper_type(cls, data: Any) -> Any:
-        if isinstance(data, dict) and isinstance(data.get("type"), str):
-            return {**data, "type": data["type"].upper()}
-        return data
-
-    @model_validator(mode="after")
-    def _mx_needs_priority(self) -> DnsRecord:
-        if self.type == "MX" and self.priority is None:
-            raise PydanticCustomError("mx_priority", "an MX record needs a whole-number priority")
-        return self
-
-
 @dataclass(frozen=True)
 class NewProject:
     """Settings for creating the GCP project; absent when an existing project is adopted."""
@@ -209,13 +185,12 @@ class StackConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=False, validate_default=False)
 
     # --- Environment and GCP project -----------------------------------------------------------------
-    environment: Annotated[str, BeforeValidator(_one_of(ENVIRONMENTS))] = _setting(
+    environment: Environment = _setting(
         Clone.POLICY,
         "environment",
         "the kind of environment: production, staging or preview; rules that differ by environment read it",
-        json_schema_extra={"enum": list(ENVIRONMENTS)},
     )
-    project_id: Annotated[str, Strict(), Field(pattern=_PROJECT_ID)] = _setting(
+    project_id: ProjectId = _setting(
         Clone.REWRITE, "projectId", "the GCP project id, 6-30 lowercase letters, digits, hyphens"
     )
     create_project: Flag = _setting(
@@ -224,13 +199,13 @@ class StackConfig(BaseModel):
         "true: create the project; false: adopt an existing Firebase project",
         False,
     )
-    billing_account: Annotated[Text | None, Field(pattern=_BILLING_ACCOUNT)] = _setting(
+    billing_account: Annotated[BillingAccountId | None, BeforeValidator(_blank_is_unset)] = _setting(
         Clone.COPY, "billingAccount", "billing account XXXXXX-XXXXXX-XXXXXX (createProject only)", None
     )
-    folder_id: Annotated[Text | None, Field(pattern=_NUMERIC_ID)] = _setting(
+    folder_id: Annotated[ResourceManagerId | None, BeforeValidator(_blank_is_unset)] = _setting(
         Clone.COPY, "folderId", "numeric folder id for a created project (or orgId, exactly one)", None
     )
-    org_id: Annotated[Text | None, Field(pattern=_NUMERIC_ID)] = _setting(
+    org_id: Annotated[ResourceManagerId | None, BeforeValidator(_blank_is_unset)] = _setting(
         Clone.COPY, "orgId", "numeric organization id for a created project (or folderId, exactly one)", None
     )
     identity_platform: Flag = _setting(
@@ -261,23 +236,21 @@ class StackConfig(BaseModel):
     # --- Domain and edge (Cloudflare) ----------------------------------------------------------------
     domain: Hostname = _setting(Clone.COPY, "domain", "the apex zone name in Cloudflare, e.g. example.com")
     api_host: Hostname = _setting(Clone.REWRITE, "apiHost", "the API hostname, e.g. api.example.com")
-    cloudflare_zone_id: Annotated[str, Strict(), Field(pattern=_ZONE_ID)] = _setting(
+    cloudflare_zone_id: CloudflareZoneId = _setting(
         Clone.COPY, "cloudflareZoneId", "32 hex characters from the Cloudflare dashboard"
     )
-    cloudflare_plan: Annotated[str, BeforeValidator(_one_of(CLOUDFLARE_PLANS))] = _setting(
+    cloudflare_plan: CloudflarePlan = _setting(
         Clone.COPY,
         "cloudflarePlan",
         "the zone's Cloudflare plan: free, pro, business or enterprise (gates plan-dependent features)",
         "free",
-        json_schema_extra={"enum": list(CLOUDFLARE_PLANS)},
     )
-    edge_certificate: Annotated[str, BeforeValidator(_one_of(EDGE_CERTIFICATES))] = _setting(
+    edge_certificate: EdgeCertificate = _setting(
         Clone.COPY,
         "edgeCertificate",
         "the zone's edge certificate for the API host: universal (apex and one subdomain level), advanced "
         "(Advanced Certificate Manager) or custom (uploaded; Business or Enterprise plan)",
         "universal",
-        json_schema_extra={"enum": list(EDGE_CERTIFICATES)},
     )
     manage_zone: Flag = _setting(
         Clone.POLICY,
@@ -288,38 +261,38 @@ class StackConfig(BaseModel):
     proxy_api_host: Flag = _setting(
         Clone.COPY, "proxyApiHost", "proxy the API host through Cloudflare (TLS settings, rate limit)", True
     )
-    hosting_site_id: Annotated[Text | None, Field(pattern=_SITE_ID)] = _setting(
+    hosting_site_id: Annotated[HostingSiteId | None, BeforeValidator(_blank_is_unset)] = _setting(
         Clone.REWRITE,
         "hostingSiteId",
         "Firebase Hosting site id for the API, globally unique (default: <projectId>-api)",
         None,
     )
-    mail_domain: Annotated[Text | None, Field(pattern=_HOSTNAME)] = _setting(
+    mail_domain: Annotated[Hostname | None, BeforeValidator(_blank_is_unset)] = _setting(
         Clone.REWRITE, "mailDomain", "domain the stack sends email from (default: domain)", None
     )
-    # Public by design (every Firebase client config holds it); Google API keys are "AIza" + 35 characters
-    # (https://cloud.google.com/docs/authentication/api-keys). It belongs to the source's Firebase project,
+    # Public by design (every Firebase client config holds it). It belongs to the source's Firebase project,
     # so a clone never copies it: the new project's web app has its own.
-    firebase_web_api_key: Annotated[Text | None, Field(pattern=r"^AIza[0-9A-Za-z_-]{35}$")] = _setting(
+    firebase_web_api_key: Annotated[GoogleApiKey | None, BeforeValidator(_blank_is_unset)] = _setting(
         Clone.NEVER,
-        "firebaseWebApiKey", "the Firebase web app's apiKey (AIza...), for the ops console's sign-in", None
+        "firebaseWebApiKey",
+        "the Firebase web app's apiKey (AIza...), for the ops console's sign-in",
+        None,
     )
-    dmarc_policy: Annotated[str, BeforeValidator(_one_of(DMARC_POLICIES))] = _setting(
-        Clone.POLICY,
-        "dmarcPolicy",
-        "one of none, quarantine, reject",
-        json_schema_extra={"enum": list(DMARC_POLICIES)},
-    )
-    dmarc_rua: Annotated[str, Strict(), Field(pattern=r"^mailto:")] = _setting(
-        Clone.COPY, "dmarcRua", "mailto: address for DMARC aggregate reports"
-    )
-    spf_includes: Annotated[tuple[Hostname, ...], BeforeValidator(_engine_value)] = _setting(
-        Clone.COPY, "spfIncludes", "SPF include: domains", ()
+    dmarc_policy: DmarcPolicy = _setting(Clone.POLICY, "dmarcPolicy", "one of none, quarantine, reject")
+    dmarc_rua: MailtoAddress = _setting(Clone.COPY, "dmarcRua", "mailto: address for DMARC aggregate reports")
+    spf_includes: Annotated[
+        tuple[SpfDomainSpec, ...], BeforeValidator(_engine_value), Field(max_length=SPF_MAX_DNS_LOOKUPS)
+    ] = _setting(
+        Clone.COPY,
+        "spfIncludes",
+        f"SPF include: domains, at most {SPF_MAX_DNS_LOOKUPS} (each costs one of SPF's "
+        f"{SPF_MAX_DNS_LOOKUPS} DNS lookups, RFC 7208 4.6.4)",
+        (),
     )
     caa_issuers: Annotated[tuple[Hostname, ...], BeforeValidator(_engine_value)] = _setting(
         Clone.COPY, "caaIssuers", "certificate authorities allowed to issue", DEFAULT_CAA_ISSUERS
     )
-    caa_iodef: Annotated[str, Strict(), Field(pattern=r"^($|mailto:|https://)")] = _setting(
+    caa_iodef: CaaIodef = _setting(
         Clone.COPY, "caaIodef", "mailto: or https:// address for refused-certificate reports", ""
     )
     dkim_records: Annotated[tuple[DnsRecord, ...], BeforeValidator(_engine_value)] = _setting(
@@ -327,28 +300,19 @@ class StackConfig(BaseModel):
     )
 
     # --- App, people and providers -------------------------------------------------------------------
-    app_url: Annotated[str, Strict(), Field(pattern=r"^https://")] = _setting(
-        Clone.REWRITE, "appUrl", "the app's public URL, https://..."
+    app_url: HttpsUrl = _setting(Clone.REWRITE, "appUrl", "the app's public URL, https://...")
+    authorized_domains: Annotated[tuple[AuthorizedDomain, ...], BeforeValidator(_engine_value)] = _setting(
+        Clone.REWRITE, "authorizedDomains", "hostnames allowed to sign in, e.g. [app.example.com]"
     )
-    authorized_domains: Annotated[
-        tuple[Annotated[str, Strict(), Field(pattern=rf"{_HOSTNAME}|^localhost$")], ...],
-        BeforeValidator(_engine_value),
-    ] = _setting(Clone.REWRITE, "authorizedDomains", "hostnames allowed to sign in, e.g. [app.example.com]")
-    alert_email: Annotated[str, Strict(), Field(pattern=_EMAIL)] = _setting(
-        Clone.COPY, "alertEmail", "who receives alerts"
-    )
-    ops_email: Annotated[str, Strict(), Field(pattern=_EMAIL)] = _setting(
-        Clone.COPY, "opsEmail", "who receives the daily ops digest"
-    )
-    email_from: Annotated[str, Strict(), Field(pattern=r"@")] = _setting(
+    alert_email: EmailAddress = _setting(Clone.COPY, "alertEmail", "who receives alerts")
+    ops_email: EmailAddress = _setting(Clone.COPY, "opsEmail", "who receives the daily ops digest")
+    email_from: EmailSender = _setting(
         Clone.REWRITE,
         "emailFrom",
         "sender of transactional email, e.g. 'App <hello@example.com>', inside mailDomain",
     )
-    zendesk_base_url: Annotated[str, Strict(), Field(pattern=r"^https://")] = _setting(
-        Clone.COPY, "zendeskBaseUrl", "https://<subdomain>.zendesk.com"
-    )
-    stripe_price_id: Annotated[str, Strict(), Field(pattern=r"^price_")] = _setting(
+    zendesk_base_url: HttpsUrl = _setting(Clone.COPY, "zendeskBaseUrl", "https://<subdomain>.zendesk.com")
+    stripe_price_id: StripePriceId = _setting(
         Clone.NEVER, "stripePriceId", "the Stripe price the checkout sells, price_..."
     )
 
@@ -358,14 +322,12 @@ class StackConfig(BaseModel):
             Clone.POLICY, "maxInstancesScale", "multiplies catalog max instances (rounded, at least 1)", 1.0
         )
     )
-    log_retention_days: Annotated[
-        int, Strict(), BeforeValidator(_engine_value), Field(ge=MIN_LOG_RETENTION_DAYS, le=3650)
-    ] = _setting(
+    log_retention_days: Annotated[LogRetentionDays, Strict(), BeforeValidator(_engine_value)] = _setting(
         Clone.POLICY, "logRetentionDays", "days Cloud Logging keeps logs", DEFAULT_LOG_RETENTION_DAYS
     )
 
     # --- Google provider (gcp:*) ---------------------------------------------------------------------
-    gcp_project: Annotated[Text | None, Field(pattern=_PROJECT_ID)] = Field(
+    gcp_project: Annotated[ProjectId | None, BeforeValidator(_blank_is_unset)] = Field(
         None,
         alias="gcp:project",
         description="the provider's default project: same as launchready:projectId",
@@ -387,7 +349,7 @@ class StackConfig(BaseModel):
         description="must be true: Firebase and Identity Toolkit calls bill a quota project",
         json_schema_extra=_clone_extra(Clone.COPY),
     )
-    gcp_billing_project: Annotated[Text | None, Field(pattern=_PROJECT_ID)] = Field(
+    gcp_billing_project: Annotated[ProjectId | None, BeforeValidator(_blank_is_unset)] = Field(
         None,
         alias="gcp:billingProject",
         description="the quota project for API calls (usually projectId)",
@@ -483,15 +445,33 @@ def _cross_field_problems(config: StackConfig) -> list[tuple[str, str]]:
     mail_domain = config.sending_domain
     if mail_domain != config.domain and not mail_domain.endswith("." + config.domain):
         problems.append((_key("mailDomain"), f"must be {config.domain} or a subdomain of it"))
-    address = _ADDRESS.search(config.email_from)
-    if address is None:
-        problems.append((_key("emailFrom"), f"must end with an email address, got {config.email_from!r}"))
-    elif address.group(2).lower() != mail_domain:
+    sender = parse_sender(config.email_from)
+    if sender is not None and sender.domain != mail_domain:
         problems.append(
             (
                 _key("emailFrom"),
-                f"sends from {address.group(2)}, outside launchready:mailDomain {mail_domain} "
+                f"sends from {sender.domain}, outside launchready:mailDomain {mail_domain} "
                 "(the email provider only sends from the verified domain)",
+            )
+        )
+    # This stack's own SPF record is published at the sending domain, the zone owner's at the apex.
+    spf_hosts = {config.domain, mail_domain}
+    for index, record in enumerate(config.dkim_records):
+        if record.type == "TXT" and is_spf(record.value) and record.host(config.domain) in spf_hosts:
+            problems.append(
+                (
+                    f"{_key('dkimRecords')}[{index}]",
+                    f"is an SPF record at {record.host(config.domain)}, where launchready:spfIncludes "
+                    "is published: put its includes there (two SPF records at one name are a permanent "
+                    "error, RFC 7208 4.5)",
+                )
+            )
+    if config.manage_zone and not config.caa_issuers:
+        problems.append(
+            (
+                _key("caaIssuers"),
+                "is empty: this stack owns the zone's CAA records (launchready:manageZone), list the "
+                "certificate authorities allowed to issue, e.g. pki.goog",
             )
         )
     if config.gcp_project is not None and config.gcp_project != config.project_id:
@@ -545,6 +525,11 @@ def _problem(error: Any) -> list[str]:
         return [f"{key} is missing{hint_text}"]
     if kind == "string_pattern_mismatch":
         return [f"{key} is malformed: {value!r}{hint_text}"]
+    if kind == "literal_error":
+        listed = str(error["ctx"]["expected"]).replace("'", "")
+        return [f"{key} must be {listed}, got {value!r}"]
+    if kind == "too_long":
+        return [f"{key} has more than {error['ctx']['max_length']} entries{hint_text}"]
     if kind in ("bool_type", "bool_parsing"):
         return [f"{key} must be true or false, got {value!r}"]
     if kind in ("int_type", "int_parsing", "int_from_float"):
@@ -747,7 +732,10 @@ def _accepts(name: str) -> str:
     kinds = sorted({str(o.get("type")) for o in options if o.get("type") not in (None, "null")})
     text = " or ".join(kinds) or "object"
     pattern = next((o["pattern"] for o in options if "pattern" in o), None)
-    if pattern and len(pattern) < 40:
+    form = next((o["format"] for o in [*options, schema.get("items", {})] if "format" in o), None)
+    if form:
+        text += f" of {form}s" if text == "array" else f" ({form})"
+    elif pattern and len(pattern) < 40:
         text += " matching `" + pattern.replace("|", "\\|") + "`"
     return text
 

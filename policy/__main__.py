@@ -7,7 +7,7 @@ Constructing `PolicyPack` starts the analyzer's gRPC server and blocks, so the p
 import sys
 from pathlib import Path
 
-# The pack reads the function catalog (components/data/catalog.json) through components/catalog.py.
+# The pack reads the program's data (components/data/) and setting types through the components package.
 _PACK = Path(__file__).resolve().parent
 sys.path[:0] = [str(_PACK), str(_PACK.parent)]
 

@@ -29,10 +29,10 @@ from pulumi_policy import (
 from pulumi_policy.proxy import UnknownValueError
 
 from components.catalog import Catalog, FunctionSpec, load_catalog
+from components.config_types import ENVIRONMENTS
 
 PACK_DIR = Path(__file__).resolve().parents[1]
 EXCEPTIONS_PATH = PACK_DIR / "exceptions.json"
-ENVIRONMENTS = ("production", "staging", "preview")
 ENVIRONMENT_KEY = "launchready:environment"
 
 # Offline plan markers (build/plan-<stack>.json): a Pulumi secret, and a plaintext value shaped like a

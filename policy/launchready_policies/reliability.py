@@ -1,4 +1,7 @@
-"""Reliability policies: delivery guarantees, data durability, log retention, uptime checks and alerts."""
+"""Reliability policies: delivery guarantees, data durability, log retention, uptime checks and alerts.
+
+Data-bearing types come from components/data/data_bearing.json, the list the program protects by.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from pulumi_policy import (
     StackValidationArgs,
 )
 
-from tools.offline.contracts import data_bearing_types
+from components.data_bearing import data_bearing_types
 
 from .common import (
     ENVIRONMENT_SCHEMA,
@@ -135,7 +138,7 @@ def _data_protection(args: ResourceValidationArgs, report: Report) -> None:
 
 DATA_PROTECTION = resource_policy(
     "data-protected-in-production",
-    "Data-bearing resources (tools/offline/contracts/rules.yaml data_bearing) carry protect in production "
+    "Data-bearing resources (components/data/data_bearing.json) carry protect in production "
     "and never in a preview environment.",
     _data_protection,
     enforcement_level=EnforcementLevel.MANDATORY,
@@ -144,7 +147,7 @@ DATA_PROTECTION = resource_policy(
     tags=["reliability", "data", "environment"],
     remediation_steps=(
         "Keep components/protection.py's stack transform registered in __main__.py before any resource; "
-        "a new data-bearing type goes into the contracts' data_bearing list."
+        "a new data-bearing type goes into components/data/data_bearing.json."
     ),
 )
 

@@ -97,6 +97,40 @@ def entry(raw: dict[str, Any], name: str) -> dict[str, Any]:
             lambda c: entry(c, "ops_console")["trigger"].update(path="/ops*"),
             "may only end in '/**'",
         ),
+        (
+            lambda c: entry(c, "support_request")["trigger"].update(path="v1/support"),
+            "public http trigger needs a 'path' starting with '/'",
+        ),
+        (
+            lambda c: entry(c, "support_request")["trigger"].update(path='/v1/"support"'),
+            "is not a URL path",
+        ),
+        (lambda c: entry(c, "support_request")["trigger"].update(path="/v1/sup port"), "is not a URL path"),
+        (lambda c: entry(c, "crm_worker").update(name="CRM_worker"), "a name is lowercase letters"),
+        (lambda c: entry(c, "crm_worker").update(name="crm_worker_"), "a name is lowercase letters"),
+        (
+            lambda c: c.update(topics=[], functions=[{**entry(c, "stripe_webhook"), "publishes": []}]),
+            "'topics' is empty",
+        ),
+        (
+            lambda c: c.update(functions=[entry(c, "ops_console")]),
+            "no public http function with an exact path",
+        ),
+        (lambda c: c.update(functions=[]), "no public http function with an exact path"),
+        (lambda c: entry(c, "crm_worker").pop("roles"), "function 'crm_worker': 'roles' is missing"),
+        (
+            lambda c: entry(c, "crm_worker").update(roles=[{"role": "roles/editor"}]),
+            "function 'crm_worker' roles[0]: 'reason' is missing",
+        ),
+        (
+            lambda c: entry(c, "crm_worker").update(roles=[{"role": "editor", "reason": "why"}]),
+            "needs a predefined role (roles/...)",
+        ),
+        (
+            lambda c: entry(c, "crm_worker").update(roles=[{"role": "roles/datastore.user", "reason": "x"}]),
+            "function 'crm_worker': a role is listed twice",
+        ),
+        (lambda c: c["common_roles"][0].update(reason=" "), "catalog common_roles[0]: needs a predefined"),
     ],
 )
 def test_malformed_catalog_names_the_entry_and_field(mutate: Any, message: str) -> None:
@@ -107,8 +141,23 @@ def test_malformed_catalog_names_the_entry_and_field(mutate: Any, message: str) 
     assert message in str(raised.value)
 
 
+def test_a_functions_project_roles_are_the_common_ones_then_its_own(catalog: Catalog) -> None:
+    raw = raw_catalog()
+    for spec in catalog.functions:
+        listed = [g["role"] for g in (*raw["common_roles"], *entry(raw, spec.name)["roles"])]
+        assert [grant.role for grant in catalog.project_roles(spec)] == listed
+        assert all(grant.reason.strip() for grant in catalog.project_roles(spec))
+
+
+def test_a_function_the_program_names_must_be_in_the_catalog(catalog: Catalog) -> None:
+    # __main__ resolves the webhook (monitoring, the stripeWebhookUrl output) through the catalog.
+    with pytest.raises(KeyError, match="stripe_hook"):
+        catalog.function("stripe_hook")
+
+
 def test_loader_imports_without_pulumi() -> None:
-    # The local runner imports the catalog in processes that have no Pulumi SDK.
+    # The local runner imports the catalog in processes that have no Pulumi SDK; the policy pack imports it
+    # with the setting types and the data-bearing types in .venv-policy, which has no provider SDK.
     code = (
         "import sys, builtins\n"
         "real = builtins.__import__\n"
@@ -117,6 +166,7 @@ def test_loader_imports_without_pulumi() -> None:
         "        raise ImportError('pulumi must not be imported')\n"
         "    return real(name, *a, **k)\n"
         "builtins.__import__ = guard\n"
+        "import components.config_types, components.data_bearing\n"
         "from components.catalog import load_catalog\n"
         "print(len(load_catalog().functions))\n"
     )

@@ -246,33 +246,3 @@ def test_component_outputs_name_every_policy() -> None:
         "endpoint-error-rate",
     }
     assert seen["retention"] == 30
-
-
-@pytest.mark.parametrize(
-    ("overrides", "message"),
-    [
-        ({"log_retention_days": 6}, "log_retention_days must be between 7 and 3650, got 6"),
-        ({"log_retention_days": 4000}, "got 4000"),
-        ({"alert_email": "ops"}, "alert_email 'ops' is not an email address"),
-        ({"function_names": []}, "function_names is empty"),
-        ({"webhook_function": "stripe_hook"}, "webhook_function 'stripe_hook' is not one of function_names"),
-        ({"uptime_targets": []}, "uptime_targets is empty"),
-        ({"uptime_targets": [UptimeTarget("api", "api.example.com", "healthz")]}, "must start with /"),
-        ({"uptime_targets": [UptimeTarget("api", "https://api.example.com", "/")]}, "bare hostname"),
-        ({"uptime_targets": [UptimeTarget("API", "api.example.com", "/")]}, "lowercase"),
-        (
-            {"uptime_targets": [UptimeTarget("api", f"{host}.example.com", "/") for host in ("a", "b")]},
-            "used twice",
-        ),
-        ({"dead_letter_subscriptions": []}, "dead_letter_subscriptions is empty"),
-        ({"endpoint_functions": []}, "endpoint_functions is empty"),
-        (
-            {"endpoint_functions": ["crm_worker"]},
-            "endpoint_functions ['crm_worker'] are not in function_names",
-        ),
-    ],
-)
-def test_bad_arguments_raise_a_readable_error(overrides: dict[str, Any], message: str) -> None:
-    with pytest.raises(ValueError, match="^monitoring: ") as raised:
-        Monitoring("monitoring", monitoring_args(**overrides))
-    assert message in str(raised.value)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tools.offline.contracts import data_bearing_types
+from components.data_bearing import data_bearing_types
 from tools.offline.mocks import PlanMocks
 
 

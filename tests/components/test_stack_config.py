@@ -172,6 +172,70 @@ def test_values_that_cannot_deploy_are_rejected(key: str, value: Any, expected: 
     assert expected in str(raised.value)
 
 
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("launchready:domain", "localhost", "launchready:domain is malformed: 'localhost'"),
+        ("launchready:apiHost", "@", "launchready:apiHost is malformed: '@'"),
+        ("launchready:apiHost", "https://api.example.com", "launchready:apiHost is malformed"),
+        ("launchready:cloudflareZoneId", " ", "launchready:cloudflareZoneId is malformed"),
+        ("launchready:dmarcRua", "mailto:not-an-address", "launchready:dmarcRua is malformed"),
+        ("launchready:alertEmail", "ops", "launchready:alertEmail is malformed: 'ops'"),
+        ("launchready:opsEmail", "ops@-.-", "launchready:opsEmail is malformed"),
+        ("launchready:logRetentionDays", 4000, "launchready:logRetentionDays must be between 7 and 3650"),
+        ("launchready:spfIncludes", ["bad include"], "launchready:spfIncludes[0] is malformed"),
+        (
+            "launchready:spfIncludes",
+            [f"spf{i}.example.net" for i in range(11)],
+            "launchready:spfIncludes has more than 10 entries",
+        ),
+        (
+            "launchready:dkimRecords",
+            [{"name": "x", "type": "A", "value": "192.0.2.1"}],
+            "launchready:dkimRecords[0].type must be TXT, CNAME or MX, got 'A'",
+        ),
+        (
+            "launchready:dkimRecords",
+            [{"name": "resend._domainkey", "type": "TXT", "value": "  "}],
+            "launchready:dkimRecords[0] has an empty value",
+        ),
+        (
+            "launchready:dkimRecords",
+            [{"name": "@", "type": "TXT", "value": "v=spf1 include:x.example ~all"}],
+            "launchready:dkimRecords[0] is an SPF record at example.com",
+        ),
+        (
+            "launchready:dkimRecords",
+            [{"name": "staging", "type": "TXT", "value": '"v=spf1 include:x.example ~all"'}],
+            "launchready:dkimRecords[0] is an SPF record at staging.example.com",
+        ),
+        ("launchready:emailFrom", "App hello@staging.example.com", "launchready:emailFrom is malformed"),
+        ("launchready:caaIodef", "mailto:", "launchready:caaIodef is malformed"),
+    ],
+)
+def test_mail_and_edge_values_are_checked_once_here(key: str, value: Any, expected: str) -> None:
+    with pytest.raises(StackConfigError) as raised:
+        parse_stack_config({**stack_values("staging"), key: value}, "staging")
+    assert expected in str(raised.value)
+
+
+def test_the_zone_owner_lists_the_certificate_authorities() -> None:
+    prod = stack_values("prod")
+    assert parse_stack_config(prod, "prod").manage_zone
+    with pytest.raises(StackConfigError, match="launchready:caaIssuers is empty"):
+        parse_stack_config({**prod, "launchready:caaIssuers": []}, "prod")
+    # A stack that does not own the zone publishes no CAA records: nothing to list.
+    staging = parse_stack_config({**stack_values("staging"), "launchready:caaIssuers": []}, "staging")
+    assert not staging.manage_zone and staging.caa_issuers == ()
+
+
+def test_a_bare_sender_address_and_a_named_one_are_both_accepted() -> None:
+    values = stack_values("staging")
+    domain = parse_stack_config(values, "staging").sending_domain
+    for sender in (f"hello@{domain}", f"Launch Ready <hello@{domain}>", f"<hello@{domain}>"):
+        assert parse_stack_config({**values, "launchready:emailFrom": sender}, "staging").email_from == sender
+
+
 def test_environment_rules_read_the_environment_key_not_the_stack_name() -> None:
     values = {**stack_values("staging"), "launchready:authorizedDomains": ["app.example.com", "localhost"]}
     assert "localhost" in parse_stack_config(values, "prod").authorized_domains  # a staging kind named prod

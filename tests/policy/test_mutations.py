@@ -46,6 +46,20 @@ def _stack_wide(mutation: Callable[[Plan], str]) -> Callable[[Plan], str]:
     return mutate
 
 
+def _another_role(grant: str, role: str) -> Callable[[Plan], str]:
+    """A second project grant to the same function account as `grant`, of `role`."""
+
+    def mutate(plan: Plan) -> str:
+        twin = json.loads(json.dumps(entry(plan, grant)))
+        name = f"{grant}-{role.rsplit('/', 1)[-1].replace('.', '-')}"
+        twin["name"], twin["urn"] = name, twin["urn"].replace(f"::{grant}", f"::{name}")
+        twin["inputs"]["role"] = role
+        plan.append(twin)
+        return name
+
+    return mutate
+
+
 def _protect_off(plan: Plan) -> str:
     entry(plan, "project-firestore")["options"]["protect"] = False
     return "project-firestore"
@@ -92,6 +106,19 @@ MUTATIONS: list[tuple[str, str, Callable[[Plan], str], str]] = [
         "prod",
         _set("fn-identity-crm-worker-datastore-user", "role", value="roles/secretmanager.admin"),
         "roles/secretmanager.admin",
+    ),
+    # The policy's own allow-list, not the catalog's: a basic role, and an Auth admin on a public endpoint.
+    (
+        "function-roles-least-privilege",
+        "prod",
+        _another_role("fn-identity-support-worker-datastore-user", "roles/editor"),
+        "roles/editor",
+    ),
+    (
+        "function-roles-least-privilege",
+        "staging",
+        _another_role("fn-identity-create-checkout-datastore-user", "roles/firebaseauth.admin"),
+        "roles/firebaseauth.admin",
     ),
     (
         "secret-accessor-least-privilege",

@@ -25,8 +25,8 @@ from typing import Any
 
 import yaml
 
+from components.config_types import ENVIRONMENTS, DnsLabel, ProjectId, StackName, conforms, parse_sender
 from components.stack_config import (
-    ENVIRONMENTS,
     PLACEHOLDER_MARK,
     STACK_FILE_KEYS_NEVER_COPIED,
     Clone,
@@ -37,10 +37,6 @@ from components.stack_config import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-# Pulumi stack names: letters, digits, hyphens, underscores, periods.
-_STACK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
-_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-_PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 # Provider credentials the program needs whatever the source stack holds (set with --secret).
 PROVIDER_SECRETS = ("cloudflare:apiToken",)
 PRICE_PLACEHOLDER = "price_ReplaceWithTestModePrice"
@@ -101,7 +97,7 @@ def _derive_project_id(source_project: str, source_stack: str, label: str) -> st
     for suffix in ("-template", f"-{_slug(source_stack)}"):
         base = base.removesuffix(suffix)
     candidate = f"{base}-{label}"
-    if not _PROJECT_ID.match(candidate):
+    if not conforms(ProjectId, candidate):
         raise CloneError(
             f"the derived project id {candidate!r} is not a valid GCP project id (6-30 characters): "
             "give one with PROJECT=<id>"
@@ -110,15 +106,15 @@ def _derive_project_id(source_project: str, source_stack: str, label: str) -> st
 
 
 def _sender(email_from: str, source_stack: str, label: str, mail_domain: str) -> str:
-    match = re.match(r"^\s*(?P<name>[^<]*?)\s*<(?P<local>[^@<>\s]+)@[^<>\s]+>\s*$", email_from)
-    if match is None:
-        local = email_from.split("@", 1)[0].strip()
+    sender = parse_sender(email_from)
+    local = sender.local_part if sender else email_from.split("@", 1)[0].strip()
+    if sender is None or sender.display_name is None:
         return f"{local}@{mail_domain}"
-    words = match["name"].split()
+    words = sender.display_name.split()
     if words and words[-1].lower() in (source_stack.lower(), "production", "prod", "staging", "preview"):
         words = words[:-1]
     name = " ".join([*words, label]).strip()
-    return f"{name} <{match['local']}@{mail_domain}>"
+    return f"{name} <{local}@{mail_domain}>"
 
 
 def _parse_overrides(items: list[str]) -> dict[str, Any]:
@@ -135,12 +131,12 @@ def _parse_overrides(items: list[str]) -> dict[str, Any]:
 
 def derive(request: CloneRequest, root: Path = ROOT) -> DerivedStack:
     """Derive the new stack's config from Pulumi.<source>.yaml. Raises CloneError or StackConfigError."""
-    if not _STACK_NAME.match(request.target):
+    if not conforms(StackName, request.target):
         raise CloneError(f"stack name {request.target!r}: use letters, digits, '-', '_' or '.'")
     if request.target == request.source:
         raise CloneError("TO must differ from FROM")
     label = request.host_prefix or _slug(request.target)
-    if not _LABEL.match(label):
+    if not conforms(DnsLabel, label):
         raise CloneError(f"host prefix {label!r} is not a DNS label (a-z, 0-9, '-'; at most 63 characters)")
     stack_file = read_stack_file(root / f"Pulumi.{request.source}.yaml")
     source = parse_stack_config(stack_file.config, request.source)
@@ -165,7 +161,7 @@ def derive(request: CloneRequest, root: Path = ROOT) -> DerivedStack:
     todo: list[str] = []
     domain = source.domain
     project = request.project or _derive_project_id(source.project_id, request.source, label)
-    if not _PROJECT_ID.match(project):
+    if not conforms(ProjectId, project):
         raise CloneError(
             f"PROJECT {project!r} is not a valid GCP project id (6-30 characters: a-z, 0-9, '-')"
         )

@@ -5,7 +5,7 @@ Ops and diff kinds are the engine's (pulumi/pulumi sdk/go/common/apitype/events.
 is immutable in the provider contracts (tools/offline/contracts: the bridge's ForceNew schema flags);
 a delete plus a create of the same type with the same identity inputs is reported as a probable rename,
 with the alias that would keep the resource. Destructive: deleting or replacing a data-bearing type
-(contracts `data_bearing`), or a resource losing `protect`.
+(components/data/data_bearing.json), or a resource losing `protect`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from tools.offline.contracts import data_bearing_types, load_contracts
+from components.data_bearing import data_bearing_types
+from tools.offline.contracts import load_contracts
 
 MISSING = object()
 # Options the engine records in the state without calling the provider; shown, never an input diff.

@@ -5,7 +5,8 @@
 The evaluation always runs the head's tools and contracts, but the program (`__main__.py`,
 `components/`, `functions_src/`, stack files) of the tree given as `root`: the subprocess puts `root`
 first on sys.path and registers the head's `tools` package under its name before anything imports it,
-so `import components` resolves to the evaluated tree and `import tools` to the head's.
+so `import components` resolves to the evaluated tree and `import tools` to the head's. A components
+module the evaluated tree does not have (one the head's tools import) comes from the head.
 Writes {"<stack>": [plan entries] | null (no Pulumi.<stack>.yaml in that tree)} or, on failure,
 prints the error and exits 2 (nothing written).
 """
@@ -28,6 +29,8 @@ _BOOT = """
 import importlib.util, sys
 head, root = sys.argv[1], sys.argv[2]
 sys.path[:0] = [root]
+import components
+components.__path__.append(head + "/components")
 spec = importlib.util.spec_from_file_location(
     "tools", head + "/tools/__init__.py", submodule_search_locations=[head + "/tools"])
 module = importlib.util.module_from_spec(spec)

@@ -37,6 +37,8 @@ YAML language server validate and complete the stack files from `docs/stack-conf
   `make deploy` refuses to run until they are replaced.
 - Regions and Firestore locations are checked against Google's published lists, committed with their
   source and date in `components/data/gcp_locations.json`.
+- The accepted forms (hostnames, email addresses, senders, SPF includes, the value sets) are the types of
+  `components/config_types.py`, the one definition the program, the tools and the policy pack share.
 - Keys in other namespaces (`cloudflare:apiToken`, set with `pulumi config set --secret`) pass through.
 - Clone: what `make clone-env` does with the key when it derives a new stack from this one
   (docs/operations.md, "Cloning an environment"): `copy` as is; `rewrite` for the new environment

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import secrets
 import uuid
 from collections.abc import Mapping
@@ -39,6 +38,7 @@ from typing import Any
 
 import requests
 
+from components.config_types import EmailAddress, conforms
 from tools.local.client import (
     AuthUser,
     NotChecked,
@@ -60,9 +60,6 @@ JOURNEY_FUNCTIONS = ("create_checkout", "support_request", "stripe_webhook")
 # Resend's test inbox that reports every email delivered; labels after "+" keep runs apart.
 DEFAULT_TEST_INBOX = "delivered@resend.dev"
 RESEND_REFUSED_DOMAINS = ("example.com", "test.com")
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_ATOM = r"[A-Za-z0-9!#$%&'*/=?^_`{|}~-]+"  # RFC 5322 atext without "+", the label separator
-_PLAIN_ADDRESS = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@(?:{_LABEL}\.)+[A-Za-z]{{2,63}}")
 # Provider records older than the run (less this margin for clock skew) are not the run's.
 CLOCK_SKEW = timedelta(minutes=5)
 # The email worker's record of each email sent (launchready/handlers/email_worker.py).
@@ -112,7 +109,7 @@ def test_inbox_problem(inbox: str) -> str | None:
     alphabetic top-level label. Resend answers 422 to example.com and test.com addresses
     (https://resend.com/docs/knowledge-base/what-email-addresses-to-use-for-testing); example.com's
     subdomains are reserved too (RFC 2606) and refused alike."""
-    if not _PLAIN_ADDRESS.fullmatch(inbox):
+    if not conforms(EmailAddress, inbox) or "+" in inbox.rpartition("@")[0]:
         return f"the test inbox {inbox!r} is not a plain address without a +label (e.g. {DEFAULT_TEST_INBOX})"
     domain = inbox.rpartition("@")[2].lower()
     if any(domain == refused or domain.endswith(f".{refused}") for refused in RESEND_REFUSED_DOMAINS):

@@ -37,13 +37,14 @@ from typing import Any, Protocol, TextIO
 
 from google.auth.exceptions import RefreshError
 
+from components.config_types import ENVIRONMENTS
+
 from .failures import explain
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOG_PATH = ROOT / "components" / "data" / "catalog.json"
 PROJECT_ID_KEY = "launchready:projectId"
 ENVIRONMENT_KEY = "launchready:environment"
-ENVIRONMENTS = ("production", "staging", "preview")
 FINGERPRINT_KEY_ENV = "LAUNCHREADY_FINGERPRINT_KEY"
 FINGERPRINT_KEY_FILE = Path(".local") / "secrets-fingerprint.key"
 # Secret annotation keys: 1-63 characters, alphanumerics at both ends, [-_.] between

@@ -5,7 +5,9 @@ Two committed data sets, read together:
 - `extracted/<provider>.json`: derived by `extract.py` from the Terraform providers' Go schemas (the
   rules the Pulumi bridge runs at preview), with the upstream commit and the file and line per rule;
 - `rules.yaml`: rules no schema carries (API rejections, plan-tier features, singletons, adoption,
-  create-time behaviour, data-bearing types), each with its citation.
+  create-time behaviour), each with its citation;
+
+and, from the program's data, the data-bearing types (components/data/data_bearing.json).
 
 `load_contracts()` returns them as one `Contracts` object; `tools.offline.contracts.check` applies them.
 """
@@ -19,6 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+# data_bearing_types stays importable from here: older trees' programs import it from this package, and
+# `make diff` evaluates them with these tools.
+from components.data_bearing import data_bearing, data_bearing_types
+
+__all__ = ["Contracts", "Rule", "data_bearing_types", "load_contracts"]
 
 HERE = Path(__file__).resolve().parent
 STAGES = ("preview", "create", "api")
@@ -101,11 +109,7 @@ def load_contracts(directory: Path = HERE) -> Contracts:
         plan_features=hand.get("plan_features", []),
         edge_certificate=hand.get("edge_certificate", {}),
         create_behaviour=hand.get("create_behaviour", {}),
-        data_bearing=hand.get("data_bearing", {}),
+        data_bearing=dict(data_bearing()),
         upstream=hand.get("upstream", {}),
     )
 
-
-def data_bearing_types() -> frozenset[str]:
-    """Types whose deletion or replacement loses data: the one list everything else reads."""
-    return frozenset(load_contracts().data_bearing)

@@ -24,9 +24,9 @@ from typing import Any
 
 from pulumi.runtime import rpc
 
+from components.config_types import CLOUDFLARE_PLANS as PLANS
 from tools.offline.contracts import Contracts, Rule, load_contracts
 
-PLANS = ("free", "pro", "business", "enterprise")
 _DURATION = re.compile(r"^(-?\d+(?:\.\d{1,9})?)s$")
 
 
