@@ -2,7 +2,7 @@
 
 `StackConfig` is the single source of three things: the validation (`parse_stack_config`), the JSON schema
 editors use (`stack_file_schema`, committed as docs/stack-config.schema.json and referenced from each
-stack file) and the docs table (docs/configuration.md); `python -m tools.offline.stack_schema` writes both.
+stack file) and the docs table (docs/configuration.md); `python -m tools stack-schema` writes both.
 
 `parse_stack_config` is a pure function of the raw config values (`launchready:*` and the `gcp:*` provider
 keys) and the stack name, so it is tested without the Pulumi engine. Every problem found is reported in one
@@ -128,7 +128,7 @@ class Clone(StrEnum):
     """What `make clone-env` does with a key when it derives a new stack from an existing one.
 
     Every field of StackConfig carries one (JSON schema key `x-clone`, the docs' Clone column); the rules
-    that compute rewritten and policy values live in tools/offline/clone.py.
+    that compute rewritten and policy values live in tools/offline/clone/derive.py.
     """
 
     COPY = "copy"  # the same in every environment (region, zone, CAA, alert recipients, ...)
@@ -696,7 +696,7 @@ def stack_file_schema() -> dict[str, Any]:
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "Launch Ready Pulumi stack file",
-        "description": "Generated from components/stack_config.py by `python -m tools.offline.stack_schema`.",
+        "description": "Generated from components/stack_config.py by `python -m tools stack-schema`.",
         "type": "object",
         "properties": {
             "config": config,

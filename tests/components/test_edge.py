@@ -10,7 +10,7 @@ import pulumi
 import pytest
 
 from components.edge import DnsRecordSpec, Edge, EdgeArgs
-from tools.offline.mocks import PlanMocks, RecordedResource, run_under_mocks
+from tools.offline.plan.mocks import PlanMocks, RecordedResource, run_under_mocks
 
 DNS_RECORD = "cloudflare:index/dnsRecord:DnsRecord"
 ZONE_SETTING = "cloudflare:index/zoneSetting:ZoneSetting"

@@ -1,9 +1,6 @@
 """Hold every provider exchange to the provider's published OpenAPI document (`contract.py`).
 
-- `reject`: a request the document does not allow is answered the way that provider answers it
-  (status code and error body shape), before the sandbox's own handler sees it.
-- `vouch`: an answer that breaks the document is a bug in the sandbox, not in the caller: it becomes a
-  500 `sandbox_contract_violation` naming the problems, and is printed to stderr, so tests fail loudly.
+A bad request is rejected as the provider rejects it; a bad answer is a loud sandbox bug (docs/tools.md).
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
-"""Stripe: Checkout Sessions (POST/GET /v1/checkout/sessions, GET /v1/checkout/sessions/{id}) as
-stripe-python calls them: form-encoded params, a test-mode secret key, sessions that expire after 24 h,
-and Stripe's idempotency (https://docs.stripe.com/api/idempotent_requests): a repeat within 24 h
-replays the stored answer with `Idempotent-Replayed: true`, INCLUDING a saved 5xx; the same key with
-other params is a 400 idempotency_error; the same key while the first request is still executing is a
-409 (idempotency_key_in_use)."""
+"""Stripe Checkout Sessions as stripe-python calls them, with Stripe's idempotency.
+
+A repeat replays the stored answer, 5xx included (docs.stripe.com/api/idempotent_requests; docs/tools.md).
+"""
 
 import hashlib
 import hmac

@@ -1,20 +1,6 @@
-"""Stripe Subscriptions in the sandbox: create, retrieve, list by customer, cancel now
-(`DELETE /v1/subscriptions/{id}`) and cancel at period end (`POST /v1/subscriptions/{id}` with
-`cancel_at_period_end=true`), as https://docs.stripe.com/api/subscriptions describes them.
+"""Stripe Subscriptions in the sandbox: create, retrieve, list by customer, cancel now or at period end.
 
-What real Stripe does that account deletion must cope with, and this models:
-- the list leaves canceled subscriptions out unless `status=all`
-  (https://docs.stripe.com/api/subscriptions/list#list_subscriptions-status);
-- cancelling an already canceled subscription answers 404 "No such subscription" (stripe/stripe-go#1887);
-- updating a canceled one answers 400 "A canceled subscription can only update its cancellation_details
-  and metadata." (BasedHardware/omi#11289).
-Each answer is a whole Subscription object as Stripe sends it (schema `subscription` of the 2024-04-10
-document in `tools/sandbox/specs/stripe.json`, which `contract.py` holds every answer to): monthly
-periods on the calendar, the price embedded in full (`stripe_prices.py`), `cancellation_details`
-filled when a request cancels. Moving the sandbox clock past a period's end renews the subscription, and
-past a scheduled `cancel_at` ends it, as Stripe's billing would.
-The Stripe provider routes `/v1/subscriptions` here and applies Stripe's idempotency to the POSTs; times
-come from the sandbox clock.
+Each answer is a whole Subscription as the 2024-04-10 document describes it (docs/tools.md).
 """
 
 import calendar
