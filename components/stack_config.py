@@ -620,6 +620,7 @@ class StackFile:
     config: dict[str, Any]
     secret_keys: tuple[str, ...]
     placeholders: tuple[Placeholder, ...]
+    secrets_provider: str | None = None  # the file's `secretsprovider` (e.g. gcpkms://...), when it names one
 
     def warnings(self) -> list[str]:
         """One line per key still holding an example value."""
@@ -677,7 +678,9 @@ def read_stack_file(path: Path) -> StackFile:
         Placeholder(p.key, p.line, _brief(config[p.key]) if p.key in config else p.value)
         for p in find_placeholders(text)
     )
-    return StackFile(path, config, tuple(secret_keys), placeholders)
+    provider = document.get("secretsprovider")
+    secrets_provider = provider if isinstance(provider, str) and provider else None
+    return StackFile(path, config, tuple(secret_keys), placeholders, secrets_provider)
 
 
 def _brief(value: Any) -> str:

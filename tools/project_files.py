@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from components.catalog import Catalog, load_catalog
-from components.stack_config import StackFile, read_stack_file
+
+if TYPE_CHECKING:  # the config model loads in ~0.3 s; `make up`, `demo` and `status` never read a stack file
+    from components.stack_config import StackFile
 
 ROOT = Path(__file__).resolve().parents[1]
 CATALOG_FILE = Path("components") / "data" / "catalog.json"
@@ -39,6 +42,8 @@ def read_stack(stack: str, root: Path = ROOT) -> StackFile:
 
     Raises components.stack_config.StackConfigError for a missing file or a YAML error (file:line:column).
     """
+    from components.stack_config import read_stack_file
+
     return read_stack_file(stack_path(stack, root))
 
 

@@ -287,7 +287,7 @@ def derive(request: CloneRequest, root: Path = ROOT) -> DerivedStack:
 
     new = parse_stack_config(values, request.target)  # the new config validates, or nothing is written
     secret_keys = tuple(sorted({*stack_file.secret_keys, *PROVIDER_SECRETS}))
-    provider = _secrets_provider(stack_path(request.source, root), source.project_id, new.project_id)
+    provider = _secrets_provider(stack_file.secrets_provider, source.project_id, new.project_id)
     return DerivedStack(
         source=request.source,
         target=request.target,
@@ -300,11 +300,9 @@ def derive(request: CloneRequest, root: Path = ROOT) -> DerivedStack:
     )
 
 
-def _secrets_provider(path: Path, source_project: str, project: str) -> str | None:
+def _secrets_provider(provider: str | None, source_project: str, project: str) -> str | None:
     """The source's secrets provider kind, pointed at the new project where it names the source's."""
-    document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    provider = document.get("secretsprovider") if isinstance(document, dict) else None
-    if not isinstance(provider, str) or not provider:
+    if not provider:
         return None
     if provider.startswith("gcpkms://"):
         return provider.replace(f"/projects/{source_project}/", f"/projects/{project}/")
