@@ -103,7 +103,7 @@ def test_second_up_on_the_same_state_dir_is_refused(local_stack_process: StackPr
     result = _tools(
         "up", "--port-base", str(layout.firestore_port), "--state-dir", str(layout.state_dir)
     )
-    assert result.returncode == 2
+    assert result.returncode == ExitCode.USAGE
     assert "already running" in result.stderr
 
 
@@ -138,7 +138,7 @@ def test_status_reports_a_dead_letter_backlog_with_its_own_exit_code(
     ).result()
     try:
         result = _tools("status", "--state-dir", str(local_stack_process.layout.state_dir))
-        assert result.returncode == 2, result.stdout
+        assert result.returncode == ExitCode.DEAD_LETTERS, result.stdout
         assert "1 message(s) in support-dlq-sub" in result.stdout
         assert "make replay-dlq TOPIC=support" in result.stdout
     finally:  # leave the shared stack as it was

@@ -57,7 +57,6 @@ def _write_first_preview_plan(stack: str) -> Path:
     except (PlanError, StackConfigError, pulumi.RunError) as error:
         print(f"error: {error}", file=sys.stderr)
         done(ExitCode.USAGE)
-        raise  # not reached: done() raises
 
 
 @app.command()
