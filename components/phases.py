@@ -39,7 +39,7 @@ PHASES = (
         "functions",
         "functions, Pub/Sub topics and subscriptions, Firestore trigger, scheduler job, Hosting routes, "
         "uptime checks and every alert policy",
-        "every secret has an enabled version (tools/ops/secrets_cli check); values come from the "
+        "every secret has an enabled version (`make secrets-check`); values come from the "
         "environment in CI, from a hidden prompt on a terminal",
     ),
     Phase(

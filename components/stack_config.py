@@ -2,7 +2,7 @@
 components/config_types.py.
 
 `StackConfig` is the single source of the validation (`parse_stack_config`), the editors' JSON schema and
-the docs table (`python -m tools.offline.stack_schema` writes both). Settings are validated here and
+the docs table (`python -m tools stack-schema` writes both). Settings are validated here and
 nowhere else: every problem is reported in one `StackConfigError` naming the stack file and each key.
 """
 
@@ -130,7 +130,7 @@ class Clone(StrEnum):
     """What `make clone-env` does with a key when it derives a new stack from an existing one.
 
     Every field of StackConfig carries one (JSON schema key `x-clone`, the docs' Clone column); the rules
-    that compute rewritten and policy values live in tools/offline/clone.py.
+    that compute rewritten and policy values live in tools/offline/clone/derive.py.
     """
 
     COPY = "copy"  # the same in every environment (region, zone, CAA, alert recipients, ...)
@@ -605,6 +605,7 @@ class StackFile:
     config: dict[str, Any]
     secret_keys: tuple[str, ...]
     placeholders: tuple[Placeholder, ...]
+    secrets_provider: str | None = None  # the file's `secretsprovider` (e.g. gcpkms://...), when it names one
 
     def warnings(self) -> list[str]:
         """One line per key still holding an example value."""
@@ -662,7 +663,9 @@ def read_stack_file(path: Path) -> StackFile:
         Placeholder(p.key, p.line, _brief(config[p.key]) if p.key in config else p.value)
         for p in find_placeholders(text)
     )
-    return StackFile(path, config, tuple(secret_keys), placeholders)
+    provider = document.get("secretsprovider")
+    secrets_provider = provider if isinstance(provider, str) and provider else None
+    return StackFile(path, config, tuple(secret_keys), placeholders, secrets_provider)
 
 
 def _brief(value: Any) -> str:
@@ -681,7 +684,7 @@ def stack_file_schema() -> dict[str, Any]:
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "Launch Ready Pulumi stack file",
-        "description": "Generated from components/stack_config.py by `python -m tools.offline.stack_schema`.",
+        "description": "Generated from components/stack_config.py by `python -m tools stack-schema`.",
         "type": "object",
         "properties": {
             "config": config,

@@ -23,8 +23,8 @@ os.environ.setdefault("LAUNCHREADY_ENV", "test")
 
 from components.catalog import Catalog, load_catalog  # noqa: E402
 from tools.local import emulators  # noqa: E402
-from tools.offline.mocks import PlanMocks  # noqa: E402
-from tools.offline.plan import evaluate_stack  # noqa: E402
+from tools.offline.plan.evaluate import evaluate_stack  # noqa: E402
+from tools.offline.plan.mocks import PlanMocks  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -10,8 +10,8 @@ import pytest
 from pulumi.runtime.config import set_all_config
 
 from components.catalog import Catalog
-from tools.offline.mocks import PlanMocks, run_under_mocks
-from tools.offline.plan import read_stack_file
+from tools.offline.plan.mocks import PlanMocks, run_under_mocks
+from tools.project_files import engine_config, read_stack
 
 ROOT = Path(__file__).resolve().parents[1]
 DNS_RECORD = "cloudflare:index/dnsRecord:DnsRecord"
@@ -96,7 +96,7 @@ def test_stacks_differ_only_where_configured(staging: PlanMocks, prod: PlanMocks
 
 
 def test_bad_config_ends_the_program_with_the_readable_message() -> None:
-    config, secret_keys = read_stack_file(ROOT, "staging")
+    config, secret_keys = engine_config(read_stack("staging", ROOT))
     del config["launchready:apiHost"]
     mocks = PlanMocks()
     mocks.install(stack="staging")

@@ -16,8 +16,9 @@ import pulumi
 from pulumi.runtime.config import set_all_config
 
 from components.phases import PHASE_VARIABLE
-from tools.offline.mocks import PlanMocks, PlanMonitor, run_under_mocks
-from tools.offline.plan import PROJECT_NAME, read_stack_file
+from tools.offline.plan.evaluate import PROJECT_NAME
+from tools.offline.plan.mocks import PlanMocks, PlanMonitor, run_under_mocks
+from tools.project_files import engine_config, read_stack
 
 
 @dataclass
@@ -62,7 +63,7 @@ def evaluate(
     stack: str, root: Path, phase: str = "complete", overrides: dict[str, Any] | None = None
 ) -> tuple[PlanMocks, OptionsMonitor]:
     """Run __main__.py for `stack` at a deploy phase; returns the mocks and the options monitor."""
-    config, secret_keys = read_stack_file(root, stack)
+    config, secret_keys = engine_config(read_stack(stack, root))
     config.update({k: v if isinstance(v, str) else str(v).lower() for k, v in (overrides or {}).items()})
     mocks = PlanMocks()
     monitor = OptionsMonitor(mocks)

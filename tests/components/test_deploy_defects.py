@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.components.options_monitor import OptionsMonitor, evaluate
-from tools.offline.mocks import PlanMocks
+from tools.offline.plan.mocks import PlanMocks
 
 ROOT = Path(__file__).resolve().parents[2]
 RELEASE = ("gcp:firebaserules/release:Release", "project-firestore-rules-release")

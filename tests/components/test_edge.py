@@ -11,7 +11,7 @@ import pytest
 
 from components.config_types import DnsRecord
 from components.edge import Edge, EdgeArgs
-from tools.offline.mocks import PlanMocks, RecordedResource, run_under_mocks
+from tools.offline.plan.mocks import PlanMocks, RecordedResource, run_under_mocks
 
 DNS_RECORD = "cloudflare:index/dnsRecord:DnsRecord"
 ZONE_SETTING = "cloudflare:index/zoneSetting:ZoneSetting"

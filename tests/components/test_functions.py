@@ -6,7 +6,7 @@ import pytest
 
 from components.catalog import Catalog
 from components.functions import RUNTIME
-from tools.offline.mocks import PlanMocks, RecordedResource, computed_state
+from tools.offline.plan.mocks import PlanMocks, RecordedResource, computed_state
 
 FUNCTION = "gcp:cloudfunctionsv2/function:Function"
 SUBSCRIPTION = "gcp:pubsub/subscription:Subscription"

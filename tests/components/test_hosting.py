@@ -6,7 +6,7 @@ import pytest
 
 from components.catalog import Catalog
 from components.hosting import ApiHosting, HostingArgs
-from tools.offline.mocks import PlanMocks, run_under_mocks
+from tools.offline.plan.mocks import PlanMocks, run_under_mocks
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pulumi
 import pytest
 
 from components.monitoring import Monitoring, MonitoringArgs, UptimeTarget
-from tools.offline.mocks import PlanMocks, RecordedResource, run_under_mocks
+from tools.offline.plan.mocks import PlanMocks, RecordedResource, run_under_mocks
 
 CHANNEL = "gcp:monitoring/notificationChannel:NotificationChannel"
 UPTIME = "gcp:monitoring/uptimeCheckConfig:UptimeCheckConfig"

@@ -15,7 +15,7 @@ from components.project import (
     ProjectArgs,
     parse_indexes,
 )
-from tools.offline.mocks import PlanMocks, run_under_mocks
+from tools.offline.plan.mocks import PlanMocks, run_under_mocks
 
 RULES = "rules_version = '2';\nservice cloud.firestore { match /databases/{database}/documents { } }\n"
 INDEX = CompositeIndex(

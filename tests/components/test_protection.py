@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from components.data_bearing import data_bearing_types
-from tools.offline.mocks import PlanMocks
+from tools.offline.plan.mocks import PlanMocks
 
 
 def test_production_protects_every_data_bearing_resource(prod: PlanMocks) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from components.catalog import Catalog, parse_catalog
 from components.secrets import ACCESSOR_ROLE, Secrets, SecretsArgs
-from tools.offline.mocks import PlanMocks, run_under_mocks
+from tools.offline.plan.mocks import PlanMocks, run_under_mocks
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "gcp:secretmanager/secret:Secret"

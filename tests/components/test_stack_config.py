@@ -294,9 +294,9 @@ def test_yaml_syntax_error_is_one_line_with_file_line_column(tmp_path: Any) -> N
 
 
 def test_schema_and_docs_are_up_to_date() -> None:
-    from tools.offline.stack_schema import stale
+    from tools.offline.plan.stack_schema import stale
 
-    assert stale() == [], "run: python -m tools.offline.stack_schema"
+    assert stale() == [], "run: python -m tools stack-schema"
 
 
 def test_schema_validates_the_stack_files_and_names_bad_keys(repo_root: Any) -> None:

@@ -1,9 +1,9 @@
 """`local_stack`: the whole local environment, started once per session the way `make up` starts it.
 
-tools/local/launcher.py runs `python -m tools.local up` as a subprocess in its own process group, on a
+tools/local/launcher.py runs `python -m tools up` as a subprocess in its own process group, on a
 free block of ports and a temporary state directory (so it runs beside a developer's own `make up`),
 and waits for endpoints.json. The fixture yields a LocalStack (endpoints dict + helpers: signed Stripe
-webhooks, Auth users, Firestore REST, sandbox state; see tools/local/client.py). Teardown sends SIGTERM
+webhooks, Auth users, Firestore REST, sandbox state; see tools/journey/local_stack.py). Teardown sends SIGTERM
 and fails the session if any process or port is left behind.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tools.local.client import LocalStack
+from tools.journey.local_stack import LocalStack
 from tools.local.launcher import StackNotReady, StackProcess, launch
 
 REPO = Path(__file__).resolve().parents[2]

@@ -26,17 +26,14 @@ from typing import Any
 import pytest
 import requests
 
-from tools.local.client import (
-    AuthUser,
-    LocalStack,
+from tools.journey.local_stack import LocalStack
+from tools.journey.stripe_events import (
     checkout_session_completed,
-    contact_tags,
-    email_tags,
     failed_invoice,
     stripe_event,
     stripe_signature,
-    wait_until,
 )
+from tools.journey.target import AuthUser, contact_tags, email_tags, wait_until
 
 PAYMENT_TO_CRM_BOUND = 60.0  # a successful payment reaches the CRM within 60 s
 SUPPORT_BOUND = 120.0  # ticket and acknowledgement within 2 minutes

@@ -11,7 +11,9 @@ import requests
 import stripe
 
 from tests.e2e.test_acceptance import PRICE_ID, STEP_TIMEOUT, new_id, signed_up, wait_for_outcome
-from tools.local.client import LocalStack, checkout_session_completed, contact_tags, stripe_event, wait_until
+from tools.journey.local_stack import LocalStack
+from tools.journey.stripe_events import checkout_session_completed, stripe_event
+from tools.journey.target import contact_tags, wait_until
 
 
 def test_deleting_a_paying_account_ends_it_and_later_events_are_recorded(local_stack: LocalStack) -> None:

@@ -21,8 +21,10 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
-from tools.local.client import LocalStack, wait_until
-from tools.local.demo import Journey, console_pointer
+from tools.journey.local_stack import LocalStack
+from tools.journey.steps import Journey
+from tools.journey.target import wait_until
+from tools.local.demo import console_pointer
 
 from .conftest import REPO
 

@@ -14,19 +14,21 @@ import pytest
 import requests
 from google.cloud import pubsub_v1
 
-from components.catalog import load_catalog
+from tools.exit_codes import ExitCode
+from tools.journey.deployed_stack import DeployedStack, DeployedTarget
+from tools.journey.local_stack import EMULATOR_API_KEY, LocalStack
+from tools.journey.provider_reads import ProviderCredentials
+from tools.journey.steps import Journey
+from tools.journey.stripe_events import stripe_event, stripe_signature
 from tools.local import launcher
-from tools.local.client import EMULATOR_API_KEY, LocalStack, stripe_event, stripe_signature
-from tools.local.demo import Journey
 from tools.local.environment import FAKE_SECRETS
 from tools.local.launcher import StackProcess
 from tools.ops import smoke
-from tools.ops.deployed import DeployedStack, DeployedTarget
-from tools.ops.provider_reads import ProviderCredentials
+from tools.project_files import read_catalog
 
 from .conftest import REPO, assert_stopped_cleanly, start_stack
 
-CATALOG_FUNCTIONS = [spec.name for spec in load_catalog().functions]
+CATALOG_FUNCTIONS = [spec.name for spec in read_catalog().functions]
 
 
 def test_founders_journey(local_stack: LocalStack) -> None:
@@ -44,7 +46,7 @@ def test_founders_journey(local_stack: LocalStack) -> None:
 
 
 def test_every_catalog_function_is_served(local_stack: LocalStack) -> None:
-    catalog = load_catalog()
+    catalog = read_catalog()
     assert set(local_stack.endpoints["functions"]) == {spec.name for spec in catalog.functions}
     for spec in catalog.by_trigger("http") + catalog.by_trigger("schedule") + catalog.by_trigger("pubsub"):
         url = local_stack.url(spec.name)
@@ -90,23 +92,23 @@ def test_profile_write_outside_the_rules_is_denied(local_stack: LocalStack) -> N
     assert denied.status_code == 403
 
 
-def _tools_local(*args: str) -> subprocess.CompletedProcess[str]:
+def _tools(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tools.local", *args], cwd=REPO, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "tools", *args], cwd=REPO, capture_output=True, text=True, timeout=60
     )
 
 
 def test_second_up_on_the_same_state_dir_is_refused(local_stack_process: StackProcess) -> None:
     layout = local_stack_process.layout
-    result = _tools_local(
+    result = _tools(
         "up", "--port-base", str(layout.firestore_port), "--state-dir", str(layout.state_dir)
     )
-    assert result.returncode == 2
+    assert result.returncode == ExitCode.USAGE
     assert "already running" in result.stderr
 
 
 def test_status_reports_a_healthy_stack(local_stack_process: StackProcess) -> None:
-    result = _tools_local("status", "--state-dir", str(local_stack_process.layout.state_dir))
+    result = _tools("status", "--state-dir", str(local_stack_process.layout.state_dir))
     assert result.returncode == 0, result.stdout
     assert "✗" not in result.stdout
     # Every part `make up` lists, not only the ones with a port.
@@ -135,8 +137,8 @@ def test_status_reports_a_dead_letter_backlog_with_its_own_exit_code(
         publisher.topic_path(project, "support-dlq"), b"{}", event_id="support:SR-E2E001"
     ).result()
     try:
-        result = _tools_local("status", "--state-dir", str(local_stack_process.layout.state_dir))
-        assert result.returncode == 2, result.stdout
+        result = _tools("status", "--state-dir", str(local_stack_process.layout.state_dir))
+        assert result.returncode == ExitCode.DEAD_LETTERS, result.stdout
         assert "1 message(s) in support-dlq-sub" in result.stdout
         assert "make replay-dlq TOPIC=support" in result.stdout
     finally:  # leave the shared stack as it was
@@ -174,7 +176,7 @@ def test_a_stack_that_cannot_start_is_stopped_and_reported_with_its_output(
 def test_smoke_passes_against_the_running_stack(local_stack_process: StackProcess) -> None:
     """`make smoke` without STACK: the demo's journey, each step within its target (tools/ops/smoke.py)."""
     lines: list[str] = []
-    status = smoke.main(["--endpoints", str(local_stack_process.layout.endpoints_path)], out=lines.append)
+    status = smoke.run(endpoints=local_stack_process.layout.endpoints_path, out=lines.append)
     output = "\n".join(lines)
     assert status == 0, output
     assert output.count("✓") == 6 and "(target 60 s)" in output and "(target 120 s)" in output
@@ -255,7 +257,7 @@ def test_smoke_without_deployer_credentials_checks_what_the_app_and_the_provider
 
     status, output = run_smoke(deployed_target_on(endpoints, deployer=False))
 
-    assert status == smoke.EXIT_UNAVAILABLE, output
+    assert status == ExitCode.NOT_ALL_CHECKED, output
     assert output.count("✓") == 6 and "not a full pass" in output, output
     unchecked = sorted(re.findall(r"○ not checked: ([^:]+):", output))
     assert unchecked == ["the acknowledgement email", "the recovery email",

@@ -14,7 +14,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(REPO), str(REPO / "policy")]
 
-from tools.offline import policy_runner as runner  # noqa: E402
+from tools.offline.policy import runner  # noqa: E402
+from tools.project_files import engine_config, read_stack  # noqa: E402
 
 STACKS = ("staging", "prod")
 PROJECT = "launch-ready"
@@ -30,7 +31,7 @@ def plans() -> dict[str, list[dict[str, Any]]]:
     for stack in STACKS:
         if not plan_path(stack).is_file():
             subprocess.run(
-                [str(REPO / ".venv/bin/python"), "-m", "tools.offline.plan", "--stack", stack, "--quiet"],
+                [str(REPO / ".venv/bin/python"), "-m", "tools", "plan", "--stack", stack, "--quiet"],
                 cwd=REPO,
                 check=True,
             )
@@ -38,7 +39,7 @@ def plans() -> dict[str, list[dict[str, Any]]]:
 
 
 def stack_config(stack: str) -> dict[str, str]:
-    config, _ = runner.read_stack_file(REPO, stack)
+    config, _ = engine_config(read_stack(stack, REPO))
     return config
 
 
@@ -83,7 +84,7 @@ def resource(
     protect: bool = False,
     depends_on: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """One plan entry in the shape tools.offline.plan writes."""
+    """One plan entry in the shape tools.offline.plan.evaluate writes."""
     return {
         "urn": f"urn:pulumi:{stack}::{PROJECT}::{typ}::{name}",
         "type": typ,

@@ -234,7 +234,7 @@ def test_a_mutated_plan_fails_make_policy(plans: dict[str, Plan], tmp_path: Path
     path = tmp_path / "plan.json"
     path.write_text(json.dumps(plan))
     out = tmp_path / "policy.json"
-    assert runner.main(["--stack", "prod", "--plan", str(path), "--out", str(out)]) == 1
+    assert runner.run("prod", plan=path, out=out) == 1
     report = json.loads(out.read_text())
     assert any(
         f["policy"] == "storage-bucket-hardening" and f["resource"].endswith("::functions-source")

@@ -212,13 +212,11 @@ def test_a_member_computed_at_deploy_is_resolved_through_the_grants_dependency()
 
 def test_bad_input_exits_2_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "policy.json"
-    assert (
-        runner.main(["--stack", "staging", "--plan", str(tmp_path / "missing.json"), "--out", str(out)]) == 2
-    )
+    assert runner.run("staging", plan=tmp_path / "missing.json", out=out) == 2
     assert "run `make plan STACK=<stack>` first" in capsys.readouterr().err
     broken = tmp_path / "plan.json"
     broken.write_text(json.dumps([{"type": "gcp:x/y:Z", "name": "z"}]))
-    assert runner.main(["--stack", "staging", "--plan", str(broken), "--out", str(out)]) == 2
+    assert runner.run("staging", plan=broken, out=out) == 2
     assert "missing urn, parent, inputs, options" in capsys.readouterr().err
     assert not out.exists()
 
@@ -226,7 +224,7 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path: Path, capsys: pytest.Cap
 def test_a_clean_run_exits_0_and_writes_the_report(tmp_path: Path) -> None:
     out = tmp_path / "policy.json"
     plan = REPO / "build" / "plan-staging.json"
-    assert runner.main(["--stack", "staging", "--plan", str(plan), "--out", str(out)]) == 0
+    assert runner.run("staging", plan=plan, out=out) == 0
     report = json.loads(out.read_text())
     assert report["stack"] == "staging" and len(report["policies"]) == len(runner.POLICIES)
     assert {f["kind"] for f in report["findings"]} <= {"not-applicable"}

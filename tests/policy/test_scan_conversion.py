@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from tests.policy.conftest import STACKS
-from tools.offline import policy_scan
+from tools.offline.policy import checkov_scan as policy_scan
 
 
 @pytest.mark.parametrize("stack", STACKS)

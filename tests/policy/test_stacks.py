@@ -37,7 +37,7 @@ def test_every_policy_is_mandatory_and_fully_described() -> None:
 
 def test_framework_ids_are_real_checkov_checks() -> None:
     """Every Checkov id named by a policy exists in the pinned Checkov's check index."""
-    index = (REPO / "tools/offline/policy_scan_requirements.lock").read_text()
+    index = (REPO / "tools/offline/policy/checkov_requirements.lock").read_text()
     assert "checkov==3.3.30" in index
     ids = {t for p in POLICIES for t in [*(p.tags or []), p.framework.reference if p.framework else ""]}
     expected = {i for i in ids if i and i.startswith("CKV_")}

@@ -17,8 +17,30 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 REQUIREMENTS = ROOT / "requirements"
-# Code that runs under `make up` (tools/bench's start-up benchmarks run the stack too).
-LOCAL_CODE = ("functions_src", "tools/local", "tools/sandbox", "tools/bench", "components/catalog.py")
+# Code that runs under `make up` (tools/bench's start-up benchmarks run the stack too): the command line's
+# shared modules and its local commands, the journey `make demo` runs, and the readers of the repository's
+# files.
+LOCAL_CODE = (
+    "functions_src",
+    "tools/local",
+    "tools/sandbox",
+    "tools/bench",
+    "tools/journey",
+    "tools/cli/__init__.py",
+    "tools/cli/common.py",
+    "tools/cli/local.py",
+    "tools/exit_codes.py",
+    "tools/project_files.py",
+    "components/catalog.py",
+)
+# Imported under `make up` too, but what they import inside functions runs only in the dev environment
+# (the other commands; the program's engine config in stack_config), so their module level is checked.
+IMPORTED_MODULES = (
+    "tools/cli/offline.py",
+    "tools/cli/ops.py",
+    "tools/cli/bench.py",
+    "components/stack_config.py",
+)
 FIRST_PARTY = {"components", "tools", "launchready", "main", "functions_src"}
 
 
@@ -56,8 +78,9 @@ def _local_code_files() -> list[Path]:
 def test_local_lock_pins_the_same_versions_as_dev_lock() -> None:
     local, dev = _pins(REQUIREMENTS / "local.lock"), _pins(REQUIREMENTS / "dev.lock")
     assert local, "local.lock has no pins"
-    different = {name: (version, dev.get(name)) for name, version in local.items()
-                 if dev.get(name) != version}
+    different = {
+        name: (version, dev.get(name)) for name, version in local.items() if dev.get(name) != version
+    }
     assert not different, f"local.lock and dev.lock disagree (name: (local, dev)): {different}"
     assert set(dev) > set(local)
 
@@ -90,3 +113,27 @@ def test_code_run_by_make_up_imports_only_what_local_lock_installs() -> None:
             if not distributions & set(local):
                 missing.setdefault(name, set()).add(str(path.relative_to(ROOT)))
     assert not missing, f"imported under `make up` but not in requirements/local.lock: {missing}"
+
+
+def test_modules_imported_under_make_up_load_with_local_lock_alone() -> None:
+    """`python -m tools up` imports every command module to build the app: their module-level imports must
+    load with local.lock alone."""
+    provided = packages_distributions()
+    local = _pins(REQUIREMENTS / "local.lock")
+    for entry in IMPORTED_MODULES:
+        tree = ast.parse((ROOT / entry).read_text(), filename=entry)
+        names = {
+            alias.name.split(".")[0]
+            for node in tree.body
+            if isinstance(node, ast.Import)
+            for alias in node.names
+        }
+        names |= {
+            node.module.split(".")[0]
+            for node in tree.body
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module
+        }
+        for name in names - FIRST_PARTY - set(sys.stdlib_module_names):
+            assert {_normal(d) for d in provided.get(name, [])} & set(local), (
+                f"{entry} imports {name} at import time"
+            )

@@ -1,20 +1,10 @@
-"""`python -m tools.bench.console`: ops console page loads with a large ledger.
+"""`python -m tools bench console`: ops console page loads with a large seeded ledger, medians and p95.
 
-Seeds the local stack's Firestore emulator with `--events` ledger events (10,000 by default) in the
-shapes the pipeline writes: Stripe payments (publish, apply, claims and a CRM upsert), sign-ups,
-support requests (four steps and the acknowledgement email), dead letters, sync failures, payment sync
-records, and the journey journal the ledger keeps for the console (journal.writes). Then signs in as
-the local ops user and times each console page as a browser loads it (one HTTP round trip: token
-verified, reads, HTML rendered), reporting the median and p95 (nearest rank) over `--runs` loads per
-page after one unmeasured warm-up load. Exits 1 when a page's median is over 300 ms.
-
-Against a running `make up` (reads .local/endpoints.json), or `--start` for a private stack on free
-ports. Seeding is keyed by index, so running it again against the same stack adds nothing.
+Seeding is keyed by index, so a second run against the same stack adds nothing (docs/tools.md).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -30,15 +20,15 @@ import requests
 from google.cloud import firestore
 
 from tools.bench.pipeline import started_stack
-from tools.local.client import load_endpoints
+from tools.exit_codes import ExitCode
+from tools.journey.local_stack import load_endpoints
+from tools.project_files import ROOT
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "functions_src"))
+sys.path.insert(0, str(ROOT / "functions_src"))
 from launchready.platform.ledger import doc_id  # noqa: E402
 from launchready.records import journal  # noqa: E402  (the journal's own document shapes)
 from launchready.records.ops import inbox_item_key, inbox_path  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[2]
-DEFAULT_ENDPOINTS = REPO / ".local" / "endpoints.json"
 BATCH = 450  # Firestore allows 500 writes per batch
 TARGET_MS = 300.0
 
@@ -330,40 +320,24 @@ def render(results: list[dict[str, Any]], events: int) -> str:
     return "\n".join(lines)
 
 
-def run(endpoints: dict[str, Any], events: int, runs: int, output: Path | None) -> int:
+def bench(endpoints: dict[str, Any], events: int, runs: int, output: Path | None) -> ExitCode:
     if not endpoints.get("ops_console"):
         print("error: this stack serves no ops console", file=sys.stderr)
-        return 2
+        return ExitCode.USAGE
     print(f"seeding {events} ledger events…", file=sys.stderr, flush=True)
     seed(endpoints, events)
     results = measure(endpoints, events, runs)
     print(render(results, events))
     if output:
         output.write_text(json.dumps({"events": events, "results": results}, indent=2) + "\n")
-    return 0 if all(r["median_ms"] <= TARGET_MS for r in results) else 1
+    return ExitCode.OK if all(r["median_ms"] <= TARGET_MS for r in results) else ExitCode.FAILED
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m tools.bench.console",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument(
-        "--endpoints", type=Path, default=DEFAULT_ENDPOINTS, help="a running stack's endpoints"
-    )
-    parser.add_argument("--start", action="store_true", help="start a private stack for the run")
-    parser.add_argument("--events", type=int, default=10_000, help="ledger events to seed (10000)")
-    parser.add_argument("--runs", type=int, default=30, help="measured loads per page (30)")
-    parser.add_argument("--json", type=Path, help="also write the results as JSON to this file")
-    args = parser.parse_args(argv)
-    if args.events < 1 or args.runs < 1:
-        parser.error("--events and --runs must be at least 1")
-    if args.start:
-        with started_stack() as endpoints:
-            return run(endpoints, args.events, args.runs, args.json)
-    return run(load_endpoints(args.endpoints), args.events, args.runs, args.json)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def run(endpoints: Path, *, start: bool = False, events: int = 10_000, runs: int = 30,
+        json_out: Path | None = None) -> ExitCode:
+    """Seed `events` ledger events and time `runs` loads of each console page, on the stack of `endpoints`
+    or (with `start`) a private one."""
+    if start:
+        with started_stack() as started:
+            return bench(started, events, runs, json_out)
+    return bench(load_endpoints(endpoints), events, runs, json_out)

@@ -1,19 +1,10 @@
-"""Fresh clone to a ready local stack: `python -m tools.bench.fresh_start --runs 3`.
+"""`python -m tools bench fresh-start`: a fresh clone with empty package caches, timed to a ready `make up`.
 
-Each run reproduces a new user's first `make up`: `git clone` of this repository's HEAD into a new
-temporary directory, pip's and npm's caches pointed at new empty directories (PIP_CACHE_DIR,
-npm_config_cache; uv's too, UV_CACHE_DIR), then `make up` there on a free block of ports and its own
-state directory, timed until `.local/endpoints.json` is written (ready). The stack is then stopped with
-SIGTERM to its process group and the directory removed. Prints each run's bootstrap and start times
-and the median and p95 (nearest rank, so always a measured value) of the total.
-
-Not reproduced: the operating system's file cache, and packages that pip's configuration finds on
-local disk (`pip config list` shows find-links and extra index URLs when the machine has them).
+Every run starts from a new clone and new cache directories, so no run reuses another's work (docs/tools.md).
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import math
 import os
@@ -28,12 +19,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from components.catalog import load_catalog
-from tools.local.layout import REPO, free_port_base
+from tools.exit_codes import ExitCode
+from tools.local.layout import free_port_base
+from tools.project_files import ROOT, read_catalog
 
 READY_TIMEOUT_SECONDS = 600.0
 STOP_TIMEOUT_SECONDS = 60.0
-# The first line `python -m tools.local up` prints; everything before it is the bootstrap.
+# The first line `python -m tools up` prints; everything before it is the bootstrap.
 UP_FIRST_LINE = re.compile(r"^\[\s*[\d.]+s\] … starting ")
 
 
@@ -49,7 +41,7 @@ class Run:
         return self.total_seconds - self.bootstrap_seconds
 
 
-def fresh_start(root: Path, source: Path = REPO) -> tuple[Run, str]:
+def fresh_start(root: Path, source: Path = ROOT) -> tuple[Run, str]:
     """One fresh-clone `make up` in `root` (an empty directory) until ready; returns the timings and
     the command's output. Raises RuntimeError (with the output) when it exits or times out first."""
     clone = root / "clone"
@@ -66,7 +58,7 @@ def fresh_start(root: Path, source: Path = REPO) -> tuple[Run, str]:
         PIP_CACHE_DIR=str(root / "pip-cache"),
         npm_config_cache=str(root / "npm-cache"),
         UV_CACHE_DIR=str(root / "uv-cache"),
-        LOCAL_PORT_BASE=str(free_port_base(len(load_catalog().functions))),
+        LOCAL_PORT_BASE=str(free_port_base(len(read_catalog().functions))),
         LOCAL_STATE_DIR=str(state_dir),
     )
     output_path = root / "make-up.out"
@@ -159,41 +151,31 @@ def nearest_rank(values: list[float], percent: float) -> float:
     return ordered[max(0, math.ceil(percent / 100 * len(ordered)) - 1)]
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m tools.bench.fresh_start",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--runs", type=int, default=3, help="fresh clones to time (default 3)")
-    parser.add_argument("--verbose", action="store_true", help="print each run's `make up` output")
-    args = parser.parse_args(argv)
+def run(runs: int = 3, *, verbose: bool = False) -> ExitCode:
+    """Time `runs` fresh clones to a ready `make up`; prints each and the median and p95."""
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))
-    runs: list[Run] = []
-    for number in range(1, args.runs + 1):
+    timed: list[Run] = []
+    for number in range(1, runs + 1):
         root = Path(tempfile.mkdtemp(prefix="launchready-fresh-"))
         try:
-            run, output = fresh_start(root)
+            one, output = fresh_start(root)
         finally:
             shutil.rmtree(root, ignore_errors=True)
-        runs.append(run)
-        if args.verbose:
+        timed.append(one)
+        if verbose:
             print(output)
         print(
-            f"run {number}: ready in {run.total_seconds:5.1f} s (bootstrap {run.bootstrap_seconds:5.1f} s, "
-            f"start {run.start_seconds:5.1f} s; longest silence {run.longest_silence_seconds:4.1f} s, "
-            f"after {run.silence_after or 'the start'!r})",
+            f"run {number}: ready in {one.total_seconds:5.1f} s (bootstrap {one.bootstrap_seconds:5.1f} s, "
+            f"start {one.start_seconds:5.1f} s; longest silence {one.longest_silence_seconds:4.1f} s, "
+            f"after {one.silence_after or 'the start'!r})",
             flush=True,
         )
-    totals = [run.total_seconds for run in runs]
+    totals = [one.total_seconds for one in timed]
     print(
-        f"fresh clone to ready, {len(runs)} runs: median {statistics.median(totals):.1f} s, "
+        f"fresh clone to ready, {len(timed)} runs: median {statistics.median(totals):.1f} s, "
         f"p95 {nearest_rank(totals, 95):.1f} s; bootstrap median "
-        f"{statistics.median(run.bootstrap_seconds for run in runs):.1f} s; longest silence "
-        f"{max(run.longest_silence_seconds for run in runs):.1f} s"
+        f"{statistics.median(one.bootstrap_seconds for one in timed):.1f} s; longest silence "
+        f"{max(one.longest_silence_seconds for one in timed):.1f} s"
     )
-    return 0
+    return ExitCode.OK
 
-
-if __name__ == "__main__":
-    sys.exit(main())

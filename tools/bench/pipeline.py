@@ -1,23 +1,10 @@
-"""`python -m tools.bench.pipeline`: how fast the event chain runs on the local stack.
+"""`python -m tools bench pipeline`: handler latency and end-to-end chain times on the local stack.
 
-Three measurements, each reported as median and p95 over its samples:
-
-- stripe_webhook handler latency: the HTTP round trip of one signed webhook (verify, ledger claim,
-  publish to billing-events), over `--handler-requests` sequential deliveries;
-- payment -> CRM: a signed `checkout.session.completed` sent for a signed-up user, until the sandbox
-  records the HubSpot upsert that makes the contact a customer;
-- support -> email: `support_request` answered, until the sandbox records the acknowledgement email.
-
-Times are taken from the sandbox's own request log (same machine clock), not from when polling
-noticed, so the polling interval does not inflate them. Everything is loopback; every wait is bounded.
-
-Against a running `make up` (reads .local/endpoints.json), or `--start` to start a private stack on free
-ports with the same code `make up` and the end-to-end fixture use, and stop it afterwards.
+Times come from the sandbox's own request log, never from when polling noticed (docs/tools.md).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -35,18 +22,11 @@ from typing import Any
 
 import requests
 
-from tools.local.client import (
-    AuthUser,
-    LocalStack,
-    WaitTimeout,
-    checkout_session_completed,
-    load_endpoints,
-    stripe_event,
-    wait_until,
-)
+from tools.exit_codes import ExitCode
+from tools.journey.local_stack import LocalStack, load_endpoints
+from tools.journey.stripe_events import checkout_session_completed, stripe_event
+from tools.journey.target import AuthUser, WaitTimeout, wait_until
 
-REPO = Path(__file__).resolve().parents[2]
-DEFAULT_ENDPOINTS = REPO / ".local" / "endpoints.json"
 PAYMENT_DEADLINE_SECONDS = 60.0  # target: a payment reaches the CRM within 60 s
 SUPPORT_DEADLINE_SECONDS = 120.0  # target: a support request is acknowledged within 2 minutes
 SIGNUP_DEADLINE_SECONDS = 60.0
@@ -265,7 +245,7 @@ def run_benchmark(endpoints: dict[str, Any], *, runs: int, handler_requests: int
 
 @contextmanager
 def started_stack() -> Iterator[dict[str, Any]]:
-    """`python -m tools.local up` (as `make up` and the end-to-end fixture run it) on a free block of ports
+    """`python -m tools up` (as `make up` and the end-to-end fixture run it) on a free block of ports
     with a private state directory; SIGTERM on exit, and the supervisor stops everything it started."""
     from tools.local.launcher import StackNotReady, running_stack  # only --start needs it
 
@@ -278,47 +258,24 @@ def started_stack() -> Iterator[dict[str, Any]]:
             raise BenchError(str(exc)) from None
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m tools.bench.pipeline",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument(
-        "--endpoints",
-        type=Path,
-        default=DEFAULT_ENDPOINTS,
-        help="endpoints.json of a running `make up` (default .local/endpoints.json)",
-    )
-    parser.add_argument("--start", action="store_true", help="start a private stack for the run")
-    parser.add_argument("--runs", type=int, default=20, help="runs of each pipeline measurement (20)")
-    parser.add_argument(
-        "--handler-requests", type=int, default=200, help="sequential webhooks for the handler latency (200)"
-    )
-    parser.add_argument("--json", type=Path, help="also write the summary as JSON to this file")
-    args = parser.parse_args(argv)
-    if args.runs < 1 or args.handler_requests < 1:
-        parser.error("--runs and --handler-requests must be at least 1")
-
+def run(endpoints: Path, *, start: bool = False, runs: int = 20, handler_requests: int = 200,
+        json_out: Path | None = None) -> ExitCode:
+    """Measure the pipeline on the stack of `endpoints` or (with `start`) a private one: OK, FAILED when a
+    run failed, ENVIRONMENT when the stack never came up or the warm-up pass failed."""
     started = time.monotonic()
     try:
-        if args.start:
-            with started_stack() as endpoints:
-                series = run_benchmark(endpoints, runs=args.runs, handler_requests=args.handler_requests)
+        if start:
+            with started_stack() as private:
+                series = run_benchmark(private, runs=runs, handler_requests=handler_requests)
         else:
-            endpoints = load_endpoints(args.endpoints)
-            series = run_benchmark(endpoints, runs=args.runs, handler_requests=args.handler_requests)
+            series = run_benchmark(load_endpoints(endpoints), runs=runs, handler_requests=handler_requests)
     except (BenchError, WaitTimeout) as exc:  # the stack never came up, or the warm-up pass failed
         print(f"✗ {exc}", file=sys.stderr)
-        return 2
+        return ExitCode.ENVIRONMENT
     print()
     print(render(series))
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     print(f"\n{os.cpu_count()} CPUs, load average {load}, {time.monotonic() - started:.0f} s in all")
-    if args.json:
-        args.json.write_text(json.dumps([item.summary() for item in series], indent=2) + "\n")
-    return 1 if any(item.failures for item in series) else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    if json_out:
+        json_out.write_text(json.dumps([item.summary() for item in series], indent=2) + "\n")
+    return ExitCode.FAILED if any(item.failures for item in series) else ExitCode.OK

@@ -1,15 +1,10 @@
-"""Start-to-ready time of the local stack: `python -m tools.bench.startup --runs 3`.
+"""`python -m tools bench startup`: cold and warm start-to-ready of `make up`, as `make up` starts it.
 
-Each run starts `python -m tools.local up` as `make up` does (its own process group, a free block of
-ports), times it until `endpoints.json` is written, then stops it with SIGTERM and waits until it has
-exited. Cold runs start from an empty state directory (as on a fresh clone); warm runs reuse the state
-directory of the previous run (the kept webhook secret, the Auth emulator's config). Prints every run
-and the medians.
+Each run is stopped and has exited before the next one starts (docs/tools.md).
 """
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import signal
 import statistics
@@ -18,6 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from tools.exit_codes import ExitCode
 from tools.local.launcher import running_stack
 
 READY_TIMEOUT = 300.0
@@ -41,14 +37,8 @@ def _component_times(output: str) -> dict[str, float]:
     return times
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m tools.bench.startup",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--runs", type=int, default=3, help="runs of each kind (default 3)")
-    args = parser.parse_args(argv)
+def run(runs: int = 3) -> ExitCode:
+    """`runs` cold and `runs` warm starts, timed to ready; prints each and the medians."""
     # SIGTERM unwinds like Ctrl-C, so the run in progress is stopped by its `finally`.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))
     results: dict[str, list[float]] = {"cold": [], "warm": []}
@@ -59,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
             state_dir = root / kind
             if kind == "warm":
                 start_to_ready(state_dir)  # prime the state directory once
-            for run in range(1, args.runs + 1):
+            for number in range(1, runs + 1):
                 if kind == "cold":
                     shutil.rmtree(state_dir, ignore_errors=True)
                 elapsed, components = start_to_ready(state_dir)
@@ -68,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
                     slowest.setdefault(label, []).append(seconds)
                 top = sorted(components.items(), key=lambda item: -item[1])[:3]
                 print(
-                    f"{kind} run {run}: {elapsed:5.1f} s  (slowest: "
+                    f"{kind} run {number}: {elapsed:5.1f} s  (slowest: "
                     + ", ".join(f"{label} {seconds:.1f} s" for label, seconds in top)
                     + ")",
                     flush=True,
@@ -83,8 +73,5 @@ def main(argv: list[str] | None = None) -> int:
             for label, values in sorted(slowest.items(), key=lambda item: -statistics.median(item[1]))[:5]
         )
     )
-    return 0
+    return ExitCode.OK
 
-
-if __name__ == "__main__":
-    sys.exit(main())

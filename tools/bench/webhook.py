@@ -1,18 +1,10 @@
-"""`python -m tools.bench.webhook`: how long `stripe_webhook` takes to acknowledge a delivery, side by
-side with a floor handler (tools/bench/webhook_floor.py: verify the signature, create one Firestore
-document, publish once).
+"""`python -m tools bench webhook`: `stripe_webhook`'s acknowledgement time beside a floor handler.
 
-Both run in one go on the same Firestore and Pub/Sub emulators, each in its own functions-framework
-process started with the stack's own environment for `stripe_webhook` (tools/local/environment.py:
-same THREADS/WORKERS/timeout settings, same secrets). Deliveries alternate between the two (A B, then
-B A) so that drift on a shared machine hits both alike; each is a new signed `invoice.paid` event, the
-kind the handler claims, publishes and records. Reported: median and p95 of each round trip, and the
-ratio of `stripe_webhook` to the floor. Everything is on 127.0.0.1; every wait is bounded.
+Deliveries alternate between the two on the same emulators, so drift hits both alike (docs/tools.md).
 """
 
 from __future__ import annotations
 
-import argparse
 import concurrent.futures
 import json
 import os
@@ -28,14 +20,15 @@ from typing import Any
 
 import requests
 
-from components.catalog import load_catalog
 from tools.bench.pipeline import percentile
+from tools.exit_codes import ExitCode
+from tools.journey.stripe_events import stripe_event, stripe_signature
 from tools.local import emulators, environment
-from tools.local.client import stripe_event, stripe_signature
-from tools.local.layout import REPO, Layout, build_layout, free_port_base
+from tools.local.layout import Layout, build_layout, free_port_base
+from tools.project_files import ROOT, read_catalog
 
 FUNCTION = "stripe_webhook"
-FLOOR_SOURCE = REPO / "tools" / "bench" / "webhook_floor.py"
+FLOOR_SOURCE = ROOT / "tools" / "bench" / "webhook_floor.py"
 TOPIC = "billing-events"
 START_TIMEOUT_SECONDS = 90.0
 TARGET_RATIO = 1.25  # stripe_webhook's p95 within 1.25x of the floor's
@@ -98,7 +91,7 @@ def deliver(target: Target, secret: str, *, record: bool) -> None:
         target.samples.append(elapsed * 1000)
 
 
-def run(targets: tuple[Target, Target], secret: str, *, requests_each: int, warmup: int) -> None:
+def deliver_rounds(targets: tuple[Target, Target], secret: str, *, requests_each: int, warmup: int) -> None:
     for _ in range(warmup):
         for target in targets:
             deliver(target, secret, record=False)
@@ -166,7 +159,7 @@ def started_servers(state_dir: Path) -> Iterator[tuple[Target, Target, str, Layo
     """Firestore and Pub/Sub emulators, the billing-events topic, `stripe_webhook` and the floor, on
     free ports: (webhook, floor, webhook secret, the ports' layout); everything stopped (by process
     group) when the block ends."""
-    catalog = load_catalog()
+    catalog = read_catalog()
     spec = next(item for item in catalog.functions if item.name == FUNCTION)
     layout = build_layout(catalog, port_base=free_port_base(len(catalog.functions)), state_dir=state_dir)
     caller_env = {
@@ -243,54 +236,38 @@ def _create_topic(pubsub_host: str, project: str) -> None:
         raise BenchError(f"creating {TOPIC} failed: {response.status_code} {response.text[:200]}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m tools.bench.webhook",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--requests", type=int, default=300, help="measured deliveries to each handler (300)")
-    parser.add_argument("--warmup", type=int, default=30, help="unmeasured deliveries to each first (30)")
-    parser.add_argument("--json", type=Path, help="also write the summary as JSON to this file")
-    parser.add_argument("--burst", type=int, default=0,
-                        help="then N more deliveries to stripe_webhook, --concurrency at once (0: none)")
-    parser.add_argument("--concurrency", type=int, default=40, help="requests in flight in a burst (40)")
-    args = parser.parse_args(argv)
-    if args.requests < 20 or args.warmup < 0:
-        parser.error("--requests must be at least 20 (a p95 needs samples) and --warmup not negative")
-    if args.burst < 0 or args.concurrency < 1:
-        parser.error("--burst must not be negative and --concurrency at least 1")
+def run(*, deliveries: int = 300, warmup: int = 30, burst_size: int = 0, concurrency: int = 40,
+        json_out: Path | None = None) -> ExitCode:
+    """`deliveries` measured deliveries to stripe_webhook and to its floor (after `warmup` each), then
+    `burst_size` more at `concurrency`: OK, or ENVIRONMENT when the servers could not be started."""
     bursts: dict[str, float] | None = None
     started = time.monotonic()
     try:
         with tempfile.TemporaryDirectory(prefix="launchready-bench-webhook-") as state_dir:
             with started_servers(Path(state_dir)) as (webhook, floor, secret, layout):
-                run((webhook, floor), secret, requests_each=args.requests, warmup=args.warmup)
-                if args.burst:
-                    bursts = burst(webhook, secret, layout, args.burst, args.concurrency)
+                deliver_rounds((webhook, floor), secret, requests_each=deliveries, warmup=warmup)
+                if burst_size:
+                    bursts = burst(webhook, secret, layout, burst_size, concurrency)
     except (BenchError, emulators.StartupError, requests.RequestException) as exc:
         print(f"✗ {exc}", file=sys.stderr)
-        return 2
+        return ExitCode.ENVIRONMENT
     print()
     print(render(webhook, floor))
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     if bursts:
         print(
-            f"burst of {args.burst} at concurrency {args.concurrency}: all answered in "
+            f"burst of {burst_size} at concurrency {concurrency}: all answered in "
             f"{bursts['answered_s']:.2f} s; every published record written "
             f"{bursts['backlog_s']:.2f} s after the last answer"
         )
     print(f"\n{os.cpu_count()} CPUs, load average {load}, {time.monotonic() - started:.0f} s in all")
-    if args.json:
+    if json_out:
         summary = {
             "stripe_webhook": webhook.summary(),
             "floor": floor.summary(),
             "p95_ratio": round(webhook.summary()["p95_ms"] / floor.summary()["p95_ms"], 3),
             "burst": bursts,
         }
-        args.json.write_text(json.dumps(summary, indent=2) + "\n")
-    return 0
+        json_out.write_text(json.dumps(summary, indent=2) + "\n")
+    return ExitCode.OK
 
-
-if __name__ == "__main__":
-    sys.exit(main())

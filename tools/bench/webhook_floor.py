@@ -1,9 +1,6 @@
-"""The floor `stripe_webhook` is measured against (`python -m tools.bench.webhook`): an HTTP function
-that only verifies the Stripe signature, creates one Firestore document and publishes once, with the
-same signature check and clients as the real handler and none of its ledger, logging or error handling.
+"""The floor `bench webhook` measures `stripe_webhook` against: verify, one write, one publish.
 
-Served by functions-framework exactly like the stack's functions (same process settings and
-environment), with `launchready` importable through PYTHONPATH=functions_src.
+Same signature check, clients and process settings as the real handler; nothing else (docs/tools.md).
 """
 
 import functools

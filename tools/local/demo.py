@@ -1,36 +1,35 @@
-"""`python -m tools.local demo`: the founder's journey (tools/local/journey.py) against the running stack.
+"""`make demo`: the founder's journey (tools/journey/steps.py) against the running local stack.
 
-sign-up -> CRM contact; checkout -> signed Stripe webhook -> billing active, `pro` claim, CRM customer;
-failed renewal -> no new access, one recovery email; support request -> one ticket, one
-acknowledgement; the same webhook replayed -> nothing new. Each step prints its timing and where to
-look; the first failing step stops the demo with a non-zero exit code. Before the first step every part
-of the stack is probed (as `make status` does), so a dead part is named at once instead of stalling a
-step; a step that times out names the hop of its chain that did not happen (tools/local/hops.py).
+Every part of the stack is probed first (as `make status` does), so a dead part is named at once instead
+of stalling a step; the first failing step stops the demo and names the hop that did not happen.
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
-from components.catalog import load_catalog
+from tools.exit_codes import ExitCode
+from tools.journey.local_stack import LocalStack, load_endpoints
+from tools.journey.steps import Journey, run_steps, steps
+from tools.project_files import read_catalog
 
 from . import status
-from .client import LocalStack, load_endpoints
-from .journey import Journey, Step, StepFailed, check, run_steps, steps
 from .lock import read
-
-__all__ = ["Journey", "Step", "StepFailed", "check", "run_demo", "steps", "unhealthy_parts"]
 
 
 def unhealthy_parts(endpoints_path: Path, endpoints: dict[str, Any]) -> list[status.Check]:
     """The parts of the running stack that do not answer (empty when all is well)."""
     lock = read(endpoints_path.parent / "up.lock") or {}
-    return [check for check in status.part_checks(endpoints, lock, load_catalog()) if not check.ok]
+    return [check for check in status.part_checks(endpoints, lock, read_catalog()) if not check.ok]
 
 
-def run_demo(endpoints_path: Path) -> int:
+def run_demo(endpoints_path: Path) -> ExitCode:
+    """The journey on the stack whose endpoints.json is `endpoints_path`: OK, FAILED (a step or an unhealthy
+    part), ENVIRONMENT (not running) or NOT_ALL_CHECKED."""
+    if not endpoints_path.is_file():
+        print(f"{endpoints_path} not found: is the stack running? Start it with `make up`.", flush=True)
+        return ExitCode.ENVIRONMENT
     endpoints = load_endpoints(endpoints_path)
     dead = unhealthy_parts(endpoints_path, endpoints)
     if dead:
@@ -44,7 +43,7 @@ def run_demo(endpoints_path: Path) -> int:
             f"   logs: {endpoints['logs_dir']}; restart `make up` (Ctrl-C, then `make up`) and retry",
             flush=True,
         )
-        return 1
+        return ExitCode.FAILED
     journey = Journey(LocalStack(endpoints))
     print(f"Founder's journey against {endpoints_path} (project {endpoints['project_id']})\n", flush=True)
     code = run_steps(journey, steps(journey, endpoints), Path(endpoints["logs_dir"]), say)
@@ -71,6 +70,3 @@ def console_pointer(journey: Journey, endpoints: dict[str, Any]) -> str:
     lines.append(f"  sign in as {console['email']} / {console['password']}")
     return "\n".join(lines)
 
-
-if __name__ == "__main__":
-    sys.exit(run_demo(Path(sys.argv[1])))

@@ -1,12 +1,6 @@
-"""Filter for the Firestore emulator's output: `gcloud emulators firestore start ... 2>&1 | python -m
-tools.local.emulator_log`.
+"""Filter for the Firestore emulator's output: each expected already-exists trace becomes one line.
 
-The emulator logs a warning and a 30-line Java stack trace for every `create` of a document that
-already exists. Here that is normal: it is how the event ledger tells a duplicate delivery from the
-first one (`events/{key}`) and how a replayed support request finds its document. Each such trace
-becomes one line naming the document, so real errors stand out. The emulator's start-up warning that
-later gcloud releases need Java 21 becomes a note saying what it means for this stack. Every other
-line passes through unchanged.
+Every other line passes through unchanged (docs/tools.md).
 """
 
 from __future__ import annotations

@@ -16,10 +16,11 @@ from pathlib import Path
 
 import requests
 
+from tools.project_files import ROOT
+
 from .layout import port_in_use
 
-REPO = Path(__file__).resolve().parents[2]
-FIREBASE_CLI = REPO / "node_modules" / ".bin" / "firebase"
+FIREBASE_CLI = ROOT / "node_modules" / ".bin" / "firebase"
 AUTH_EMULATOR_LAUNCHER = Path(__file__).resolve().parent / "auth_emulator.cjs"
 
 
@@ -122,7 +123,7 @@ def start_process(
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             env=child_env,
-            cwd=cwd or REPO,
+            cwd=cwd or ROOT,
             start_new_session=True,
         )
     return ManagedProcess(name, popen, log_path)
@@ -168,7 +169,7 @@ def launch_firestore(port: int, log_dir: Path, rules: Path | None = None) -> Man
                 stdin=read_end,
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
-                cwd=REPO,
+                cwd=ROOT,
                 start_new_session=True,
             )
         popen = subprocess.Popen(
@@ -176,7 +177,7 @@ def launch_firestore(port: int, log_dir: Path, rules: Path | None = None) -> Man
             stdout=write_end,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            cwd=REPO,
+            cwd=ROOT,
             start_new_session=True,
         )
     finally:

@@ -1,9 +1,6 @@
-"""The environment each local function process gets: what Cloud Functions gives it in the cloud, with
-the emulators and the provider sandbox in place of Google's and the providers' services.
+"""The environment of each local function process: the cloud's, with emulators and sandbox in place.
 
-A variable set in the caller's environment wins (real sandbox accounts, a `stripe listen` secret), so
-pointing one provider at its real test API is `HUBSPOT_BASE_URL=https://api.hubapi.com HUBSPOT_TOKEN=...
-make up`. Each function receives only the secrets the catalog grants it, as in the cloud.
+A variable set by the caller wins; a function gets only the secrets the catalog grants it (docs/tools.md).
 """
 
 from __future__ import annotations
@@ -12,10 +9,11 @@ import secrets
 from collections.abc import Mapping
 
 from components.catalog import FunctionSpec
+from tools.project_files import ROOT
 
-from .layout import REPO, Layout
+from .layout import Layout
 
-FUNCTIONS_SOURCE = REPO / "functions_src"
+FUNCTIONS_SOURCE = ROOT / "functions_src"
 
 PROVIDER_BASE_URLS = ("HUBSPOT_BASE_URL", "ZENDESK_BASE_URL", "RESEND_BASE_URL", "STRIPE_API_BASE")
 

@@ -1,9 +1,6 @@
-"""The whole local stack as a child of another program: `python -m tools.local up` run the way `make up`
-runs it, in its own process group, on a free block of ports and its own state directory (so it runs
-beside a developer's `make up`). Used by the end-to-end tests and the benchmarks.
+"""The local stack as a child of another program (e2e tests, benchmarks), started as `make up` starts it.
 
-`launch` starts it, `StackProcess.wait_ready` waits for endpoints.json, `StackProcess.stop` sends
-SIGTERM and reports what, if anything, was left behind; `running_stack` does all three.
+Own process group, free ports, own state directory: it never touches a developer's `make up` (docs/tools.md).
 """
 
 from __future__ import annotations
@@ -20,12 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from components.catalog import load_catalog
+from tools.project_files import ROOT, read_catalog
 
-from .layout import REPO, Layout, build_layout, busy_ports, free_port_base
-from .lock import read
+from .layout import Layout, build_layout, busy_ports, free_port_base
+from .lock import UP_ARGS, read
 
-UP_COMMAND = (sys.executable, "-m", "tools.local", "up")
+UP_COMMAND = (sys.executable, "-m", *UP_ARGS)
 START_TIMEOUT_SECONDS = 240.0
 STOP_TIMEOUT_SECONDS = 60.0
 # After the supervisor exits, the groups it started get this long to finish exiting.
@@ -93,7 +90,7 @@ class StackProcess:
 def launch(state_dir: Path) -> StackProcess:
     """Start `up` on a free block of ports with `state_dir` as its state directory; its output goes to
     `state_dir/up.out`. Returns at once: call `wait_ready`."""
-    catalog = load_catalog()
+    catalog = read_catalog()
     base = free_port_base(len(catalog.functions))
     layout = build_layout(catalog, port_base=base, state_dir=state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -107,7 +104,7 @@ def launch(state_dir: Path) -> StackProcess:
     with open(output_path, "wb") as output:
         process = subprocess.Popen(
             [*UP_COMMAND, "--port-base", str(base), "--state-dir", str(state_dir)],
-            cwd=REPO,
+            cwd=ROOT,
             stdout=output,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

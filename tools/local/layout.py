@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from components.catalog import Catalog, FunctionSpec
+from tools.project_files import ROOT
 
-REPO = Path(__file__).resolve().parents[2]
-DEFAULT_STATE_DIR = REPO / ".local"
+DEFAULT_STATE_DIR = ROOT / ".local"
 DEFAULT_PORT_BASE = 8600
 DEFAULT_PROJECT = "demo-launchready"  # "demo-" projects never reach real Google services
 HOST = "127.0.0.1"

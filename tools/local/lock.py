@@ -12,6 +12,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+# How the supervisor is started (`make up`): its command line identifies it in /proc.
+UP_ARGS = ("tools", "up")
+
 
 class AlreadyRunning(RuntimeError):
     pass
@@ -33,6 +36,11 @@ def cmdline(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return ""
+
+
+def is_supervisor(pid: int) -> bool:
+    """Whether `pid` is a live `python -m tools up` (the process that holds the lock)."""
+    return pid_alive(pid) and f" -m {' '.join(UP_ARGS)}" in cmdline(pid)
 
 
 def read(path: Path) -> dict[str, Any] | None:
@@ -65,7 +73,7 @@ class StackLock:
     def _clear_stale(self) -> list[str]:
         previous = read(self.path) or {}
         pid = int(previous.get("pid") or 0)
-        if pid and pid_alive(pid) and "tools.local" in cmdline(pid):
+        if pid and is_supervisor(pid):
             raise AlreadyRunning(
                 f"the local stack is already running (pid {pid}, state in {self.path.parent}); "
                 f"stop it with Ctrl-C in its terminal or `kill -TERM {pid}`, "

@@ -1,9 +1,6 @@
 """Topics and subscriptions on the Pub/Sub emulator, derived from the catalog like the cloud's.
 
-Per topic: the topic, `<topic>-dlq` and its retained pull subscription `<topic>-dlq-sub`. Per Pub/Sub
-worker: a push subscription `<topic>-push-<function>` with the catalog's ack deadline, exponential
-retry policy and dead-letter policy. Locally the push endpoint is the push relay (see push_relay.py),
-which adds the `deliveryAttempt` field the emulator leaves out and forwards to the worker.
+Push subscriptions point at the push relay, which forwards to the worker (docs/tools.md).
 """
 
 from __future__ import annotations

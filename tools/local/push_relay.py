@@ -1,20 +1,6 @@
-"""Push relay: the Pub/Sub emulator's push endpoint for every worker.
+"""Push relay: the Pub/Sub emulator's push endpoint for every worker, adding `deliveryAttempt` and backoff.
 
-The emulator honours a subscription's dead-letter policy but not its retry policy, and leaves
-`deliveryAttempt` out of push requests, which the cloud includes whenever a dead-letter policy is set.
-The relay fills both gaps:
-
-- it counts deliveries per (subscription, message id) and adds `deliveryAttempt` (the workers use it to
-  record a dead letter on the last attempt);
-- it holds a redelivery until the subscription's minimum backoff has passed since the previous failed
-  attempt (the emulator redelivers after about a second, whatever the policy says). The growth of the
-  backoff towards its maximum is not reproduced.
-
-Otherwise the request is forwarded unchanged and the worker's status code goes back to the emulator as
-is, so acks, retries and dead-lettering stay the emulator's. Each delivery is logged once, saying what
-happened: acknowledged, or failed with the worker's status and what Pub/Sub does next.
-
-`python -m tools.local.push_relay --port P --min-backoff 10 --max-attempts 5 --route billing_worker=http://127.0.0.1:8614/`
+Acks, retries and dead-lettering stay the emulator's: the worker's status goes back unchanged (docs/tools.md).
 """
 
 from __future__ import annotations

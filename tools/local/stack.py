@@ -1,4 +1,4 @@
-"""`python -m tools.local up`: the whole stack on the emulators, supervised until Ctrl-C or SIGTERM.
+"""`python -m tools up`: the whole stack on the emulators, supervised until Ctrl-C or SIGTERM.
 
 Everything is derived from components/data/catalog.json (the file the Pulumi program reads): one
 functions-framework process per function, the topics, dead-letter topics and push subscriptions, and
@@ -23,14 +23,16 @@ from typing import Any
 import requests
 
 from components.catalog import Catalog, FunctionSpec
+from tools.exit_codes import ExitCode
+from tools.project_files import ROOT
 
 from . import emulators, environment, ops_user, pubsub_wiring
 from .emulators import ManagedProcess, StartupError
-from .layout import REPO, Layout, busy_ports, function_url
+from .layout import Layout, busy_ports, function_url
 from .lock import AlreadyRunning, StackLock
 
-RULES_PATH = REPO / "firestore.rules"
-FUNCTIONS_SOURCE = REPO / "functions_src"
+RULES_PATH = ROOT / "firestore.rules"
+FUNCTIONS_SOURCE = ROOT / "functions_src"
 EMULATOR_TIMEOUT = 90.0
 FUNCTION_TIMEOUT = 60.0
 SHUTDOWN_PORT_WAIT = 10.0
@@ -129,7 +131,7 @@ class Stack:
         process = self._track(
             emulators.start_process(
                 "provider-sandbox",
-                [sys.executable, "-m", "tools.sandbox", "--port", str(port)],
+                [sys.executable, "-m", "tools", "sandbox", "--port", str(port)],
                 self.layout.logs_dir / "sandbox.log",
                 # The pay page's button sends a signed checkout.session.completed to the local webhook.
                 env={"PYTHONUNBUFFERED": "1", "SANDBOX_STRIPE_WEBHOOK_URL": self._webhook_url(),
@@ -405,15 +407,15 @@ class Stack:
 
     # ---- supervision and shutdown -------------------------------------------------------------
 
-    def supervise(self) -> int:
-        """Block until asked to stop; report any child that dies meanwhile. Returns the exit code."""
+    def supervise(self) -> ExitCode:
+        """Block until asked to stop; report any child that dies meanwhile (then FAILED, else OK)."""
         reported: set[str] = set()
-        exit_code = 0
+        exit_code = ExitCode.OK
         while not self.stopping.wait(0.5):
             for process in list(self.processes):
                 if process.name not in reported and not process.alive():
                     reported.add(process.name)
-                    exit_code = 1
+                    exit_code = ExitCode.FAILED
                     tail = process.log_tail()
                     reason = emulators.exit_reason(process.popen.returncode, tail)
                     self.console.step(
@@ -506,21 +508,21 @@ def render_status(endpoints: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def run_up(stack: Stack) -> int:
+def run_up(stack: Stack) -> ExitCode:
     signal.signal(signal.SIGTERM, stack.request_stop)
     signal.signal(signal.SIGINT, stack.request_stop)
     try:
         endpoints = stack.start()
     except AlreadyRunning as exc:
         print(f"✗ {exc}", file=sys.stderr, flush=True)
-        return 2
+        return ExitCode.USAGE
     except StartupError as exc:
         if str(exc) == "stopping":
-            return 130
+            return ExitCode.INTERRUPTED
         print(f"\n✗ start-up failed: {exc}", file=sys.stderr, flush=True)
-        return 1
+        return ExitCode.FAILED
     stack.console.step("✓", f"ready; endpoints in {stack.layout.endpoints_path}")
     stack.print_status(endpoints)
     exit_code = stack.supervise()
     leftovers = stack.stop()
-    return 1 if leftovers else exit_code
+    return ExitCode.FAILED if leftovers else exit_code

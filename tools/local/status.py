@@ -1,20 +1,6 @@
-"""`python -m tools.local status` (`make status`): is the stack running, and does every part answer?
+"""`make status`: is the local stack running, and does every part answer?
 
-Probes every part `make up` starts and lists: each function (GET health), the Firestore, Pub/Sub and
-Auth emulators, the provider sandbox, the push relay, the Firestore trigger bridge (its process, from
-the supervisor's lock), the Pub/Sub wiring (every topic, dead-letter topic and subscription, and push
-subscription with its endpoint and dead-letter policy, as the catalog declares them) and the
-dead-letter backlog (messages waiting in each `<topic>-dlq-sub`, looked at and put back). When no
-supervisor runs it reports what a stopped or killed stack left behind: ports still listening and
-process groups still alive.
-
-Exit codes, for scripts:
-  0  running, every part healthy, no dead letters
-  1  running, but a part does not answer or the wiring is incomplete
-  2  running and healthy, but messages wait in a dead-letter subscription
-  3  not running, nothing left behind
-  4  not running, but ports still listen or processes still run from an earlier stack
-  5  starting: the supervisor runs but is not ready yet
+Probes only: the dead-letter backlog is looked at and put back (docs/tools.md; exit codes: docs/cli.md).
 """
 
 from __future__ import annotations
@@ -26,18 +12,14 @@ from typing import Any
 
 import requests
 
-from components.catalog import Catalog, load_catalog
+from components.catalog import Catalog
+from tools.exit_codes import ExitCode
+from tools.project_files import read_catalog
 
 from . import pubsub_wiring
 from .layout import Layout, port_in_use
-from .lock import cmdline, pid_alive, read
+from .lock import cmdline, is_supervisor, pid_alive, read
 
-EXIT_HEALTHY = 0
-EXIT_UNHEALTHY = 1
-EXIT_DEAD_LETTERS = 2
-EXIT_NOT_RUNNING = 3
-EXIT_LEFTOVERS = 4
-EXIT_STARTING = 5
 PROBE_TIMEOUT_SECONDS = 5.0
 EMULATORS = {"firestore": "Firestore", "pubsub": "Pub/Sub", "auth": "Auth"}
 # Enough to tell "some" from "none"; the replay command lists them all.
@@ -196,25 +178,25 @@ def part_checks(endpoints: dict[str, Any], lock: dict[str, Any], catalog: Catalo
     return checks
 
 
-def run_status(layout: Layout, catalog: Catalog | None = None) -> int:
-    catalog = catalog or load_catalog()
+def run_status(layout: Layout, catalog: Catalog | None = None) -> ExitCode:
+    catalog = catalog or read_catalog()
     lock = read(layout.lock_path)
     pid = int((lock or {}).get("pid") or 0)
-    if not pid or not pid_alive(pid) or "tools.local" not in cmdline(pid):
+    if not pid or not is_supervisor(pid):
         left = leftovers(layout, lock)
         if not left:
             print(f"not running (no live supervisor for {layout.state_dir}); start it with `make up`")
-            return EXIT_NOT_RUNNING
+            return ExitCode.ENVIRONMENT
         print(f"not running, but a stack that was stopped uncleanly left {len(left)} thing(s) behind; "
               "`make up` stops the process groups it recorded, other listeners must be stopped by hand:")
         for item in left:
             print(f"  ✗ {item}")
-        return EXIT_LEFTOVERS
+        return ExitCode.LEFTOVERS
     try:
         endpoints: dict[str, Any] = json.loads(layout.endpoints_path.read_text())
     except (OSError, ValueError):
         print(f"starting (supervisor pid {pid}); {layout.endpoints_path} is not written yet")
-        return EXIT_STARTING
+        return ExitCode.WAITING
     checks = part_checks(endpoints, lock or {}, catalog)
     backlog: dict[str, int] = {}
     pubsub_up = next((c.ok for c in checks if c.part == "Pub/Sub emulator"), False)
@@ -235,8 +217,8 @@ def run_status(layout: Layout, catalog: Catalog | None = None) -> int:
     failed = [check.part for check in checks if not check.ok]
     if failed:
         print(f"{len(failed)} part(s) not healthy: {', '.join(failed)}")
-        return EXIT_UNHEALTHY
+        return ExitCode.FAILED
     if backlog:
-        return EXIT_DEAD_LETTERS
+        return ExitCode.DEAD_LETTERS
     print("healthy")
-    return EXIT_HEALTHY
+    return ExitCode.OK

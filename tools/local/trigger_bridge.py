@@ -1,17 +1,6 @@
-"""Firestore trigger bridge: the local stand-in for the Eventarc trigger of each Firestore function.
+"""Firestore trigger bridge: the local stand-in for each Firestore function's Eventarc trigger.
 
-It listens to the Firestore emulator (a snapshot listener on the trigger's collection) and POSTs each
-document event to the function as the cloud does: a binary-mode CloudEvent whose body is the protobuf
-DocumentEventData (content type application/protobuf). A created document is sent as
-google.cloud.firestore.document.v1.created with `value` set; a deleted one as
-google.cloud.firestore.document.v1.deleted with `old_value` (the document as it was) set. The event id is
-derived from the document name and its create time (or, for a delete, its last update time), so an
-event is announced under one id however often it is seen. A failed delivery (non-2xx or unreachable)
-is retried with exponential backoff, like the trigger's RETRY_POLICY_RETRY.
-
-`python -m tools.local.trigger_bridge --target user_created=users/{uid}=http://127.0.0.1:8613/
---target user_deleted=deleted:users/{uid}=http://127.0.0.1:8614/` (the event defaults to `created`;
-FIRESTORE_EMULATOR_HOST and GOOGLE_CLOUD_PROJECT come from the environment).
+One event id per document event however often it is seen; failed deliveries retried (docs/tools.md).
 """
 
 from __future__ import annotations

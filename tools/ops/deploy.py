@@ -1,22 +1,10 @@
-"""Deploy a stack in the first-deploy phases of components/phases.py; idempotent on re-run.
+"""`make deploy|preview`: a stack deployed in the first-deploy phases of components/phases.py.
 
-    python -m tools.ops.deploy --stack staging             # make deploy STACK=staging
-    python -m tools.ops.deploy --stack staging --preview   # make preview: the next phase's diff
-
-1. Refuses while the stack file holds example values (`# REPLACE`) or is invalid.
-2. Reads the stack output `deployPhase` to see how far the environment got; a finished one gets a single
-   `pulumi up` of everything.
-3. foundation -> secrets check (tools/ops/secrets_cli: values from the environment; a hidden prompt only on a
-   terminal) -> functions -> waits for the Hosting certificate (stack output apiCertificateState) -> complete.
-
-Unattended (no terminal, e.g. CI) every `pulumi` call gets `--yes --non-interactive` and nothing prompts.
-Exit status: 0 done, 1 a step failed, 2 bad config, 3 waiting for something outside (secret values, the
-certificate): the message says what, and re-running continues from there.
+Idempotent: a re-run continues from the phase the stack output `deployPhase` records (docs/tools.md).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -27,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from components.phases import CERTIFICATE_ACTIVE, PHASE_NAMES, PHASE_VARIABLE, phase_index
-from components.stack_config import StackConfig, StackConfigError, parse_stack_config, read_stack_file
+from components.stack_config import StackConfig, StackConfigError, parse_stack_config
+from tools.exit_codes import ExitCode
+from tools.project_files import ROOT, read_stack
 
-ROOT = Path(__file__).resolve().parents[2]
-EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_WAITING = 0, 1, 2, 3
 # A new project's service agents (Eventarc, Pub/Sub) receive their roles minutes after their API is on;
 # until then creating the Firestore trigger fails with the API's own advice: "Permission denied while using
 # the Eventarc Service Agent. If you recently started to use Eventarc, it may take a few minutes before all
@@ -42,7 +30,7 @@ PROPAGATION_WAIT_SECONDS = 120
 Runner = Callable[[Sequence[str], dict[str, str]], "subprocess.CompletedProcess[str]"]
 
 
-def run(argv: Sequence[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def run_command(argv: Sequence[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """Run a command; its output passes through, except what the driver reads (`stack output`, `check`)."""
     capture = "output" in argv or "check" in argv
     return subprocess.run(list(argv), env=env, text=True, capture_output=capture, check=False)
@@ -63,7 +51,7 @@ class Deployer:
         self,
         stack: str,
         interactive: bool,
-        runner: Runner = run,
+        runner: Runner = run_command,
         root: Path = ROOT,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -100,7 +88,7 @@ class Deployer:
     def secrets_ready(self) -> bool:
         """Every secret has a value: missing ones are added from the environment or, on a terminal only,
         from a hidden prompt. Secrets that already have a version are left alone (no new versions)."""
-        cli = [sys.executable, "-m", "tools.ops.secrets_cli"]
+        cli = [sys.executable, "-m", "tools", "secrets"]
         env = dict(os.environ)
         check = self.runner([*cli, "check", "--stack", self.stack], env)
         if check.returncode == 0:
@@ -142,29 +130,30 @@ class Deployer:
             return PHASE_NAMES[0]
         return PHASE_NAMES[min(phase_index(reached) + 1, len(PHASE_NAMES) - 1)]
 
-    def preview(self) -> int:
+    def preview(self) -> ExitCode:
         """`pulumi preview --diff` of what the next deploy changes (imports included in adopt mode)."""
         phase = self.next_phase()
         print(f"==> preview of phase {phase}", flush=True)
-        return EXIT_OK if self.pulumi("preview", "--diff", phase=phase).returncode == 0 else EXIT_FAILED
+        succeeded = self.pulumi("preview", "--diff", phase=phase).returncode == 0
+        return ExitCode.OK if succeeded else ExitCode.FAILED
 
-    def deploy(self, config: StackConfig) -> int:
+    def deploy(self, config: StackConfig) -> ExitCode:
         reached = str(self.outputs().get("deployPhase", ""))
         if reached == "complete":
             print(f"{self.stack} is fully deployed: one update of everything", flush=True)
-            return EXIT_OK if self.up("complete") else EXIT_FAILED
+            return ExitCode.OK if self.up("complete") else ExitCode.FAILED
         start = phase_index(reached) if reached in PHASE_NAMES else 0
         if start == 0 and not self.up("foundation"):
-            return EXIT_FAILED
+            return ExitCode.FAILED
         if not self.secrets_ready():
             print(
                 "waiting: secrets without a value (above). Set them as environment variables of the same "
                 f"name (CI secret store) or run `make secrets STACK={self.stack}`, then re-run make deploy.",
                 file=sys.stderr,
             )
-            return EXIT_WAITING
+            return ExitCode.WAITING
         if not self.up_after_propagation("functions", fresh=start == 0):
-            return EXIT_FAILED
+            return ExitCode.FAILED
         if config.proxy_api_host:
             state = str(self.outputs().get("apiCertificateState", ""))
             if state != CERTIFICATE_ACTIVE:
@@ -174,41 +163,35 @@ class Deployer:
                     "once it is active (usually within an hour of the DNS record).",
                     file=sys.stderr,
                 )
-                return EXIT_WAITING
-        return EXIT_OK if self.up("complete") else EXIT_FAILED
+                return ExitCode.WAITING
+        return ExitCode.OK if self.up("complete") else ExitCode.FAILED
 
 
-def main(
-    argv: list[str] | None = None,
-    runner: Runner = run,
+def run(
+    stack: str,
+    *,
+    preview: bool = False,
+    runner: Runner = run_command,
     root: Path = ROOT,
     sleep: Callable[[float], None] = time.sleep,
-) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m tools.ops.deploy", description=(__doc__ or "").splitlines()[0]
-    )
-    parser.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
-    parser.add_argument("--preview", action="store_true", help="preview the next phase instead of deploying")
-    options = parser.parse_args(argv)
+) -> ExitCode:
+    """Deploy the next phases of `stack` (or with `preview`, show the next phase's diff): OK, FAILED when
+    Pulumi fails, USAGE for a bad or unfinished stack file, WAITING when a phase waits on the outside."""
     try:
-        stack_file = read_stack_file(root / f"Pulumi.{options.stack}.yaml")
-        config = parse_stack_config(stack_file.config, options.stack)
+        stack_file = read_stack(stack, root)
+        config = parse_stack_config(stack_file.config, stack)
     except StackConfigError as error:
         print(f"error: {error}", file=sys.stderr)
-        return EXIT_CONFIG
+        return ExitCode.USAGE
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
-    deployer = Deployer(options.stack, interactive, runner, root, sleep)
-    if options.preview:
+    deployer = Deployer(stack, interactive, runner, root, sleep)
+    if preview:
         for warning in stack_file.warnings():
             print(warning, file=sys.stderr)
         return deployer.preview()
     if stack_file.placeholders:
         for warning in stack_file.warnings():
             print(warning.replace("warning:", "error:", 1), file=sys.stderr)
-        print(f"refusing to deploy {options.stack}: replace the example values above first", file=sys.stderr)
-        return EXIT_CONFIG
+        print(f"refusing to deploy {stack}: replace the example values above first", file=sys.stderr)
+        return ExitCode.USAGE
     return deployer.deploy(config)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

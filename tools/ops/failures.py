@@ -1,14 +1,7 @@
-"""One line that says what to do, for the ways a command acting on Google Cloud fails outside its control:
-no or unusable credentials, missing permission, an unknown project, an unreachable service.
+"""One line that says what to do when a command acting on Google Cloud fails outside its control: no or
+unusable credentials, missing permission, an unknown project, an unreachable service (exit ENVIRONMENT).
 
-    try:
-        ...
-    except Exception as exc:
-        line = explain(exc, project=project, needs="roles/pubsub.subscriber")
-        if line is None:
-            raise  # a bug: keep the traceback
-        print(f"error: {line}", file=sys.stderr)
-        return EXIT_ENVIRONMENT
+`explain` returns None for anything else, so the caller re-raises it: a bug keeps its traceback.
 """
 
 from __future__ import annotations
@@ -18,7 +11,6 @@ import os
 from google.api_core import exceptions as api
 from google.auth import exceptions as auth
 
-EXIT_ENVIRONMENT = 3  # credentials, permission, project or network: fix the environment and rerun
 LOGIN = "run `gcloud auth application-default login` (or set GOOGLE_APPLICATION_CREDENTIALS to a key file)"
 
 

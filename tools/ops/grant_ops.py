@@ -1,21 +1,13 @@
-"""Grant (or revoke) the ops console role: the `ops: true` custom claim on a Firebase Auth user.
+"""`make grant-ops`: grant or revoke the ops console role (`ops: true` custom claim) on a Firebase Auth user.
 
-    python -m tools.ops.grant_ops --stack staging --email founder@example.com [--revoke]
-    python -m tools.ops.grant_ops --local --email someone@example.com     # the running `make up`
-
-Uses firebase-admin with Application Default Credentials (a user with `roles/firebaseauth.admin` on the
-project), or the Auth emulator of a running `make up` with `--local`. The user must already exist
-(signed up in the app or added in the Firebase console). Other custom claims (`pro`) are kept. The claim
-reaches the user's ID token at the next sign-in or token refresh (at most an hour).
+Other custom claims are kept; the user must exist already (docs/tools.md).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -23,7 +15,8 @@ import firebase_admin
 from firebase_admin import auth
 from firebase_admin import exceptions as firebase_errors
 
-from tools.ops.failures import EXIT_ENVIRONMENT, explain
+from tools.exit_codes import ExitCode
+from tools.ops.failures import explain
 from tools.ops.secrets_cli import SecretsCliError, stack_project_id
 
 OPS_CLAIM = "ops"  # functions_src/launchready/handlers/ops_console/access.py reads the same claim
@@ -72,39 +65,31 @@ def ensure_local_operator(app: firebase_admin.App, email: str, password: str) ->
     return user.uid
 
 
-def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m tools.ops.grant_ops", description=(__doc__ or "").split("\n\n")[0]
-    )
-    parser.add_argument("--email", required=True, help="the user's sign-in email")
-    where = parser.add_mutually_exclusive_group(required=True)
-    where.add_argument("--stack", help="the stack whose project (launchready:projectId) to act on")
-    where.add_argument(
-        "--local",
-        nargs="?",
-        const=".local/endpoints.json",
-        metavar="ENDPOINTS",
-        help="the Auth emulator of a running `make up`",
-    )
-    parser.add_argument("--revoke", action="store_true", help="remove the role instead")
-    args = parser.parse_args(argv)
+def run(email: str, *, stack: str | None = None, local: Path | None = None, revoke: bool = False,
+        out: TextIO = sys.stdout) -> ExitCode:
+    """Grant (or revoke) the ops role to `email` in the project of `stack`, or on the Auth emulator of the
+    running `make up` whose endpoints.json is `local`: OK, USAGE for a bad email or stack, ENVIRONMENT
+    for credentials, permission, project or network, or no running stack."""
     project: str | None = None  # known once read: named in the one-line error
     try:
-        if "@" not in args.email or any(c.isspace() for c in args.email):
-            raise GrantError(f"{args.email!r} is not an email address: pass the user's sign-in email")
-        if args.local:
+        if "@" not in email or any(c.isspace() for c in email):
+            raise GrantError(f"{email!r} is not an email address: pass the user's sign-in email")
+        if local is not None:
             try:
-                endpoints = json.loads(Path(args.local).read_text())
+                endpoints = json.loads(local.read_text())
             except (OSError, ValueError) as exc:
-                raise GrantError(f"{args.local} is not readable ({exc}); is `make up` running?") from exc
+                print(f"error: {local} is not readable ({exc}); is `make up` running?", file=sys.stderr)
+                return ExitCode.ENVIRONMENT
             os.environ["FIREBASE_AUTH_EMULATOR_HOST"] = endpoints["emulators"]["auth"]
             project = str(endpoints["project_id"])
+        elif stack is not None:
+            project = stack_project_id(stack)
         else:
-            project = stack_project_id(args.stack)
-        claims = set_ops_role(admin_app(project), args.email, granted=not args.revoke)
+            raise GrantError("pass the stack (--stack) or the running local stack (--local)")
+        claims = set_ops_role(admin_app(project), email, granted=not revoke)
     except (GrantError, SecretsCliError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return ExitCode.USAGE
     except Exception as exc:  # credentials, permission, project or network: one line, no traceback
         line = explain(exc, project=project, needs="roles/firebaseauth.admin", service="Firebase Auth")
         if line is None and isinstance(exc, firebase_errors.FirebaseError):
@@ -112,15 +97,11 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
         if line is None:
             raise  # a bug: keep the traceback
         print(f"error: {line}", file=sys.stderr)
-        return EXIT_ENVIRONMENT
-    action = "revoked from" if args.revoke else "granted to"
+        return ExitCode.ENVIRONMENT
+    action = "revoked from" if revoke else "granted to"
     print(
-        f"ops role {action} {args.email} in {project}; custom claims now {json.dumps(claims)}. "
+        f"ops role {action} {email} in {project}; custom claims now {json.dumps(claims)}. "
         "It applies from the user's next sign-in.",
         file=out,
     )
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return ExitCode.OK

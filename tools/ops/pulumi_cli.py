@@ -1,29 +1,19 @@
-"""`make preview|deploy STACK=`: run `pulumi preview --diff` / `pulumi up` once what they need is in place.
+"""Whether the Pulumi CLI can run for a stack: installed, logged in, the stack exists, Google credentials.
 
-    python -m tools.ops.pulumi_cli preview --stack staging
-    python -m tools.ops.pulumi_cli deploy --stack prod
-    python -m tools.ops.pulumi_cli check --stack prod     # only the checks (`make preview|deploy` run
-                                                          # them before tools/ops/deploy.py)
-
-Before handing over to the Pulumi CLI it checks, in order, and stops with one line saying what to do:
-the CLI is installed, it is logged in to a state backend (`pulumi whoami`), the stack exists in that
-backend (`pulumi stack select`), and Google Application Default Credentials are usable (the gcp
-provider authenticates with them). Exit codes: 0 Pulumi succeeded, 3 something is missing (the line
-says what), otherwise Pulumi's own exit code.
+Checked in that order before `preview` and `deploy` hand over to Pulumi; the first thing missing is one
+line saying what to do (exit ENVIRONMENT), never a Pulumi error halfway through.
 """
 
 from __future__ import annotations
 
-import argparse
-import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
 
-from .failures import EXIT_ENVIRONMENT, explain
+from tools.exit_codes import ExitCode
 
-COMMANDS = {"preview": ["preview", "--diff"], "deploy": ["up"]}
+from .failures import explain
+
 INSTALL_URL = "https://www.pulumi.com/docs/install/"
 
 
@@ -69,23 +59,11 @@ def check_ready(stack: str) -> str:
     return pulumi
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.ops.pulumi_cli", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=[*sorted(COMMANDS), "check"])
-    parser.add_argument("--stack", required=True, help="Pulumi stack, e.g. staging or prod")
-    args = parser.parse_args(argv)
+def ready(stack: str) -> ExitCode:
+    """OK when `pulumi preview`/`up` can run for `stack`; otherwise ENVIRONMENT, the one line printed."""
     try:
-        pulumi = check_ready(args.stack)
+        check_ready(stack)
     except NotReady as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_ENVIRONMENT
-    if args.command == "check":
-        return 0
-    command = [pulumi, *COMMANDS[args.command], "--stack", args.stack]
-    os.execv(pulumi, command)
-    return 0  # not reached: execv replaces this process
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        return ExitCode.ENVIRONMENT
+    return ExitCode.OK

@@ -1,23 +1,14 @@
-"""Replay dead-lettered messages:
-`python -m tools.ops.replay_dlq --topic billing-events [--project P | --local] [--max N] [--dry-run]`.
+"""`make replay-dlq`: republish a topic's dead-lettered messages to the topic.
 
-Pulls from the retained subscription `<topic>-dlq-sub` and republishes each message to `<topic>` with
-the same data and attributes, plus `replayed_from=<dead-letter message id>`, then acknowledges it.
-The `event_id` attribute is kept, so the worker's ledger skips every step that already ran: a replay
-finishes what failed and repeats nothing. `--dry-run` lists the messages and leaves them in place.
-
-Works against the Pub/Sub emulator when PUBSUB_EMULATOR_HOST is set, or with `--local`, which takes the
-emulator host and project of a running `make up` from .local/endpoints.json.
+The `event_id` attribute is kept, so a replay finishes what failed and repeats nothing (docs/tools.md).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import socket
 import sys
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -28,9 +19,11 @@ from google.cloud import pubsub_v1
 from google.cloud.pubsub_v1.publisher import client as publisher_client
 from google.pubsub_v1.types import PubsubMessage
 
-from .failures import EXIT_ENVIRONMENT, explain
+from tools.exit_codes import ExitCode
+from tools.project_files import read_catalog
 
-CATALOG = Path(__file__).resolve().parents[2] / "components" / "data" / "catalog.json"
+from .failures import explain
+
 PULL_BATCH = 100
 PULL_TIMEOUT_SECONDS = 10.0
 PUBLISH_TIMEOUT_SECONDS = 30.0
@@ -44,10 +37,6 @@ DEAD_LETTER_ATTRIBUTE_PREFIX = "CloudPubSubDeadLetter"
 
 class ReplayError(RuntimeError):
     pass
-
-
-def catalog_topics(catalog_path: Path = CATALOG) -> list[str]:
-    return list(json.loads(catalog_path.read_text())["topics"])
 
 
 def dead_letter_subscription(topic: str) -> str:
@@ -179,72 +168,59 @@ def _listening(host_port: str) -> bool:
         return False
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    description = (__doc__ or "").split("\n\n")[1]
-    parser = argparse.ArgumentParser(prog="python -m tools.ops.replay_dlq", description=description)
-    parser.add_argument("--topic", required=True, help="the topic whose dead letters to replay")
-    parser.add_argument("--project", help="GCP project (default: GOOGLE_CLOUD_PROJECT)")
-    parser.add_argument(
-        "--local",
-        nargs="?",
-        const=".local/endpoints.json",
-        metavar="ENDPOINTS",
-        help="replay on a running `make up` (its emulator and project, from .local/endpoints.json)",
-    )
-    parser.add_argument("--max", type=int, dest="max_messages", help="replay at most N messages")
-    parser.add_argument("--dry-run", action="store_true", help="list the messages without replaying them")
-    return parser.parse_args(argv)
-
-
-def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
-    args = parse_args(argv)
-    topics = catalog_topics()
-    if args.topic not in topics:
-        print(
-            f"error: unknown topic {args.topic!r}; topics with a dead-letter queue: {', '.join(topics)}",
-            file=sys.stderr,
-        )
-        return 2
-    if args.max_messages is not None and args.max_messages < 1:
+def run(
+    topic: str,
+    *,
+    project: str | None = None,
+    local: Path | None = None,
+    max_messages: int | None = None,
+    dry_run: bool = False,
+    out: TextIO = sys.stdout,
+) -> ExitCode:
+    """Replay (or with `dry_run`, list) the dead letters of `topic` in `project`, or on the running
+    `make up` whose endpoints.json is `local`: OK, FAILED when a message could not be replayed, USAGE for
+    a bad topic or project, ENVIRONMENT for credentials, permission, project or network."""
+    topics = list(read_catalog().topics)
+    if topic not in topics:
+        print(f"error: unknown topic {topic!r}; topics with a dead-letter queue: {', '.join(topics)}",
+              file=sys.stderr)
+        return ExitCode.USAGE
+    if max_messages is not None and max_messages < 1:
         print("error: --max must be at least 1", file=sys.stderr)
-        return 2
-    if args.local:
+        return ExitCode.USAGE
+    if local:
         try:
-            endpoints = json.loads(Path(args.local).read_text())
+            endpoints = json.loads(local.read_text())
         except (OSError, ValueError) as exc:
-            print(f"error: {args.local} is not readable ({exc}); is `make up` running?", file=sys.stderr)
-            return 2
+            print(f"error: {local} is not readable ({exc}); is `make up` running?", file=sys.stderr)
+            return ExitCode.ENVIRONMENT
         os.environ["PUBSUB_EMULATOR_HOST"] = endpoints["emulators"]["pubsub"]
-        args.project = args.project or endpoints["project_id"]
-    project = args.project or os.environ.get("GOOGLE_CLOUD_PROJECT") or os.environ.get("GCLOUD_PROJECT")
+        project = project or endpoints["project_id"]
+    project = project or os.environ.get("GOOGLE_CLOUD_PROJECT") or os.environ.get("GCLOUD_PROJECT")
     if not project:
         print("error: pass --project or set GOOGLE_CLOUD_PROJECT", file=sys.stderr)
-        return 2
+        return ExitCode.USAGE
     emulator = os.environ.get("PUBSUB_EMULATOR_HOST")
     where = f"emulator {emulator}" if emulator else "GCP"
     if emulator and not _listening(emulator):
         print(f"error: nothing listens at the Pub/Sub emulator {emulator}: start it with `make up` "
               "(or fix PUBSUB_EMULATOR_HOST), then retry", file=sys.stderr)
-        return EXIT_ENVIRONMENT
+        return ExitCode.ENVIRONMENT
     print(
-        f"{'listing' if args.dry_run else 'replaying'} {dead_letter_subscription(args.topic)} -> "
-        f"{args.topic} in project {project} ({where})",
+        f"{'listing' if dry_run else 'replaying'} {dead_letter_subscription(topic)} -> "
+        f"{topic} in project {project} ({where})",
         file=out,
     )
     try:
-        summary = replay(project, args.topic, max_messages=args.max_messages, dry_run=args.dry_run, out=out)
+        summary = replay(project, topic, max_messages=max_messages, dry_run=dry_run, out=out)
     except ReplayError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return ExitCode.FAILED
     except Exception as exc:
         line = explain(exc, project=project, needs=NEEDS, service="Pub/Sub")
         if line is None:
             raise
         print(f"error: {line}", file=sys.stderr)
-        return EXIT_ENVIRONMENT
-    print(summary.line(args.dry_run), file=out)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        return ExitCode.ENVIRONMENT
+    print(summary.line(dry_run), file=out)
+    return ExitCode.OK

@@ -1,31 +1,13 @@
-"""Set and check the Secret Manager values the functions read.
+"""`make secrets` / `make secrets-check`: set and check the Secret Manager values the functions read.
 
-    python -m tools.ops.secrets_cli add --stack staging [--only STRIPE_API_KEY]
-    python -m tools.ops.secrets_cli check --stack prod
-
-`add` stores a new version of every secret the function catalog declares. Each value comes from the
-environment variable of the same name when it is set, otherwise from a hidden prompt; an empty answer
-skips the secret. Values are never printed or logged. `check` lists every declared secret with its
-newest enabled version and exits 1 when any has none.
-
-Keys stay in the right environment (launchready:environment of the stack): `add` refuses a Stripe
-live-mode key (sk_live_, rk_live_) in a non-production stack and a test-mode key (sk_test_, rk_test_) in
-production. With each version it records, as annotations on the secret, the key's Stripe mode and a
-fingerprint: an HMAC-SHA256 of the value under a fingerprint key that never leaves the operator
-(LAUNCHREADY_FINGERPRINT_KEY, else .local/secrets-fingerprint.key). `check` compares those
-fingerprints with every other stack's secrets and fails when one credential sits in two stacks; it
-never reads a value.
-
-Pulumi creates the (empty) secrets; values never pass through Pulumi state or config.
+Values are never printed, logged or read back; a key stays in its environment's mode (docs/tools.md).
 """
 
 from __future__ import annotations
 
-import argparse
 import getpass
 import hashlib
 import hmac
-import json
 import os
 import re
 import secrets as token_source
@@ -35,14 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
-from google.auth.exceptions import RefreshError
-
 from components.config_types import ENVIRONMENTS
+from components.stack_config import StackConfigError
+from tools.exit_codes import ExitCode
+from tools.project_files import ROOT, read_catalog, read_stack, stack_names
 
 from .failures import explain
 
-ROOT = Path(__file__).resolve().parents[2]
-CATALOG_PATH = ROOT / "components" / "data" / "catalog.json"
 PROJECT_ID_KEY = "launchready:projectId"
 ENVIRONMENT_KEY = "launchready:environment"
 FINGERPRINT_KEY_ENV = "LAUNCHREADY_FINGERPRINT_KEY"
@@ -55,10 +36,6 @@ STRIPE_MODE_ANNOTATION = "launchready-stripe-mode"
 # (https://docs.stripe.com/keys#obtain-api-keys).
 _STRIPE_KEY = re.compile(r"^(sk|rk)_(live|test)_")
 
-EXIT_OK = 0
-EXIT_MISSING = 1  # check: at least one secret has no enabled version; add: a secret could not be set
-EXIT_USAGE = 2  # bad arguments, missing stack file, missing credentials
-EXIT_ENVIRONMENT = 3  # permission, unknown project or network: one line says what to fix
 NEEDS = {
     "add": "roles/secretmanager.secretVersionAdder and secretmanager.secrets.update (for the fingerprint)",
     "check": "roles/secretmanager.viewer",
@@ -94,28 +71,21 @@ class SecretStatus:
 # ---- inputs -------------------------------------------------------------------------------------------
 
 
-def declared_secrets(catalog_path: Path = CATALOG_PATH) -> list[str]:
+def declared_secrets(root: Path = ROOT) -> list[str]:
     """Union of every function's `secrets` in the catalog, sorted."""
-    try:
-        from components.catalog import load_catalog
-    except ImportError:  # the tool stays usable without the Pulumi program's package
-        with open(catalog_path, encoding="utf-8") as handle:
-            raw = json.load(handle)
-        return sorted({name for function in raw["functions"] for name in function.get("secrets", [])})
-    return list(load_catalog(catalog_path).secret_names)
+    return list(read_catalog(root).secret_names)
 
 
 def _stack_setting(stack: str, key: str, example: str, root: Path) -> str:
-    import yaml
-
-    path = root / f"Pulumi.{stack}.yaml"
-    if not path.is_file():
-        raise SecretsCliError(f"{path.name} not found: the stack '{stack}' has no configuration file yet.")
-    config = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("config") or {}
+    try:
+        config = read_stack(stack, root).config
+    except StackConfigError as error:
+        raise SecretsCliError(str(error)) from None
     value = config.get(key)
     if not isinstance(value, str) or not value:
         raise SecretsCliError(
-            f"{path.name} has no '{key}': set it with `pulumi config set {key} {example} --stack {stack}`."
+            f"Pulumi.{stack}.yaml has no '{key}': "
+            f"set it with `pulumi config set {key} {example} --stack {stack}`."
         )
     return value
 
@@ -149,19 +119,14 @@ def _other_projects(stack: str, root: Path) -> dict[str, str]:
 
 def other_stacks(stack: str, root: Path = ROOT) -> list[str]:
     """Every other stack with a Pulumi.<stack>.yaml in the repository."""
-    names = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
-    return [name for name in names if name != stack]
+    return [name for name in stack_names(root) if name != stack]
 
 
 def make_client() -> SecretManagerClient:
     """The real client, built on Application Default Credentials."""
-    from google.auth.exceptions import DefaultCredentialsError
     from google.cloud import secretmanager
 
-    try:
-        return secretmanager.SecretManagerServiceClient()
-    except DefaultCredentialsError as exc:
-        raise SecretsCliError(explain(exc, project=None, needs="") or str(exc)) from exc
+    return secretmanager.SecretManagerServiceClient()
 
 
 def secret_path(project_id: str, name: str) -> str:
@@ -283,7 +248,7 @@ def add_secrets(
     out: TextIO,
     environment: str = "staging",
     key: bytes = b"",
-) -> int:
+) -> ExitCode:
     """Add a version for each name and record its fingerprint; report per secret (never the value).
     A Stripe key of the wrong mode for `environment` is refused. Return an exit code."""
     from google.api_core import exceptions as api_exceptions
@@ -315,8 +280,8 @@ def add_secrets(
         print(f"  {name}: added version {version} (value from {source})", file=out)
     if failed:
         print(f"Not set: {', '.join(failed)}", file=out)
-        return EXIT_MISSING
-    return EXIT_OK
+        return ExitCode.FAILED
+    return ExitCode.OK
 
 
 # ---- check --------------------------------------------------------------------------------------------
@@ -355,7 +320,7 @@ def check_secrets(
     out: TextIO,
     environment: str = "staging",
     others: Mapping[str, str] | None = None,
-) -> int:
+) -> ExitCode:
     """Every declared secret has an enabled version, fingerprinted by `add`, of the right Stripe mode
     for `environment`, and no fingerprint equal to one in the `others` stacks ({stack: project id})."""
     statuses = [secret_status(client, project_id, name) for name in names]
@@ -380,11 +345,11 @@ def check_secrets(
     shared = _shared_with_other_stacks(client, marks, others or {}, out)
     if missing:
         print(f"{len(missing)} secret(s) without an enabled version: {', '.join(missing)}", file=out)
-        print("Set them with: python -m tools.ops.secrets_cli add --stack <stack> [--only NAME]", file=out)
+        print("Set them with: python -m tools secrets add --stack <stack> [--only NAME]", file=out)
     if missing or problems or shared:
-        return EXIT_MISSING
+        return ExitCode.FAILED
     print("All secrets have an enabled version, in the right environment only.", file=out)
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _shared_with_other_stacks(
@@ -403,51 +368,41 @@ def _shared_with_other_stacks(
     return shared
 
 
-# ---- command line -------------------------------------------------------------------------------------
+# ---- the command --------------------------------------------------------------------------------------
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m tools.ops.secrets_cli",
-        description="Set and check the Secret Manager values the functions read.",
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-    add = commands.add_parser("add", help="add a version to each declared secret (env var or hidden prompt)")
-    check = commands.add_parser("check", help="list declared secrets; exit 1 if any has no enabled version")
-    for command in (add, check):
-        command.add_argument("--stack", required=True, help="Pulumi stack, e.g. staging or prod")
-        command.add_argument("--project", help="GCP project id (default: launchready:projectId of the stack)")
-        command.add_argument("--only", metavar="NAME", help="just this secret")
-    return parser.parse_args(argv)
-
-
-def main(
-    argv: list[str] | None = None,
+def run(
+    command: str,
+    stack: str,
     *,
+    project: str | None = None,
+    only: str | None = None,
     client_factory: Callable[[], SecretManagerClient] = make_client,
     environ: Mapping[str, str] | None = None,
     prompt: Prompt | None = None,
     out: TextIO | None = None,
     root: Path = ROOT,
-) -> int:
-    args = parse_args(argv)
+) -> ExitCode:
+    """`add` or `check` every declared secret (or `only` one) of `stack`: OK; FAILED when a secret has no
+    enabled version or could not be set; USAGE for a bad stack or name; ENVIRONMENT for credentials,
+    permission, project or network (one line says what to fix); INTERRUPTED on Ctrl-C."""
     stdout: TextIO = out or sys.stdout
     err = sys.stderr
     try:
-        names = declared_secrets(root / "components" / "data" / "catalog.json")
-        if args.only:
-            if args.only not in names:
-                raise SecretsCliError(f"{args.only} is not a declared secret; declared: {', '.join(names)}")
-            names = [args.only]
-        project_id = args.project or stack_project_id(args.stack, root)
-        environment = stack_environment(args.stack, root)
-        others = _other_projects(args.stack, root) if args.command == "check" else {}
-        client = client_factory()
+        names = declared_secrets(root)
+        if only:
+            if only not in names:
+                raise SecretsCliError(f"{only} is not a declared secret; declared: {', '.join(names)}")
+            names = [only]
+        project_id = project or stack_project_id(stack, root)
+        environment = stack_environment(stack, root)
+        others = _other_projects(stack, root) if command == "check" else {}
     except SecretsCliError as exc:
         print(f"error: {exc}", file=err)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     try:
-        if args.command == "check":
+        client = client_factory()
+        if command == "check":
             return check_secrets(
                 client, project_id, names, out=stdout, environment=environment, others=others
             )
@@ -463,17 +418,12 @@ def main(
             environment=environment,
             key=fingerprint_key(environ, root),
         )
+    except KeyboardInterrupt:
+        print("\ninterrupted; secrets already added are kept", file=err)
+        return ExitCode.INTERRUPTED
     except Exception as exc:
-        line = explain(exc, project=project_id, needs=NEEDS[args.command], service="Secret Manager")
+        line = explain(exc, project=project_id, needs=NEEDS[command], service="Secret Manager")
         if line is None:
             raise
         print(f"error: {line}", file=err)
-        return EXIT_USAGE if isinstance(exc, RefreshError) else EXIT_ENVIRONMENT
-
-
-if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("\ninterrupted; secrets already added are kept", file=sys.stderr)
-        sys.exit(130)
+        return ExitCode.ENVIRONMENT

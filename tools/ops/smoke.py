@@ -1,34 +1,10 @@
-"""`make smoke [STACK=<stack>] [BASE_URL=<url>] [ALLOW_PRODUCTION=1]`: the founder's journey as a smoke test.
+"""`make smoke`: the demo's journey as a smoke test, on the running `make up` or a deployed stack.
 
-    python -m tools.ops.smoke                                  # the running `make up` (.local/endpoints.json)
-    python -m tools.ops.smoke --endpoints <state>/endpoints.json
-    python -m tools.ops.smoke --stack staging [--base-url https://api-staging.example.com]
-
-The journey is the one `make demo` runs (tools/local/journey.py): sign-up -> CRM, checkout -> paid ->
-access, failed payment, support request -> one ticket + one acknowledgement, replayed webhook -> nothing
-new, each step timed against its target (60 s, 2 minutes).
-
-Against a deployed stack the safety rules come first, before any request: a production stack
-(`launchready:environment: production`) is refused unless `--allow-production`; a live-mode Stripe key in
-the environment (`sk_live_`, `rk_live_`, `pk_live_`) is refused always. The public URLs come from the
-stack outputs (`pulumi stack output --json`: publicEndpoints) or from `--base-url` plus the catalog's
-paths; each must answer its health check. The journey then runs on `DeployedStack`
-(tools/ops/deployed.py) with Application Default Credentials: a test Auth
-user at a Resend test inbox (`--test-inbox`, default delivered@resend.dev with a +label per run), a
-test-mode payment signed with the environment's STRIPE_WEBHOOK_SECRET, outcomes read from Firestore and
-from HubSpot, Zendesk, Resend and Stripe through their APIs with the environment's own secrets (each
-from the environment, else Secret Manager; an environment whose STRIPE_API_KEY is live-mode is
-refused). A read whose secret is missing is listed per step as not checked. Without deployer credentials
-(no Application Default Credentials) the test user signs up with a password through the web API key,
-its claims are read from its own account record, and what only the deployer can read (the ledger, the
-notifications records that tell Resend's emails apart) is listed as not checked.
-Exit status: 0 all steps passed, 1 a step failed, 2 refused or bad input, 3 the target cannot be smoked
-from here, or every step passed but some outcomes were not checked (the lines say which).
+Against a deployed stack the safety rules pass before any request is sent (docs/tools.md).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -41,26 +17,23 @@ from urllib.parse import urlparse
 
 import requests
 
-from components.catalog import load_catalog
-from components.stack_config import StackConfig, StackConfigError, parse_stack_config, read_stack_file
-from tools.local.journey import NOT_ALL_CHECKED
-from tools.ops.deployed import DEFAULT_TEST_INBOX, TEST_KEY_PREFIXES, test_inbox_problem
+from components.stack_config import StackConfig, StackConfigError, parse_stack_config
+from tools.exit_codes import ExitCode
+from tools.journey.deployed_stack import DEFAULT_TEST_INBOX, TEST_KEY_PREFIXES, test_inbox_problem
+from tools.project_files import ROOT, read_catalog, read_stack
 
 if TYPE_CHECKING:
-    from tools.local.client import JourneyTarget
-    from tools.ops.deployed import DeployedTarget
+    from tools.journey.deployed_stack import DeployedTarget
+    from tools.journey.target import JourneyTarget
 
-ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_ENDPOINTS = ROOT / ".local" / "endpoints.json"
 # Stripe's live-mode secret, restricted and publishable keys (https://docs.stripe.com/keys#obtain-api-keys).
 LIVE_KEY_PREFIXES = ("sk_live_", "rk_live_", "pk_live_")
-EXIT_REFUSED = 2
-EXIT_UNAVAILABLE = NOT_ALL_CHECKED  # 3, one meaning: not smoked in full from here
 WEBHOOK_SECRET = (
     "STRIPE_WEBHOOK_SECRET"  # the env var and the Secret Manager secret id (components/secrets.py)
 )
 # Read-only uses of the environment's own secrets: the Checkout Session (test mode only) and the
-# providers' records (tools/ops/provider_reads.py).
+# providers' records (tools/journey/provider_reads.py).
 PROBE_TIMEOUT_SECONDS = 15
 READ_SECRETS = ("STRIPE_API_KEY", "HUBSPOT_TOKEN", "ZENDESK_EMAIL", "ZENDESK_API_TOKEN", "RESEND_API_KEY")
 
@@ -91,7 +64,7 @@ def refuse_unsafe(stack: str, root: Path, allow_production: bool, environ: Mappi
     if live:
         raise SmokeRefused(live)
     try:
-        stack_file = read_stack_file(root / f"Pulumi.{stack}.yaml")
+        stack_file = read_stack(stack, root)
         config = parse_stack_config(stack_file.config, stack)
     except StackConfigError as error:
         raise SmokeRefused(str(error)) from None
@@ -107,7 +80,7 @@ def public_urls(
     stack: str, base_url: str | None, run: Callable[[list[str]], str] | None = None
 ) -> dict[str, str]:
     """Function name -> public URL of each public entry point, from --base-url or the stack outputs."""
-    catalog = load_catalog()
+    catalog = read_catalog()
     if base_url:
         base = base_url.rstrip("/")
         return {spec.name: f"{base}{spec.trigger.base_path}" for spec in catalog.public_http}
@@ -193,8 +166,8 @@ def deployed_target(
     """Everything the journey needs to reach the deployed stack, with the environment's provider
     credentials for reading outcomes back. Raises SmokeRefused (the environment's Stripe key is
     live-mode) or SmokeUnavailable."""
-    from tools.ops.deployed import DeployedTarget
-    from tools.ops.provider_reads import ProviderCredentials
+    from tools.journey.deployed_stack import DeployedTarget
+    from tools.journey.provider_reads import ProviderCredentials
 
     api_key = config.firebase_web_api_key or environ.get("FIREBASE_WEB_API_KEY")
     if not api_key:
@@ -310,89 +283,84 @@ def deployer_credentials() -> bool:
     return True
 
 
-def smoke_deployed(stack: JourneyTarget, out: Callable[[str], None]) -> int:
-    """The journey against a deployed target: 0 all passed, 1 a step failed, 3 some outcome unchecked."""
-    from tools.local.journey import Journey, run_steps, steps
+def smoke_deployed(stack: JourneyTarget, out: Callable[[str], None]) -> ExitCode:
+    """The journey against a deployed target: OK, FAILED (a step) or NOT_ALL_CHECKED."""
+    from tools.journey.steps import Journey, run_steps, steps
 
     journey = Journey(stack)
     return run_steps(journey, steps(journey), None, out)
 
 
-def smoke_local(endpoints_path: Path, out: Callable[[str], None]) -> int:
+def smoke_local(endpoints_path: Path, out: Callable[[str], None]) -> ExitCode:
     """The journey against a running local stack (`make up`), health-checked first as `make demo` does."""
-    from tools.local.client import LocalStack, load_endpoints
+    from tools.journey.local_stack import LocalStack, load_endpoints
+    from tools.journey.steps import Journey, run_steps, steps
     from tools.local.demo import unhealthy_parts
-    from tools.local.journey import Journey, run_steps, steps
 
     if not endpoints_path.exists():
         out(f"✗ {endpoints_path} not found: is the stack running? Start it with `make up`.")
-        return EXIT_UNAVAILABLE
+        return ExitCode.ENVIRONMENT
     endpoints = load_endpoints(endpoints_path)
     dead = unhealthy_parts(endpoints_path, endpoints)
     if dead:
         out(f"✗ the stack is not healthy: {', '.join(check.part for check in dead)}; restart `make up`")
-        return EXIT_UNAVAILABLE
+        return ExitCode.ENVIRONMENT
     journey = Journey(LocalStack(endpoints))
     out(f"Smoke test against {endpoints_path} (project {endpoints['project_id']})\n")
     return run_steps(journey, steps(journey, endpoints), Path(endpoints["logs_dir"]), out)
 
 
-def main(argv: list[str] | None = None, out: Callable[[str], None] | None = None) -> int:
+def run(
+    *,
+    stack: str | None = None,
+    base_url: str | None = None,
+    allow_production: bool = False,
+    endpoints: Path = DEFAULT_ENDPOINTS,
+    test_inbox: str | None = None,
+    out: Callable[[str], None] | None = None,
+) -> ExitCode:
+    """The journey on the running local stack (no `stack`) or on a deployed one: OK; FAILED when a step
+    failed; USAGE when refused or for bad input; ENVIRONMENT when the target cannot be smoked from here;
+    NOT_ALL_CHECKED when every step passed but some outcomes could not be read."""
     say = out or (lambda line: print(line, flush=True))
-    description = (__doc__ or "").splitlines()[0]
-    parser = argparse.ArgumentParser(prog="python -m tools.ops.smoke", description=description)
-    parser.add_argument("--stack", help="a deployed stack (Pulumi.<stack>.yaml); default: the local stack")
-    parser.add_argument("--base-url", help="the API's public base URL instead of the stack outputs")
-    parser.add_argument("--allow-production", action="store_true", help="run against a production stack")
-    parser.add_argument("--endpoints", type=Path, default=DEFAULT_ENDPOINTS, help="local endpoints.json")
-    parser.add_argument(
-        "--test-inbox",
-        default=DEFAULT_TEST_INBOX,
-        help=f"the test user's mailbox; each run adds a +label ({DEFAULT_TEST_INBOX})",
-    )
-    options = parser.parse_args(argv)
-    if options.stack is None:
-        return smoke_local(options.endpoints, say)
-    problems = input_problems(options.stack, options.base_url, options.test_inbox, os.environ)
+    test_inbox = test_inbox or DEFAULT_TEST_INBOX
+    if stack is None:
+        return smoke_local(endpoints, say)
+    problems = input_problems(stack, base_url, test_inbox, os.environ)
     if problems:
         for problem in problems:
             print(f"refused: {problem}", file=sys.stderr)
-        return EXIT_REFUSED
+        return ExitCode.USAGE
     try:
-        config = refuse_unsafe(options.stack, ROOT, options.allow_production, os.environ)
-        urls = public_urls(options.stack, options.base_url)
+        config = refuse_unsafe(stack, ROOT, allow_production, os.environ)
+        urls = public_urls(stack, base_url)
     except SmokeRefused as error:
         print(f"refused: {error}", file=sys.stderr)
-        return EXIT_REFUSED
+        return ExitCode.USAGE
     listed = ", ".join(f"{name} {url}" for name, url in sorted(urls.items()))
-    say(f"{options.stack} ({config.environment}, project {config.project_id}): {listed}")
+    say(f"{stack} ({config.environment}, project {config.project_id}): {listed}")
     dead = unreachable(urls)
     if dead:
         print(f"unavailable: no health answer from {'; '.join(dead)}: check BASE_URL or the stack outputs, "
               "and that the stack is deployed", file=sys.stderr)
-        return EXIT_UNAVAILABLE
+        return ExitCode.ENVIRONMENT
     deployer = deployer_credentials()
     if not deployer:
         say("no deployer credentials (Application Default Credentials): the test user signs up with a "
             "password as the app does, Firestore is read only as that user, secrets come only from the "
             "environment (not Secret Manager)")
     try:
-        target = deployed_target(config, urls, os.environ, test_inbox=options.test_inbox, deployer=deployer,
-                                 say=say)
+        target = deployed_target(config, urls, os.environ, test_inbox=test_inbox, deployer=deployer, say=say)
     except SmokeRefused as error:
         print(f"refused: {error}", file=sys.stderr)
-        return EXIT_REFUSED
+        return ExitCode.USAGE
     except SmokeUnavailable as error:
         print(f"unavailable: {error}", file=sys.stderr)
-        return EXIT_UNAVAILABLE
-    from tools.ops.deployed import DeployedStack
+        return ExitCode.ENVIRONMENT
+    from tools.journey.deployed_stack import DeployedStack
 
-    stack = DeployedStack(target)
+    deployed = DeployedStack(target)
     try:
-        return smoke_deployed(stack, say)
+        return smoke_deployed(deployed, say)
     finally:
-        stack.close()
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        deployed.close()

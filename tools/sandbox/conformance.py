@@ -1,10 +1,6 @@
 """Hold every provider exchange to the provider's published OpenAPI document (`contract.py`).
 
-- `reject`: a request the document does not allow is answered the way that provider answers it
-  (status code and error body shape), before the sandbox's own handler sees it.
-- `vouch`: an answer that breaks the document is a bug in the sandbox, not in the caller: it becomes a
-  500 in the provider's error shape with code `sandbox_contract_violation` (so the provider's client
-  raises it) and the `problems` listed, and is printed to stderr, so tests fail loudly.
+A bad request is rejected as the provider rejects it; a bad answer is a loud sandbox bug (docs/tools.md).
 """
 
 from __future__ import annotations

@@ -1,24 +1,7 @@
-"""The providers' published OpenAPI documents as the sandbox's contract (documents and provenance in
-`specs/`, validation by openapi-core).
+"""The providers' published OpenAPI documents (`specs/`) as the sandbox's contract, validated by openapi-core.
 
-Every request a provider receives is checked against its document before the provider's own handler
-runs, and rejected the way that provider rejects it (see `rejection`); every answer the sandbox sends
-is checked too, and one that breaks the document is a sandbox bug (`Sandbox.dispatch` turns it into a
-loud 500).
-
-Stripe's form bodies are decoded here, not by openapi-core: the API "accepts form-encoded request
-bodies" (https://docs.stripe.com/api) with nested parameters as `line_items[0][price]=...` (as
-stripe-python's `_api_encode` in stripe/_encode.py writes them). openapi-core 0.23's `deepObject`
-decoding does not read arrays of objects (it fails on `custom_fields`) and drops unknown parameters
-instead of reporting them, which Stripe rejects ("Received unknown parameter"). The decoded
-structure's strings are cast to the schema's scalar types (form values are all text) and validated
-against the same schema.
-
-Stripe's answers are held strictly: a property the document does not define is a violation too
-(openapi-core alone lets it pass), so an answer in an older or newer shape than the document's is caught;
-the objects a Stripe event embeds are held to the schema their `object` names. A document can carry
-revisions (`<name>-additions.json` beside it: what a newer API version adds or removes, each with its
-source), applied when it loads.
+Every request and every answer is checked, Stripe's answers strictly (no property the document lacks);
+Stripe's form bodies are decoded here (docs/tools.md).
 """
 
 from __future__ import annotations

@@ -1,22 +1,7 @@
-"""Injected failures, consumed in the order they were added by the next matching requests.
+"""Injected failures (status, delay, lost response), consumed in order by the next matching requests.
 
-- status:        answer `status` with the provider's error body (`code` as the provider's error code,
-                 `retry_after` as a Retry-After header); the call is NOT applied, unless `apply` is
-                 true: then it is applied first and the error answers it (a 500 after the effect).
-                 Stripe keeps a 5xx answer under the request's Idempotency-Key, as the real API does.
-- delay:         wait `seconds` (past the client's timeout), then answer 504; NOT applied. While it
-                 waits, its Idempotency-Key is in flight: Stripe and Resend answer another request
-                 with that key 409.
-- lost_response: APPLY the call, then wait `seconds` and close the connection without an answer,
-                 so the client sees a timeout although the side effect happened.
-
-Provider-specific errors are status faults with the provider's code, e.g. HubSpot 423 (locked) and
-477 (migration in progress, Retry-After), HubSpot 429 `DAILY`, Resend 429 `daily_quota_exceeded`,
-Stripe 429 `lock_timeout` (answered with `Stripe-Should-Retry: true`).
-
-Standing conditions per provider (`Conditions`), until changed or reset: `latency_ms`, added to every
-answer (a benchmark states the provider's real-world latency), and `requests_per_second`, past which a
-request in the same one-second window is answered 429 in the provider's shape (none by default).
+Standing conditions per provider (latency, a rate limit) hold until changed or reset. A fault applies
+the call only where the provider would have (docs/tools.md).
 """
 
 import itertools

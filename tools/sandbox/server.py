@@ -1,8 +1,10 @@
 """HTTP plumbing for the sandbox: a threading stdlib server on 127.0.0.1."""
 
+import signal
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import FrameType
 from typing import cast
 from urllib.parse import urlsplit
 
@@ -106,3 +108,22 @@ def start_sandbox(port: int = 0, *, verbose: bool = False) -> tuple[SandboxServe
     thread = threading.Thread(target=server.serve_forever, name="provider-sandbox", daemon=True)
     thread.start()
     return server, server.url
+
+
+def serve(port: int, *, verbose: bool = False) -> int:
+    """Serve the sandbox on 127.0.0.1:`port` until SIGTERM or Ctrl-C; prints its URL first. Returns 0."""
+    server = SandboxServer(port, verbose=verbose)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        # shutdown() waits for serve_forever to return, so it cannot run on the serving thread.
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    print(server.url, flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.sandbox.stopping.set()
+        server.server_close()
+    return 0

@@ -1,5 +1,5 @@
 """`make demo` checks the stack before its first step and, when a step times out, names the hop of the
-chain that did not happen (tools/local/demo.py, tools/local/hops.py)."""
+chain that did not happen (tools/local/demo.py, tools/journey/hops.py)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from tools.journey.hops import Hop, explain
 from tools.local import demo
-from tools.local.hops import Hop, explain
 
 
 def closed_port() -> int:

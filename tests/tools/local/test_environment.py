@@ -3,11 +3,11 @@ provider URLs, credentials and webhook secret when set (real test accounts, `str
 
 from pathlib import Path
 
-from components.catalog import load_catalog
 from tools.local import environment
-from tools.local.layout import REPO, build_layout
+from tools.local.layout import build_layout
+from tools.project_files import read_catalog
 
-CATALOG = load_catalog(REPO / "components" / "data" / "catalog.json")
+CATALOG = read_catalog()
 SANDBOX = "http://127.0.0.1:8603"
 
 

@@ -18,13 +18,14 @@ from typing import Any
 import pytest
 from google.cloud import pubsub_v1
 
-from components.catalog import load_catalog
+from tools.exit_codes import ExitCode
 from tools.local import pubsub_wiring, status
 from tools.local.emulators import exit_reason
 from tools.local.layout import build_layout, free_port_base
 from tools.local.lock import cmdline
+from tools.project_files import read_catalog
 
-CATALOG = load_catalog()
+CATALOG = read_catalog()
 RELAY = "http://127.0.0.1:1"
 
 
@@ -93,7 +94,7 @@ def dead_pid() -> int:
 def test_not_running_with_nothing_left(state_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     layout = build_layout(CATALOG, state_dir=state_dir, port_base=free_block())
 
-    assert status.run_status(layout, CATALOG) == status.EXIT_NOT_RUNNING
+    assert status.run_status(layout, CATALOG) == ExitCode.ENVIRONMENT
     assert "start it with `make up`" in capsys.readouterr().out
 
 
@@ -113,7 +114,7 @@ def test_ports_left_by_a_killed_supervisor_are_reported(
     }
     layout.endpoints_path.write_text(json.dumps(endpoints))
 
-    assert status.run_status(layout, CATALOG) == status.EXIT_LEFTOVERS
+    assert status.run_status(layout, CATALOG) == ExitCode.LEFTOVERS
     out = capsys.readouterr().out
     assert f"port {listener} (function stripe_webhook) still listens" in out
     assert out.startswith("not running, but")
@@ -132,7 +133,7 @@ def test_a_live_process_group_of_a_killed_supervisor_is_reported(
 
         code = status.run_status(layout, CATALOG)
         out = capsys.readouterr().out
-        assert code == status.EXIT_LEFTOVERS, (out, command, cmdline(child.pid), child.poll())
+        assert code == ExitCode.LEFTOVERS, (out, command, cmdline(child.pid), child.poll())
         assert f"process group {child.pid} still runs" in out
     finally:
         os.killpg(child.pid, signal.SIGKILL)

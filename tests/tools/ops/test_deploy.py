@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tools.exit_codes import ExitCode
 from tools.ops import deploy
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -61,8 +62,8 @@ class FakeSecretManager:
         self.added: list[str] = []
 
     def __call__(self, argv: Sequence[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-        if "tools.ops.secrets_cli" not in argv:
-            return deploy.run(argv, env)
+        if list(argv[1:4]) != ["-m", "tools", "secrets"]:
+            return deploy.run_command(argv, env)
         if "add" in argv:
             name = argv[argv.index("--only") + 1]
             self.added.append(name)
@@ -90,7 +91,7 @@ def test_ci_adds_missing_secrets_from_the_environment_without_prompting(
     manager = FakeSecretManager(NAMES, present=["STRIPE_API_KEY"])
     monkeypatch.setenv("RESEND_API_KEY", "re_test_value")
     monkeypatch.delenv("STRIPE_API_KEY", raising=False)
-    deploy.main(["--stack", "staging"], manager, fake)
+    deploy.run("staging", runner=manager, root=fake)
     # Only the missing secret, from the environment; the one with a version gets no new version.
     assert manager.added == ["RESEND_API_KEY"]
     assert any(c.endswith("phase=functions") for c in calls(fake))
@@ -121,16 +122,16 @@ def test_missing_secrets_are_read_from_the_real_check_report() -> None:
 
     out = io.StringIO()
     status = secrets_cli.check_secrets(Client(), "p", ["STRIPE_API_KEY", "HUBSPOT_TOKEN"], out=out)
-    assert status == secrets_cli.EXIT_MISSING
+    assert status == ExitCode.FAILED
     assert deploy.missing_secrets(out.getvalue()) == ["HUBSPOT_TOKEN"]
 
 
 def test_new_environment_runs_the_phases_in_order_unattended(
     fake: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    status = deploy.main(["--stack", "staging"], runner_with_secrets(True), fake)
+    status = deploy.run("staging", runner=runner_with_secrets(True), root=fake)
     # The certificate is not active yet: foundation and functions ran, the proxied phase waits.
-    assert status == deploy.EXIT_WAITING
+    assert status == ExitCode.WAITING
     ups = [c for c in calls(fake) if c.startswith("up")]
     assert ups == [
         "up --stack staging --yes --non-interactive phase=foundation",
@@ -141,25 +142,25 @@ def test_new_environment_runs_the_phases_in_order_unattended(
     (fake / "calls.log").unlink()
     json_state = json.loads((fake / "state.json").read_text())
     (fake / "state.json").write_text(json.dumps({**json_state, "apiCertificateState": "CERT_ACTIVE"}))
-    assert deploy.main(["--stack", "staging"], runner_with_secrets(True), fake) == deploy.EXIT_OK
+    assert deploy.run("staging", runner=runner_with_secrets(True), root=fake) == ExitCode.OK
     assert [c for c in calls(fake) if c.startswith("up")][-1].endswith("phase=complete")
     assert not any(c.endswith("phase=foundation") for c in calls(fake))
     # Finished: a re-run is one update of everything.
     (fake / "calls.log").unlink()
-    assert deploy.main(["--stack", "staging"], runner_with_secrets(True), fake) == deploy.EXIT_OK
+    assert deploy.run("staging", runner=runner_with_secrets(True), root=fake) == ExitCode.OK
     assert [c for c in calls(fake) if c.startswith("up")] == [
         "up --stack staging --yes --non-interactive phase=complete"
     ]
 
 
 def test_missing_secret_values_stop_before_the_functions(fake: Path) -> None:
-    assert deploy.main(["--stack", "staging"], runner_with_secrets(False), fake) == deploy.EXIT_WAITING
+    assert deploy.run("staging", runner=runner_with_secrets(False), root=fake) == ExitCode.WAITING
     assert [c.split()[-1] for c in calls(fake) if c.startswith("up")] == ["phase=foundation"]
 
 
 def test_example_values_refuse_the_deploy(fake: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (fake / "Pulumi.staging.yaml").write_text((ROOT / "Pulumi.staging.yaml").read_text(encoding="utf-8"))
-    assert deploy.main(["--stack", "staging"], runner_with_secrets(True), fake) == deploy.EXIT_CONFIG
+    assert deploy.run("staging", runner=runner_with_secrets(True), root=fake) == ExitCode.USAGE
     assert calls(fake) == []
     err = capsys.readouterr().err
     assert "error: Pulumi.staging.yaml:" in err and "launchready:projectId" in err
@@ -167,10 +168,10 @@ def test_example_values_refuse_the_deploy(fake: Path, capsys: pytest.CaptureFixt
 
 def test_preview_shows_the_phase_the_next_deploy_runs(fake: Path) -> None:
     runner = runner_with_secrets(True)
-    assert deploy.main(["--stack", "staging", "--preview"], runner, fake) == deploy.EXIT_OK
+    assert deploy.run("staging", preview=True, runner=runner, root=fake) == ExitCode.OK
     assert calls(fake)[-1] == "preview --diff --stack staging phase=foundation"
     (fake / "state.json").write_text('{"deployPhase": "foundation"}')
-    deploy.main(["--stack", "staging", "--preview"], runner, fake)
+    deploy.run("staging", preview=True, runner=runner, root=fake)
     assert calls(fake)[-1] == "preview --diff --stack staging phase=functions"
     assert not any(c.startswith("up") for c in calls(fake))
 
@@ -181,8 +182,8 @@ def test_functions_phase_is_retried_after_a_wait_on_a_fresh_project(
     # The fake fails the first functions `up` the way a not yet propagated Eventarc agent does.
     monkeypatch.setenv("FAKE_FAIL_PHASE", "functions")
     waits: list[float] = []
-    status = deploy.main(["--stack", "staging"], runner_with_secrets(True), fake, waits.append)
-    assert status == deploy.EXIT_WAITING  # reached the certificate gate
+    status = deploy.run("staging", runner=runner_with_secrets(True), root=fake, sleep=waits.append)
+    assert status == ExitCode.WAITING  # reached the certificate gate
     assert [c.split()[-1] for c in calls(fake) if c.startswith("up")] == [
         "phase=foundation",
         "phase=functions",

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from google.api_core import exceptions as api_exceptions
 
+from tools.exit_codes import ExitCode
 from tools.ops import pulumi_cli, replay_dlq, secrets_cli
-from tools.ops.failures import EXIT_ENVIRONMENT
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -64,27 +64,27 @@ def closed_port() -> int:
 
 
 def test_replay_dlq_without_credentials(no_adc: dict[str, str]) -> None:
-    result = command("-m", "tools.ops.replay_dlq", "--topic", "support", "--project", "p-1", env=no_adc)
+    result = command("-m", "tools", "replay-dlq", "--topic", "support", "--project", "p-1", env=no_adc)
 
-    assert result.returncode == EXIT_ENVIRONMENT
+    assert result.returncode == ExitCode.ENVIRONMENT
     assert "gcloud auth application-default login" in one_line(result.stderr)
 
 
 def test_replay_dlq_with_a_key_file_that_does_not_exist(missing_key_file: dict[str, str]) -> None:
     result = command(
-        "-m", "tools.ops.replay_dlq", "--topic", "support", "--project", "p-1", env=missing_key_file
+        "-m", "tools", "replay-dlq", "--topic", "support", "--project", "p-1", env=missing_key_file
     )
 
     line = one_line(result.stderr)
-    assert result.returncode == EXIT_ENVIRONMENT
+    assert result.returncode == ExitCode.ENVIRONMENT
     assert missing_key_file["GOOGLE_APPLICATION_CREDENTIALS"] in line and "does not exist" in line
 
 
 def test_replay_dlq_against_an_emulator_that_is_not_running(no_adc: dict[str, str]) -> None:
     env = {**no_adc, "PUBSUB_EMULATOR_HOST": f"127.0.0.1:{closed_port()}"}
-    result = command("-m", "tools.ops.replay_dlq", "--topic", "support", "--project", "p-1", env=env)
+    result = command("-m", "tools", "replay-dlq", "--topic", "support", "--project", "p-1", env=env)
 
-    assert result.returncode == EXIT_ENVIRONMENT
+    assert result.returncode == ExitCode.ENVIRONMENT
     assert "make up" in one_line(result.stderr)
 
 
@@ -94,7 +94,7 @@ def _replay_with_pull_failing(
     monkeypatch.delenv("PUBSUB_EMULATOR_HOST", raising=False)
     monkeypatch.setattr(replay_dlq.pubsub_v1, "SubscriberClient", lambda: _Subscriber(error))
     monkeypatch.setattr(replay_dlq.pubsub_v1, "PublisherClient", _Publisher)
-    code = replay_dlq.main(["--topic", "support", "--project", "no-such-project"], out=io.StringIO())
+    code = replay_dlq.run("support", project="no-such-project", out=io.StringIO())
     return code, capsys.readouterr().err
 
 
@@ -124,7 +124,7 @@ def test_replay_dlq_without_permission_or_on_an_unknown_project(
     code, err = _replay_with_pull_failing(monkeypatch, error, capsys)
 
     line = one_line(err)
-    assert code == EXIT_ENVIRONMENT
+    assert code == ExitCode.ENVIRONMENT
     assert "project no-such-project" in line and "roles/pubsub.subscriber" in line
 
 
@@ -136,7 +136,7 @@ def test_replay_dlq_on_a_network_error(
     )
     code, err = _replay_with_pull_failing(monkeypatch, error, capsys)
 
-    assert code == EXIT_ENVIRONMENT
+    assert code == ExitCode.ENVIRONMENT
     assert "cannot reach Pub/Sub" in one_line(err)
 
 
@@ -146,10 +146,10 @@ def test_replay_dlq_on_a_network_error(
 @pytest.mark.parametrize("subcommand", ["add", "check"])
 def test_secrets_without_credentials(subcommand: str, no_adc: dict[str, str]) -> None:
     result = command(
-        "-m", "tools.ops.secrets_cli", subcommand, "--stack", "staging", "--project", "p-1", env=no_adc
+        "-m", "tools", "secrets", subcommand, "--stack", "staging", "--project", "p-1", env=no_adc
     )
 
-    assert result.returncode == secrets_cli.EXIT_USAGE
+    assert result.returncode == ExitCode.ENVIRONMENT
     assert "gcloud auth application-default login" in one_line(result.stderr)
 
 
@@ -159,7 +159,8 @@ def test_secrets_with_a_key_file_that_does_not_exist(
 ) -> None:
     result = command(
         "-m",
-        "tools.ops.secrets_cli",
+        "tools",
+        "secrets",
         subcommand,
         "--stack",
         "staging",
@@ -200,15 +201,17 @@ class _FailingSecretManager:
 def test_secrets_on_a_project_wide_failure(
     subcommand: str, error: Exception, expected: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = secrets_cli.main(
-        [subcommand, "--stack", "staging", "--project", "no-such-project"],
+    code = secrets_cli.run(
+        subcommand,
+        "staging",
+        project="no-such-project",
         client_factory=lambda: _FailingSecretManager(error),
         environ={"STRIPE_API_KEY": "sk_test_x"},
         prompt=lambda text: "",
         out=io.StringIO(),
     )
 
-    assert code == EXIT_ENVIRONMENT
+    assert code == ExitCode.ENVIRONMENT
     line = one_line(capsys.readouterr().err)
     assert expected in line
     if subcommand == "add":
@@ -242,9 +245,9 @@ esac
 @pytest.mark.parametrize("verb", ["preview", "deploy"])
 def test_preview_and_deploy_without_the_pulumi_cli(verb: str, no_adc: dict[str, str], tmp_path: Path) -> None:
     env = {**no_adc, "PATH": str(tmp_path / "empty-bin")}
-    result = command("-m", "tools.ops.pulumi_cli", verb, "--stack", "staging", env=env)
+    result = command("-m", "tools", verb, "--stack", "staging", env=env)
 
-    assert result.returncode == EXIT_ENVIRONMENT
+    assert result.returncode == ExitCode.ENVIRONMENT
     assert "https://www.pulumi.com/docs/install/" in one_line(result.stderr)
 
 
@@ -262,31 +265,18 @@ def test_preview_stops_before_pulumi_runs(
 ) -> None:
     bin_dir = fake_pulumi(tmp_path / "bin", logged_in=logged_in, stacks=stacks)
     env = {**no_adc, "PATH": f"{bin_dir}:/usr/bin:/bin"}
-    result = command("-m", "tools.ops.pulumi_cli", "preview", "--stack", "staging", env=env)
+    result = command("-m", "tools", "preview", "--stack", "staging", env=env)
 
-    assert result.returncode == EXIT_ENVIRONMENT
+    assert result.returncode == ExitCode.ENVIRONMENT
     assert expected in one_line(result.stderr)
     assert not (bin_dir / "ran").exists()
-
-
-def test_preview_hands_over_to_pulumi_when_everything_is_in_place(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    bin_dir = fake_pulumi(tmp_path / "bin", logged_in=True, stacks=("staging",))
-    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
-    monkeypatch.setattr("google.auth.default", lambda: (object(), "p-1"))
-    executed: list[list[str]] = []
-    monkeypatch.setattr(pulumi_cli.os, "execv", lambda path, argv: executed.append(argv))
-
-    assert pulumi_cli.main(["preview", "--stack", "staging"]) == 0
-    assert executed == [[str(bin_dir / "pulumi"), "preview", "--diff", "--stack", "staging"]]
 
 
 # --- make plan, make status, make demo ------------------------------------------------------------
 
 
 def test_plan_of_an_unknown_stack(no_adc: dict[str, str]) -> None:
-    result = command("-m", "tools.offline.plan", "--stack", "qa", env=no_adc)
+    result = command("-m", "tools", "plan", "--stack", "qa", env=no_adc)
 
     assert result.returncode != 0
     assert "Pulumi.qa.yaml not found" in one_line(result.stderr)
@@ -297,21 +287,19 @@ def test_status_and_demo_without_a_running_stack(
     subcommand: str, no_adc: dict[str, str], tmp_path: Path
 ) -> None:
     env = {**no_adc, "LOCAL_STATE_DIR": str(tmp_path / "state")}
-    result = command("-m", "tools.local", subcommand, env=env)
+    result = command("-m", "tools", subcommand, env=env)
 
-    assert result.returncode != 0
+    assert result.returncode == ExitCode.ENVIRONMENT
     output = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
     assert len(output) == 1 and "make up" in output[0], output
 
 
-def test_check_only_runs_the_checks_and_hands_over_nothing(
+def test_the_checks_pass_when_everything_is_in_place_and_run_nothing(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     bin_dir = fake_pulumi(tmp_path / "bin", logged_in=True, stacks=("staging",))
     monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
     monkeypatch.setattr("google.auth.default", lambda: (object(), "p-1"))
-    executed: list[list[str]] = []
-    monkeypatch.setattr(pulumi_cli.os, "execv", lambda path, argv: executed.append(argv))
 
-    assert pulumi_cli.main(["check", "--stack", "staging"]) == 0
-    assert executed == [] and not (bin_dir / "ran").exists()
+    assert pulumi_cli.ready("staging") == ExitCode.OK
+    assert not (bin_dir / "ran").exists()

@@ -11,6 +11,7 @@ import pytest
 from firebase_admin import auth
 
 from tests.conftest import PROJECT
+from tools.exit_codes import ExitCode
 from tools.ops import grant_ops
 
 
@@ -36,9 +37,9 @@ def test_the_local_command_reads_the_running_stack(auth_emulator: str, tmp_path:
     endpoints = tmp_path / "endpoints.json"
     endpoints.write_text(json.dumps({"project_id": PROJECT, "emulators": {"auth": auth_emulator}}))
     out = io.StringIO()
-    assert grant_ops.main(["--email", email, "--local", str(endpoints)], out=out) == 0
+    assert grant_ops.run(email, local=endpoints, out=out) == ExitCode.OK
     assert f"ops role granted to {email}" in out.getvalue()
-    assert grant_ops.main(["--email", email, "--local", str(tmp_path / "missing.json")]) == 2
+    assert grant_ops.run(email, local=tmp_path / "missing.json") == ExitCode.ENVIRONMENT
 
 
 def test_a_known_password_operator_is_only_made_on_the_emulator(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -48,7 +49,7 @@ def test_a_known_password_operator_is_only_made_on_the_emulator(monkeypatch: pyt
 
 
 def test_a_malformed_email_is_one_line_before_any_call(capsys: pytest.CaptureFixture[str]) -> None:
-    assert grant_ops.main(["--email", "not-an-email", "--stack", "staging"]) == 2
+    assert grant_ops.run("not-an-email", stack="staging") == ExitCode.USAGE
     assert capsys.readouterr().err.strip() == (
         "error: 'not-an-email' is not an email address: pass the user's sign-in email"
     )
@@ -60,7 +61,7 @@ def test_missing_credentials_are_one_actionable_line(
     missing = tmp_path / "no-such-key.json"
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(missing))
     monkeypatch.delenv("FIREBASE_AUTH_EMULATOR_HOST", raising=False)
-    code = grant_ops.main(["--email", "founder@example.com", "--stack", "staging"])
-    assert code == grant_ops.EXIT_ENVIRONMENT
+    code = grant_ops.run("founder@example.com", stack="staging")
+    assert code == ExitCode.ENVIRONMENT
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"GOOGLE_APPLICATION_CREDENTIALS points to {missing}" in err[0]

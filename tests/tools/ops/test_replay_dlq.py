@@ -21,6 +21,7 @@ from tests.functions.helpers import (
     drain_subscription,
     ensure_topic,
 )
+from tools.exit_codes import ExitCode
 from tools.ops import replay_dlq
 
 TOPIC = "billing-events"
@@ -75,9 +76,9 @@ def attributes_for(event_id: str) -> dict[str, str]:
             "event_type": "invoice.paid"}
 
 
-def run(*args: str) -> tuple[int, str]:
+def run(*, max_messages: int | None = None, dry_run: bool = False) -> tuple[int, str]:
     out = io.StringIO()
-    code = replay_dlq.main([*args, "--project", PROJECT], out=out)
+    code = replay_dlq.run(TOPIC, project=PROJECT, max_messages=max_messages, dry_run=dry_run, out=out)
     return code, out.getvalue()
 
 
@@ -88,7 +89,7 @@ def test_each_dead_letter_is_republished_once_with_its_data_and_attributes(
     first_id = dead_letters.add({"id": "evt_1Replay", "n": 1}, **first)
     second_id = dead_letters.add({"id": "evt_2Replay", "n": 2}, **second)
 
-    code, output = run("--topic", TOPIC)
+    code, output = run()
     assert code == 0 and "replayed 2 message(s)" in output
 
     republished = {m.attributes["event_id"]: m for m in topic_messages.drain()}
@@ -98,7 +99,7 @@ def test_each_dead_letter_is_republished_once_with_its_data_and_attributes(
     assert dict(republished["stripe:evt_2Replay"].attributes) == {**second, "replayed_from": second_id}
     assert dead_letters.pending() == 0
 
-    code, output = run("--topic", TOPIC)  # nothing left: a second run replays nothing
+    code, output = run()  # nothing left: a second run replays nothing
     assert code == 0 and "replayed 0 message(s)" in output
     assert topic_messages.drain() == []
 
@@ -107,7 +108,7 @@ def test_dry_run_lists_without_acknowledging(dead_letters: DeadLetters, topic_me
     dead_letters.add({"id": "evt_1Dry"}, **attributes_for("stripe:evt_1Dry"))
     dead_letters.add({"id": "evt_2Dry"}, **attributes_for("stripe:evt_2Dry"))
 
-    code, output = run("--topic", TOPIC, "--dry-run")
+    code, output = run(dry_run=True)
 
     assert code == 0 and "2 message(s) in the dead-letter subscription" in output
     assert "event_id=stripe:evt_1Dry" in output and "attempts=5" in output
@@ -118,7 +119,7 @@ def test_dry_run_lists_without_acknowledging(dead_letters: DeadLetters, topic_me
 def test_max_limits_the_replay(dead_letters: DeadLetters, topic_messages: Subscription) -> None:
     for index in range(3):
         dead_letters.add({"n": index}, **attributes_for(f"stripe:evt_{index}Max"))
-    code, output = run("--topic", TOPIC, "--max", "2")
+    code, output = run(max_messages=2)
     assert code == 0 and "replayed 2 message(s)" in output
     assert len(topic_messages.drain()) == 2
     assert dead_letters.pending() == 1
@@ -130,19 +131,19 @@ def test_local_reads_the_running_stack_endpoints(dead_letters: DeadLetters, topi
     endpoints = tmp_path / "endpoints.json"
     endpoints.write_text(json.dumps({"project_id": PROJECT, "emulators": {"pubsub": pubsub_emulator}}))
     out = io.StringIO()
-    assert replay_dlq.main(["--topic", TOPIC, "--local", str(endpoints)], out=out) == 0
+    assert replay_dlq.run(TOPIC, local=endpoints, out=out) == ExitCode.OK
     assert f"in project {PROJECT} (emulator {pubsub_emulator})" in out.getvalue()
     assert [m.attributes["event_id"] for m in topic_messages.drain()] == ["stripe:evt_1Local"]
 
 
 def test_local_without_a_running_stack_is_a_clear_error(tmp_path: Path,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
-    assert replay_dlq.main(["--topic", TOPIC, "--local", str(tmp_path / "missing.json")]) == 2
+    assert replay_dlq.run(TOPIC, local=tmp_path / "missing.json") == ExitCode.ENVIRONMENT
     assert "is `make up` running?" in capsys.readouterr().err
 
 
 def test_unknown_topic_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
-    assert replay_dlq.main(["--topic", "billing-event", "--project", PROJECT]) == 2
+    assert replay_dlq.run("billing-event", project=PROJECT) == ExitCode.USAGE
     error = capsys.readouterr().err
     assert "unknown topic 'billing-event'" in error and "billing-events, crm-sync" in error
 
@@ -154,7 +155,7 @@ def test_missing_dead_letter_subscription_is_a_clear_error(pubsub_emulator: str,
         subscriber.delete_subscription(subscription=subscriber.subscription_path(PROJECT, "support-dlq-sub"))
     except Exception:  # noqa: BLE001 - absent already is the state this test needs
         pass
-    assert replay_dlq.main(["--topic", "support", "--project", PROJECT]) == 1
+    assert replay_dlq.run("support", project=PROJECT) == ExitCode.FAILED
     assert "support-dlq-sub does not exist" in capsys.readouterr().err
 
 
@@ -181,7 +182,7 @@ def test_a_replayed_event_whose_steps_are_done_repeats_no_side_effect(
         assert len(crm_sync.drain()) == 1
         dead_letters.add(event, **attributes)
 
-        code, _ = run("--topic", TOPIC)
+        code, _ = run()
         [replayed] = topic_messages.drain()
         assert code == 0 and replayed.attributes["event_id"] == f"stripe:{event['id']}"
 

@@ -10,7 +10,6 @@ from typing import Any
 import google_crc32c
 import pytest
 from google.api_core import exceptions as api_exceptions
-from google.auth.exceptions import DefaultCredentialsError
 from google.cloud.secretmanager import (
     AddSecretVersionRequest,
     GetSecretRequest,
@@ -20,7 +19,9 @@ from google.cloud.secretmanager import (
     UpdateSecretRequest,
 )
 
+from tools.exit_codes import ExitCode
 from tools.ops import secrets_cli
+from tools.project_files import CATALOG_FILE, ROOT
 
 PROJECT = "launch-ready-staging"
 PROD_PROJECT = "launch-ready-prod"
@@ -90,9 +91,9 @@ class FakeSecretManager:
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     """A repository root holding the real catalog and a stack file."""
-    catalog = Path(secrets_cli.CATALOG_PATH).read_text(encoding="utf-8")
-    (tmp_path / "components" / "data").mkdir(parents=True)
-    (tmp_path / "components" / "data" / "catalog.json").write_text(catalog, encoding="utf-8")
+    catalog = (ROOT / CATALOG_FILE).read_text(encoding="utf-8")
+    (tmp_path / CATALOG_FILE).parent.mkdir(parents=True)
+    (tmp_path / CATALOG_FILE).write_text(catalog, encoding="utf-8")
     (tmp_path / "Pulumi.staging.yaml").write_text(
         f"config:\n  gcp:region: europe-west1\n  launchready:projectId: {PROJECT}\n"
         "  launchready:environment: staging\n",
@@ -124,14 +125,22 @@ def run(
         name = text.split(" ", 1)[0]
         return (answers or {}).get(name, "")
 
-    code = secrets_cli.main(
-        argv, client_factory=lambda: client, environ=environ or {}, prompt=prompt, out=out, root=repo
+    command, options = argv[0], dict(zip(argv[1::2], argv[2::2], strict=True))
+    code = secrets_cli.run(
+        command,
+        options["--stack"],
+        only=options.get("--only"),
+        client_factory=lambda: client,
+        environ=environ or {},
+        prompt=prompt,
+        out=out,
+        root=repo,
     )
     return code, out.getvalue(), prompts
 
 
 def test_declared_secrets_are_the_union_of_the_catalog_functions_secrets() -> None:
-    raw = json.loads(Path(secrets_cli.CATALOG_PATH).read_text(encoding="utf-8"))
+    raw = json.loads((ROOT / CATALOG_FILE).read_text(encoding="utf-8"))
     expected = sorted({s for function in raw["functions"] for s in function["secrets"]})
     assert secrets_cli.declared_secrets() == expected == DECLARED
 
@@ -176,10 +185,8 @@ def test_add_prompts_with_hidden_input_when_the_variable_is_unset(
     monkeypatch.setattr("getpass.getpass", fake_getpass)
     monkeypatch.delenv("STRIPE_WEBHOOK_SECRET", raising=False)
     client = FakeSecretManager(DECLARED)
-    code = secrets_cli.main(
-        ["add", "--stack", "staging", "--only", "STRIPE_WEBHOOK_SECRET"],
-        client_factory=lambda: client,
-        root=repo,
+    code = secrets_cli.run(
+        "add", "staging", only="STRIPE_WEBHOOK_SECRET", client_factory=lambda: client, root=repo
     )
     captured = capsys.readouterr()
     assert code == 0
@@ -282,18 +289,12 @@ def no_google_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
 
 
 @pytest.mark.usefixtures("no_google_credentials")
-def test_the_real_client_factory_turns_missing_credentials_into_a_hint() -> None:
-    with pytest.raises(secrets_cli.SecretsCliError, match="gcloud auth application-default login") as raised:
-        secrets_cli.make_client()
-    assert isinstance(raised.value.__cause__, DefaultCredentialsError)
-
-
 @pytest.mark.usefixtures("no_google_credentials")
 def test_missing_credentials_end_the_command_with_the_hint(
     repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = secrets_cli.main(["check", "--stack", "staging"], root=repo)
-    assert code == 2
+    code = secrets_cli.run("check", "staging", root=repo)
+    assert code == ExitCode.ENVIRONMENT
     err = capsys.readouterr().err
     assert err.startswith("error: no Google Cloud credentials found:")
     assert "gcloud auth application-default login" in err

@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 
 from components.stack_config import StackConfig
-from tools.local.client import NotChecked
-from tools.local.journey import NOT_ALL_CHECKED, Journey, Step, run_steps
+from tools.exit_codes import ExitCode
+from tools.journey.deployed_stack import DeployedStack, DeployedTarget
+from tools.journey.steps import Journey, Step, run_steps
+from tools.journey.target import NotChecked
 from tools.ops import smoke
-from tools.ops.deployed import DeployedStack, DeployedTarget
 from tools.ops.smoke import SmokeRefused, SmokeUnavailable, deployed_target, public_urls, refuse_unsafe
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -57,7 +58,7 @@ def test_urls_come_from_the_stack_outputs() -> None:
 
 
 def test_refusals_exit_2_before_any_request(capsys: pytest.CaptureFixture[str]) -> None:
-    assert smoke.main(["--stack", "prod", "--base-url", "https://api.example.com"]) == smoke.EXIT_REFUSED
+    assert smoke.run(stack="prod", base_url="https://api.example.com") == ExitCode.USAGE
     assert "refused: prod is a production environment" in capsys.readouterr().err
 
 
@@ -169,15 +170,15 @@ def test_a_non_test_mode_stripe_key_and_missing_urls_are_refused() -> None:
         deployed_target(config, {k: v for k, v in URLS.items() if k != "support_request"}, env)
 
 
-def test_missing_secret_exits_3_after_the_checks(
+def test_missing_secret_is_an_environment_problem_after_the_checks(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("STRIPE_WEBHOOK_SECRET", raising=False)
     monkeypatch.setenv("FIREBASE_WEB_API_KEY", WEB_API_KEY)
     monkeypatch.setattr(smoke, "_access_secret", no_secret_manager)
     monkeypatch.setattr(smoke, "unreachable", lambda urls: [])  # the entry points answer their health check
-    status = smoke.main(["--stack", "staging", "--base-url", "https://api-staging.example.com"])
-    assert status == smoke.EXIT_UNAVAILABLE
+    status = smoke.run(stack="staging", base_url="https://api-staging.example.com")
+    assert status == ExitCode.ENVIRONMENT
     assert "unavailable: no STRIPE_WEBHOOK_SECRET in the environment" in capsys.readouterr().err
 
 
@@ -210,7 +211,7 @@ def test_a_run_with_unchecked_outcomes_is_not_a_pass() -> None:
     lines: list[str] = []
     assert run_steps(
         journey, [Step("checked", lambda: "ok", "-"), Step("partly", partly, "-")], None, lines.append
-    ) == (NOT_ALL_CHECKED)
+    ) == ExitCode.NOT_ALL_CHECKED
     output = "\n".join(lines)
     assert "○ not checked: the Zendesk ticket: no credentials" in output
     assert "not a full pass" in output and "All steps passed" not in output
@@ -256,8 +257,8 @@ def test_smoke_without_application_default_credentials_says_so(
     monkeypatch.delenv("STRIPE_WEBHOOK_SECRET", raising=False)
     monkeypatch.setenv("FIREBASE_WEB_API_KEY", WEB_API_KEY)
     lines: list[str] = []
-    status = smoke.main(["--stack", "staging", "--base-url", "https://api-staging.example.com"], lines.append)
-    assert status == smoke.EXIT_UNAVAILABLE
+    status = smoke.run(stack="staging", base_url="https://api-staging.example.com", out=lines.append)
+    assert status == ExitCode.ENVIRONMENT
     assert any(line.startswith("no deployer credentials (Application Default Credentials)") for line in lines)
 
 
@@ -267,8 +268,8 @@ def test_every_bad_input_is_refused_at_once_before_anything_is_read(
     monkeypatch.setattr(smoke, "_access_secret", lambda name: pytest.fail(f"read {name}"))
     monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", "notwhsec")
     monkeypatch.setenv("STRIPE_API_KEY", " sk_live_x")
-    status = smoke.main(["--stack", " ", "--base-url", "notaurl", "--test-inbox", "ops@example.com"])
-    assert status == smoke.EXIT_REFUSED
+    status = smoke.run(stack=" ", base_url="notaurl", test_inbox="ops@example.com")
+    assert status == ExitCode.USAGE
     err = capsys.readouterr().err
     refusals = [line for line in err.splitlines() if line.startswith("refused: ")]
     assert len(refusals) == 5, refusals
@@ -312,8 +313,8 @@ def test_a_target_that_does_not_answer_its_health_check_is_unavailable_before_an
     monkeypatch.setenv("FIREBASE_WEB_API_KEY", WEB_API_KEY)
     monkeypatch.setattr(smoke, "_access_secret", no_secret_manager)
     lines: list[str] = []
-    status = smoke.main(["--stack", "staging", "--base-url", "http://127.0.0.1:9"], lines.append)
-    assert status == smoke.EXIT_UNAVAILABLE
+    status = smoke.run(stack="staging", base_url="http://127.0.0.1:9", out=lines.append)
+    assert status == ExitCode.ENVIRONMENT
     err = capsys.readouterr().err
     assert "unavailable: no health answer from create_checkout: ConnectionError" in err
     assert not any(line.startswith("1. ") for line in lines)  # no step ran
@@ -321,8 +322,8 @@ def test_a_target_that_does_not_answer_its_health_check_is_unavailable_before_an
 
 def test_a_local_smoke_without_a_running_stack_is_unavailable(tmp_path: Path) -> None:
     lines: list[str] = []
-    status = smoke.main(["--endpoints", str(tmp_path / "endpoints.json")], lines.append)
-    assert status == smoke.EXIT_UNAVAILABLE
+    status = smoke.run(endpoints=tmp_path / "endpoints.json", out=lines.append)
+    assert status == ExitCode.ENVIRONMENT
     assert "is the stack running?" in lines[0]
 
 

@@ -117,9 +117,10 @@ def test_a_dangling_reference_is_an_error() -> None:
 def test_command_line_writes_a_valid_subset(tmp_path: Path) -> None:
     full, out = tmp_path / "full.json", tmp_path / "out.json"
     full.write_text(json.dumps(full_document()))
-    assert trim_module.main([str(full), str(out), "--keep", "post /v1/things"]) == 0
+    assert trim_module.run(full, out, ["post /v1/things"]) == 0
     OpenAPI.from_dict(json.loads(out.read_text()))  # raises if the subset is not valid OpenAPI
-    assert trim_module.main([str(full), str(out), "--keep", "put /v1/nothing"]) == 2
+    assert trim_module.run(full, out, ["put /v1/nothing"]) == 2
+    assert trim_module.run(full, out, ["nothing"]) == 2
 
 
 @pytest.mark.parametrize("name", sorted(path.name for path in SPECS.glob("*.json")

@@ -1,15 +1,7 @@
-"""Provider contracts: what the providers and cloud APIs enforce beyond the SDK types, with sources.
+"""Provider contracts: what the providers enforce beyond the SDK types, each rule with its source.
 
-Two committed data sets, read together:
-
-- `extracted/<provider>.json`: derived by `extract.py` from the Terraform providers' Go schemas (the
-  rules the Pulumi bridge runs at preview), with the upstream commit and the file and line per rule;
-- `rules.yaml`: rules no schema carries (API rejections, plan-tier features, singletons, adoption,
-  create-time behaviour), each with its citation;
-
-and, from the program's data, the data-bearing types (components/data/data_bearing.json).
-
-`load_contracts()` returns them as one `Contracts` object; `tools.offline.contracts.check` applies them.
+`load_contracts()` joins the extracted and the hand-written rules and the program's data-bearing types
+(components/data/data_bearing.json) into one `Contracts` (docs/tools.md).
 """
 
 from __future__ import annotations

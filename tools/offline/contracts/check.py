@@ -1,18 +1,6 @@
 """Check one registered resource against the provider contracts; return its violations.
 
-Input rules (exactly-one-of, conflicts-with, required-with, at-least-one-of, enums, ranges, lengths,
-formats, conditional rules) read the resource's inputs. Rules about a change or the environment are
-checked as one plan can show them:
-
-- singleton: an explicitly named singleton with immutable inputs, declared without
-  `deleteBeforeReplace`: a replacement would create the same name again before deleting it;
-- adopt: with stack config `launchready:createProject: false`, a resource that already exists in the
-  adopted project, declared without `importId`;
-- plan tier / certificate: a feature the zone's plan (`launchready:cloudflarePlan`) or edge certificate
-  (`launchready:edgeCertificate`) does not include.
-
-Stack config is read raw (strings as the engine passes them), so these checks do not depend on the
-program's config model.
+Reads the stack config raw (as the engine passes it), never the program's config model (docs/tools.md).
 """
 
 from __future__ import annotations

@@ -1,29 +1,10 @@
-"""Derive provider contracts from a Terraform provider's Go source and write them as committed data.
+"""`python -m tools contracts-extract`: provider contracts from a Terraform provider's Go source.
 
-    python -m tools.offline.contracts.extract --provider google-beta --checkout <git checkout>
-    python -m tools.offline.contracts.extract --provider cloudflare --checkout <git checkout>
-
-The Pulumi providers are bridged from these Terraform providers, and the bridge runs the Terraform
-schema's validators in Check, i.e. at `pulumi preview`. What the schema declares is read from the Go
-source of each resource named in `providers.yaml`:
-
-- Plugin SDK v2 (google-beta): `ForceNew`, `ExactlyOneOf`, `ConflictsWith`, `RequiredWith`,
-  `AtLeastOneOf`, `validation.StringInSlice` / `verify.ValidateEnum`, `validation.IntBetween` /
-  `IntAtLeast` / `IntAtMost`, `validation.StringLenBetween`, `verify.ValidateDuration`,
-  `validation.StringMatch` / `verify.ValidateRegexp`.
-- Plugin framework (cloudflare v5): `RequiresReplace*` plan modifiers, `*validator.OneOf*`,
-  `*validator.Between` / `AtLeast` / `AtMost`, `stringvalidator.LengthBetween`, and the path-based
-  `ExactlyOneOf` / `ConflictsWith` / `AlsoRequires` / `AtLeastOneOf` validators.
-
-Terraform snake_case names become the Pulumi camelCase input names (list indexes `.0.` dropped: the
-bridge flattens single-item blocks into objects). The output records the checkout's commit and, per
-rule, the file and line it came from. Nothing is written when a resource file is missing or yields no
-schema: the previous committed data stays as it was.
+Every rule records its file, line and commit; nothing is written when a file yields no schema (docs/tools.md).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import subprocess
@@ -34,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from tools.exit_codes import ExitCode
 
 HERE = Path(__file__).resolve().parent
 PROVIDERS_FILE = HERE / "providers.yaml"
@@ -417,26 +400,18 @@ def extract_provider(name: str, checkout: Path, commit: str | None = None) -> di
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.offline.contracts.extract", description=__doc__)
-    parser.add_argument("--provider", required=True, help="a provider named in providers.yaml")
-    parser.add_argument("--checkout", type=Path, required=True, help="a git checkout of its repository")
-    parser.add_argument("--commit", help="the checkout's commit, when it is an export, not a git checkout")
-    parser.add_argument("--out", type=Path, help="default: extracted/<provider>.json next to this script")
-    options = parser.parse_args(argv)
+def run(provider: str, checkout: Path, *, commit: str | None = None, out: Path | None = None) -> ExitCode:
+    """Extract `provider`'s rules from `checkout` into `out` (default extracted/<provider>.json): OK, or
+    USAGE when the checkout does not hold what providers.yaml names."""
     try:
-        data = extract_provider(options.provider, options.checkout, options.commit)
+        data = extract_provider(provider, checkout, commit)
     except ExtractError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
-    out: Path = options.out or EXTRACTED_DIR / f"{options.provider}.json"
+        return ExitCode.USAGE
+    out = out or EXTRACTED_DIR / f"{provider}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     count = sum(len(r["rules"]) for r in data["resources"].values())
     types = len(data["resources"])
-    print(f"{options.provider}@{data['commit'][:12]}: {count} rules for {types} types -> {out}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    print(f"{provider}@{data['commit'][:12]}: {count} rules for {types} types -> {out}")
+    return ExitCode.OK

@@ -1,17 +1,6 @@
-"""HubSpot CRM contacts: batch upsert by email and search (EQ and IN filters), with HubSpot's answer
-and error shapes.
+"""HubSpot CRM contacts: batch upsert by email and search, with HubSpot's answer and error shapes.
 
-Paths: the date-based versions 2026-03 and 2026-09 (`/crm/objects/{version}/contacts/batch/upsert`,
-HubSpot/HubSpot-public-api-spec-collection PublicApiSpecs/CRM/Contacts/Rollouts/424/{version}/
-contacts.json) and the legacy `/crm/v3/objects/contacts/batch/upsert`, which HubSpot supports until
-September 2027.
-
-The portal is modelled like a real one: a property must exist to be written (PROPERTY_DOESNT_EXIST),
-an enumeration (select, multiple checkboxes) accepts only its defined options (INVALID_OPTION), and a
-contact's lifecycle stage only moves forward: an earlier stage is not applied unless the stage was
-cleared first (HubSpot: "you can only set the value forward"; to go back, clear it, then set it). The
-corpus shows no error for a backward value, so the sandbox keeps the stored stage and answers 200.
-Properties are inspected and added through GET/POST /_sandbox/hubspot/properties.
+The portal behaves like a real one: properties, enumerations and a forward-only lifecycle (docs/tools.md).
 """
 
 import itertools

@@ -1,9 +1,7 @@
-"""Resend: POST /emails with Resend's validation, error shape and Idempotency-Key rules, GET /emails/{id},
-and GET /emails (the list, newest first, paged with `after` / `before`). Sending:
-(same key + same body within 24 h -> the same id; a different body -> 409 invalid_idempotent_request;
-the same key while the first request is still running -> 409 concurrent_idempotent_requests),
-https://resend.com/docs/api-reference/errors. Quota errors (429 daily_quota_exceeded,
-monthly_quota_exceeded) are injected as status faults."""
+"""Resend: send, get and list emails with Resend's validation, errors and Idempotency-Key rules.
+
+https://resend.com/docs/api-reference/errors; the idempotency rules are in docs/tools.md.
+"""
 
 import re
 import uuid

@@ -1,18 +1,7 @@
-"""Stripe in the sandbox, as stripe-python 16.1.0 calls it: form-encoded params, Bearer secret keys, JSON
-answers with a Request-Id, Stripe's error shape (https://docs.stripe.com/api/errors), and Stripe's
-idempotency (https://docs.stripe.com/api/idempotent_requests): a repeat within 24 h replays the stored
-answer with `Idempotent-Replayed: true`, INCLUDING a saved 5xx; the same key with other params is a 400
-idempotency_error; the same key while the first request is still executing is a 409
-(idempotency_key_in_use).
+"""Stripe in the sandbox as stripe-python 16.1.0 calls it, with Stripe's error shape, idempotency and modes.
 
-Mode: a test key (`sk_test_`, `rk_test_`) works on test-mode objects (`livemode: false`); the one live
-key named by SANDBOX_STRIPE_LIVE_KEY works on live-mode objects (`livemode: true`); any other key is
-refused with 401, so a live key in a local configuration stops loudly. Objects of one mode are not found
-with the other's key (https://docs.stripe.com/keys#test-live-modes).
-
-What it serves is split by concern: Checkout (`stripe_checkout.py`), the API over billing
-(`stripe_resources.py`, `stripe_billing.py`), events and the webhook (`stripe_events.py`,
-`stripe_webhook.py`), control endpoints (`stripe_control.py`).
+A test key sees only test-mode objects and the one live key only live-mode ones; a repeat replays the stored
+answer, 5xx included (docs/tools.md).
 """
 
 import os

@@ -1,30 +1,16 @@
-"""`python -m tools.sandbox.specs.trim`: cut a provider's full OpenAPI document down to the operations
-the sandbox serves, keeping every component they reference (transitively) and nothing else.
+"""`python -m tools trim-spec`: a provider's OpenAPI document cut to the operations the sandbox serves.
 
-Two reductions keep a subset of Stripe's document (several MB) reviewable, and neither changes what a
-request or an unexpanded response may contain:
-- prose: `description` and `summary` strings inside schemas are dropped (a property *named*
-  `description` is kept: its value is a schema object, not a string; response objects keep theirs,
-  which OpenAPI requires);
-- expansions: Stripe marks a field that can be expanded from an id into an object with
-  `x-expansionResources`, its `anyOf` listing the id form and the object forms
-  (https://docs.stripe.com/api/expanding_objects). Only the id form is kept, plus the object forms named
-  with `--expandable` (the resources the sandbox holds and can expand), which drops most of the
-  document's graph.
-
-Usage:
-    python -m tools.sandbox.specs.trim FULL.json OUT.json --keep "post /v1/checkout/sessions" ... \
-        [--expandable customer ...]
-Raises SystemExit with a message when an operation to keep is not in the document.
+The subset changes nothing a request or an unexpanded response may contain (docs/tools.md).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 from typing import Any
+
+from tools.exit_codes import ExitCode
 
 PROSE = frozenset({"description", "summary"})
 HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
@@ -120,48 +106,24 @@ def trim(
     return out
 
 
-def _operation(text: str) -> tuple[str, str]:
+def operation(text: str) -> tuple[str, str]:
+    """('post', '/v1/things') from "POST /v1/things"; ValueError for anything else."""
     method, _, path = text.strip().partition(" ")
     if method.lower() not in HTTP_METHODS or not path.startswith("/"):
-        raise argparse.ArgumentTypeError(f"expected 'METHOD /path', got {text!r}")
+        raise ValueError(f"expected 'METHOD /path', got {text!r}")
     return method.lower(), path.strip()
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m tools.sandbox.specs.trim",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("full", type=Path, help="the provider's full OpenAPI document (JSON)")
-    parser.add_argument("out", type=Path, help="where to write the subset (JSON)")
-    parser.add_argument(
-        "--keep",
-        type=_operation,
-        action="append",
-        required=True,
-        metavar="'METHOD /path'",
-        help="an operation to keep (repeatable)",
-    )
-    parser.add_argument(
-        "--expandable",
-        action="append",
-        default=[],
-        metavar="SCHEMA",
-        help="a schema whose expanded form is kept where a field can be expanded into it (repeatable)",
-    )
-    args = parser.parse_args(argv)
+def run(full: Path, out: Path, keep: list[str], expandable: list[str] | None = None) -> ExitCode:
+    """Write the subset of `full` holding the `keep` operations to `out`, with the expanded forms of the
+    `expandable` schemas: OK, or USAGE (nothing written)."""
     try:
-        document = json.loads(args.full.read_text())
-        subset = trim(document, args.keep, frozenset(args.expandable))
-    except (OSError, json.JSONDecodeError, TrimError) as exc:
+        operations = [operation(text) for text in keep]
+        subset = trim(json.loads(full.read_text()), operations, frozenset(expandable or ()))
+    except (OSError, ValueError, TrimError) as exc:  # JSONDecodeError is a ValueError
         print(f"✗ {exc}", file=sys.stderr)
-        return 2
-    args.out.write_text(json.dumps(subset, indent=1, sort_keys=False) + "\n")
+        return ExitCode.USAGE
+    out.write_text(json.dumps(subset, indent=1, sort_keys=False) + "\n")
     kinds = {kind: len(items) for kind, items in subset.get("components", {}).items()}
-    print(f"{args.out}: {len(args.keep)} operations, components {kinds}, {args.out.stat().st_size} bytes")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    print(f"{out}: {len(operations)} operations, components {kinds}, {out.stat().st_size} bytes")
+    return ExitCode.OK

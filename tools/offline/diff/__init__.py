@@ -1,0 +1,1 @@
+"""The offline program diff of two trees (`make diff`): evaluation, comparison, rendering, output scan."""
