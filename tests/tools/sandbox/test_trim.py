@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from openapi_core import OpenAPI
 
+from tools.cli import main
+from tools.exit_codes import ExitCode
 from tools.sandbox.specs import trim as trim_module
 from tools.sandbox.specs.trim import TrimError, trim
 
@@ -134,3 +136,11 @@ def test_expandable_fields_keep_the_object_forms_named() -> None:
     assert schemas["thing"]["properties"]["owner"] == {
         "anyOf": [{"type": "string", "maxLength": 5000}, {"$ref": "#/components/schemas/owner"}]}
     assert "owner" in schemas
+
+
+def test_the_command_keeps_the_expanded_forms_named_with_expandable(tmp_path: Path) -> None:
+    full, out = tmp_path / "full.json", tmp_path / "out.json"
+    full.write_text(json.dumps(full_document()))
+    code = main(["trim-spec", str(full), str(out), "--keep", "post /v1/things", "--expandable", "owner"])
+    assert code == ExitCode.OK
+    assert "owner" in json.loads(out.read_text())["components"]["schemas"]

