@@ -1,10 +1,7 @@
-"""The App Store sandbox's contract: Apple publishes no machine-readable schema of the App Store Server API
-or of its notifications, so JSON the sandbox sends (and the payloads it signs) is held to the models of
-Apple's own app-store-server-library (3.1.2, `appstoreserverlibrary/models/*.py`, attrs classes the
-library's client and verifier parse into). Invariant: a JSON object passes only when every key is a field
-of the model (enum-backed fields under their JSON name, never the library's `raw*` companions), every value
-has the field's type, every enum value is one the library knows (an unknown one would decode to None), and
-the library's own converter parses it.
+"""The App Store sandbox's contract: the models of Apple's app-store-server-library 3.1.2.
+
+A JSON object passes only when every key is a field of the model, every enum value one the library knows,
+and the library's own converter parses it (docs/tools.md).
 """
 
 from __future__ import annotations

@@ -1,18 +1,8 @@
-"""The App Store sandbox's signing chain: a root, an intermediate and a leaf shaped like Apple's, and the
-ES256 JWS signer that uses them. Invariant: everything the sandbox signs verifies with Apple's own
-`SignedDataVerifier` given THIS chain's root as the trusted root, through the library's full check
-(x5c chain, X509_STRICT, Apple's certificate OIDs, ES256), and with nothing else: Apple's real roots and
-any other chain refuse it.
+"""The App Store sandbox's signing chain (a root, an intermediate and a leaf shaped like Apple's) and its
+ES256 JWS signer.
 
-What the library checks (app-store-server-library 3.1.2, `appstoreserverlibrary/signed_data_verifier.py`,
-`SignedDataVerifier._decode_signed_object` and `_ChainVerifier._verify_chain_without_caching`): header `alg`
-ES256 and an `x5c` of exactly three standard-base64 DER certificates [leaf, intermediate, root]; the leaf
-and intermediate verified by pyOpenSSL with `X509_STRICT` against the configured roots only (x5c[2] is never
-trusted), at the payload's `signedDate` unless online checks are on; extension 1.2.840.113635.100.6.11.1 on
-the leaf and 1.2.840.113635.100.6.2.1 on the intermediate (presence only). `X509_STRICT` wants critical
-basicConstraints and keyUsage on every certificate, a subject key identifier everywhere and an authority key
-identifier below the root. The certificates carry no OCSP responder: a verifier with online checks on
-(which the cloud uses with Apple's roots) refuses them, so the local stack verifies with online checks off.
+What it signs verifies with Apple's `SignedDataVerifier` given this chain's root, and with no other root
+(docs/tools.md).
 """
 
 from __future__ import annotations

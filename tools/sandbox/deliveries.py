@@ -1,9 +1,7 @@
-"""How the store sandboxes send what the real stores push: an App Store Server Notification POSTed to the
-app's server URL (one attempt, as Apple's sandbox environment makes), and a Google Play real-time developer
-notification published to a topic on the Pub/Sub emulator. Invariant: nothing here reaches a Google or
-Apple service; a publish goes only to an emulator host given explicitly, over its REST API
-(`POST /v1/{topic}:publish`, https://cloud.google.com/pubsub/docs/reference/rest/v1/projects.topics/publish),
-so the sandbox needs no Pub/Sub client library and runs without the emulator when none is configured.
+"""How the store sandboxes push: App Store Server Notifications to the app's server URL, Google Play
+real-time developer notifications to the Pub/Sub emulator.
+
+Nothing here reaches a Google or Apple service (docs/tools.md).
 """
 
 from __future__ import annotations

@@ -1,14 +1,7 @@
-"""The Google Play sandbox's contract: the androidpublisher v3 discovery document that ships in
-google-api-python-client (`googleapiclient/discovery_cache/documents/androidpublisher.v3.json`, the document
-the client builds its calls from). Invariant: a request reaches the sandbox's Play only when the document
-defines its method, path and query parameters and its body is the method's request schema; every answer is
-the method's response schema (or empty where the method has none), else it is a sandbox bug.
+"""The Google Play sandbox's contract: the androidpublisher v3 discovery document of google-api-python-client.
 
-Discovery schemas become JSON Schema (2020-12) here: `$ref` to a schema of the document, `type`, `enum`,
-`items`, `properties` closed to the names the document lists (Google's API front end rejects a JSON field
-it does not know), formats int64/uint64 as decimal strings and google-datetime as RFC 3339 date-time, and a
-property whose description begins "Required." as required (the document's own marker). Field paths in
-messages are the snake_case names Google's errors use.
+A request reaches the sandbox's Play only as the document defines it; an answer outside the method's
+response schema is a sandbox bug (docs/tools.md).
 """
 
 from __future__ import annotations

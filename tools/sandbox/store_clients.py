@@ -1,14 +1,6 @@
-"""The stores' real client libraries, pointed at a base URL: the real store's when none is given, the
-provider sandbox's locally. Invariant: the clients are the libraries' own, unchanged but for the URL they
-send to, so code that works against the sandbox sends the same requests to Apple and Google.
+"""The stores' real client libraries, pointed at a base URL: the real store's, or the sandbox's locally.
 
-- App Store: app-store-server-library has no public base-URL option. `AppStoreServerAPIClient.__init__`
-  sets the private `_base_url` from the environment and every request goes to `_get_full_url(path)` =
-  `_base_url + path` (`appstoreserverlibrary/api_client.py`, 3.1.2, pinned exactly for this reason); the
-  adapter replaces it and fails loudly if a later version drops the attribute.
-- Google Play: googleapiclient's documented `client_options={"api_endpoint": ...}` replaces the discovery
-  document's rootUrl (https://googleapis.github.io/google-api-python-client/docs/epy/googleapiclient.discovery-module.html#build);
-  the document is the one bundled with the client (static discovery, no network).
+The clients are the libraries' own, unchanged but for the URL they send to (docs/tools.md).
 """
 
 from __future__ import annotations

@@ -1,40 +1,7 @@
-"""App Store: the App Store Server API calls the functions make and App Store Server Notifications V2, signed
-by the sandbox's own chain (`apple_pki.py`) so Apple's app-store-server-library verifies them given the
-sandbox's root. Every answer and every signed payload is held to the library's models (`apple_models.py`).
+"""App Store: the App Store Server API calls the functions make, and Server Notifications V2 signed by the
+sandbox's own chain.
 
-API, on Apple's two hosts played as two path prefixes (a transaction is found only on its environment's host):
-  Sandbox     {sandbox}/inApps/v1/...              (https://api.storekit-sandbox.apple.com)
-  Production  {sandbox}/production/inApps/v1/...   (https://api.storekit.apple.com)
-  GET  /inApps/v1/subscriptions/{transactionId}[?status=1&status=4]   Get All Subscription Statuses
-  GET  /inApps/v1/transactions/{transactionId}                        Get Transaction Info
-  POST /inApps/v1/notifications/test                                  Request a Test Notification
-  GET  /inApps/v1/notifications/test/{testNotificationToken}          Get Test Notification Status
-Auth as Apple checks it (https://developer.apple.com/documentation/appstoreserverapi/generating-json-web-tokens-for-api-requests):
-a bearer JWT signed ES256 by the in-app purchase key `kid` the sandbox issued, `iss` its issuer ID, `aud`
-"appstoreconnect-v1", `bid` the app's bundle ID, `exp` in the future and at most 60 minutes after `iat`
-(or now, when the token has no `iat`, as app-store-server-library 3.1.2 sends it); else 401 without a body.
-Errors: {"errorCode", "errorMessage"} (`appstoreserverlibrary/api_client.py`, APIError).
-
-Notifications (`{"signedPayload": JWS}`) go to the app's server URL of the subscription's environment, one
-attempt each, as Apple's sandbox environment delivers
-(https://developer.apple.com/documentation/appstoreservernotifications/responding-to-app-store-server-notifications);
-Apple's production retries are not played. Configuration (environment variables, or POST
-/_sandbox/app_store/settings): SANDBOX_APPLE_BUNDLE_ID, SANDBOX_APPLE_APP_APPLE_ID,
-SANDBOX_APPLE_NOTIFICATION_URL (the Sandbox server URL), SANDBOX_APPLE_DIR (keep the chain and the API key
-there across restarts; the root is written there as root.pem and root.der).
-
-Control, under /_sandbox/app_store:
-  GET  ""                    bundle ID, appAppleId, server URLs, the API key (key ID, issuer ID, .p8 PEM) and
-                             the root certificate (PEM) to trust
-  GET  /root.pem, /root.der  the root certificate
-  POST /settings             {bundle_id, app_apple_id, sandbox_server_url, production_server_url}
-  POST /subscriptions        a purchase: {product_id, app_account_token?, customer?, environment?,
-                             subscription_group?, period_days?, price?, currency?, family_shared?, notify?}
-  POST /subscriptions/{originalTransactionId}/{action}
-                             renew, fail_renewal {grace_days?}, expire_grace_period, expire,
-                             refund {reason?}, revoke, disable_auto_renew, enable_auto_renew ({notify?})
-  GET  /notifications        every notification sent, with its delivery
-"notify": false changes the store's state without a notification (a missed notification).
+Every answer and every signed payload is held to the library's models (paths, auth, control: docs/tools.md).
 """
 
 from __future__ import annotations

@@ -1,18 +1,7 @@
-"""The App Store's auto-renewable subscriptions as the sandbox holds them, and the transitions a customer or
-the App Store makes, each naming the App Store Server Notification V2 Apple sends for it.
+"""The App Store's auto-renewable subscriptions as the sandbox holds them, and the transitions a customer
+or the App Store makes, each naming the notification Apple sends.
 
-Apple's model, played here: a customer (an Apple Account) has at most one subscription per subscription
-group in an app; it keeps its `originalTransactionId` for life (a resubscription after expiry continues it)
-and gains a transaction per purchase or renewal. Its status is one of
-https://developer.apple.com/documentation/appstoreserverapi/status (1 active, 2 expired, 3 billing retry,
-4 billing grace period, 5 revoked: "refunded or revoked from Family Sharing"). Notification types and
-subtypes: https://developer.apple.com/documentation/appstoreservernotifications/notificationtype.
-Invariant: the status, the latest transaction and the renewal info always agree (an expired or revoked
-subscription's period has ended on the sandbox clock; only grace has `gracePeriodExpiresDate`).
-
-Transitions happen at the sandbox clock's now: one that ends a period (a failed renewal, an expiry) ends it
-now if it had not yet ended. The stores' clock-driven renewals are not played: each renewal is a control
-call.
+The status, the latest transaction and the renewal info always agree (docs/tools.md).
 """
 
 from __future__ import annotations

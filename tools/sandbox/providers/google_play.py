@@ -1,39 +1,7 @@
-"""Google Play: the Play Developer API calls the functions make, held to the androidpublisher v3 discovery
-document (`play_discovery.py`), and real-time developer notifications (RTDN) published to a Pub/Sub topic.
+"""Google Play: the Play Developer API calls the functions make, held to the discovery document, and
+real-time developer notifications (RTDN) published to a Pub/Sub topic.
 
-API (googleapiclient pointed here with client_options={"api_endpoint": sandbox URL}):
-  GET  /androidpublisher/v3/applications/{packageName}/purchases/subscriptionsv2/tokens/{token}
-  POST .../purchases/subscriptionsv2/tokens/{token}:cancel     {cancellationContext: {cancellationType}}
-  POST .../purchases/subscriptionsv2/tokens/{token}:revoke     {revocationContext: {fullRefund|proratedRefund|
-                                                                 itemBasedRefund}}
-  POST .../purchases/subscriptions/{subscriptionId}/tokens/{token}:acknowledge
-Other methods of the document answer 501 (not played). Auth: the bearer access token the sandbox issued
-(SANDBOX_PLAY_ACCESS_TOKEN, else one generated at start; GET /_sandbox/google_play shows it). Errors in the
-shape and words recorded from Play: acknowledge answers 204; acknowledging again 400 invalidPurchaseState,
-a refunded or expired purchase 400 productNotOwnedByUser (jnbt/candy_check
-spec/fixtures/vcr_cassettes/play_store/subscription_acknowledgements/{already_acknowledged,refunded}.yml @
-f81fcf9d65a1d86498445e1f2820106c8fcefae1, 80f86b6d1b728241aac9353b645fa97af4e767a9); an unknown token 404
-purchaseTokenNotFound, an unknown package 404 applicationNotFound, another product's token 400
-purchaseTokenDoesNotMatchProductId (alxmsl/GoogleClient test/AndroidPublisher/Exception/ErrorExceptionTest.php
-@ 55b1907873de89f75dc14c7173a91e3a9b98a2bf). Those recordings predate subscriptionsv2; that v2 answers the
-same is assumed, not observed.
-
-RTDN: a DeveloperNotification (https://developer.android.com/google/play/billing/rtdn-reference) as the
-message's base64 data, published when a topic (`projects/P/topics/T`, SANDBOX_PLAY_RTDN_TOPIC) and the
-Pub/Sub emulator (PUBSUB_EMULATOR_HOST) are set, by environment or POST /_sandbox/google_play/settings;
-otherwise kept (and returned) for the caller to publish.
-
-Control, under /_sandbox/google_play:
-  GET  ""                      package name, access token, RTDN topic and emulator, discovery revision
-  POST /settings               {package_name, rtdn_topic, pubsub_emulator_host}
-  POST /subscriptions          a purchase, unacknowledged: {product_id, package_name?, base_plan_id?,
-                               obfuscated_account_id?, obfuscated_profile_id?, period_days?, price_micros?,
-                               currency?, region_code?, test_purchase?, notify?}
-  POST /subscriptions/{token}/{action}
-                               renew, enter_grace_period {grace_days?}, enter_on_hold, pause {days?}, cancel,
-                               restore, expire, refund {refund_type?: full|partial, revoke?} ({notify?})
-  POST /test_notification      a testNotification (what Play Console's "Send test notification" sends)
-  GET  /notifications          every RTDN, with where it went
+Other methods of the document answer 501 (paths, auth, errors, control: docs/tools.md).
 """
 
 from __future__ import annotations

@@ -1,20 +1,7 @@
-"""Google Play subscription purchases as the sandbox holds them, and the transitions a customer, Google Play
-or the developer makes, each naming the real-time developer notification (RTDN) Play publishes for it.
+"""Google Play subscription purchases as the sandbox holds them, and the transitions a customer, Play or
+the developer makes, each naming the real-time developer notification Play publishes.
 
-States are SubscriptionPurchaseV2's `subscriptionState` (androidpublisher v3 discovery document) and
-notification types are SubscriptionNotification's `notificationType`
-(https://developer.android.com/google/play/billing/rtdn-reference): 1 RECOVERED ("recovered from account
-hold"), 2 RENEWED, 3 CANCELED, 4 PURCHASED, 5 ON_HOLD, 6 IN_GRACE_PERIOD, 7 RESTARTED, 10 PAUSED, 12
-REVOKED ("revoked from the user before the expiration time"), 13 EXPIRED. A refund also publishes a
-voidedPurchaseNotification (productType 1 subscription, refundType 1 full or 2 partial). Invariant: a
-purchase's state, its paid period and its access end (`expiryTime`) always agree: access lasts to the paid
-period's end, plus the grace period while in it; on hold, paused or expired it has ended.
-
-A purchase not acknowledged within three days is refunded and revoked by Play ("If you don't acknowledge a
-purchase within three days, the user automatically receives a refund, and Google Play revokes the purchase",
-https://developer.android.com/google/play/billing/integrate#process): played on the sandbox clock when the
-purchase is next read, without a notification. Other clock-driven changes (renewals, the end of a grace
-period) are control calls.
+A purchase's state, its paid period and its access end always agree (docs/tools.md).
 """
 
 from __future__ import annotations

@@ -1,25 +1,7 @@
-"""The sandbox Stripe account's billing: customers, subscriptions, their invoices, invoice payments and
-charges, and every change Stripe's billing makes to them, each recorded as the Events Stripe sends
-(`stripe_events.py`), on the sandbox clock.
+"""The sandbox Stripe account's billing: customers, subscriptions, invoices, payments and charges on the
+sandbox clock, every change recorded as the Events Stripe sends.
 
-What it models (https://docs.stripe.com/billing/subscriptions/overview):
-- a subscription is paid at once by the customer's card (every sandbox payment succeeds unless a change
-  says otherwise), or starts `trialing` with a $0 invoice; its first invoice has billing_reason
-  `subscription_create`;
-- at each period's end it renews: a `subscription_cycle` invoice, paid; a trial that ends becomes
-  `active`; a scheduled `cancel_at` ends it (`canceled`, `customer.subscription.deleted`);
-- a failed renewal leaves an open invoice and the subscription `past_due` until the invoice is paid;
-- a `paused` subscription (the endive pause: no invoices, no new periods, `status_details.paused`)
-  stays as it is until resumed, which starts a new period from now (billing_cycle_anchor `now`, the
-  default of https://docs.stripe.com/api/subscriptions/resume) with an invoice paid at once;
-- a refund refunds the charge in full (`charge.refunded`) and leaves the subscription as it is, as Stripe
-  does; a one-off invoice has billing_reason `manual` and no parent.
-Not modelled: payment retries (Smart Retries) and the dunning end state (`canceled` or `unpaid` after the
-last retry), prorations, discounts, taxes, PaymentIntent and PaymentMethod objects (their ids appear).
-
-Objects of test and live mode are kept apart: a lookup names the mode, and an object of the other mode
-is not found. Every method raises StripeRequestError (Stripe's message, the parameter) when Stripe would
-refuse.
+Objects of test and live mode are kept apart; what is and is not modelled: docs/tools.md.
 """
 
 import copy

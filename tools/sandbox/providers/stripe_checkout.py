@@ -1,12 +1,7 @@
-"""Stripe Checkout in the sandbox: Checkout Sessions (POST/GET /v1/checkout/sessions, GET
-/v1/checkout/sessions/{id}) and the hosted pay page (GET/POST /c/pay/{id}) whose button does what Stripe
-does when the customer pays: the session completes, the customer (new unless the session named one)
-pays, and in subscription mode the subscription starts (`stripe_billing.py`); the events are recorded
-and `checkout.session.completed` goes to the local webhook (`stripe_events.py`).
+"""Stripe Checkout in the sandbox: Checkout Sessions and the hosted pay page, whose button does what Stripe
+does when the customer pays.
 
-Sessions expire 24 h after creation (https://docs.stripe.com/api/checkout/sessions/object#checkout_session_object-expires_at);
-the list is newest first with `created`, `status`, `customer`, `subscription` and `payment_intent`
-filters (https://docs.stripe.com/api/checkout/sessions/list).
+A session expires 24 h after creation (docs/tools.md).
 """
 
 import html

@@ -1,26 +1,7 @@
-"""Control endpoints under /_sandbox/stripe/: change the sandbox Stripe account the way its Dashboard, its
-billing or the customer would, so that tests can change a customer's state behind the app's back.
+"""Control endpoints under /_sandbox/stripe/: change the sandbox Stripe account as its Dashboard, its
+billing or the customer would.
 
-Each change is recorded as Stripe's events (listed by GET /v1/events). With `{"deliver": false}` (the
-default) they are only recorded, and the app learns of the change only by reading Stripe; with
-`{"deliver": true}` they are also sent, signed, to the local webhook whatever its enabled events.
-
-- POST /_sandbox/stripe/subscriptions/{id}/cancel: canceled now (customer.subscription.deleted);
-- POST /_sandbox/stripe/subscriptions/{id}/pause: `paused`, with `status_details.paused`
-  (customer.subscription.updated, customer.subscription.paused);
-- POST /_sandbox/stripe/subscriptions/{id}/resume: active, a new period from now, paid
-  (customer.subscription.updated, invoice.*, customer.subscription.resumed);
-- POST /_sandbox/stripe/subscriptions/{id}/past_due: the renewal falls due now and the card is declined
-  (customer.subscription.updated, invoice.created/.finalized, charge.failed, invoice.payment_failed);
-- POST /_sandbox/stripe/invoices/{id}/pay: the open invoice paid, a past_due subscription active again;
-- POST /_sandbox/stripe/invoices {"customer", "amount" (cents), "description", "livemode"}: a one-off
-  invoice (billing_reason `manual`), paid;
-- POST /_sandbox/stripe/refunds {"charge"} or {"invoice"}: the charge (or the invoice's) refunded in full
-  (charge.refunded);
-- POST /_sandbox/stripe/events/{id}/deliver: sends the event (again) to the local webhook.
-
-Answers {"object": <the changed object>, "events": [<ids>], "deliveries": {<id>: [status, answer]}};
-400 {"error", "message"} for a change Stripe would refuse, 404 for an unknown object.
+Each change is recorded as Stripe's events, sent to the webhook only with `deliver: true` (docs/tools.md).
 """
 
 import re

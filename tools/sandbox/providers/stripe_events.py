@@ -1,14 +1,6 @@
-"""Stripe Events (https://docs.stripe.com/api/events/object): every state change the sandbox's Stripe
-makes is recorded as an Event holding a snapshot of the changed object (and, for `*.updated`, the
-`previous_attributes`), listed and retrieved for 30 days ("List events, going back up to 30 days";
-retrieve "if it was created in the last 30 days": stripe-python 16.1.0 stripe/_event.py), and queued for
-the local webhook endpoint (`stripe_webhook.py`).
+"""Stripe Events: every state change of the sandbox's Stripe, with a snapshot of the changed object.
 
-How an event reaches the endpoint is decided by what made the change (`Origin.delivery`): `auto` (an
-API call, the billing clock, a payment) sends it when the endpoint is enabled for its type; `force`
-sends it whatever the endpoint's enabled events; `none` records it only (a change made behind the
-app's back). `pending_webhooks` is 1 while an event owed to the endpoint has not been answered 2xx, as
-Stripe counts endpoints that have not yet received it (0 when none is owed it).
+Events are kept 30 days; what made the change decides whether the local webhook gets one (docs/tools.md).
 """
 
 import copy

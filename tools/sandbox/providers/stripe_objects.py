@@ -1,12 +1,7 @@
-"""Stripe's objects as the API sends them to stripe-python 16.1.0 (API version 2026-10-28.endive): pure
-builders of Customer, Subscription, SubscriptionItem, Invoice, InvoiceLineItem, InvoicePayment and Charge
-dicts. Every field the endive SDK types declare present is here, in the shapes of the schemas
-`customer`, `subscription`, `subscription_item`, `invoice`, `line_item`, `invoice_payment` and `charge`
-of `specs/stripe.json` plus `specs/stripe-endive.revisions.json` (which the sandbox holds every answer to,
-a field outside them included). Since 2025-03-31.basil the billing period lives on each subscription item
-(https://docs.stripe.com/changelog/basil/2025-03-31/deprecate-subscription-current-period-start-and-end)
-and an invoice names its subscription in `parent.subscription_details`
-(https://docs.stripe.com/changelog/basil/2025-03-31/adds-new-parent-field-to-invoicing-objects)."""
+"""Stripe's objects as the API sends them to stripe-python 16.1.0 (2026-10-28.endive): pure dict builders.
+
+Each has every field the endive SDK types declare present, in the document's shapes (docs/tools.md).
+"""
 
 import calendar
 import secrets

@@ -1,20 +1,6 @@
-"""The sandbox Stripe's API over its billing (`stripe_billing.py`) and events: what the entitlement model
-and account deletion call, as https://docs.stripe.com/api documents it and stripe-python 16.1.0 calls it.
+"""The sandbox Stripe's API over its billing and events, as stripe-python 16.1.0 calls it.
 
-- GET /v1/subscriptions (`customer`, `price`, `status` incl. `all` and `ended`, `created`,
-  `current_period_end` / `current_period_start`, `collection_method`, pagination, `expand`); without
-  `status`, canceled subscriptions are left out (https://docs.stripe.com/api/subscriptions/list);
-- POST /v1/subscriptions, GET|POST|DELETE /v1/subscriptions/{id}: create (paid at once or trialing),
-  retrieve, update (`cancel_at_period_end`, `cancellation_details`, `metadata`), cancel now. A canceled
-  one answers a cancel with 404 (stripe/stripe-go#1887) and an update of anything but
-  `cancellation_details`/`metadata` with 400 (BasedHardware/omi#11289);
-- GET /v1/customers (`email`, exact and case-sensitive; `created`; pagination), GET /v1/customers/{id};
-- GET /v1/invoices (`customer`, `subscription`, `status`, `created`, pagination), GET /v1/invoices/{id};
-  `expand[]=payments` includes an invoice's payments;
-- GET /v1/charges/{id};
-- GET /v1/events (`created`, `type` with a `*` wildcard, `types[]` up to 20, `delivery_success`,
-  pagination), GET /v1/events/{id}: the last 30 days only.
-Every list is newest first. A request sees only the objects of its key's mode (test or live).
+Every list is newest first; a request sees only the objects of its key's mode (endpoints: docs/tools.md).
 """
 
 import copy

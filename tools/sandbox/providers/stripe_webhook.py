@@ -1,16 +1,6 @@
-"""The local Stripe webhook endpoint the sandbox delivers events to, configured like a Stripe webhook
-endpoint (URL, signing secret, enabled events) from the environment `make up` sets:
+"""The local Stripe webhook endpoint the sandbox delivers events to, configured from the environment.
 
-- SANDBOX_STRIPE_WEBHOOK_URL: where events go; unset, nothing is sent.
-- STRIPE_WEBHOOK_SECRET: the signing secret(s), comma-separated during a rotation; each active secret
-  signs the payload (one `v1=` per secret, as Stripe does while a secret is being rolled).
-- SANDBOX_STRIPE_WEBHOOK_EVENTS: the endpoint's enabled events, comma-separated, `*` for all
-  (https://docs.stripe.com/api/webhook_endpoints/object#webhook_endpoint_object-enabled_events);
-  default `checkout.session.completed`.
-
-Signature: `Stripe-Signature: t=<timestamp>,v1=<HMAC-SHA256 of "<timestamp>.<payload>">`
-(https://docs.stripe.com/webhooks#verify-manually), timestamped with real time, which the receiver
-checks against its own clock.
+Every active signing secret signs each payload, as Stripe does during a rotation (docs/tools.md).
 """
 
 import hashlib
