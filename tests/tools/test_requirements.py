@@ -18,7 +18,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 REQUIREMENTS = ROOT / "requirements"
 # Code that runs under `make up` (tools/bench's start-up benchmarks run the stack too).
-LOCAL_CODE = ("functions_src", "tools/local", "tools/sandbox", "tools/bench", "components/catalog.py")
+LOCAL_CODE = ("functions_src", "tools/local", "tools/sandbox", "tools/bench", "components/catalog.py",
+              "components/function_env.py", "components/archive.py")
 FIRST_PARTY = {"components", "tools", "launchready", "main", "functions_src"}
 
 

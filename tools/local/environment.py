@@ -3,7 +3,8 @@ the emulators and the provider sandbox in place of Google's and the providers' s
 
 A variable set in the caller's environment wins (real sandbox accounts, a `stripe listen` secret), so
 pointing one provider at its real test API is `HUBSPOT_BASE_URL=https://api.hubapi.com HUBSPOT_TOKEN=...
-make up`. Each function receives only the secrets the catalog grants it, as in the cloud.
+make up`. Each function receives only the secrets the catalog grants it, and the catalog's facts it
+uses (components/function_env.py), as in the cloud.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping
 
-from components.catalog import FunctionSpec
+from components.catalog import Catalog, FunctionSpec
+from components.function_env import catalog_environment
 
 from .layout import REPO, Layout
 
@@ -81,6 +83,7 @@ def local_secrets(stripe_webhook_secret: str, caller_env: Mapping[str, str]) -> 
 
 
 def function_environment(
+    catalog: Catalog,
     spec: FunctionSpec,
     layout: Layout,
     shared: Mapping[str, str],
@@ -93,6 +96,7 @@ def function_environment(
     known_secrets = set(secret_values)
     env = {name: value for name, value in caller_env.items() if name not in known_secrets}
     env.update(shared)
+    env.update(catalog_environment(catalog, spec))
     env.update(spec.env)
     for name in spec.secrets:
         if name not in secret_values:
