@@ -35,7 +35,11 @@ def main() -> None:
 
     catalog = load_catalog(ROOT / "components" / "data" / "catalog.json")
     webhook = catalog.function(WEBHOOK_FUNCTION)
-    archive = build_archive(ROOT / "functions_src", ROOT / "build")
+    archives = {
+        spec.name: build_archive(ROOT / "functions_src", ROOT / "build" / "functions",
+                                 name=spec.resource_name, entry_point=spec.entry_point)
+        for spec in catalog.functions
+    }
 
     project = FirebaseProject(
         "project",
@@ -85,7 +89,7 @@ def main() -> None:
                 region=config.region,
                 environment=config.environment,
                 catalog=catalog,
-                archive=archive,
+                archives=archives,
                 identities=identities,
                 secret_ids=secrets.secret_ids,
                 settings={
@@ -188,7 +192,9 @@ def main() -> None:
     if functions is not None:
         pulumi.export("functionServiceUrls", functions.urls)
         pulumi.export("deadLetterSubscriptions", functions.dead_letter_subscriptions)
-        pulumi.export("functionsSourceObject", functions.source_object.output_name)
+        pulumi.export(
+            "functionsSourceObjects", {fn: obj.output_name for fn, obj in functions.source_objects.items()}
+        )
     pulumi.export("alertNotificationChannel", monitoring.notification_channel)
 
 

@@ -1,9 +1,11 @@
 """The function fleet: identities, source upload, Pub/Sub wiring, 2nd-gen functions and the schedule.
 
-`FunctionIdentities` gives each catalog function its own service account holding exactly its catalog
-roles; `Functions` deploys the functions with their topics, dead-letter topics, push subscriptions, the
-Firestore trigger, the scheduler job and every invoker grant. Secrets come between the two (see
-docs/architecture.md, "Design decisions").
+Two components, because the secrets need the functions' service accounts before the functions exist
+(a function whose identity cannot read its secrets fails to deploy):
+
+- `FunctionIdentities`: one dedicated service account per catalog function, with its project roles.
+- `Functions`: source bucket and one archive per function, topics with dead-letter topics, the functions,
+  push subscriptions with OIDC, the Firestore trigger, the scheduler job and every invoker grant.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import pulumi_gcp as gcp
 
 from components.archive import SourceArchive
 from components.catalog import Catalog, FunctionSpec, scaled_max_instances
+from components.function_env import catalog_environment
 
 RUNTIME = "python312"
 # Eventarc's Firestore event types: https://cloud.google.com/firestore/docs/extend-with-functions-2nd-gen
@@ -80,7 +83,8 @@ class FunctionsArgs:
     region: str
     environment: str
     catalog: Catalog
-    archive: SourceArchive
+    # One source archive per catalog function, by function name (components/archive.py).
+    archives: Mapping[str, SourceArchive]
     identities: FunctionIdentities
     secret_ids: Mapping[str, pulumi.Input[str]]
     # Plain (non-secret) settings every function receives, e.g. OPS_EMAIL, APP_URL.
@@ -140,14 +144,19 @@ class Functions(pulumi.ComponentResource):
             force_destroy=False,
             opts=after_deps,
         )
-        self.source_object = gcp.storage.BucketObject(
-            f"{name}-source-archive",
-            bucket=self.source_bucket.name,
-            name=args.archive.object_name,
-            source=pulumi.FileAsset(str(args.archive.path)),
-            content_type="application/zip",
-            opts=child,
-        )
+        # The object name and the file both carry the archive's hash: a function is rebuilt exactly
+        # when its own archive's content changes.
+        self.source_objects: dict[str, gcp.storage.BucketObject] = {
+            spec.name: gcp.storage.BucketObject(
+                f"{name}-{spec.resource_name}-source",
+                bucket=self.source_bucket.name,
+                name=args.archives[spec.name].object_name,
+                source=pulumi.FileAsset(str(args.archives[spec.name].path)),
+                content_type="application/zip",
+                opts=child,
+            )
+            for spec in catalog.functions
+        }
 
         # ---- topics and dead-letter topics ------------------------------------------------------
         self.pubsub_agent = gcp.projects.ServiceIdentity(
@@ -332,7 +341,7 @@ class Functions(pulumi.ComponentResource):
                 "urls": self.urls,
                 "service_names": self.service_names,
                 "dead_letter_subscriptions": self.dead_letter_subscriptions,
-                "source_object": self.source_object.output_name,
+                "source_objects": {fn: obj.output_name for fn, obj in self.source_objects.items()},
             }
         )
 
@@ -349,8 +358,9 @@ class Functions(pulumi.ComponentResource):
         project, limits = args.project_id, spec.limits
         account = args.identities.accounts[spec.name]
         public = spec.trigger.type == "http" and spec.trigger.public
+        own_env = {**catalog_environment(args.catalog, spec), **spec.env}
         environment = pulumi.Output.all(project, dict(common_env)).apply(
-            lambda values: {"GOOGLE_CLOUD_PROJECT": values[0], **values[1], **spec.env}
+            lambda values: {"GOOGLE_CLOUD_PROJECT": values[0], **values[1], **own_env}
         )
         event_trigger = None
         if spec.trigger.type == "firestore":
@@ -368,7 +378,7 @@ class Functions(pulumi.ComponentResource):
                 service_account=self.builder.name,
                 source=gcp.cloudfunctionsv2.FunctionBuildConfigSourceArgs(
                     storage_source=gcp.cloudfunctionsv2.FunctionBuildConfigSourceStorageSourceArgs(
-                        bucket=self.source_bucket.name, object=self.source_object.output_name
+                        bucket=self.source_bucket.name, object=self.source_objects[spec.name].output_name
                     )
                 ),
             ),

@@ -1,27 +1,25 @@
-"""Cloud Functions entry points. Each name is a catalog entry's `entry_point` (catalog.json)."""
+"""Cloud Functions entry points: `main.<entry_point>` is the function of the same name in
+`launchready.handlers.<entry_point>` (a catalog entry's `entry_point`), imported when first asked for.
 
-from launchready.handlers.billing_worker import billing_worker
-from launchready.handlers.create_checkout import create_checkout
-from launchready.handlers.crm_worker import crm_worker
-from launchready.handlers.email_worker import email_worker
-from launchready.handlers.ops_console import ops_console
-from launchready.handlers.ops_digest import ops_digest
-from launchready.handlers.stripe_webhook import stripe_webhook
-from launchready.handlers.support_request import support_request
-from launchready.handlers.support_worker import support_worker
-from launchready.handlers.user_created import user_created
-from launchready.handlers.user_deleted import user_deleted
+functions-framework asks for exactly one (`getattr(main, FUNCTION_TARGET)`), so an instance imports
+its own handler and nothing of another's; adding a function never changes this file.
+"""
 
-__all__ = [
-    "billing_worker",
-    "create_checkout",
-    "crm_worker",
-    "email_worker",
-    "ops_console",
-    "ops_digest",
-    "stripe_webhook",
-    "support_request",
-    "support_worker",
-    "user_created",
-    "user_deleted",
-]
+import importlib
+from typing import Any
+
+HANDLERS = "launchready.handlers"
+
+
+def __getattr__(name: str) -> Any:  # PEP 562: called for names the module does not define
+    if name.startswith("_") or not name.isidentifier():
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    try:
+        handler = importlib.import_module(f"{HANDLERS}.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"{HANDLERS}.{name}":
+            raise  # the handler exists but something it imports does not
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}: no {HANDLERS}.{name}") from None
+    entry_point = getattr(handler, name)
+    globals()[name] = entry_point  # later lookups skip this function
+    return entry_point

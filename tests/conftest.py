@@ -22,6 +22,7 @@ os.environ["GOOGLE_CLOUD_PROJECT"] = PROJECT
 os.environ.setdefault("LAUNCHREADY_ENV", "test")
 
 from components.catalog import Catalog, load_catalog  # noqa: E402
+from components.function_env import FUNCTIONS, PUBLISHES, catalog_environment  # noqa: E402
 from tools.local import emulators  # noqa: E402
 from tools.offline.plan.evaluate import evaluate_stack  # noqa: E402
 from tools.offline.plan.mocks import PlanMocks  # noqa: E402
@@ -75,6 +76,31 @@ def clean_firestore(firestore_emulator: str) -> str:
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO
+
+
+def catalog_env(*functions: str) -> dict[str, str]:
+    """The catalog environment the program gives `functions[0]`, for a test that runs it (and, in the
+    same process, the others named): each variable as the first function has it, topics and function
+    lists joined."""
+    catalog = load_catalog()
+    env: dict[str, str] = {}
+    for name in functions:
+        for variable, value in catalog_environment(catalog, catalog.function(name)).items():
+            if variable in (PUBLISHES, FUNCTIONS) and variable in env:
+                env[variable] = ",".join(dict.fromkeys([*env[variable].split(","), *value.split(",")]))
+            else:
+                env.setdefault(variable, value)
+    return env
+
+
+@pytest.fixture(autouse=True)
+def runs_as(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`@pytest.mark.runs_as("crm_worker", ...)`: the test runs the deployed code with the catalog
+    settings the program gives that function (components/function_env.py); without the mark none are
+    set, as for code that reads none."""
+    marker = request.node.get_closest_marker("runs_as")
+    for name, value in catalog_env(*marker.args).items() if marker else ():
+        monkeypatch.setenv(name, value)
 
 
 @pytest.fixture(scope="session")

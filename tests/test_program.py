@@ -70,7 +70,9 @@ def test_exports_give_the_user_what_they_need(stack_plan: PlanMocks, catalog: Ca
     assert set(outputs["functionServiceUrls"]) == {spec.name for spec in catalog.functions}
     assert set(outputs["secretIds"]) == set(catalog.secret_names)
     assert set(outputs["deadLetterSubscriptions"]) == set(catalog.topics)
-    assert outputs["functionsSourceObject"].startswith("functions-")
+    objects = outputs["functionsSourceObjects"]
+    assert set(objects) == {spec.name for spec in catalog.functions}
+    assert all(objects[spec.name].startswith(f"{spec.resource_name}-") for spec in catalog.functions)
 
 
 def test_stacks_differ_only_where_configured(staging: PlanMocks, prod: PlanMocks) -> None:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
+import pulumi
 import pytest
 
 from components.catalog import Catalog
+from components.function_env import catalog_environment
 from components.functions import RUNTIME
 from tools.offline.plan.mocks import PlanMocks, RecordedResource, computed_state
 
@@ -43,12 +48,20 @@ def invokers(plan: PlanMocks) -> dict[str, set[str]]:
     return granted
 
 
-def test_every_catalog_function_is_deployed_from_the_hashed_archive(
-    stack_plan: PlanMocks, catalog: Catalog
+def test_every_catalog_function_is_deployed_from_its_own_hashed_archive(
+    stack_plan: PlanMocks, catalog: Catalog, repo_root: Path
 ) -> None:
-    archive = stack_plan.named("gcp:storage/bucketObject:BucketObject", "functions-source-archive")
-    assert archive.inputs["name"].startswith("functions-") and archive.inputs["name"].endswith(".zip")
+    objects = stack_plan.of_type("gcp:storage/bucketObject:BucketObject")
+    assert len(objects) == len(catalog.functions)
     for spec in catalog.functions:
+        archive = stack_plan.named(
+            "gcp:storage/bucketObject:BucketObject", f"functions-{spec.resource_name}-source"
+        )
+        # Named and stored by content: build/functions/<function>-<sha256 prefix>.zip under that name.
+        assert re.fullmatch(rf"{spec.resource_name}-[0-9a-f]{{16}}\.zip", archive.inputs["name"])
+        source = archive.inputs["source"]
+        assert isinstance(source, pulumi.FileAsset)
+        assert Path(str(source.path)) == repo_root / "build" / "functions" / archive.inputs["name"]
         build = function(stack_plan, spec.name).inputs["buildConfig"]
         assert build["runtime"] == RUNTIME
         assert build["entryPoint"] == spec.entry_point
@@ -227,6 +240,10 @@ def test_environment_and_secret_variables(stack_plan: PlanMocks, catalog: Catalo
         ):
             assert env[key], key
         assert not {"STRIPE_API_KEY", "STRIPE_WEBHOOK_SECRET", "HUBSPOT_TOKEN", "RESEND_API_KEY"} & set(env)
+        # What the function needs from the catalog, and nothing of it beyond (components/function_env.py).
+        from_catalog = {key: value for key, value in env.items()
+                        if key.startswith("LAUNCHREADY_") and key != "LAUNCHREADY_ENV"}
+        assert from_catalog == catalog_environment(catalog, spec)
         assert config.get("secretEnvironmentVariables", []) == [
             {"key": secret, "projectId": project, "secret": secret, "version": "latest"}
             for secret in spec.secrets

@@ -11,7 +11,7 @@ from typing import cast
 
 import pytest
 from google.cloud import firestore
-from google.cloud.firestore_v1.types import Document
+from google.events.cloud.firestore import DocumentEventData
 
 from tools.local.trigger_bridge import Bridge, Target
 
@@ -50,17 +50,6 @@ def receiver() -> Iterator[Receiver]:
     server.server_close()
 
 
-def _read_varint(data: bytes, offset: int) -> tuple[int, int]:
-    value, shift = 0, 0
-    while True:
-        byte = data[offset]
-        value |= (byte & 0x7F) << shift
-        offset += 1
-        if not byte & 0x80:
-            return value, offset
-        shift += 7
-
-
 def _wait_for(receiver: Receiver, count: int, timeout: float = 20) -> None:
     deadline = time.monotonic() + timeout
     while len(receiver.events) < count and time.monotonic() < deadline:
@@ -89,11 +78,10 @@ def test_created_document_arrives_as_a_firestore_cloud_event(
     assert headers["ce-source"] == f"//firestore.googleapis.com/{database}"
     assert headers["ce-specversion"] == "1.0" and headers["content-type"] == "application/protobuf"
     assert headers["ce-document"] == "users/uid-1" and headers["ce-database"] == "(default)"
-    # DocumentEventData: field 1 (value, length-delimited) holds the google.firestore.v1.Document.
-    assert body[0] == 0x0A
-    length, offset = _read_varint(body, 1)
-    assert offset + length == len(body)
-    value = Document.deserialize(body[offset:])
+    # Decoded with Google's published DocumentEventData: a created document has a value, no old_value.
+    payload = DocumentEventData.deserialize(body)
+    assert "value" in payload and "old_value" not in payload
+    value = payload.value
     assert value.name == f"{database}/documents/users/uid-1"
     assert value.fields["email"].string_value == "ada@example.com"
     assert value.fields["marketing_opt_in"].boolean_value is True
@@ -131,11 +119,10 @@ def test_deleted_document_arrives_with_its_old_value(clean_firestore: str, recei
     database = f"projects/{PROJECT}/databases/(default)"
     assert headers["ce-type"] == "google.cloud.firestore.document.v1.deleted"
     assert headers["ce-subject"] == "documents/users/uid-3"
-    # DocumentEventData: field 2 (old_value, length-delimited) holds the document before the delete.
-    assert body[0] == 0x12
-    length, offset = _read_varint(body, 1)
-    assert offset + length == len(body)
-    old_value = Document.deserialize(body[offset:])
+    # Decoded with Google's published DocumentEventData: a deleted document has an old_value only.
+    payload = DocumentEventData.deserialize(body)
+    assert "old_value" in payload and "value" not in payload
+    old_value = payload.old_value
     assert old_value.name == f"{database}/documents/users/uid-3"
     assert old_value.fields["email"].string_value == "c@example.com"
     assert old_value.fields["billing"].map_value.fields["customer_id"].string_value == "cus_Deleted1"

@@ -32,6 +32,8 @@ LOCAL_CODE = (
     "tools/exit_codes.py",
     "tools/project_files.py",
     "components/catalog.py",
+    "components/function_env.py",
+    "components/archive.py",
 )
 # Imported under `make up` too, but what they import inside functions runs only in the dev environment
 # (the other commands; the program's engine config in stack_config), so their module level is checked.

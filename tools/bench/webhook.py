@@ -180,7 +180,7 @@ def started_servers(state_dir: Path) -> Iterator[tuple[Target, Target, str, Layo
         secret = environment.webhook_secret(layout, caller_env)
         shared = environment.shared_environment(layout, "http://127.0.0.1:9", caller_env)
         env = environment.function_environment(
-            spec, layout, shared, environment.local_secrets(secret, caller_env), caller_env
+            catalog, spec, layout, shared, environment.local_secrets(secret, caller_env), caller_env
         )
         _create_topic(layout.host(layout.pubsub_port), layout.project_id)
         floor_port = emulators.free_port()

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import flask
 from google.cloud import firestore, pubsub_v1
-from launchready.providers.stripe_events import decode_payload, signing_secrets, verify_signature
+from launchready.providers.stripe_webhooks import decode_payload, signing_secrets, verify_signature
 
 COLLECTION = "bench_floor"
 TOPIC = "billing-events"

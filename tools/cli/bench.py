@@ -88,6 +88,26 @@ def bench_fresh_start(
     done(run(runs, verbose=verbose))
 
 
+@app.command("cold-start")
+def bench_cold_start(
+    runs: Annotated[
+        int, typer.Option(min=20, help="measured runs of each kind per function (a p95 needs 20)")
+    ] = 20,
+    warmup: Annotated[
+        int, typer.Option(min=1, help="unmeasured rounds first (they write bytecode caches)")
+    ] = 1,
+    function: Annotated[list[str] | None, typer.Option(help="only this function (repeatable)")] = None,
+    baseline: Annotated[
+        Path | None, typer.Option(help="also start each function from this checkout's functions_src")
+    ] = None,
+    json_out: JsonOut = None,
+) -> None:
+    """Each function's cold start (its archive, `create_app`) against its floor, paired in one interpreter."""
+    from tools.bench.cold_start import run
+
+    done(run(runs, warmup, function, baseline, json_out))
+
+
 @app.command("diff")
 def bench_diff(
     base: Annotated[str, typer.Option(help="git ref of the base")],

@@ -8,7 +8,8 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping
 
-from components.catalog import FunctionSpec
+from components.catalog import Catalog, FunctionSpec
+from components.function_env import catalog_environment
 from tools.project_files import ROOT
 
 from .layout import Layout
@@ -79,6 +80,7 @@ def local_secrets(stripe_webhook_secret: str, caller_env: Mapping[str, str]) -> 
 
 
 def function_environment(
+    catalog: Catalog,
     spec: FunctionSpec,
     layout: Layout,
     shared: Mapping[str, str],
@@ -91,6 +93,7 @@ def function_environment(
     known_secrets = set(secret_values)
     env = {name: value for name, value in caller_env.items() if name not in known_secrets}
     env.update(shared)
+    env.update(catalog_environment(catalog, spec))
     env.update(spec.env)
     for name in spec.secrets:
         if name not in secret_values:

@@ -150,7 +150,9 @@ class Stack:
     def _start_function(self, spec: FunctionSpec, shared: dict[str, str], secrets: dict[str, str]) -> None:
         since = time.monotonic()
         port = self.layout.function_ports[spec.name]
-        env = environment.function_environment(spec, self.layout, shared, secrets, self.caller_env)
+        env = environment.function_environment(
+            self.catalog, spec, self.layout, shared, secrets, self.caller_env
+        )
         argv = [
             sys.executable,
             "-m",

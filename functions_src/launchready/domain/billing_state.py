@@ -1,24 +1,9 @@
-"""Stripe event -> billing state transition.
+"""Stripe event -> billing state: `transition(billing, event)` is a pure function of the current
+`users/{uid}.billing` map and one verified Stripe event, returning what the billing worker writes and
+does next.
 
-Pure functions (no I/O): `transition(billing, event)` takes the current `users/{uid}.billing` map and
-one verified Stripe event and returns what the billing worker must write and do next. Keeping the rules
-here makes every one of them testable without Firestore or Stripe.
-
-Ordering: Stripe does not deliver events in order. Every event is stamped against the Stripe objects
-it concerns (its own object, plus the subscription it belongs to) in `billing.applied[object_id] =
-event.created`; an event older than any of those stamps is stale and changes nothing, so a late
-`customer.subscription.updated(past_due)` can never roll back a newer `active`.
-
-Both API shapes are read: the current one (`invoice.parent.subscription_details`, period ends on the
-subscription items) and the pre-2025 one (`invoice.subscription`, `subscription.current_period_end`).
-
-Payments: `payment_of(event_type, obj)` is the one place that decides whether an event shows money
-received (`ever_paid`, the CRM's customer stage), no payment needed (trial, 100 % discount, $0
-invoice), a payment still on its way (delayed methods) or a failed one; every handler asks it.
-
-Lists: Stripe defines no order for the entries of a list inside an object (invoice lines, subscription
-items, invoice payments), so nothing here reads an entry by position; each value is taken from the
-entry that carries it (see `subscription_item_lines`, `invoice_payment_intent`).
+No I/O, and an event older than what was already applied to a Stripe object it concerns changes nothing
+(docs/architecture.md, "Billing state").
 """
 
 from __future__ import annotations
@@ -188,7 +173,7 @@ def payment_of(event_type: str, obj: Mapping[str, Any]) -> Payment:
     if event_type in ("checkout.session.async_payment_failed", "invoice.payment_failed",
                       "payment_intent.payment_failed"):
         return Payment.FAILED
-    if event_type in ("invoice.paid", "invoice.payment_succeeded"):
+    if event_type == "invoice.paid":
         return Payment.PAID if _amount(obj, "amount_paid") > 0 else Payment.NOT_REQUIRED
     if event_type == "payment_intent.succeeded":
         received = _amount(obj, "amount_received") if "amount_received" in obj else _amount(obj, "amount")
@@ -623,7 +608,6 @@ _HANDLERS: dict[str, Handler] = {
     "checkout.session.async_payment_succeeded": _async_payment_succeeded,
     "checkout.session.async_payment_failed": _async_payment_failed,
     "invoice.paid": _invoice_paid,
-    "invoice.payment_succeeded": _invoice_paid,
     "invoice.payment_failed": _invoice_payment_failed,
     "payment_intent.succeeded": _payment_intent_succeeded,
     "payment_intent.payment_failed": _payment_intent_failed,

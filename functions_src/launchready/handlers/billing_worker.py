@@ -1,15 +1,8 @@
-"""billing_worker: applies verified Stripe events (from `billing-events`) to `users/{uid}`.
+"""`billing_worker`: applies verified Stripe events from `billing-events` to `users/{uid}` in ledger steps
+(apply, claims, crm, notify) under the message's event id, so a redelivery never applies an event twice.
 
-Steps of one event, each recorded in the ledger under the message's event_id (`stripe:<evt id>`):
-  apply   one Firestore transaction: the billing map, entitlements.pro, and the applied result on the
-          ledger document, so a redelivery after a crash can never apply the same event twice
-  claims  the `pro` custom claim follows entitlements.pro (other claims are kept)
-  crm     a crm-sync message; crm_worker derives the full contact state from users/{uid}
-  notify  the user's recovery email after a failed payment, ops alerts for repeated failures and disputes
-An event that matches no user is acknowledged and recorded as unmatched: retrying cannot match it,
-and failing the delivery would only dead-letter it. An event for a deleted account (its profile gone,
-its tombstone in `deleted_users/{uid}`) is acknowledged on the first delivery and recorded in the ledger
-as `account_deleted`; only a profile that does not exist *yet* (no tombstone) is retried.
+An event that matches no user, or concerns a deleted account, is acknowledged and recorded, never
+retried (docs/architecture.md, "Billing worker").
 """
 
 from typing import Any
@@ -17,16 +10,16 @@ from typing import Any
 from google.api_core.exceptions import AlreadyExists
 from google.cloud import firestore
 
-from launchready.domain import billing_state
-from launchready.handlers.stripe_webhook import published_record
-from launchready.platform import log, notifications
+from launchready.domain import billing_state, emails, steps
+from launchready.platform import log
 from launchready.platform.claims import set_pro_claim
 from launchready.platform.clients import db
 from launchready.platform.config import settings
 from launchready.platform.errors import PermanentError, TransientError
-from launchready.platform.ledger import EVENTS, Ledger, doc_id, now
+from launchready.platform.ledger import EVENTS, Ledger, doc_id, now, published_record
 from launchready.platform.pubsub import publish
 from launchready.platform.push import PushMessage, worker
+from launchready.providers.resend_queue import queue_email
 from launchready.records.ops import record_dispute, record_unmatched
 from launchready.records.tombstones import tombstone, tombstone_ref
 
@@ -66,7 +59,7 @@ def billing_worker(message: PushMessage) -> None:
     log.bind(uid=uid)
     _remember_links(uid, event)
 
-    result = ledger.run_step(key, "apply", lambda: apply_event(uid, event, key))
+    result = ledger.run_step(key, steps.APPLY, lambda: apply_event(uid, event, key))
     # billing_outcome, not status: the webhook owns `status` on the same ledger entry.
     ledger.update(key, billing_outcome=result["outcome"], uid=uid, matched_by=matched_by,
                   stage=result["stage"], billing_status=result.get("status"))
@@ -77,12 +70,12 @@ def billing_worker(message: PushMessage) -> None:
         _alert_dispute(ledger, key, event, uid)  # nothing else: no profile, claim or contact to update
         return
     if result["outcome"] == billing_state.APPLIED:
-        ledger.run_step(key, "claims", lambda: set_pro_claim(uid, current_pro(uid)))
+        ledger.run_step(key, steps.CLAIMS, lambda: set_pro_claim(uid, current_pro(uid)))
     if result.get("crm_reason"):
         reason = result["crm_reason"]
-        ledger.run_step(key, "crm", lambda: publish_crm_sync(uid, reason, key, event["created"]))
+        ledger.run_step(key, steps.CRM, lambda: publish_crm_sync(uid, reason, key, event["created"]))
     if result.get("notices"):
-        ledger.run_step(key, "notify", lambda: send_notices(uid, result, event))
+        ledger.run_step(key, steps.NOTIFY, lambda: send_notices(uid, result, event))
 
 
 def _check_event(event: dict[str, Any]) -> None:
@@ -165,7 +158,7 @@ def _alert_dispute(ledger: Ledger, key: str, event: dict[str, Any], uid: str | N
         dispute = billing_state.Notice(billing_state.OPS_DISPUTE, obj["id"], {
             "amount": obj.get("amount"), "currency": obj.get("currency"), "reason": obj.get("reason"),
             "charge": billing_state.expandable_id(obj.get("charge")), "status": obj.get("status")})
-        ledger.run_step(key, "notify", lambda: send_notices(uid, {"notices": [dispute.as_dict()]}, event))
+        ledger.run_step(key, steps.NOTIFY, lambda: send_notices(uid, {"notices": [dispute.as_dict()]}, event))
 
 
 # ---- steps -------------------------------------------------------------------------------------
@@ -230,36 +223,37 @@ def send_notices(uid: str | None, result: dict[str, Any], event: dict[str, Any])
     """Queue the emails the applied event calls for; each key names its email for good, so even a
     repeat of this step sends each email once."""
     queued: list[str] = []
+    environment = settings().environment
     for notice in result.get("notices") or []:
         kind, ref, details = notice["kind"], notice["ref"], notice.get("details") or {}
         if kind == billing_state.PAYMENT_RECOVERY:
             if not result.get("email"):
                 log.warning("no email on the profile, recovery email not sent", uid=uid)
                 continue
-            email = _recovery_email(result.get("name"), details)
             key = f"payment-failed:{uid}:{ref}"
-            notifications.queue_email(key=key, to=result["email"], subject=email.subject, text=email.text,
-                                      html=email.html, tags={"category": "payment_recovery"})
+            _queue(key, _recovery_email(result.get("name"), details), result["email"], "payment_recovery")
         elif kind == billing_state.OPS_REPEATED_PAYMENT_FAILURE:
             key = f"ops-payment-failures:{uid}:{ref}"
-            email = notifications.ops_alert(
+            email = emails.ops_alert(
+                environment=environment,
                 title="Repeated payment failure",
                 summary=f"A customer's payment failed {details.get('failed_payment_count')} times in a row.",
                 details={"uid": uid, "email": result.get("email"), "status": result.get("status"),
                          "failed_payment_count": details.get("failed_payment_count"),
                          "last_failed_object": details.get("last_failed_object"),
                          "stripe_event": event["id"]})
-            _queue_ops(key, email, "repeated_payment_failure")
+            _queue(key, email, settings().ops_email, "ops_repeated_payment_failure")
         elif kind == billing_state.OPS_DISPUTE:
             key = f"ops-dispute:{ref}"
-            email = notifications.ops_alert(
+            email = emails.ops_alert(
+                environment=environment,
                 title="Payment disputed",
                 summary="A customer opened a dispute (chargeback). Respond with evidence in the Stripe "
                         "Dashboard before the deadline.",
                 details={"dispute": ref, "uid": uid or "unmatched", "amount": details.get("amount"),
                          "currency": details.get("currency"), "reason": details.get("reason"),
                          "charge": details.get("charge"), "stripe_event": event["id"]})
-            _queue_ops(key, email, "dispute")
+            _queue(key, email, settings().ops_email, "ops_dispute")
         else:
             log.warning("unknown notice kind", kind=kind)
             continue
@@ -267,15 +261,16 @@ def send_notices(uid: str | None, result: dict[str, Any], event: dict[str, Any])
     return {"queued": queued}
 
 
-def _queue_ops(key: str, email: notifications.Email, category: str) -> None:
-    notifications.queue_email(key=key, to=settings().ops_email, subject=email.subject, text=email.text,
-                              html=email.html, tags={"category": f"ops_{category}"})
+def _queue(key: str, email: emails.Email, to: str, category: str) -> None:
+    queue_email(key=key, to=to, subject=email.subject, text=email.text, html=email.html,
+                tags={"category": category})
 
 
-def _recovery_email(name: str | None, details: dict[str, Any]) -> notifications.Email:
+def _recovery_email(name: str | None, details: dict[str, Any]) -> emails.Email:
+    billing_url = f"{settings().app_url}/billing"
     if details.get("had_access"):
-        return notifications.payment_failed(name=name, amount=_amount(details))
-    return first_payment_failed(name=name, amount=_amount(details))
+        return emails.payment_failed(name=name, billing_url=billing_url, amount=_amount(details))
+    return emails.first_payment_failed(name=name, billing_url=billing_url, amount=_amount(details))
 
 
 def _amount(details: dict[str, Any]) -> str | None:
@@ -284,16 +279,3 @@ def _amount(details: dict[str, Any]) -> str | None:
         return None
     # Stripe amounts are in the currency's minor unit; two decimals covers the common currencies.
     return f"{amount / 100:.2f} {str(currency).upper()}"
-
-
-def first_payment_failed(*, name: str | None, amount: str | None) -> notifications.Email:
-    """Recovery email for a payment that never granted access (first payment, one-off purchase):
-    unlike a renewal there is no access to keep, so it asks the user to try again."""
-    url = f"{settings().app_url}/billing"
-    what = f"your payment of {amount}" if amount else "your payment"
-    greeting = f"Hi {name.strip()}," if name and name.strip() else "Hi,"
-    subject = "Your payment didn't go through"
-    text = (f"{greeting}\n\nWe couldn't process {what}, so your upgrade is not active yet.\n\n"
-            f"You can try again with another payment method here:\n{url}\n\n"
-            "If you think this is a mistake, just reply to this email.\n")
-    return notifications.Email(subject, text, notifications.text_to_html(text))

@@ -7,12 +7,12 @@ that arrive late, twice or out of order all converge on the same contact.
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from google.api_core.exceptions import AlreadyExists
 
+from launchready.domain import crm, steps
 from launchready.platform import log
 from launchready.platform.clients import db
 from launchready.platform.errors import PermanentError
@@ -24,69 +24,6 @@ from launchready.records.tombstones import is_deleted
 
 USERS = "users"
 PAYMENT_SYNC = "payment_sync"
-STEP = "hubspot_upsert"
-
-CUSTOMER_STATUSES = frozenset({"active", "trialing"})
-CANCELED_STATUSES = frozenset({"canceled", "unpaid"})
-
-
-@dataclass(frozen=True)
-class ContactState:
-    email: str
-    lifecycle_stage: str
-    tags: frozenset[str]
-    firstname: str = ""
-    lastname: str = ""
-
-    def as_contact(self) -> hubspot.Contact:
-        # Only names we know are sent: an empty value would clear what sales typed into HubSpot.
-        names = {name: value for name, value in (("firstname", self.firstname), ("lastname", self.lastname))
-                 if value}
-        return hubspot.Contact(email=self.email, tags=self.tags, lifecycle_stage=self.lifecycle_stage,
-                               properties=names)
-
-
-def tags_for(billing: Mapping[str, Any] | None) -> frozenset[str]:
-    """The complete tag set of a user, from the `billing` map billing_worker maintains."""
-    billing = billing or {}
-    status = billing.get("status") or "none"
-    tags = {"signed_up"}
-    # A customer is someone who has paid (billing_state.proves_payment), as for the lifecycle stage:
-    # a free trial or a subscription discounted to zero is not one yet.
-    if status in CUSTOMER_STATUSES and billing.get("ever_paid"):
-        tags.add("customer")
-    elif status == "trialing":
-        tags.add("trialing")
-    if billing.get("payment_failed"):
-        tags.add("payment_failed")
-    if status in CANCELED_STATUSES:
-        tags.add("canceled")
-    if billing.get("refunded"):
-        tags.add("refunded")
-    if billing.get("disputed"):
-        tags.add("disputed")
-    return frozenset(tags)
-
-
-def lifecycle_for(billing: Mapping[str, Any] | None) -> str:
-    # `ever_paid` never goes back to false, so the stage never moves backwards (HubSpot resists that).
-    return "customer" if (billing or {}).get("ever_paid") else "lead"
-
-
-def split_name(display_name: str | None) -> tuple[str, str]:
-    """First word as HubSpot's firstname, the rest as lastname (a single word is a first name)."""
-    parts = (display_name or "").split(maxsplit=1)
-    return (parts[0] if parts else "", parts[1] if len(parts) > 1 else "")
-
-
-def contact_state(user: Mapping[str, Any]) -> ContactState:
-    email = str(user.get("email") or "").strip().lower()
-    if "@" not in email:
-        raise PermanentError("missing_email", "the user document has no usable email address")
-    billing = user.get("billing")
-    firstname, lastname = split_name(user.get("display_name"))
-    return ContactState(email=email, lifecycle_stage=lifecycle_for(billing), tags=tags_for(billing),
-                        firstname=firstname, lastname=lastname)
 
 
 @worker("crm_worker")
@@ -101,18 +38,22 @@ def crm_worker(message: PushMessage) -> None:
         return
     if not snapshot.exists:
         raise PermanentError("user_not_found", f"users/{uid} does not exist")
-    state = contact_state(snapshot.to_dict() or {})
+    state = crm.contact_state(snapshot.to_dict() or {})
+    if state is None:
+        raise PermanentError("missing_email", "the user document has no usable email address")
     correlation_id = log.current_correlation_id()  # the one push bound for this delivery
 
     def upsert() -> dict[str, Any]:
         try:
-            contact_ids = hubspot.upsert_contacts([state.as_contact()], correlation_id=correlation_id)
+            contact = hubspot.Contact(email=state.email, tags=state.tags,
+                                      lifecycle_stage=state.lifecycle_stage, properties=state.known_names())
+            contact_ids = hubspot.upsert_contacts([contact], correlation_id=correlation_id)
         except ValueError as exc:  # the adapter's own validation: a redelivery cannot fix the contact
             raise PermanentError("invalid_contact", str(exc), provider="hubspot") from exc
         # Recorded with the step, so the lag below is the same number on every redelivery.
         return {"contact_ids": contact_ids, "synced_at": time.time()}
 
-    result = Ledger().run_step(message.event_id, STEP, upsert)
+    result = Ledger().run_step(message.event_id, steps.HUBSPOT_UPSERT, upsert)
     log.info("contact upserted", hubspot_contact_ids=result.get("contact_ids"), tags=sorted(state.tags),
              lifecycle_stage=state.lifecycle_stage, reason=message.data.get("reason"))
     if event_created is not None and source_event_id:

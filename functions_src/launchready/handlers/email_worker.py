@@ -1,32 +1,22 @@
-"""email_worker: sends each queued email through Resend, once per notification key.
-
-Three layers keep it once-only: the ledger step `resend_send` (a redelivery after the send is
-recorded returns the recorded id), Resend's Idempotency-Key = key (a crash between the send and its
-record returns the original email for 24 hours), and the `notifications/{key}` record written after
-the send, checked first, which holds beyond Resend's window (e.g. a replay from the dead-letter topic).
-
-One gap remains, and it is chosen: an attempt whose answer was lost, repeated more than 24 hours later
-(a dead letter replayed the next day). Resend offers no lookup by our key (GET /emails/{id} needs the
-id the lost answer carried; https://resend.com/docs/api-reference/emails/retrieve-email), so the
-worker cannot tell "sent" from "not sent" and errs on sending again: every email it sends (support
-acknowledgements, billing notices, ops alerts) costs more when missing than when received twice. The
-repeat is logged as `possible_duplicate_email` so it can be counted.
+"""`email_worker`: sends each queued email through Resend, once per notification key: the ledger step
+`resend_send`, Resend's Idempotency-Key and the `notifications/{key}` record written after the send
+(docs/architecture.md, "Email once").
 """
 
 from typing import Any
 
 from google.api_core.exceptions import AlreadyExists
 
+from launchready.domain import steps
+from launchready.domain.emails import text_to_html
 from launchready.platform import log
 from launchready.platform.clients import db
 from launchready.platform.errors import PermanentError
 from launchready.platform.ledger import Ledger, doc_id, now
-from launchready.platform.notifications import text_to_html
 from launchready.platform.push import PushMessage, worker
 from launchready.providers import resend
 
 NOTIFICATIONS = "notifications"
-STEP = "resend_send"
 
 
 @worker("email_worker")
@@ -55,7 +45,7 @@ def email_worker(message: PushMessage) -> None:
                     "beyond that it is sent again", possible_duplicate_email=True, notification_key=key)
         return None
 
-    resend_id = Ledger().run_step(message.event_id, STEP, send, reconcile=no_lookup)
+    resend_id = Ledger().run_step(message.event_id, steps.RESEND_SEND, send, reconcile=no_lookup)
     try:
         record.create({"key": key, "to": email["to"], "subject": email["subject"],
                        "tags": dict(email["tags"]), "resend_id": resend_id, "sent_at": now(),

@@ -1,10 +1,8 @@
-"""ops_digest: the daily summary for ops, called by Cloud Scheduler (Cloud Run checks its OIDC token).
+"""`ops_digest`: the daily summary for ops (sync failures, dead letters, unmatched events, payment sync
+lag over the last 24 hours), called by Cloud Scheduler with an OIDC token.
 
-Covers the last 24 hours: sync failures (count and top codes), dead-lettered messages (per function),
-unmatched Stripe events, and how long payment events took to reach the CRM (p50 / p95 / max of
-`payment_sync.lag_seconds`). The summary is stored in `ops_digests/{YYYY-MM-DD}` on every run and
-emailed once per day: the email is a ledger step keyed by the date, so a retried or repeated run the
-same day sends nothing new.
+Stored in `ops_digests/{date}` on every run; emailed once per day (the email is a ledger step keyed by
+the date).
 """
 
 import html
@@ -17,11 +15,12 @@ from typing import Any
 import flask
 from google.cloud import firestore
 
-from launchready.platform import notifications
+from launchready.domain import steps
 from launchready.platform.clients import db
 from launchready.platform.config import settings
 from launchready.platform.ledger import Ledger
 from launchready.platform.web import endpoint, json_response
+from launchready.providers.resend_queue import queue_email
 from launchready.records.ops import DEAD_LETTERS, SYNC_FAILURES, UNMATCHED_EVENTS
 
 FUNCTION = "ops_digest"
@@ -44,15 +43,16 @@ def ops_digest(request: flask.Request) -> flask.Response:
     date = generated_at.date().isoformat()
     db().collection(OPS_DIGESTS).document(date).set(
         {**summary, "runs": firestore.Increment(1), "last_run_at": generated_at}, merge=True)
-    result = Ledger().run_step(f"ops-digest:{date}", "email", lambda: queue_digest_email(date, summary))
+    result = Ledger().run_step(f"ops-digest:{date}", steps.DIGEST_EMAIL,
+                               lambda: queue_digest_email(date, summary))
     return json_response({"date": date, "email_key": result["key"], **summary})
 
 
 def queue_digest_email(date: str, summary: dict[str, Any]) -> dict[str, Any]:
     key = f"ops-digest:{date}"
     subject, text, body_html = render(date, summary)
-    notifications.queue_email(key=key, to=settings().ops_email, subject=subject, text=text, html=body_html,
-                              tags={"category": "ops_digest"})
+    queue_email(key=key, to=settings().ops_email, subject=subject, text=text, html=body_html,
+                tags={"category": "ops_digest"})
     return {"key": key}
 
 

@@ -1,30 +1,20 @@
-"""`stripe_webhook`: the Stripe webhook endpoint.
+"""`stripe_webhook`: verify the delivery, claim `stripe:{event.id}` in the ledger, publish the event to
+`billing-events` as the step "publish", answer 200 once Pub/Sub has stored it.
 
-Verify, claim `stripe:{event.id}` in the ledger, publish the event to `billing-events`, answer 200.
-Nothing is written to the ledger before the delivery is verified (a request that fails with a 500
-still counts in the run statistics). The publish runs as the ledger step "publish",
-so concurrent duplicates publish once and a delivery that crashed before publishing is completed
-by Stripe's retry (downstream dedups by event_id should a publish ever be repeated).
-
-A first delivery's answer waits for one single-document commit (the claim, which is the publish
-step's lease) and the publish's acknowledgement: a 200 means the event is stored in Pub/Sub. The
-record that it was published (`published`, `message_id`, the lease's end) is written after the answer
-(after_answer.py); the billing worker writes the same record when the message reaches it, so a late
-or lost write only keeps the lease until then: a duplicate in that window is told to retry (409), and
-one after the lease would publish again, deduplicated downstream (docs/benchmarks.md).
+Nothing is written before the delivery is verified, and concurrent duplicates publish once
+(docs/architecture.md, "Stripe webhook").
 """
-
-from typing import Any
 
 import flask
 
+from launchready.domain import steps
+from launchready.domain.billing_state import HANDLED_EVENT_TYPES
 from launchready.platform import after_answer, log
-from launchready.platform.catalog import in_flight
-from launchready.platform.config import secret
-from launchready.platform.ledger import DEFAULT_LEASE_SECONDS, Ledger, StepInProgress
+from launchready.platform.config import in_flight, secret
+from launchready.platform.ledger import DEFAULT_LEASE_SECONDS, Ledger, StepInProgress, published_record
 from launchready.platform.pubsub import publish
 from launchready.platform.web import HttpError, endpoint, json_response, read_body
-from launchready.providers.stripe_events import (
+from launchready.providers.stripe_webhooks import (
     StripeEvent,
     decode_payload,
     parse_event,
@@ -34,7 +24,6 @@ from launchready.providers.stripe_events import (
 
 FUNCTION = "stripe_webhook"
 TOPIC = "billing-events"
-PUBLISH_STEP = "publish"
 # Stripe events are far smaller; the cap keeps a forged giant body from costing memory.
 MAX_BODY_BYTES = 256 * 1024
 
@@ -56,7 +45,7 @@ def accept(event: StripeEvent, ledger: Ledger | None = None) -> str:
     correlation_id = log.current_correlation_id()
     fields = {"source": FUNCTION, "event_type": event.type, "event_created": event.created,
               "livemode": event.livemode, "correlation_id": correlation_id}
-    if not event.handled:
+    if event.type not in HANDLED_EVENT_TYPES:  # the billing worker's handler table decides
         claimed = ledger.claim(event.ledger_key, status="ignored", **fields)
         log.info("event type not handled, recorded as ignored" if claimed else "duplicate ignored event")
         return "ignored"
@@ -69,7 +58,7 @@ def accept(event: StripeEvent, ledger: Ledger | None = None) -> str:
         # The claim is the publish step's lease; the answer does not wait for the outcome's write.
         if ledger.claim(event.ledger_key, lease_seconds=DEFAULT_LEASE_SECONDS, status="received",
                         published=False, **fields):
-            ledger.run_leased_step(event.ledger_key, PUBLISH_STEP, publish_event, published_record,
+            ledger.run_leased_step(event.ledger_key, steps.PUBLISH, publish_event, published_record,
                                    write_outcome=after_answer.defer)
             return "published"
         earlier = ledger.get(event.ledger_key) or {}
@@ -78,19 +67,14 @@ def accept(event: StripeEvent, ledger: Ledger | None = None) -> str:
             return "duplicate"
         # A non-2xx while the claiming delivery may still be publishing makes Stripe retry later;
         # checking before the step's transaction keeps a burst of duplicates from contending on it.
-        message_id, ran_now = ledger.resume_step(event.ledger_key, PUBLISH_STEP, publish_event,
+        message_id, ran_now = ledger.resume_step(event.ledger_key, steps.PUBLISH, publish_event,
                                                  claimed_at=earlier.get("claimed_at"),
-                                                 in_flight=in_flight(FUNCTION),
+                                                 in_flight=in_flight(),
                                                  lease_until=earlier.get("lease_until"))
     except StepInProgress as exc:
         raise _in_progress() from exc
     ledger.update(event.ledger_key, **published_record(message_id))
     return "published" if ran_now else "duplicate"
-
-
-def published_record(message_id: str) -> dict[str, Any]:
-    """The fields that mark a Stripe event published (merged into its ledger entry)."""
-    return {"status": "published", "published": True, "message_id": message_id, "lease_until": None}
 
 
 def _in_progress() -> HttpError:

@@ -14,10 +14,11 @@ from typing import Any
 import flask
 from google.api_core.exceptions import AlreadyExists
 
+from launchready.domain import steps
 from launchready.platform import log
 from launchready.platform.auth import User, require_user
-from launchready.platform.catalog import in_flight
 from launchready.platform.clients import db
+from launchready.platform.config import in_flight
 from launchready.platform.ledger import Ledger, StepInProgress, now
 from launchready.platform.pubsub import publish
 from launchready.platform.validation import RequestValidator
@@ -26,7 +27,6 @@ from launchready.platform.web import HttpError, endpoint, json_response, parse_j
 FUNCTION = "support_request"
 TOPIC = "support"
 COLLECTION = "support_requests"
-PUBLISH_STEP = "publish"
 MAX_BODY_BYTES = 16 * 1024
 CATEGORIES = ("billing", "account", "bug", "feature", "other")
 # Crockford's base32: no I, L, O or U, so a reference read over the phone cannot be misheard.
@@ -140,11 +140,11 @@ def hand_off(document: dict[str, Any], created: bool) -> None:
 
     try:
         if created:
-            ledger.run_step(event_id(reference), PUBLISH_STEP, publish_request)
+            ledger.run_step(event_id(reference), steps.PUBLISH, publish_request)
         else:
-            ledger.resume_step(event_id(reference), PUBLISH_STEP, publish_request,
+            ledger.resume_step(event_id(reference), steps.PUBLISH, publish_request,
                                claimed_at=created_at if isinstance(created_at, datetime) else None,
-                               in_flight=in_flight(FUNCTION))
+                               in_flight=in_flight())
     except StepInProgress as exc:
         raise _in_progress(reference) from exc
 

@@ -1,13 +1,6 @@
-"""support_worker: one Zendesk ticket per support request, its id written back, one acknowledgement.
-
-Three ledger steps on `support:{reference}`, each recorded when done, so a redelivery resumes at the
-first unfinished one: `zendesk_ticket`, `write_back` (an idempotent update) and `ack_email` (a fixed
-notification key, so a repeated publish still sends one email).
-
-`zendesk_ticket` has two guards against a second ticket after a crash or lost answer: the
-Idempotency-Key (= reference), which Zendesk forgets after two hours, and, for any attempt after the
-first, a lookup of the ticket by external_id (= reference), which holds for a dead letter replayed
-days later.
+"""`support_worker`: one Zendesk ticket per support request, its id written back, one acknowledgement
+email: ledger steps on `support:{reference}` resumed at the first unfinished one, and a lookup by
+`external_id` before any repeated attempt creates a ticket (docs/architecture.md, "One ticket").
 """
 
 from dataclasses import dataclass
@@ -15,12 +8,14 @@ from typing import Any
 
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from launchready.platform import log, notifications
+from launchready.domain import emails, steps
+from launchready.platform import log
 from launchready.platform.clients import db
 from launchready.platform.errors import PermanentError
 from launchready.platform.ledger import Ledger, now
 from launchready.platform.push import PushMessage, worker
 from launchready.providers import zendesk
+from launchready.providers.resend_queue import queue_email
 
 SUPPORT_REQUESTS = "support_requests"
 # Money problems first; ideas can wait. Categories are the ones support_request accepts.
@@ -68,9 +63,9 @@ def support_worker(message: PushMessage) -> None:
     def find_ticket() -> int | None:
         return zendesk.find_ticket(reference=request.reference, correlation_id=correlation_id)
 
-    ticket_id = ledger.run_step(key, "zendesk_ticket", create_ticket, reconcile=find_ticket)
-    ledger.run_step(key, "write_back", lambda: _write_back(request, ticket_id))
-    ledger.run_step(key, "ack_email", lambda: _queue_acknowledgement(request))
+    ticket_id = ledger.run_step(key, steps.ZENDESK_TICKET, create_ticket, reconcile=find_ticket)
+    ledger.run_step(key, steps.WRITE_BACK, lambda: _write_back(request, ticket_id))
+    ledger.run_step(key, steps.ACK_EMAIL, lambda: _queue_acknowledgement(request))
     log.info("support request handed to zendesk", ticket_id=ticket_id)
 
 
@@ -90,11 +85,10 @@ def _write_back(request: SupportRequest, ticket_id: int) -> str:
 
 
 def _queue_acknowledgement(request: SupportRequest) -> None:
-    email = notifications.support_acknowledgement(reference=request.reference, name=request.name,
-                                                  subject=request.subject)
-    notifications.queue_email(key=f"support-ack:{request.reference}", to=[request.email],
-                              subject=email.subject, text=email.text, html=email.html,
-                              tags={"kind": "support_ack"})
+    email = emails.support_acknowledgement(reference=request.reference, name=request.name,
+                                           subject=request.subject)
+    queue_email(key=f"support-ack:{request.reference}", to=[request.email], subject=email.subject,
+                text=email.text, html=email.html, tags={"kind": "support_ack"})
 
 
 def _parse(data: dict[str, Any]) -> SupportRequest:

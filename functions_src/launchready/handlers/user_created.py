@@ -6,33 +6,23 @@ the code unchanged for the local runner's binary-mode HTTP delivery. `signup:{ui
 ledger and the publish is its step, so a redelivered event queues the upsert once.
 """
 
-import re
 from typing import Any
 
 import flask
 import functions_framework
-from cloudevents.exceptions import GenericException
-from cloudevents.http import CloudEvent, from_http
+from cloudevents.http import CloudEvent
 
-from launchready.platform import log
-from launchready.platform.catalog import in_flight
+from launchready.domain import steps
+from launchready.platform import firestore_events, log
 from launchready.platform.clients import db
+from launchready.platform.config import in_flight
 from launchready.platform.ledger import Ledger
 from launchready.platform.pubsub import publish
-from launchready.platform.web import HttpError, endpoint, json_response
+from launchready.platform.web import endpoint, json_response
 from launchready.records import journal
 
 FUNCTION = "user_created"
 TOPIC = "crm-sync"
-PUBLISH_STEP = "publish"
-CREATED_EVENT_TYPE = "google.cloud.firestore.document.v1.created"
-# Firestore ids are at most 1,500 bytes and never contain "/"; Auth uids are at most 128 characters.
-_USER_SUBJECT = re.compile(r"^documents/users/([^/]{1,128})$")
-
-
-def uid_from_subject(subject: str | None) -> str | None:
-    match = _USER_SUBJECT.match(subject or "")
-    return match.group(1) if match else None
 
 
 def crm_message(uid: str) -> tuple[dict[str, Any], str]:
@@ -47,16 +37,12 @@ def crm_message(uid: str) -> tuple[dict[str, Any], str]:
 def user_created(request: flask.Request) -> flask.Response:
     """Eventarc delivers the Firestore event as an HTTP POST carrying a CloudEvent (binary or structured
     mode). Served as an HTTP function so that, like every entry point, a GET answers health."""
-    try:
-        event = from_http(dict(request.headers), request.get_data())
-    except GenericException as exc:
-        raise HttpError(400, "invalid_cloud_event", f"not a CloudEvent: {exc}") from exc
-    handle_created(event)
+    handle_created(firestore_events.cloud_event(request))
     return json_response({"status": "ok"})
 
 
 def handle_created(event: CloudEvent) -> None:
-    uid = uid_from_subject(event.get("subject"))
+    uid = firestore_events.uid_from_subject(event.get("subject"))
     key = f"signup:{uid}"
     ledger = Ledger()
     earlier = ledger.get(key) if uid else None
@@ -64,7 +50,7 @@ def handle_created(event: CloudEvent) -> None:
     correlation_id = (earlier or {}).get("correlation_id") or log.new_correlation_id()
     with log.bound(function=FUNCTION, correlation_id=correlation_id, event_id=key if uid else None,
                    cloud_event_id=event.get("id"), uid=uid):
-        if event.get("type") != CREATED_EVENT_TYPE or uid is None:
+        if event.get("type") != firestore_events.CREATED or uid is None:
             # Acknowledged: redelivering an event this function cannot use would never succeed.
             log.warning("not a users/{uid} create event, ignored", cloud_event_type=event.get("type"),
                         subject=event.get("subject"))
@@ -87,12 +73,12 @@ def handle_created(event: CloudEvent) -> None:
         # A failed publish raises, so the event is retried (the trigger's retry policy) and resumes here.
         if ledger.claim(key, source=FUNCTION, cloud_event_id=event.get("id"), correlation_id=correlation_id):
             log.info("sign-up claimed")
-            message_id = ledger.run_step(key, PUBLISH_STEP, publish_signup)
+            message_id = ledger.run_step(key, steps.PUBLISH, publish_signup)
         else:
             # Claimed by a concurrent delivery that may still be publishing: StepInProgress fails this one,
             # so the event is retried later and finds the upsert queued (or takes over if that one died).
-            message_id, _ = ledger.resume_step(key, PUBLISH_STEP, publish_signup,
+            message_id, _ = ledger.resume_step(key, steps.PUBLISH, publish_signup,
                                                claimed_at=(earlier or {}).get("claimed_at"),
-                                               in_flight=in_flight(FUNCTION))
+                                               in_flight=in_flight())
         ledger.update(key, published=True, message_id=message_id)
         log.info("crm upsert queued")

@@ -1,23 +1,7 @@
-"""Writes an HTTP answer does not wait for, run after it on a few background threads per process.
+"""Writes an HTTP answer does not wait for, run after it on WRITERS background threads per process.
 
-`web.endpoint` collects what its handler hands to `defer(action)` and queues it when the handler
-returns (one request's writes run in order; requests' writes run in parallel on WRITERS threads);
-outside an endpoint `defer` runs the action at once. Only writes whose delay or loss costs a
-statistic or a repeat that is already handled may be deferred, never one the answer promises:
-
-- the webhook's record that it published an event, with the console journal's entries for that step
-  (the billing worker records the event published on delivery, and a later duplicate delivery would at
-  worst publish again, which downstream dedups by event_id; the journal is best effort by design);
-- the console's run statistics of a handled request (`runs.record_run`, best effort by design).
-
-Cloud Run functions bill CPU per request by default, and Google advises against background work under
-that setting: after the answer the instance's CPU is "disabled or severely limited", and suspended work
-resumes with the instance's next request (https://cloud.google.com/run/docs/tips/general, "Background
-activity"). So a deferred write may land minutes late, or never if the instance is removed first; that
-is why only the writes above may be deferred. At interpreter exit the queue is drained for up to
-EXIT_DRAIN_SECONDS (Cloud Run sends SIGTERM 10 s before it stops an instance:
-https://cloud.google.com/run/docs/container-contract), and if some are still waiting then, an ERROR
-says how many requests' writes were not made.
+Only writes whose delay or loss costs a statistic or an already-handled repeat may be deferred, never
+one the answer promises (docs/architecture.md, "Writes after the answer").
 """
 
 from __future__ import annotations

@@ -1,20 +1,8 @@
 """The event ledger: exactly-once side effects on at-least-once delivery.
 
-`events/{key}` is claimed once with Firestore `create`, so of two concurrent deliveries exactly one
-wins. Each side effect of an event is a step in `events/{key}/steps/{step}`: before running, a step
-takes a short lease in a transaction (a concurrent duplicate backs off instead of repeating the
-call); after running it is recorded as done with its result. A redelivery after a crash or timeout
-skips the done steps and resumes at the first incomplete one. A crash between a side effect and its
-record is covered by the provider's idempotency key (or a naturally idempotent call) and, because
-those keys live shorter than our seven-day replay window, by a `reconcile` lookup: a step that an
-earlier attempt started looks its effect up by our own id before repeating it.
-
-A provider that asked us to wait (Retry-After, a documented lock, an exhausted quota) leaves
-`not_before` on the failed step; a redelivery that arrives earlier is deferred without calling it.
-
-Where one step follows the claim at once and its outcome is recorded on the event (the Stripe
-webhook's publish), the claim can carry the lease itself (`claim(lease_seconds=...)`, then
-`run_leased_step`): the same guarantees in two single-document commits instead of six round trips.
+`events/{key}` is claimed once with Firestore `create`; each side effect is a step in
+`events/{key}/steps/{step}`, run under a lease and recorded done with its result, so a redelivery skips
+done steps and resumes at the first incomplete one (docs/architecture.md, "Exactly-once side effects").
 """
 
 from collections.abc import Callable
@@ -55,6 +43,11 @@ def _run_now(write: Callable[[], object]) -> None:
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+def published_record(message_id: str) -> dict[str, Any]:
+    """The fields that mark an event's publish step done on its ledger entry (the claim's lease ended)."""
+    return {"status": "published", "published": True, "message_id": message_id, "lease_until": None}
 
 
 class Ledger:

@@ -9,8 +9,7 @@ from typing import Any
 from google.cloud import pubsub_v1
 
 from launchready.platform import log
-from launchready.platform.catalog import catalog
-from launchready.platform.config import settings
+from launchready.platform.config import publishes, settings
 from launchready.platform.errors import TransientError
 
 PUBLISH_TIMEOUT_SECONDS = 10
@@ -22,8 +21,11 @@ def _publisher() -> pubsub_v1.PublisherClient:
 
 
 def topic_path(topic: str) -> str:
-    if topic not in catalog()["topics"] and not topic.endswith("-dlq"):
-        raise ValueError(f"unknown topic {topic!r}; topics are declared in components/data/catalog.json")
+    """The topic's resource name. Raises ValueError for a topic this function may not publish to (its
+    catalog entry's `publishes`), which the cloud would refuse too."""
+    if topic not in publishes():
+        raise ValueError(f"{topic!r} is not among the topics this function publishes to "
+                         f"({', '.join(publishes())}): its `publishes` in components/data/catalog.json")
     return _publisher().topic_path(settings().project_id, topic)
 
 

@@ -1,14 +1,8 @@
-"""Pub/Sub push delivery for the workers.
+"""Pub/Sub push delivery for the workers: the response code is the retry signal.
 
-The response code is the retry signal: 2xx acks; 500 makes Pub/Sub redeliver with the subscription's
-exponential backoff (10 s to 600 s) and, after the maximum attempts, move the message to `<topic>-dlq`.
-Transient errors therefore answer 500; permanent ones are recorded in `sync_failures` and acked.
-
-A push subscription cannot be told when to redeliver, so a provider's Retry-After is honoured by the
-ledger instead: the failed step keeps `not_before`, and a redelivery that arrives earlier answers 500
-without calling the provider (StepDeferred). An exhausted quota (QuotaExhausted) is also recorded in
-`sync_failures` as `quota_exhausted` and logged at ERROR with `alert=provider_quota_exhausted`, so ops
-hear of it at once (digest and the ERROR-log alert) instead of after the retries are spent.
+Transient failures answer 500 (Pub/Sub redelivers, then dead-letters); permanent ones are recorded in
+`sync_failures` and acknowledged; an exhausted quota is recorded and alerted at once
+(docs/architecture.md, "Failure rule").
 """
 
 import base64
@@ -22,7 +16,7 @@ from typing import Any
 import flask
 
 from launchready.platform import log
-from launchready.platform.catalog import max_delivery_attempts
+from launchready.platform.config import max_delivery_attempts
 from launchready.platform.errors import PermanentError, QuotaExhausted
 from launchready.platform.web import health, json_response
 from launchready.records import runs

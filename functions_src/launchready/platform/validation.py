@@ -1,10 +1,7 @@
-"""Request bodies checked against a JSON Schema, with every violation said in words.
+"""Request bodies checked against a JSON Schema, every violation said in words.
 
-jsonschema's own messages repeat the offending value (200 characters of a 5,000-character message),
-show regular expressions, and have no field for a missing or unexpected property. Here each violation
-becomes `{"field": <property path>, "message": "<field> <rule in words>"}`: the field is always named,
-the value is never echoed, and a `pattern` is described by the property's `description` keyword
-(an annotation jsonschema ignores when validating).
+Each violation is `{"field", "message"}`: the field is always named, the value never echoed, and a
+`pattern` is described by the property's `description` (docs/architecture.md, "Request validation").
 """
 
 from collections.abc import Iterator

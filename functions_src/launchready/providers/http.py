@@ -1,11 +1,8 @@
-"""The one HTTP path every provider adapter uses: short timeouts, the correlation header, JSON in and
-out, and the mapping of failures onto TransientError / QuotaExhausted / PermanentError through each
-adapter's failure table (one per provider, every row citing the provider's own documentation).
+"""The one HTTP path every provider adapter uses: short timeouts, the correlation header, JSON in and out.
 
-There is deliberately no retry here: a transient failure is raised so Pub/Sub redelivers the message
-with the subscription's backoff, and provider idempotency keys make the repeat safe. A Retry-After
-header (or a wait the provider's docs prescribe) travels on the error as `retry_after`; the ledger turns
-it into a "not before" on the step.
+Each failure is mapped through the adapter's failure table onto TransientError, QuotaExhausted or
+PermanentError; there is no retry here, Pub/Sub's redelivery is the retry (docs/architecture.md,
+"Failure rule").
 """
 
 import enum
@@ -19,8 +16,7 @@ from typing import Any
 import requests
 
 from launchready.platform import log
-from launchready.platform.catalog import catalog
-from launchready.platform.config import MissingSetting, settings
+from launchready.platform.config import MissingSetting, max_backoff_seconds, settings
 from launchready.platform.errors import PermanentError, QuotaExhausted, TransientError
 
 CORRELATION_HEADER = "X-Correlation-Id"
@@ -81,12 +77,6 @@ def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> fl
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
-
-
-def longest_redelivery_gap_seconds() -> float:
-    """The push subscription's maximum backoff: a wait longer than this is beyond what redelivery
-    bridges in one step, so it is treated as an exhausted quota (alert, defer) rather than a blip."""
-    return float(catalog()["push_subscription"]["max_backoff_seconds"])
 
 
 def _session() -> requests.Session:
@@ -208,7 +198,7 @@ class ProviderApi:
         wait = retry_after_seconds(response.headers.get("Retry-After"))
         wait = max(wait or 0.0, rule.min_wait_seconds) or None
         text = f"{self.name}: HTTP {status} {code}: {message}"
-        if rule.failure == Failure.QUOTA or (wait or 0.0) > longest_redelivery_gap_seconds():
+        if rule.failure == Failure.QUOTA or (wait or 0.0) > max_backoff_seconds():
             raise QuotaExhausted(text, retry_after=wait, provider=self.name, status=status, code=code)
         raise TransientError(text, retry_after=wait, provider=self.name, status=status, code=code)
 

@@ -1,19 +1,8 @@
-"""HubSpot CRM: contacts upserted by email (POST /crm/objects/2026-09/contacts/batch/upsert).
+"""HubSpot CRM: contacts upserted by email through the date-versioned API 2026-09
+(POST /crm/objects/2026-09/contacts/batch/upsert).
 
-The path is HubSpot's date-based API version 2026-09 (spec: HubSpot/HubSpot-public-api-spec-collection,
-PublicApiSpecs/CRM/Contacts/Rollouts/424/2026-09/contacts.json, operation
-`post-/crm/objects/2026-09/{objectType}/batch/upsert`). HubSpot's changelog ("Legacy APIs and Apps:
-What's Going Unsupported and When", https://developers.hubspot.com/changelog/legacy-apis-and-legacy-apps-whats-going-unsupported-and-when)
-ends support for the numbered /v1/-/v3/ paths in September 2027 and says to migrate straight to a date
-version; https://developers.hubspot.com/docs/api-reference/legacy/migration-guide names 2026-09 as the
-latest. The credential is a HubSpot service key (or a project-based app's static token), sent as a
-bearer token: see docs/operations.md.
-
-An upsert is naturally idempotent, and the tags are written as the FULL set every time to the
-multi-checkbox property `launchready_tags`, so a redelivered or reordered message converges on the
-same contact instead of adding or losing a tag; a lost answer is repaired by the next delivery's
-upsert, so no lookup guard is needed (unlike ticket creation). The property (with one option per tag)
-is created once in the HubSpot portal (see the operations runbook).
+The FULL tag set is written every time, so a redelivered or reordered message converges on the same
+contact (docs/architecture.md, "HubSpot").
 """
 
 from collections.abc import Iterable, Mapping

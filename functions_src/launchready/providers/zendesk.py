@@ -1,12 +1,7 @@
 """Zendesk Support: one ticket per support request (POST /api/v2/tickets.json).
 
-Two guards keep it to one ticket. The `Idempotency-Key` header makes a redelivery return the original
-ticket, but Zendesk keeps a key for two hours only
-(https://developer.zendesk.com/api-reference/ticketing/introduction/#idempotency), while a dead letter
-can be replayed for seven days. So `external_id` carries our reference, and `find_ticket` looks the
-ticket up by it (GET /api/v2/tickets.json?external_id=...,
-https://developer.zendesk.com/api-reference/ticketing/tickets/tickets/#list-tickets) before a
-repeated attempt creates anything.
+The ticket carries our reference as `external_id`, so `find_ticket` finds it after Zendesk's two-hour
+Idempotency-Key has expired (docs/architecture.md, "One ticket").
 """
 
 import re

@@ -1,19 +1,8 @@
-"""The journey journal: what the ops console reads, kept as documents it can fetch by id.
+"""The journey journal: what the ops console reads, kept as documents it fetches by id.
 
-A journey is everything one correlation id touched: a Stripe event with its billing, CRM and email
-steps, a sign-up with its CRM sync, a support request with its ticket and acknowledgement. The ledger
-(ledger.py) reports each step transition here, and one batched write keeps:
-
-  journeys/{correlation_id}      every step's state, timing, attempts, skipped duplicates, error and
-                                 provider ids; the root event, its type, the user
-  timeline/{YYYYMMDDHH}          correlation id -> start time of each journey that started that hour
-  customer_journeys/{uid}        correlation id -> last activity of each journey that touched the user
-  customer_emails/{digest}       the uid of a sign-up's email address (written by user_created)
-
-so each console page is a handful of document reads whatever the ledger's size (queries would scan on
-the emulator and need an index per shape in Firestore). The user and the event type come from the
-request's log context (`log.bind(uid=..., event_type=...)`, which the functions already do). Writes
-are best effort: a failure is logged and never fails the step it describes.
+The ledger reports each step transition here (`journeys/`, the hourly `timeline/`, `customer_journeys/`,
+`customer_emails/`); writes are best effort and never fail the step they describe
+(docs/architecture.md, "Ops console").
 """
 
 from __future__ import annotations
@@ -24,6 +13,7 @@ from typing import Any
 
 from google.cloud import firestore
 
+from launchready.domain import steps
 from launchready.platform import log
 from launchready.platform.clients import db
 
@@ -32,11 +22,11 @@ TIMELINE = "timeline"
 CUSTOMER_JOURNEYS = "customer_journeys"
 CUSTOMER_EMAILS = "customer_emails"
 # Ledger key prefixes that start a journey, and the step that starts each.
-ROOT_STEPS = {"stripe": "publish", "signup": "publish", "support": "publish"}
+ROOT_STEPS = {"stripe": steps.PUBLISH, "signup": steps.PUBLISH, "support": steps.PUBLISH}
 PROVIDER_STEPS = {
-    "hubspot_upsert": "HubSpot contact",
-    "zendesk_ticket": "Zendesk ticket",
-    "resend_send": "Resend email",
+    steps.HUBSPOT_UPSERT: "HubSpot contact",
+    steps.ZENDESK_TICKET: "Zendesk ticket",
+    steps.RESEND_SEND: "Resend email",
 }
 RUNNING, DONE, FAILED, DUPLICATE = "running", "done", "failed", "duplicate"
 
@@ -56,9 +46,9 @@ def hour_id(moment: datetime) -> str:
 
 def provider_ids(step: str, result: Any) -> list[str]:
     """The provider object ids a step's recorded result names (HubSpot contacts, ticket, email)."""
-    if step == "hubspot_upsert" and isinstance(result, dict):
+    if step == steps.HUBSPOT_UPSERT and isinstance(result, dict):
         return [str(value) for value in result.get("contact_ids") or []]
-    if step in ("zendesk_ticket", "resend_send") and result not in (None, ""):
+    if step in (steps.ZENDESK_TICKET, steps.RESEND_SEND) and result not in (None, ""):
         return [str(result)]
     return []
 

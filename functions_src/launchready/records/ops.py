@@ -1,10 +1,8 @@
-"""Operational records the ops digest and console read: sync failures, unmatched events, disputes and
-dead letters.
-Each write is keyed by what it is about, so a redelivery overwrites instead of duplicating.
+"""Operational records the digest and console read: sync failures, unmatched events, disputes and dead
+letters.
 
-Each record is also summarised in the day's inbox document, `ops_inbox/{collection}_{YYYYMMDD}`
-(map `items`: one entry per record, without message data), so the ops console lists what needs a human
-with a few reads by document id instead of queries (best effort: a failed summary is logged).
+Each is keyed by what it is about (a redelivery overwrites, never duplicates) and summarised in the
+day's `ops_inbox/{collection}_{YYYYMMDD}` document, which the console reads by id.
 """
 
 import hashlib

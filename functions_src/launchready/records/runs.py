@@ -1,12 +1,8 @@
-"""Run statistics for the ops console. Per function: outcome counts, a latency histogram and the last
-success and failure, in hourly documents `function_stats/{function}_{YYYYMMDDHH}_{shard}`.
+"""Run statistics for the ops console: per function and hour, outcome counts, a latency histogram and the
+last success and failure, sharded over `function_stats/{function}_{YYYYMMDDHH}_{shard}`; the payment
+sync lag likewise in `payment_sync_stats/`.
 
-One merge write per handled request or message (after the answer is decided, never before a rejection:
-requests refused with a 4xx are not counted, so a flood of bad requests costs no writes). Counters are
-spread over SHARDS documents per hour because Firestore sustains about one write per second per
-document (https://firebase.google.com/docs/firestore/best-practices#high_read_write_and_delete_rates);
-the console sums the shards. Latency is kept as counts per bucket, so the console's p95 is the upper
-bound of the bucket the 95th percentile falls in. Recording never fails the function it measures.
+Recording never fails the function it measures (docs/architecture.md, "Run statistics").
 """
 
 import random

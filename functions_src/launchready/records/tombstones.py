@@ -1,10 +1,7 @@
-"""Tombstones of deleted accounts: `deleted_users/{uid}`.
+"""Tombstones of deleted accounts: `deleted_users/{uid}`, written first by `user_deleted`.
 
-A missing `users/{uid}` profile means one of two things. Right after sign-up the app may not have
-written it yet, and an event for that user must be retried until it appears. After the account was
-deleted it will never appear again, and an event for it must be acknowledged and recorded instead of
-retried into the dead-letter topic. `user_deleted` writes the tombstone first thing, so the two can be
-told apart; it holds no personal data (uid, when, the Stripe customers that stay in the billing ledger).
+A missing profile with a tombstone will never appear again (acknowledge the event); one without may
+not exist yet (retry). A tombstone holds no personal data.
 """
 
 from typing import Any

@@ -5,9 +5,8 @@ import itertools
 from typing import Any
 
 import pytest
-from launchready.domain import billing_state
+from launchready.domain import billing_state, crm
 from launchready.domain.billing_state import APPLIED, IGNORED, STALE, transition
-from launchready.handlers import crm_worker as crm
 
 _ids = itertools.count(1)
 
@@ -258,7 +257,6 @@ def _payment_samples() -> list[tuple[str, dict[str, Any], str]]:
         ("checkout.session.async_payment_failed", checkout_session(payment_status="unpaid", mode="payment"),
          "failed"),
         ("invoice.paid", invoice("in_1Paid"), "paid"),
-        ("invoice.payment_succeeded", invoice("in_1Paid"), "paid"),
         ("invoice.paid", invoice("in_0Zero", amount=0), "no_payment_required"),
         ("invoice.payment_failed", invoice("in_1Open", status="open"), "failed"),
         ("payment_intent.succeeded", payment_intent(), "paid"),

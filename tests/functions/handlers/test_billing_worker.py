@@ -14,8 +14,8 @@ import flask
 import pytest
 from firebase_admin import auth
 from google.cloud import firestore, pubsub_v1
+from launchready.domain import crm
 from launchready.handlers import billing_worker as billing
-from launchready.handlers import crm_worker as crm
 from launchready.handlers import stripe_webhook as webhook
 from launchready.platform.clients import db, firebase_app
 from launchready.platform.ledger import Ledger
@@ -39,6 +39,8 @@ from tests.functions.helpers import (
     ensure_topic,
     stripe_signature,
 )
+
+pytestmark = pytest.mark.runs_as("billing_worker", "stripe_webhook", "crm_worker")
 
 OTHER_CLAIMS = {"role": "admin", "beta_features": ["export"]}
 
@@ -156,7 +158,7 @@ def test_free_trial_grants_the_plan_for_the_trial_but_is_not_a_payment(uid: str,
     assert profile["billing"]["plan"] == "price_1ProMonthly"
     assert profile["entitlements"]["pro"] is True and claims(uid)["pro"] is True
     contact = crm.contact_state(profile)  # what crm_worker sends for each crm-sync message below
-    assert contact.lifecycle_stage == "lead" and "customer" not in contact.tags
+    assert contact is not None and contact.lifecycle_stage == "lead" and "customer" not in contact.tags
     assert [decoded(m)["reason"] for m in crm_sync.drain()] == ["checkout_completed", "subscription_updated"]
 
 

@@ -1,5 +1,5 @@
-"""crm_worker against the Firestore emulator and the provider sandbox's HubSpot, plus the contact
-state derivation it sends."""
+"""crm_worker against the Firestore emulator and the provider sandbox's HubSpot (the contact state it
+sends is domain/crm.py's, tested in tests/functions/domain/test_crm.py)."""
 
 import json
 import time
@@ -9,10 +9,13 @@ from typing import Any
 
 import flask
 import pytest
+from launchready.domain import steps
 from launchready.handlers import crm_worker as crm
 from launchready.platform.clients import db
 
 from tests.functions.helpers import Sandbox, deliver_push
+
+pytestmark = pytest.mark.runs_as("crm_worker")
 
 UID = "uid-ada"
 STRIPE_EVENT = "evt_1QabcPaymentSucceeded"
@@ -46,38 +49,6 @@ def write_user(billing: dict[str, Any] | None = None, **fields: Any) -> None:
 
 PAID = {"status": "active", "plan": "pro", "ever_paid": True, "payment_failed": False, "refunded": False,
         "disputed": False}
-
-
-# --- contact state ------------------------------------------------------------------------------
-
-@pytest.mark.parametrize("billing, tags", [
-    (None, {"signed_up"}),
-    ({"status": "none"}, {"signed_up"}),
-    ({"status": "active", "ever_paid": True}, {"signed_up", "customer"}),
-    ({"status": "trialing", "ever_paid": True}, {"signed_up", "customer"}),
-    # Not a customer before the first payment: a free trial, a subscription discounted to zero.
-    ({"status": "trialing", "ever_paid": False}, {"signed_up", "trialing"}),
-    ({"status": "active", "ever_paid": False}, {"signed_up"}),
-    ({"status": "past_due", "payment_failed": True}, {"signed_up", "payment_failed"}),
-    ({"status": "canceled", "refunded": True}, {"signed_up", "canceled", "refunded"}),
-    ({"status": "unpaid", "disputed": True}, {"signed_up", "canceled", "disputed"}),
-    ({"status": "incomplete"}, {"signed_up"}),
-])
-def test_tags_are_the_full_set_derived_from_billing(billing: dict[str, Any] | None, tags: set[str]) -> None:
-    assert crm.tags_for(billing) == tags
-
-
-def test_lifecycle_is_customer_once_ever_paid_even_after_canceling() -> None:
-    assert crm.lifecycle_for(None) == "lead"
-    assert crm.lifecycle_for({"status": "active", "ever_paid": False}) == "lead"
-    assert crm.lifecycle_for({"status": "canceled", "ever_paid": True}) == "customer"
-
-
-def test_contact_state_normalises_email_and_splits_the_display_name() -> None:
-    state = crm.contact_state({"email": " Ada@Example.com ", "display_name": "Ada King Lovelace"})
-    assert (state.email, state.firstname, state.lastname) == ("ada@example.com", "Ada", "King Lovelace")
-    assert crm.contact_state({"email": "a@example.com", "display_name": "Cher"}).lastname == ""
-    assert crm.contact_state({"email": "a@example.com"}).as_contact().properties == {}
 
 
 # --- worker ---------------------------------------------------------------------------------------
@@ -214,7 +185,7 @@ def test_a_user_without_email_is_a_permanent_failure(sandbox: Sandbox) -> None:
 def upsert_step() -> Any:
     """The ledger step of the message `sync_message()` delivers."""
     event_id = f"crm:{UID}:stripe:{STRIPE_EVENT}"
-    return db().collection("events").document(event_id).collection("steps").document(crm.STEP)
+    return db().collection("events").document(event_id).collection("steps").document(steps.HUBSPOT_UPSERT)
 
 
 def wait_passes() -> None:

@@ -16,6 +16,8 @@ from launchready.platform.clients import db
 
 from tests.functions.helpers import Sandbox, deliver_push
 
+pytestmark = pytest.mark.runs_as("email_worker")
+
 KEY = "support-ack:SR-7F3K2Q"
 EVENT_ID = f"email:{KEY}"
 CORRELATION_ID = "corr-mailer-0001"

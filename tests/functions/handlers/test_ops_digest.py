@@ -12,6 +12,8 @@ from launchready.records import ops as records
 
 from tests.functions.helpers import Subscription, decoded
 
+pytestmark = pytest.mark.runs_as("ops_digest")
+
 
 def call(method: str = "POST") -> flask.Response:
     headers = {"X-Correlation-Id": "digest-0001"}

@@ -1,6 +1,7 @@
 """stripe_webhook on the Firestore and Pub/Sub emulators, with deliveries signed the way Stripe signs them."""
 
 import json
+import re
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -11,6 +12,7 @@ from typing import Any
 import flask.testing
 import pytest
 from google.cloud import firestore
+from launchready.domain.billing_state import HANDLED_EVENT_TYPES
 from launchready.handlers import billing_worker as billing
 from launchready.platform import after_answer
 from launchready.platform.ledger import Ledger
@@ -23,6 +25,8 @@ from tests.functions.helpers import (
     held_writers,
     stripe_signature,
 )
+
+pytestmark = pytest.mark.runs_as("stripe_webhook", "billing_worker")
 
 TOPIC = "billing-events"
 OLD_SECRET = "whsec_" + "o" * 32
@@ -238,9 +242,13 @@ def test_a_publish_done_but_not_marked_is_not_repeated(
     assert (ledger.get(key) or {})["published"] is True
 
 
+# Stripe sends invoice.payment_succeeded beside invoice.paid for the same invoice; only the latter is
+# handled, so a payment counts once.
+@pytest.mark.parametrize("event_type", ["customer.created", "invoice.payment_succeeded"])
 def test_an_unhandled_event_type_is_recorded_as_ignored_and_not_published(
-        client: flask.testing.FlaskClient, billing_events: Subscription, db: firestore.Client) -> None:
-    event = stripe_event("customer.created")
+        event_type: str, client: flask.testing.FlaskClient, billing_events: Subscription,
+        db: firestore.Client) -> None:
+    event = stripe_event(event_type)
 
     first = deliver(client, json.dumps(event))
     again = deliver(client, json.dumps(event))
@@ -248,8 +256,15 @@ def test_an_unhandled_event_type_is_recorded_as_ignored_and_not_published(
     assert (first.status_code, first.get_json()["status"]) == (200, "ignored")
     assert (again.status_code, again.get_json()["status"]) == (200, "ignored")
     claim = Ledger(db).get(f"stripe:{event['id']}")
-    assert claim is not None and claim["status"] == "ignored" and claim["event_type"] == "customer.created"
+    assert claim is not None and claim["status"] == "ignored" and claim["event_type"] == event_type
     assert billing_events.drain() == []
+
+
+def test_the_handled_types_are_the_billing_workers_handlers_as_documented() -> None:
+    api = (Path(__file__).resolve().parents[3] / "docs" / "api.md").read_text(encoding="utf-8")
+    listed = api.split("Handled event types:", 1)[1].split("Any other type", 1)[0]
+    documented = set(re.findall(r"`([a-z_.]+)`", listed))
+    assert documented == HANDLED_EVENT_TYPES and len(HANDLED_EVENT_TYPES) == 12
 
 
 def test_get_answers_health_without_touching_anything(client: flask.testing.FlaskClient,

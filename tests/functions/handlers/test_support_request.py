@@ -21,6 +21,8 @@ from launchready.platform.ledger import Ledger
 from tests.conftest import PROJECT
 from tests.functions.helpers import Subscription, firestore_documents, function_app, id_token
 
+pytestmark = pytest.mark.runs_as("support_request")
+
 TOPIC = "support"
 
 

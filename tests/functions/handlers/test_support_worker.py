@@ -16,6 +16,8 @@ from launchready.platform.clients import db
 
 from tests.functions.helpers import Sandbox, Subscription, deliver_push
 
+pytestmark = pytest.mark.runs_as("support_worker")
+
 REFERENCE = "SR-7F3K2Q"
 EVENT_ID = f"support:{REFERENCE}"
 CORRELATION_ID = "corr-support-0001"

@@ -18,6 +18,8 @@ from launchready.platform.ledger import Ledger, StepInProgress
 from tests.conftest import PROJECT
 from tests.functions.helpers import Subscription, function_app
 
+pytestmark = pytest.mark.runs_as("user_created")
+
 TOPIC = "crm-sync"
 CREATED = "google.cloud.firestore.document.v1.created"
 # The start of a DocumentEventData protobuf: what Eventarc sends and the function ignores.

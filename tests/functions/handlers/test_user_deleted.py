@@ -16,16 +16,18 @@ from google.cloud import firestore
 from launchready.handlers import billing_worker as billing
 from launchready.handlers import crm_worker as crm
 from launchready.handlers import user_deleted as deletion
-from launchready.handlers.create_checkout import stripe_client
 from launchready.platform.clients import firebase_app
 from launchready.platform.config import settings
 from launchready.platform.errors import TransientError
 from launchready.platform.ledger import Ledger
+from launchready.providers import stripe as stripe_api
 
 from tests.conftest import PROJECT
 from tests.functions.domain.test_billing_state import checkout_session, stripe_event, subscription
 from tests.functions.helpers import Sandbox, deliver_push, function_app
 from tools.local.trigger_bridge import DELETED, document_event_data
+
+pytestmark = pytest.mark.runs_as("user_deleted", "billing_worker", "crm_worker", "create_checkout")
 
 PRICE = "price_1ProMonthly"
 DATABASE = f"projects/{PROJECT}/databases/(default)"
@@ -55,7 +57,7 @@ def new_customer(db: firestore.Client, uid: str) -> str:
 
 
 def start_subscription(customer: str, **params: Any) -> str:
-    created = stripe_client().v1.subscriptions.create(
+    created = stripe_api.client().v1.subscriptions.create(
         params={"customer": customer, "items": [{"price": PRICE}], **params})  # type: ignore[arg-type]
     return created.id
 
@@ -248,14 +250,11 @@ def _deliver_crm(data: dict[str, Any]) -> Any:
 
 def test_a_subscription_canceled_meanwhile_counts_as_done(sandbox: Sandbox, db: firestore.Client) -> None:
     uid, _, sub_id, _ = deleted_account(db)
-    client = stripe_client()
-    client.v1.subscriptions.cancel(sub_id)
+    stripe_api.client().v1.subscriptions.cancel(sub_id)
 
     # Stripe answers a second cancel with 404 and an update of a canceled one with 400.
-    assert deletion._ended_already_or(lambda: client.v1.subscriptions.cancel(sub_id), "canceled") == (
-        "already_canceled")
-    assert deletion._ended_already_or(lambda: client.v1.subscriptions.update(
-        sub_id, params={"cancel_at_period_end": True}), "cancel_at_period_end") == "already_canceled"
+    assert stripe_api.cancel_subscription(sub_id) == "already_canceled"
+    assert stripe_api.cancel_at_period_end(sub_id, idempotency_key=f"test:{sub_id}") == "already_canceled"
 
 
 def test_without_old_value_the_customers_are_found_by_their_link(sandbox: Sandbox,

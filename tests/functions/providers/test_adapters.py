@@ -18,6 +18,8 @@ from launchready.providers.hubspot import Contact
 from tests.functions.helpers import BASE_URL_SETTINGS, Sandbox
 from tools.sandbox.recorder import credential_digest
 
+pytestmark = pytest.mark.runs_as("crm_worker", "support_worker", "email_worker")
+
 TIMEOUT_SECONDS = 0.4
 CORRELATION_ID = "corr-providers-0001"
 

@@ -15,7 +15,7 @@ def functions_env(tmp_path: Path, caller: dict[str, str], name: str) -> dict[str
     layout = build_layout(CATALOG, state_dir=tmp_path, port_base=8600)
     shared = environment.shared_environment(layout, SANDBOX, caller)
     secrets = environment.local_secrets(environment.webhook_secret(layout, caller), caller)
-    return environment.function_environment(CATALOG.function(name), layout, shared, secrets, caller)
+    return environment.function_environment(CATALOG, CATALOG.function(name), layout, shared, secrets, caller)
 
 
 def test_by_default_every_provider_is_the_sandbox_and_the_webhook_secret_is_kept(tmp_path: Path) -> None:

@@ -159,6 +159,7 @@ def test_missing_dead_letter_subscription_is_a_clear_error(pubsub_emulator: str,
     assert "support-dlq-sub does not exist" in capsys.readouterr().err
 
 
+@pytest.mark.runs_as("billing_worker")
 def test_a_replayed_event_whose_steps_are_done_repeats_no_side_effect(
         dead_letters: DeadLetters, topic_messages: Subscription, clean_firestore: str,
         auth_emulator: str) -> None:

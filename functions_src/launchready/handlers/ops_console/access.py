@@ -1,14 +1,8 @@
 """Who may use the ops console, and CSRF protection of its state-changing requests.
 
-Access: a Firebase ID token of this project whose custom claims hold `ops: true` (set with
-`make grant-ops`), from the `__session` cookie (the only cookie Firebase Hosting forwards to Cloud Run:
-https://firebase.google.com/docs/hosting/manage-cache#using_cookies) or an `Authorization: Bearer`
-header. No token or an invalid one: 401; a valid token without the claim: 403. A token minted for
-another project fails firebase-admin's audience check and is a 401.
-
-CSRF: the session cookie is HttpOnly and SameSite=Strict; every POST must carry an Origin (or Referer)
-of the host it was sent to, and a form token derived from the session token (a second, double-submit
-cookie would be stripped by Firebase Hosting, so the token is bound to the one cookie that arrives).
+An operator holds a Firebase ID token of this project with the custom claim `ops: true` (from the
+`__session` cookie or a bearer header): no token or an invalid one is a 401, a token without the claim a
+403; every POST is same-origin with a form token bound to the session (docs/architecture.md, "Ops console").
 """
 
 import hashlib

@@ -1,17 +1,8 @@
-"""`ops_console`: the ops console's HTTP entry point, served under /ops/ (catalog path `/ops/**`).
+"""`ops_console`: the ops console's HTTP entry point under /ops/ (catalog path `/ops/**`), its pages
+rendered on the server from templates/ (routes in ROUTES).
 
-Pages are rendered on the server from Jinja2 templates (console/templates); the only script is the
-sign-in form's call to the Identity Toolkit. Every page that shows data requires an operator
-(access.py); anyone else gets a bare 401 or 403. Routes:
-
-  GET  /ops/                      health now, what needs a human, the newest journeys
-  GET  /ops/timeline?before=ISO   older journeys
-  GET  /ops/journey/<id>          one journey (correlation id): every step, timing and provider id
-  GET  /ops/customer?q=...        a customer by email, uid, Stripe customer or support reference
-  POST /ops/dead-letters/<id>/replay   replay a dead letter (CSRF-checked), then show its journey
-  GET  /ops/sandbox               local only: the provider calls the sandbox received
-  GET  /ops/signin, POST /ops/session, POST /ops/signout   sign-in with a Firebase ID token
-  GET  /ops/healthz, GET /        health answer for the uptime check and the local runner (no data)
+Every page that shows data requires an operator (access.py); anyone else gets a bare 401 or 403
+(docs/architecture.md, "Ops console").
 """
 
 from __future__ import annotations

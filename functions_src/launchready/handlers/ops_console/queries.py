@@ -1,12 +1,7 @@
 """The console's reads: health now, the event timeline, one journey, a customer, what needs a human.
 
-Journeys come from the journey journal (journal.py: `journeys/{correlation id}`, the hourly `timeline`
-and `customer_journeys/{uid}`), read by document id, so a page costs the same with ten or a million
-ledger events (the Firestore emulator answers every query by scanning, Firestore by an index). The
-rest comes from the small operational collections the pipeline writes (`function_stats`,
-`payment_sync_stats`, `dead_letters`, `sync_failures`, `unmatched_events`, `disputes`) and the documents
-a journey names (`support_requests`, `notifications`, `payment_sync`, the root ledger event). Every
-query that needs a composite index has it in firestore.indexes.json (tests/functions checks it).
+Every page reads documents by id (the journey journal, hourly statistics, the day's inbox summaries), so
+its cost does not grow with the ledger (docs/architecture.md, "Ops console").
 """
 
 from __future__ import annotations
@@ -22,8 +17,9 @@ from google.api_core.exceptions import InvalidArgument
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from launchready.platform.catalog import catalog
-from launchready.platform.ledger import EVENTS, doc_id
+from launchready.domain.steps import APPLY, BY_KIND, HUBSPOT_UPSERT
+from launchready.platform.config import function_names, publishes
+from launchready.platform.ledger import DEFAULT_LEASE_SECONDS, EVENTS, doc_id
 from launchready.records.journal import (
     CUSTOMER_EMAILS,
     CUSTOMER_JOURNEYS,
@@ -57,14 +53,6 @@ TIMELINE_PAGE = 25
 TIMELINE_LOOKBACK_HOURS = 31 * 24  # how far back a timeline page looks for journeys
 HOURS_PER_READ = 48
 CUSTOMER_JOURNEYS_SHOWN = 50
-# The steps each kind of ledger entry goes through; a missing one is shown as pending.
-EXPECTED_STEPS = {
-    "stripe": ("publish", "apply"),
-    "signup": ("publish",),
-    "support": ("publish", "zendesk_ticket", "write_back", "ack_email"),
-    "crm": ("hubspot_upsert",),
-    "email": ("resend_send",),
-}
 
 
 def utcnow() -> datetime:
@@ -145,8 +133,8 @@ def health(client: firestore.Client, now: datetime | None = None) -> dict[str, A
 
 def function_health(client: firestore.Client, now: datetime) -> list[dict[str, Any]]:
     per_function: dict[str, dict[str, Any]] = {
-        spec["name"]: {
-            "name": spec["name"],
+        name: {
+            "name": name,
             "ok": 0,
             "failed": 0,
             "histogram": defaultdict(int),
@@ -154,7 +142,7 @@ def function_health(client: firestore.Client, now: datetime) -> list[dict[str, A
             "last_failure_at": None,
             "last_error": "",
         }
-        for spec in catalog()["functions"]
+        for name in function_names()
     }
     paths = [
         (f"{FUNCTION_STATS}/{name}_{hour_id(hour)}_{shard}", hour)
@@ -243,8 +231,9 @@ def inbox(client: firestore.Client, now: datetime) -> dict[str, list[dict[str, A
 
 
 def dead_letter_backlog(dead_letters: list[dict[str, Any]]) -> dict[str, int]:
-    """Open dead letters per topic (Pub/Sub keeps a dead letter 7 days, the inbox window)."""
-    backlog = {topic: 0 for topic in catalog()["topics"]}
+    """Open dead letters per topic the console replays to (Pub/Sub keeps a dead letter 7 days, the inbox
+    window)."""
+    backlog = {topic: 0 for topic in publishes()}
     for item in dead_letters:
         if item.get("status", "open") == "open":
             topic = str(item.get("topic") or "unknown")
@@ -341,7 +330,7 @@ def _expects(key: str, name: str, event: dict[str, Any] | None) -> bool:
     if kind_of(key) == "stripe" and event:
         if event.get("status") == "ignored":
             return False
-        if name == "apply" and event.get("billing_outcome") == "unmatched":
+        if name == APPLY and event.get("billing_outcome") == "unmatched":
             return False
     return True
 
@@ -350,8 +339,6 @@ def build_journeys(
     client: firestore.Client, correlation_ids: list[str], now: datetime | None = None
 ) -> list[Journey]:
     """The journeys of these correlation ids (unknown ones left out), in the order given."""
-    from launchready.platform.ledger import DEFAULT_LEASE_SECONDS  # the lease a running step holds
-
     now = now or utcnow()
     docs = _get_all(client, (f"{JOURNEYS}/{cid}" for cid in correlation_ids if cid and "/" not in cid))
     found = {doc["_id"]: doc for doc in docs.values()}
@@ -359,7 +346,7 @@ def build_journeys(
         client, (f"{EVENTS}/{doc_id(d['root_key'])}" for d in found.values() if d.get("root_key"))
     )
     events = {str(doc.get("key") or doc["_id"]): doc for doc in roots.values()}
-    lease = timedelta(seconds=DEFAULT_LEASE_SECONDS)
+    lease = timedelta(seconds=DEFAULT_LEASE_SECONDS)  # the lease a running step holds
     result = []
     for cid in correlation_ids:
         doc = found.get(cid)
@@ -372,7 +359,7 @@ def build_journeys(
         root_key = str(doc.get("root_key") or (steps[0].event_key if steps else ""))
         seen = {(step.event_key, step.name) for step in steps}
         for key in dict.fromkeys([root_key, *(step.event_key for step in steps)]):
-            for name in EXPECTED_STEPS.get(kind_of(key), ()):
+            for name in BY_KIND.get(kind_of(key), ()):
                 if (key, name) not in seen and _expects(key, name, events.get(key)):
                     steps.append(Step(event_key=key, name=name, state="pending"))
         root_event = events.get(root_key) or {}
@@ -521,7 +508,7 @@ def customer(
         key=lambda d: d.get("sent_at") or datetime.min.replace(tzinfo=UTC),
         reverse=True,
     )
-    crm_steps = [step for j in journeys for step in j.steps if step.name == "hubspot_upsert"]
+    crm_steps = [step for j in journeys for step in j.steps if step.name == HUBSPOT_UPSERT]
     latest_crm = max(
         crm_steps,
         key=lambda s: s.finished_at or s.started_at or datetime.min.replace(tzinfo=UTC),

@@ -1,11 +1,7 @@
-"""Replay one dead letter from the console, once, with an audit record of who did it.
+"""Replay of one dead letter from the console, with an audit record of who did it.
 
-The `dead_letters/{id}` record holds the message's data and attributes as its last delivery saw them.
-A replay republishes them to the message's own topic (the `event_id` attribute is kept, so the worker's
-ledger skips every step that already ran, exactly as `make replay-dlq` does), marks the record
-`replayed` and writes `ops_audit/{id}`. The open -> replaying transition is a transaction, so two
-operators clicking at once replay it once. The copy Pub/Sub keeps in `<topic>-dlq-sub` is left for
-`make replay-dlq`, whose republish the ledger absorbs.
+The message is republished to its own topic with its event_id (the worker's ledger skips what already
+ran); open -> replaying is a transaction, so two operators clicking at once replay it once.
 """
 
 from __future__ import annotations
@@ -16,7 +12,7 @@ from typing import Any
 from google.cloud import firestore
 
 from launchready.handlers.ops_console.access import Operator
-from launchready.platform.catalog import catalog
+from launchready.platform.config import publishes
 from launchready.platform.pubsub import publish
 from launchready.records.ops import DEAD_LETTERS, inbox_item_key, inbox_path
 
@@ -40,7 +36,7 @@ def replay_dead_letter(client: firestore.Client, record_id: str, operator: Opera
     topic = str(record.get("topic") or attributes.get("source_topic") or "")
     event_id = str(record.get("event_id") or attributes.get("event_id") or "")
     try:
-        if topic not in catalog()["topics"] or not event_id or not isinstance(record.get("data"), dict):
+        if topic not in publishes() or not event_id or not isinstance(record.get("data"), dict):
             raise ReplayRefused(422, f"the record names no known topic or event ({topic!r}, {event_id!r})")
         extra = {
             name: value

@@ -24,6 +24,8 @@ from tests.conftest import PROJECT
 from tests.functions.handlers.ops_console.fixtures import seed_payment, seed_problems
 from tests.functions.helpers import Subscription, decoded, function_app
 
+pytestmark = pytest.mark.runs_as("ops_console")
+
 HOST = "console.test"
 ORIGIN = f"http://{HOST}"
 DATA_PAGES = ["/ops/", "/ops/timeline", "/ops/journey/abc", "/ops/customer?q=ada@example.com", "/ops/sandbox"]

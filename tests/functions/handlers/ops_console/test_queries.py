@@ -23,6 +23,8 @@ from launchready.records.runs import LATENCY_BUCKETS_MS
 
 from tests.functions.handlers.ops_console.fixtures import seed_payment, seed_problems, seed_support
 
+pytestmark = pytest.mark.runs_as("ops_console")
+
 INDEXES = Path(__file__).resolve().parents[4] / "firestore.indexes.json"
 EQUALITY = {"EQUAL", "IN"}
 

@@ -118,6 +118,37 @@ def test_function_memory_is_an_update_of_that_function_only(run_diff: Run, clone
     assert 'serviceConfig.availableMemory: "256Mi" -> "512Mi"' in markdown
 
 
+def test_a_handler_change_redeploys_that_function_only(run_diff: Run, clone: Path) -> None:
+    handler = clone / "functions_src" / "launchready" / "handlers" / "ops_digest.py"
+    handler.write_text(handler.read_text(encoding="utf-8") + "\n# changed\n", encoding="utf-8")
+    code, data, _, _ = run_diff()
+    assert code == 0
+    # Its archive is a new object (the name carries the hash); the function is rebuilt from it.
+    assert ops(data) == {"replace": ["functions-ops-digest-source"], "update": ["functions-ops-digest"]}
+    assert step(data, "functions-ops-digest-source")["replaceReasons"] == ["name", "source"]
+
+
+def test_a_shared_module_change_redeploys_exactly_the_functions_importing_it(
+        run_diff: Run, clone: Path) -> None:
+    adapter = clone / "functions_src" / "launchready" / "providers" / "hubspot.py"
+    adapter.write_text(adapter.read_text(encoding="utf-8") + "\n# changed\n", encoding="utf-8")
+    code, data, _, _ = run_diff()
+    assert code == 0
+    assert ops(data) == {
+        "replace": ["functions-crm-worker-source", "functions-user-deleted-source"],
+        "update": ["functions-crm-worker", "functions-user-deleted"],
+    }
+
+
+def test_a_timeout_change_reaches_that_function_only(run_diff: Run, clone: Path) -> None:
+    edit_catalog(clone, lambda c: function(c, "support_request")["limits"].update(timeout_seconds=45))
+    code, data, _, _ = run_diff()
+    assert code == 0
+    assert ops(data) == {"update": ["functions-support-request"]}
+    assert set(step(data, "functions-support-request")["detailedDiff"]) == {
+        "serviceConfig.timeoutSeconds", "serviceConfig.environmentVariables.LAUNCHREADY_TIMEOUT_SECONDS"}
+
+
 def test_firestore_location_is_a_destructive_replacement_that_fails_unacknowledged(
     run_diff: Run, clone: Path
 ) -> None:

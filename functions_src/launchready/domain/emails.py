@@ -1,53 +1,17 @@
-"""Queued email: `queue_email` publishes to the `notifications` topic (email_worker sends it), and the
-templates of the emails the stack sends, each a small function returning subject, text and HTML.
+"""The emails the stack sends, each a pure function of what it needs, returning subject, text and HTML.
 
-Every email has a caller-chosen `key` that names it for good (e.g. `support-ack:SR-7F3K2Q`): the
-message's ledger key is `email:{key}` and the key is Resend's Idempotency-Key, so publishing the same
-email twice still sends it once.
+Text from users (names, subjects) reaches the HTML part escaped and the text part as written.
 """
 
 import html as html_lib
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
-from launchready.platform.config import settings
-from launchready.platform.pubsub import publish
-from launchready.providers import resend
-
-TOPIC = "notifications"
-MAX_KEY_LENGTH = 256  # Resend's limit for an Idempotency-Key
-
 
 class Email(NamedTuple):
     subject: str
     text: str
     html: str
-
-
-def event_id_for(key: str) -> str:
-    return f"email:{key}"
-
-
-def queue_email(
-    *,
-    key: str,
-    to: str | Sequence[str],
-    subject: str,
-    text: str,
-    html: str | None = None,
-    tags: Mapping[str, str] | None = None,
-) -> None:
-    """Publish one email to `notifications`; returns once Pub/Sub has stored the message."""
-    if not key or len(key) > MAX_KEY_LENGTH:
-        raise ValueError(f"an email key must be 1-{MAX_KEY_LENGTH} characters")
-    recipients = [to] if isinstance(to, str) else list(to)
-    html = html if html is not None else text_to_html(text)
-    # Validate with the exact body the worker will send, so a bad address list or tag fails here, in
-    # the caller, instead of as a message that can never be delivered.
-    resend.email_body(to=recipients, subject=subject, html=html, text=text, tags=tags)
-    payload = {"key": key, "to": recipients, "subject": subject, "text": text, "html": html,
-               "tags": dict(tags or {})}
-    publish(TOPIC, payload, event_id=event_id_for(key))
 
 
 def text_to_html(text: str) -> str:
@@ -93,29 +57,39 @@ def support_acknowledgement(*, reference: str, name: str | None, subject: str) -
     return Email(email_subject, text, html)
 
 
-def payment_failed(*, name: str | None, billing_url: str | None = None, amount: str | None = None) -> Email:
+def payment_failed(*, name: str | None, billing_url: str, amount: str | None = None) -> Email:
     """Recovery email after a failed renewal payment: what happened and where to fix it."""
-    url = billing_url or f"{settings().app_url}/billing"
     what = f"your payment of {amount}" if amount else "your latest payment"
     subject = "Your payment didn't go through"
     text = (
         f"{_greeting(name)}\n\n"
         f"We couldn't process {what}. Your access stays on for now while we retry the card.\n\n"
-        f"To keep your subscription active, update your payment method here:\n{url}\n\n"
+        f"To keep your subscription active, update your payment method here:\n{billing_url}\n\n"
         f"If you think this is a mistake, just reply to this email.\n"
     )
     html = _layout([
         _escape(_greeting(name)),
         f"We couldn't process {_escape(what)}. Your access stays on for now while we retry the card.",
-        f'To keep your subscription active, <a href="{_escape(url)}">update your payment method</a>.',
+        f'To keep your subscription active, <a href="{_escape(billing_url)}">update your payment method</a>.',
         "If you think this is a mistake, just reply to this email.",
     ])
     return Email(subject, text, html)
 
 
-def ops_alert(*, title: str, summary: str, details: Mapping[str, object] | None = None) -> Email:
+def first_payment_failed(*, name: str | None, billing_url: str, amount: str | None = None) -> Email:
+    """Recovery email for a payment that never granted access (first payment, one-off purchase):
+    unlike a renewal there is no access to keep, so it asks the user to try again."""
+    what = f"your payment of {amount}" if amount else "your payment"
+    subject = "Your payment didn't go through"
+    text = (f"{_greeting(name)}\n\nWe couldn't process {what}, so your upgrade is not active yet.\n\n"
+            f"You can try again with another payment method here:\n{billing_url}\n\n"
+            "If you think this is a mistake, just reply to this email.\n")
+    return Email(subject, text, text_to_html(text))
+
+
+def ops_alert(*, environment: str, title: str, summary: str,
+              details: Mapping[str, object] | None = None) -> Email:
     """A short alert to the ops address: what happened, in which environment, with key facts."""
-    environment = settings().environment
     subject = f"[launchready {environment}] {title}"
     facts = [(name, value) for name, value in (details or {}).items() if value is not None]
     text = f"{summary}\n\n" + "".join(f"{name}: {value}\n" for name, value in facts)
