@@ -57,9 +57,26 @@ Hostname = Annotated[
 # Hostnames allowed to complete a sign-in; localhost for local development only.
 AuthorizedDomain = Annotated[str, Strict(), Field(pattern=rf"^(?:{_HOSTNAME}|localhost)$", max_length=253)]
 DnsLabel = Annotated[str, Strict(), Field(pattern=rf"^{_LABEL}$")]
-# An SPF include: target. Today a host name; RFC 7208 5.2 takes any domain-spec (underscored labels such
-# as _spf.google.com), which is a change of this one definition.
-SpfDomainSpec = Hostname
+# An SPF include: target (RFC 7208 5.2) is a domain-spec, whose grammar is RFC 7208 7.1
+# (https://www.rfc-editor.org/rfc/rfc7208#section-7.1):
+#   domain-spec   = macro-string domain-end
+#   domain-end    = ( "." toplabel [ "." ] ) / macro-expand
+#   toplabel      = ( *alphanum ALPHA *alphanum ) / ( 1*alphanum "-" *( alphanum / "-" ) alphanum )
+#   macro-string  = *( macro-expand / macro-literal )
+#   macro-expand  = ( "%{" macro-letter transformers *delimiter "}" ) / "%%" / "%_" / "%-"
+#   macro-literal = %x21-24 / %x26-7E  (visible characters except "%")
+# so underscored labels below the top label (_spf.google.com, _spf.mx.cloudflare.net) are valid, while a
+# top label must be an LDH label holding a letter. ABNF strings ignore case (RFC 5234 2.3).
+_MACRO_EXPAND = r"(?:%\{[SLODIPHCRTVslodiphcrtv][0-9]*[Rr]?[.+,/_=-]*\}|%%|%_|%-)"
+_MACRO_LITERAL = r"[\x21-\x24\x26-\x7e]"
+_TOPLABEL = r"(?:[A-Za-z0-9]*[A-Za-z][A-Za-z0-9]*|[A-Za-z0-9]+-[A-Za-z0-9-]*[A-Za-z0-9])"
+SPF_DOMAIN_SPEC_PATTERN = rf"^(?:{_MACRO_EXPAND}|{_MACRO_LITERAL})*(?:\.{_TOPLABEL}\.?|{_MACRO_EXPAND})$"
+# A domain name is at most 253 characters in text form (RFC 1035 2.3.4: 255 octets on the wire).
+SpfDomainSpec = Annotated[
+    str,
+    Strict(),
+    Field(pattern=SPF_DOMAIN_SPEC_PATTERN, max_length=253, description="an SPF domain-spec (RFC 7208 7.1)"),
+]
 # RFC 7208 4.6.4: more than 10 DNS-querying terms make the check a permerror; each include: is one.
 SPF_MAX_DNS_LOOKUPS = 10
 # RFC 5321 4.5.3.1.3: a path is at most 256 octets including the angle brackets.

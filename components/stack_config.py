@@ -735,9 +735,13 @@ def _accepts(name: str) -> str:
     kinds = sorted({str(o.get("type")) for o in options if o.get("type") not in (None, "null")})
     text = " or ".join(kinds) or "object"
     pattern = next((o["pattern"] for o in options if "pattern" in o), None)
-    form = next((o["format"] for o in [*options, schema.get("items", {})] if "format" in o), None)
+    parts = [*options, schema.get("items", {})]
+    form = next((o["format"] for o in parts if "format" in o), None)
+    described = next((o["description"] for o in parts[1:] if "description" in o), None)
     if form:
         text += f" of {form}s" if text == "array" else f" ({form})"
+    elif described and text == "array":
+        text += f", each {described}"
     elif pattern and len(pattern) < 40:
         text += " matching `" + pattern.replace("|", "\\|") + "`"
     return text

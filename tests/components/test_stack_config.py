@@ -326,3 +326,12 @@ def test_the_ops_console_web_api_key_is_optional_and_checked() -> None:
     values[setting] = "x" * 8  # not the AIza... form of a Google API key
     with pytest.raises(StackConfigError, match=setting):
         parse_stack_config(values, "staging")
+
+
+def test_spf_includes_take_rfc_7208_domain_specs() -> None:
+    # Google Workspace and Cloudflare Email Routing publish their SPF under underscored labels.
+    includes = ["_spf.google.com", "_spf.mx.cloudflare.net", "spf.protection.outlook.com"]
+    values = {**stack_values("prod"), "launchready:spfIncludes": includes}
+    assert parse_stack_config(values, "prod").spf_includes == tuple(includes)
+    with pytest.raises(StackConfigError, match=r"spfIncludes\[0\] is malformed: 'google\.com-'"):
+        parse_stack_config({**values, "launchready:spfIncludes": ["google.com-"]}, "prod")
