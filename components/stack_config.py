@@ -53,6 +53,7 @@ from components.config_types import (
     ResourceManagerId,
     SpfDomainSpec,
     StripePriceId,
+    expected_form,
     is_spf,
     parse_sender,
 )
@@ -94,9 +95,14 @@ class StackConfigError(ValueError):
     """The stack's configuration is missing or malformed. The message is meant for the user as is."""
 
 
+def engine_form(value: Any) -> str:
+    """A stack-file value as the Pulumi engine hands it to a program or policy pack: text as is, any other
+    YAML value (number, boolean, list, mapping) as its JSON text. `123456789012` becomes "123456789012"."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
 def _engine_value(value: Any) -> Any:
-    # The Pulumi engine hands every config value to the program as text (structured values as JSON);
-    # YAML gives native values. Decode the text form so both validate the same way.
+    # The inverse of engine_form for the settings that take numbers, booleans or structures.
     if isinstance(value, str):
         try:
             decoded = json.loads(value)
@@ -524,7 +530,9 @@ def _problem(error: Any) -> list[str]:
     if kind == "missing":
         return [f"{key} is missing{hint_text}"]
     if kind == "string_pattern_mismatch":
-        return [f"{key} is malformed: {value!r}{hint_text}"]
+        form = expected_form(str(error["ctx"]["pattern"]))
+        expected = f", expected {form}" if form else ""
+        return [f"{key} is malformed: {value!r}{expected}{hint_text}"]
     if kind == "literal_error":
         listed = str(error["ctx"]["expected"]).replace("'", "")
         return [f"{key} must be {listed}, got {value!r}"]
@@ -570,7 +578,9 @@ def parse_stack_config(values: Mapping[str, Any], stack: str) -> StackConfig:
     Values in other namespaces (e.g. `cloudflare:apiToken`) are ignored. Raises StackConfigError listing
     every problem, each with its full key and the stack file.
     """
-    raw = _namespaced(values)
+    # YAML values are read in the engine's form, so a value validates the same in every tool and in the
+    # program (an unquoted folder id is the same digits either way).
+    raw = {key: engine_form(value) for key, value in _namespaced(values).items()}
     problems: list[str] = []
     try:
         config = StackConfig.model_validate({k: v for k, v in raw.items() if k in _FIELD_BY_ALIAS})

@@ -234,6 +234,7 @@ def run(stack: str, *, out: Path | None = None, quiet: bool = False, root: Path 
     provider-contract violation (the plan is still written then, for review)."""
     try:
         stack_file = read_stack(stack, root)
+        config = parse_stack_config(engine_config(stack_file)[0], stack)
         plan, violations = plan_stack(stack, root)
     except (PlanError, StackConfigError, pulumi.RunError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -253,5 +254,5 @@ def run(stack: str, *, out: Path | None = None, quiet: bool = False, root: Path 
             print(violation.line(), file=sys.stderr)
         print(f"{stack}: {len(violations)} provider contract violation(s)", file=sys.stderr)
         return ExitCode.USAGE
-    print_phases(parse_stack_config(stack_file.config, stack))
+    print_phases(config)
     return ExitCode.OK
