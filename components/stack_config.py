@@ -57,6 +57,7 @@ from components.config_types import (
     is_spf,
     parse_sender,
 )
+from components.example_values import example_text
 
 NAMESPACE = "launchready"
 PROVIDER_NAMESPACE = "gcp"
@@ -600,7 +601,7 @@ def parse_stack_config(values: Mapping[str, Any], stack: str) -> StackConfig:
 
 @dataclass(frozen=True)
 class Placeholder:
-    """A config key whose line in the stack file still carries the `# REPLACE` marker."""
+    """A config key that still holds one of the template's example values (components/example_values.py)."""
 
     key: str
     line: int
@@ -609,7 +610,8 @@ class Placeholder:
 
 @dataclass(frozen=True)
 class StackFile:
-    """Pulumi.<stack>.yaml as read from disk: config values, encrypted keys and example-value markers."""
+    """Pulumi.<stack>.yaml as read from disk: config values, encrypted keys and the keys still holding the
+    template's example values."""
 
     path: Path
     config: dict[str, Any]
@@ -620,8 +622,8 @@ class StackFile:
     def warnings(self) -> list[str]:
         """One line per key still holding an example value."""
         return [
-            f"warning: {self.path.name}:{p.line}: {p.key} still holds the example value {p.value!r} "
-            f"(marked {PLACEHOLDER_MARK}): put in your own before deploying"
+            f"warning: {self.path.name}:{p.line}: {p.key} still holds the template's example value "
+            f"{p.value!r}: put in your own before deploying"
             for p in self.placeholders
         ]
 
@@ -629,20 +631,25 @@ class StackFile:
 _CONFIG_KEY_LINE = re.compile(r"^  (?P<key>[A-Za-z][\w-]*:[A-Za-z][\w-]*):(?P<rest>.*)$")
 
 
-def find_placeholders(text: str) -> tuple[Placeholder, ...]:
-    """Config keys marked `# REPLACE` on their own line or on one of their list entries (first mark wins)."""
-    found: dict[str, Placeholder] = {}
-    current: tuple[str, str] | None = None
+def _key_lines(text: str) -> dict[str, int]:
+    """The line number of each config key in a stack file's text."""
+    lines: dict[str, int] = {}
     for number, line in enumerate(text.splitlines(), start=1):
         match = _CONFIG_KEY_LINE.match(line)
         if match:
-            current = (match["key"], match["rest"].split("#", 1)[0].strip())
-        if current and PLACEHOLDER_MARK in line and current[0] not in found:
-            value = line.split("#", 1)[0].strip().lstrip("-").strip()
-            if match:
-                value = current[1]
-            found[current[0]] = Placeholder(current[0], number, value)
-    return tuple(found.values())
+            lines.setdefault(match["key"], number)
+    return lines
+
+
+def find_placeholders(text: str, config: Mapping[str, Any]) -> tuple[Placeholder, ...]:
+    """The keys of `config` still holding a template example value, in file order, with their lines."""
+    lines = _key_lines(text)
+    found = []
+    for key, value in config.items():
+        example = example_text(key, value)
+        if example is not None:
+            found.append(Placeholder(key, lines.get(key, 0), _brief(example)))
+    return tuple(sorted(found, key=lambda placeholder: placeholder.line))
 
 
 def read_stack_file(path: Path) -> StackFile:
@@ -669,10 +676,7 @@ def read_stack_file(path: Path) -> StackFile:
             secret_keys.append(str(key))
             continue
         config[str(key)] = value
-    placeholders = tuple(
-        Placeholder(p.key, p.line, _brief(config[p.key]) if p.key in config else p.value)
-        for p in find_placeholders(text)
-    )
+    placeholders = find_placeholders(text, config)
     provider = document.get("secretsprovider")
     secrets_provider = provider if isinstance(provider, str) and provider else None
     return StackFile(path, config, tuple(secret_keys), placeholders, secrets_provider)

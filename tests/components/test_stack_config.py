@@ -268,19 +268,6 @@ def test_every_region_in_the_committed_lists_is_accepted() -> None:
         parse_stack_config({**stack_values("staging"), "launchready:firestoreLocation": location}, "staging")
 
 
-def test_example_values_warn_once_per_key(repo_root: Any) -> None:
-    from components.stack_config import read_stack_file
-
-    stack_file = read_stack_file(repo_root / "Pulumi.prod.yaml")
-    keys = [p.key for p in stack_file.placeholders]
-    assert len(keys) == len(set(keys))
-    assert "launchready:projectId" in keys and "launchready:dkimRecords" in keys
-    assert "launchready:region" not in keys  # not marked: a real choice, not an example
-    warnings = stack_file.warnings()
-    assert len(warnings) == len(keys)
-    assert all(w.startswith("warning: Pulumi.prod.yaml:") and "\n" not in w for w in warnings)
-
-
 def test_yaml_syntax_error_is_one_line_with_file_line_column(tmp_path: Any) -> None:
     from components.stack_config import read_stack_file
 
