@@ -103,12 +103,15 @@ class PlanCache:
         self.progress(f"  evaluating the program for {label or stack} under mocks ...")
         mocks = evaluate_config(stack, config, list(secret_keys), self.root, preview=True)
         entries = sorted(
-            ({**entry, "inputs": redact(entry["inputs"])} for entry in mocks.plan()),
+            (
+                {**entry, "inputs": redact(entry["inputs"], public=mocks.public_values)}
+                for entry in mocks.plan()
+            ),
             key=lambda entry: (entry["type"], entry["name"]),
         )
         # Values only the cloud computes stay unknown at preview: one marker, as in the plan JSON.
         text = json.dumps(
-            {"entries": entries, "outputs": redact(dict(mocks.stack_outputs))},
+            {"entries": entries, "outputs": redact(dict(mocks.stack_outputs), public=mocks.public_values)},
             sort_keys=True,
             default=lambda _value: UNKNOWN,
         )
