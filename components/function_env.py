@@ -26,6 +26,8 @@ CONSOLE = "ops_console"
 # (https://firebase.google.com/docs/projects/api-keys), so it is a plain setting of the console alone.
 WEB_API_KEY_SETTING = "launchready:firebaseWebApiKey"
 WEB_API_KEY_VARIABLE = "FIREBASE_WEB_API_KEY"
+# The functions' source archives live in the bucket <project id><suffix>.
+SOURCE_BUCKET_SUFFIX = "-functions-source"
 
 
 def catalog_environment(catalog: Catalog, spec: FunctionSpec) -> dict[str, str]:

@@ -18,7 +18,7 @@ import pulumi_gcp as gcp
 
 from components.archive import SourceArchive
 from components.catalog import Catalog, FunctionSpec, scaled_max_instances
-from components.function_env import CONSOLE, catalog_environment
+from components.function_env import CONSOLE, SOURCE_BUCKET_SUFFIX, catalog_environment
 
 RUNTIME = "python312"
 # Eventarc's Firestore event types: https://cloud.google.com/firestore/docs/extend-with-functions-2nd-gen
@@ -129,7 +129,7 @@ class Functions(pulumi.ComponentResource):
         self.source_bucket = gcp.storage.Bucket(
             f"{name}-source",
             project=project,
-            name=pulumi.Output.concat(project, "-functions-source"),
+            name=pulumi.Output.concat(project, SOURCE_BUCKET_SUFFIX),
             location=args.region,
             uniform_bucket_level_access=True,
             public_access_prevention="enforced",

@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from tools.exit_codes import ExitCode
 from tools.offline.diff import evaluate_tree
 from tools.offline.diff.compare import compare
@@ -26,7 +28,8 @@ from tools.offline.diff.render import (
     render_markdown,
     render_terminal,
 )
-from tools.project_files import ROOT, stack_name, stack_names
+from tools.offline.plan.credential_shapes import PUBLIC_SETTINGS
+from tools.project_files import ROOT, stack_name, stack_names, stack_path
 
 Plans = dict[str, list[dict[str, Any]] | None]
 
@@ -161,6 +164,26 @@ def failure_report(log_path: Path, out: Path, lines: int = 30) -> None:
     )
 
 
+def _public_values(root: Path, base: str, stacks: list[str]) -> frozenset[str]:
+    """The configured values of the public settings in the stack files on both sides."""
+    commit = base_commit(root, base)
+    values: set[str] = set()
+    for stack in stacks:
+        texts = []
+        try:
+            texts.append(_git(root, "show", f"{commit}:Pulumi.{stack}.yaml"))
+        except DiffError:
+            pass  # the stack is new on this branch
+        if stack_path(stack, root).is_file():
+            texts.append(stack_path(stack, root).read_text(encoding="utf-8"))
+        for text in texts:
+            document = yaml.safe_load(text)
+            config = document.get("config") if isinstance(document, dict) else None
+            if isinstance(config, dict):
+                values.update(str(config[key]) for key in PUBLIC_SETTINGS if config.get(key))
+    return frozenset(values)
+
+
 def run(
     base: str | None,
     *,
@@ -216,7 +239,7 @@ def run(
         "diff.json": render_json(base, diffs, acknowledged),
         "terminal": render_terminal(diffs),
     }
-    findings_found = scan(documents)
+    findings_found = scan(documents, _public_values(root, base, stacks))
     if findings_found:
         for finding in findings_found:
             print(f"error: {finding}", file=sys.stderr)

@@ -24,7 +24,7 @@ from components.phases import print_phases
 from components.stack_config import StackConfigError, parse_stack_config
 from tools.exit_codes import ExitCode
 from tools.offline.contracts.check import Environment, Violation
-from tools.offline.plan.credential_shapes import value_pattern
+from tools.offline.plan.credential_shapes import PUBLIC_SETTINGS, value_pattern
 from tools.offline.plan.mocks import PlanMocks, run_under_mocks
 from tools.project_files import ROOT, engine_config, read_stack
 
@@ -39,10 +39,6 @@ _SECRET_KEY = re.compile(
 # Plain-text values shaped like the credentials of the providers this program talks to (one list,
 # shared with the diff's output scan).
 _CREDENTIAL_VALUE = value_pattern()
-
-
-# Settings public by design though shaped like a credential: their configured values stay in the plan.
-PUBLIC_SETTINGS = (WEB_API_KEY_SETTING,)
 
 
 class PlanError(Exception):

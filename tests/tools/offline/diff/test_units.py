@@ -213,3 +213,10 @@ def test_policy_column_says_why_the_runner_did_not_run(tmp_path: Path) -> None:
     runner.write_text("")
     assert run_policy(tmp_path, "staging", plan, tmp_path)[0] == "not run: `make setup-policy` first"
     assert run_policy(tmp_path, "staging", None, tmp_path)[0] == "no stack"
+
+
+def test_scan_passes_the_configured_public_value_only() -> None:
+    key, other = "AIza" + "Q" * 35, "AIza" + "R" * 35
+    text = f"FIREBASE_WEB_API_KEY={key}\nMAPS_KEY={other}\n"
+    assert [f.line for f in scan({"diff.md": text}, public=frozenset({key}))] == [2]
+    assert [f.line for f in scan({"diff.md": text})] == [1, 2]
