@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from components.example_values import example_text
 from tools.exit_codes import ExitCode
 from tools.offline.diff import evaluate_tree
 from tools.offline.diff.compare import compare
@@ -140,6 +141,30 @@ def run_policy(
     return f"{mandatory} mandatory, {len(findings) - mandatory} advisory", findings
 
 
+def template_example(root: Path, commit: str, stack: str) -> str | None:
+    """`key = value` of a template example value the base's Pulumi.<stack>.yaml still holds (the stack's
+    first configuration), or None."""
+    try:
+        document = yaml.safe_load(_git(root, "show", f"{commit}:Pulumi.{stack}.yaml"))
+    except (DiffError, yaml.YAMLError):
+        return None
+    config = document.get("config") if isinstance(document, dict) else None
+    for key, value in (config or {}).items():
+        example = example_text(str(key), value)
+        if example is not None:
+            return f"{key} = {example}"
+    return None
+
+
+def first_configuration_note(stack: str, example: str) -> str:
+    return (
+        f"first configuration of {stack}: the base's Pulumi.{stack}.yaml still holds the template's example "
+        f"values ({example}), so it was never deployed with them. Replacements and deletions below are "
+        "against the template's example identities and destroy nothing: they are not gated as destructive. "
+        f"After merging, `make deploy STACK={stack}` creates the environment."
+    )
+
+
 def _note(base_plan: Any, head_plan: Any, stack: str) -> str:
     if base_plan is None and head_plan is not None:
         return f"Pulumi.{stack}.yaml is new on this branch: every resource is created"
@@ -232,7 +257,9 @@ def run(
             run_policy(root, stack, head_plan, build) if policy else ("not run (--no-policy)", [])
         )
         steps = compare(base_plan, head_plan)
-        diffs.append(StackDiff(stack, steps, cell, findings, _note(base_plan, head_plan, stack)))
+        example = template_example(root, base_commit(root, base), stack) if head_plan is not None else None
+        note = first_configuration_note(stack, example) if example else _note(base_plan, head_plan, stack)
+        diffs.append(StackDiff(stack, steps, cell, findings, note, first_configuration=example is not None))
     documents = {
         "diff.md": render_markdown(base, diffs, acknowledged, gate_source),
         "diff-full.md": render_markdown(base, diffs, acknowledged, gate_source, limit=None),
