@@ -209,9 +209,15 @@ def _slug(text: str) -> str:
 
 def twin_values(source: dict[str, Any], target: dict[str, Any]) -> dict[str, Any]:
     """The target's config with the source's environment-policy values: differs from the source only
-    by the rewritten (and never-copied) keys, so its plan must be the source plan under the rewrite map."""
+    by the rewritten (and never-copied) keys, so its plan must be the source plan under the rewrite map.
+    An optional never-copied key the target has not been given yet (launchready:firebaseWebApiKey, the new
+    project's own to fill in) keeps the source's value in the twin: leaving it out is the clone's choice,
+    reported among the differences, not a broken graph."""
     twin = {key: value for key, value in target.items() if clone_class(key) is not Clone.POLICY}
     twin.update({key: value for key, value in source.items() if clone_class(key) is Clone.POLICY})
+    twin.update(
+        {key: value for key, value in source.items() if clone_class(key) is Clone.NEVER and key not in target}
+    )
     return twin
 
 
