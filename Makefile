@@ -5,7 +5,7 @@ PYTHON := .venv/bin/python
 TOOLS := $(PYTHON) -m tools
 STACK ?= staging
 
-.PHONY: help setup setup-dev up demo status test lint typecheck test-python test-rules test-rules-mutants plan preview deploy secrets secrets-check replay-dlq bench bench-fresh bench-cold-start clean setup-policy setup-checkov policy scan test-policy secret-scan secrets-baseline diff grant-ops test-browser bench-console clone-env check-env smoke
+.PHONY: help setup setup-dev up demo status test test-founder lint typecheck test-python test-rules test-rules-mutants plan preview deploy secrets secrets-check replay-dlq bench bench-fresh bench-cold-start clean setup-policy setup-checkov policy policy-config scan test-policy secret-scan secrets-baseline diff grant-ops test-browser bench-console clone-env check-env smoke
 
 help:
 	@echo "make up                      run the whole stack locally on the emulators"
@@ -13,8 +13,10 @@ help:
 	@echo "make smoke [STACK=]          the demo's journey as a smoke test, each step timed (make up, or a deployed stack)"
 	@echo "make status                  check every part of a running 'make up'"
 	@echo "make test                    lint, type-check and run every test"
+	@echo "make test-founder            the README's steps and make test on another app's configuration"
 	@echo "make plan STACK=staging      offline plan under Pulumi mocks -> build/plan-<stack>.json"
 	@echo "make policy STACK=staging    the policy pack on the offline plan (ARGS=--preview-fidelity)"
+	@echo "make policy-config STACK=    the pack's config from the stack files -> build/policy-config-<stack>.json"
 	@echo "make scan STACK=staging      Checkov on the plan converted to a Terraform plan"
 	@echo "make diff BASE=main [STACK=] what this branch changes per stack vs BASE -> build/diff.md, diff.json"
 	@echo "make clone-env FROM= TO=     derive Pulumi.<TO>.yaml from a stack: no secrets, new identities, offline proof"
@@ -85,6 +87,11 @@ test-rules: setup-dev
 
 test: lint typecheck secret-scan test-python test-rules test-policy
 
+# The README's steps and the whole `make test` on another app's hand-written configuration
+# (tests/founder/), put in place of the template's stack files and restored afterwards.
+test-founder: setup-dev setup-policy setup-checkov
+	@bash tools/local/test_founder.sh
+
 # Zero open secrets: every tracked file scanned by detect-secrets; the known fake values that tests, the
 # sandbox and the example stack files use are audited in .secrets.baseline (is_secret: false).
 secret-scan: setup-dev
@@ -105,10 +112,14 @@ setup-checkov: setup-dev
 	@$(call venv,.venv-checkov,tools/offline/policy/checkov_requirements.lock)
 
 # The pack on the offline plan, as `pulumi preview --policy-pack policy --policy-pack-config
-# policy/config.$(STACK).json` runs it; --preview-fidelity also evaluates a first preview's plan.
+# build/policy-config-$(STACK).json` runs it (that file is generated from the stack files by `make
+# policy-config`, and by `make policy` itself); --preview-fidelity also evaluates a first preview's plan.
 # Provider-contract violations are `make plan`'s verdict: the policy run goes on with the plan it wrote.
 policy: setup-policy
 	@$(TOOLS) policy --stack="$(STACK)" $(ARGS)
+
+policy-config: setup-dev
+	@$(TOOLS) policy-config --stack="$(STACK)"
 
 scan: setup-checkov
 	@$(TOOLS) scan --stack="$(STACK)"

@@ -9,6 +9,7 @@ import pulumi
 from components.archive import build_archive
 from components.catalog import load_catalog
 from components.edge import Edge, EdgeArgs
+from components.function_env import WEB_API_KEY_VARIABLE
 from components.functions import FunctionIdentities, FunctionIdentitiesArgs, Functions, FunctionsArgs
 from components.hosting import ApiHosting, HostingArgs
 from components.monitoring import Monitoring, MonitoringArgs, UptimeTarget
@@ -98,13 +99,10 @@ def main() -> None:
                     "APP_URL": config.app_url,
                     "ZENDESK_BASE_URL": config.zendesk_base_url,
                     "STRIPE_PRICE_ID": config.stripe_price_id,
-                    # Public by design (in every Firebase client config); the ops console's sign-in.
-                    **(
-                        {"FIREBASE_WEB_API_KEY": config.firebase_web_api_key}
-                        if config.firebase_web_api_key
-                        else {}
-                    ),
                 },
+                console_settings=(
+                    {WEB_API_KEY_VARIABLE: config.firebase_web_api_key} if config.firebase_web_api_key else {}
+                ),
                 max_instances_scale=config.max_instances_scale,
                 firestore_database=project.database_name,
                 firestore_region=config.firestore_location_id,

@@ -50,42 +50,153 @@ EMAIL_PATTERN = rf"^{_EMAIL}$"
 
 # ---- types ------------------------------------------------------------------------------------------------
 
+# What each pattern accepts, in words: the expected form an error message names (expected_form).
+_FORMS: dict[str, str] = {}
+
+
+def _form(pattern: str, form: str) -> str:
+    _FORMS[pattern] = form
+    return pattern
+
+
+def expected_form(pattern: str) -> str | None:
+    """The accepted form, in words, of the type whose pattern is `pattern` (from a pydantic
+    string_pattern_mismatch error's ctx), e.g. "an email address such as ops@myapp.io"; None if unknown."""
+    return _FORMS.get(pattern)
+
+
 # JSON Schema's `format` names (draft 2020-12, 7.3) tell editors and the docs what a pattern means.
 Hostname = Annotated[
-    str, Strict(), Field(pattern=HOSTNAME_PATTERN, max_length=253, json_schema_extra={"format": "hostname"})
+    str,
+    Strict(),
+    Field(
+        pattern=_form(HOSTNAME_PATTERN, "a lowercase host name such as api.myapp.co.uk (no scheme, no path)"),
+        max_length=253,
+        json_schema_extra={"format": "hostname"},
+    ),
 ]
 # Hostnames allowed to complete a sign-in; localhost for local development only.
-AuthorizedDomain = Annotated[str, Strict(), Field(pattern=rf"^(?:{_HOSTNAME}|localhost)$", max_length=253)]
-DnsLabel = Annotated[str, Strict(), Field(pattern=rf"^{_LABEL}$")]
-# An SPF include: target. Today a host name; RFC 7208 5.2 takes any domain-spec (underscored labels such
-# as _spf.google.com), which is a change of this one definition.
-SpfDomainSpec = Hostname
+AuthorizedDomain = Annotated[
+    str,
+    Strict(),
+    Field(
+        pattern=_form(
+            rf"^(?:{_HOSTNAME}|localhost)$", "a lowercase host name such as app.myapp.io, or localhost"
+        ),
+        max_length=253,
+    ),
+]
+DnsLabel = Annotated[
+    str,
+    Strict(),
+    Field(pattern=_form(rf"^{_LABEL}$", "one DNS label: lowercase letters, digits, inner hyphens")),
+]
+# An SPF include: target (RFC 7208 5.2) is a domain-spec, whose grammar is RFC 7208 7.1
+# (https://www.rfc-editor.org/rfc/rfc7208#section-7.1):
+#   domain-spec   = macro-string domain-end
+#   domain-end    = ( "." toplabel [ "." ] ) / macro-expand
+#   toplabel      = ( *alphanum ALPHA *alphanum ) / ( 1*alphanum "-" *( alphanum / "-" ) alphanum )
+#   macro-string  = *( macro-expand / macro-literal )
+#   macro-expand  = ( "%{" macro-letter transformers *delimiter "}" ) / "%%" / "%_" / "%-"
+#   macro-literal = %x21-24 / %x26-7E  (visible characters except "%")
+# so underscored labels below the top label (_spf.google.com, _spf.mx.cloudflare.net) are valid, while a
+# top label must be an LDH label holding a letter. ABNF strings ignore case (RFC 5234 2.3).
+_MACRO_EXPAND = r"(?:%\{[SLODIPHCRTVslodiphcrtv][0-9]*[Rr]?[.+,/_=-]*\}|%%|%_|%-)"
+_MACRO_LITERAL = r"[\x21-\x24\x26-\x7e]"
+_TOPLABEL = r"(?:[A-Za-z0-9]*[A-Za-z][A-Za-z0-9]*|[A-Za-z0-9]+-[A-Za-z0-9-]*[A-Za-z0-9])"
+SPF_DOMAIN_SPEC_PATTERN = rf"^(?:{_MACRO_EXPAND}|{_MACRO_LITERAL})*(?:\.{_TOPLABEL}\.?|{_MACRO_EXPAND})$"
+# A domain name is at most 253 characters in text form (RFC 1035 2.3.4: 255 octets on the wire).
+SpfDomainSpec = Annotated[
+    str,
+    Strict(),
+    Field(
+        pattern=_form(SPF_DOMAIN_SPEC_PATTERN, "an SPF domain-spec such as _spf.google.com (RFC 7208 7.1)"),
+        max_length=253,
+        description="an SPF domain-spec (RFC 7208 7.1)",
+    ),
+]
 # RFC 7208 4.6.4: more than 10 DNS-querying terms make the check a permerror; each include: is one.
 SPF_MAX_DNS_LOOKUPS = 10
 # RFC 5321 4.5.3.1.3: a path is at most 256 octets including the angle brackets.
 EmailAddress = Annotated[
-    str, Strict(), Field(pattern=EMAIL_PATTERN, max_length=254, json_schema_extra={"format": "email"})
+    str,
+    Strict(),
+    Field(
+        pattern=_form(EMAIL_PATTERN, "an email address such as ops@myapp.io"),
+        max_length=254,
+        json_schema_extra={"format": "email"},
+    ),
 ]
-EmailSender = Annotated[str, Strict(), Field(pattern=_SENDER)]
+EmailSender = Annotated[
+    str,
+    Strict(),
+    Field(pattern=_form(_SENDER, "an address or 'Name <address>', e.g. 'MyApp <hello@myapp.io>'")),
+]
 # DMARC aggregate reports go to a mailto: URI (RFC 7489 6.3, rua).
-MailtoAddress = Annotated[str, Strict(), Field(pattern=rf"^mailto:{_EMAIL}$")]
+MailtoAddress = Annotated[
+    str,
+    Strict(),
+    Field(pattern=_form(rf"^mailto:{_EMAIL}$", "mailto: and an address, e.g. mailto:dmarc@myapp.io")),
+]
 # CAA iodef: where CAs report refused requests, a mailto: or https: URL (RFC 8659 4.4); empty for none.
-CaaIodef = Annotated[str, Strict(), Field(pattern=rf"^(?:mailto:{_EMAIL}|https://\S+)?$")]
-HttpsUrl = Annotated[str, Strict(), Field(pattern=r"^https://")]
+CaaIodef = Annotated[
+    str,
+    Strict(),
+    Field(
+        pattern=_form(rf"^(?:mailto:{_EMAIL}|https://\S+)?$", "mailto:<address>, an https:// URL or empty")
+    ),
+]
+HttpsUrl = Annotated[str, Strict(), Field(pattern=_form(r"^https://", "an https:// URL"))]
 
 # GCP project ids: 6-30 lowercase letters, digits and hyphens, a letter first, no hyphen last
 # (https://cloud.google.com/resource-manager/reference/rest/v3/projects#resource:-project, projectId).
-ProjectId = Annotated[str, Strict(), Field(pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")]
-BillingAccountId = Annotated[str, Strict(), Field(pattern=r"^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$")]
+_PROJECT_ID_FORM = "6-30 lowercase letters, digits and hyphens, a letter first, no hyphen last"
+ProjectId = Annotated[
+    str, Strict(), Field(pattern=_form(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$", _PROJECT_ID_FORM))
+]
+BillingAccountId = Annotated[
+    str,
+    Strict(),
+    Field(
+        pattern=_form(
+            r"^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$",
+            "three groups of 6 uppercase hex digits",
+        )
+    ),
+]
 # A folder or organization id: the number in folders/<id>, organizations/<id>.
-ResourceManagerId = Annotated[str, Strict(), Field(pattern=r"^[0-9]{6,20}$")]
-HostingSiteId = Annotated[str, Strict(), Field(pattern=r"^[a-z0-9]([a-z0-9-]{2,61}[a-z0-9])$")]
-CloudflareZoneId = Annotated[str, Strict(), Field(pattern=r"^[0-9a-f]{32}$")]
+ResourceManagerId = Annotated[
+    str, Strict(), Field(pattern=_form(r"^[0-9]{6,20}$", "the 6-20 digit number of the id"))
+]
+HostingSiteId = Annotated[
+    str,
+    Strict(),
+    Field(
+        pattern=_form(
+            r"^[a-z0-9]([a-z0-9-]{2,61}[a-z0-9])$", "4-63 lowercase letters, digits and inner hyphens"
+        )
+    ),
+]
+CloudflareZoneId = Annotated[
+    str,
+    Strict(),
+    Field(pattern=_form(r"^[0-9a-f]{32}$", "32 lowercase hex digits (the zone's Overview page, Zone ID)")),
+]
 # Google API keys are "AIza" and 35 more characters (https://cloud.google.com/docs/authentication/api-keys).
-GoogleApiKey = Annotated[str, Strict(), Field(pattern=r"^AIza[0-9A-Za-z_-]{35}$")]
-StripePriceId = Annotated[str, Strict(), Field(pattern=r"^price_")]
+GoogleApiKey = Annotated[
+    str, Strict(), Field(pattern=_form(r"^AIza[0-9A-Za-z_-]{35}$", "AIza and 35 letters, digits, _ or -"))
+]
+StripePriceId = Annotated[str, Strict(), Field(pattern=_form(r"^price_", "a Stripe price id, price_..."))]
 # Pulumi stack names: letters, digits, hyphens, underscores and periods, at most 100 characters.
-StackName = Annotated[str, Strict(), Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")]
+StackName = Annotated[
+    str,
+    Strict(),
+    Field(
+        pattern=_form(
+            r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$", "1-100 letters, digits, _, . or -, not starting with _ . -"
+        )
+    ),
+]
 
 # This project keeps logs a week at least (the design's floor); Cloud Logging keeps them at most 3650 days
 # (https://cloud.google.com/logging/docs/buckets#custom-retention).

@@ -21,6 +21,13 @@ FUNCTIONS = "LAUNCHREADY_FUNCTIONS"
 EVENTARC_MAX_BACKOFF_SECONDS = 600
 # The function that shows every other one (its health table) and replays dead letters.
 CONSOLE = "ops_console"
+# The Firebase web app's apiKey (launchready:firebaseWebApiKey), which the console's sign-in form posts to
+# Identity Toolkit's accounts:signInWithPassword. Public by design: it is in every Firebase client config
+# (https://firebase.google.com/docs/projects/api-keys), so it is a plain setting of the console alone.
+WEB_API_KEY_SETTING = "launchready:firebaseWebApiKey"
+WEB_API_KEY_VARIABLE = "FIREBASE_WEB_API_KEY"
+# The functions' source archives live in the bucket <project id><suffix>.
+SOURCE_BUCKET_SUFFIX = "-functions-source"
 
 
 def catalog_environment(catalog: Catalog, spec: FunctionSpec) -> dict[str, str]:

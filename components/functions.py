@@ -18,7 +18,7 @@ import pulumi_gcp as gcp
 
 from components.archive import SourceArchive
 from components.catalog import Catalog, FunctionSpec, scaled_max_instances
-from components.function_env import catalog_environment
+from components.function_env import CONSOLE, SOURCE_BUCKET_SUFFIX, catalog_environment
 
 RUNTIME = "python312"
 # Eventarc's Firestore event types: https://cloud.google.com/firestore/docs/extend-with-functions-2nd-gen
@@ -89,6 +89,8 @@ class FunctionsArgs:
     secret_ids: Mapping[str, pulumi.Input[str]]
     # Plain (non-secret) settings every function receives, e.g. OPS_EMAIL, APP_URL.
     settings: Mapping[str, str]
+    # Plain settings the ops console alone receives (FIREBASE_WEB_API_KEY, for its sign-in).
+    console_settings: Mapping[str, str] = field(default_factory=dict)
     max_instances_scale: float = 1.0
     firestore_database: pulumi.Input[str] = "(default)"
     firestore_region: str | None = None
@@ -127,7 +129,7 @@ class Functions(pulumi.ComponentResource):
         self.source_bucket = gcp.storage.Bucket(
             f"{name}-source",
             project=project,
-            name=pulumi.Output.concat(project, "-functions-source"),
+            name=pulumi.Output.concat(project, SOURCE_BUCKET_SUFFIX),
             location=args.region,
             uniform_bucket_level_access=True,
             public_access_prevention="enforced",
@@ -358,7 +360,11 @@ class Functions(pulumi.ComponentResource):
         project, limits = args.project_id, spec.limits
         account = args.identities.accounts[spec.name]
         public = spec.trigger.type == "http" and spec.trigger.public
-        own_env = {**catalog_environment(args.catalog, spec), **spec.env}
+        own_env = {
+            **catalog_environment(args.catalog, spec),
+            **spec.env,
+            **(args.console_settings if spec.name == CONSOLE else {}),
+        }
         environment = pulumi.Output.all(project, dict(common_env)).apply(
             lambda values: {"GOOGLE_CLOUD_PROJECT": values[0], **values[1], **own_env}
         )

@@ -33,7 +33,7 @@ PHASES = (
         "project and APIs, Firebase, Firestore with rules and indexes, sign-in, service accounts (including "
         "the Eventarc service agent), empty secrets, the Hosting site and custom domain (its certificate "
         "starts now), the API DNS record unproxied, log-based metrics, notification channel, log retention",
-        "stack config valid, no example (# REPLACE) values left",
+        "stack config valid, none of the template's example values left",
     ),
     Phase(
         "functions",

@@ -53,9 +53,11 @@ from components.config_types import (
     ResourceManagerId,
     SpfDomainSpec,
     StripePriceId,
+    expected_form,
     is_spf,
     parse_sender,
 )
+from components.example_values import example_text
 
 NAMESPACE = "launchready"
 PROVIDER_NAMESPACE = "gcp"
@@ -94,9 +96,14 @@ class StackConfigError(ValueError):
     """The stack's configuration is missing or malformed. The message is meant for the user as is."""
 
 
+def engine_form(value: Any) -> str:
+    """A stack-file value as the Pulumi engine hands it to a program or policy pack: text as is, any other
+    YAML value (number, boolean, list, mapping) as its JSON text. `123456789012` becomes "123456789012"."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
 def _engine_value(value: Any) -> Any:
-    # The Pulumi engine hands every config value to the program as text (structured values as JSON);
-    # YAML gives native values. Decode the text form so both validate the same way.
+    # The inverse of engine_form for the settings that take numbers, booleans or structures.
     if isinstance(value, str):
         try:
             decoded = json.loads(value)
@@ -524,7 +531,9 @@ def _problem(error: Any) -> list[str]:
     if kind == "missing":
         return [f"{key} is missing{hint_text}"]
     if kind == "string_pattern_mismatch":
-        return [f"{key} is malformed: {value!r}{hint_text}"]
+        form = expected_form(str(error["ctx"]["pattern"]))
+        expected = f", expected {form}" if form else ""
+        return [f"{key} is malformed: {value!r}{expected}{hint_text}"]
     if kind == "literal_error":
         listed = str(error["ctx"]["expected"]).replace("'", "")
         return [f"{key} must be {listed}, got {value!r}"]
@@ -570,7 +579,9 @@ def parse_stack_config(values: Mapping[str, Any], stack: str) -> StackConfig:
     Values in other namespaces (e.g. `cloudflare:apiToken`) are ignored. Raises StackConfigError listing
     every problem, each with its full key and the stack file.
     """
-    raw = _namespaced(values)
+    # YAML values are read in the engine's form, so a value validates the same in every tool and in the
+    # program (an unquoted folder id is the same digits either way).
+    raw = {key: engine_form(value) for key, value in _namespaced(values).items()}
     problems: list[str] = []
     try:
         config = StackConfig.model_validate({k: v for k, v in raw.items() if k in _FIELD_BY_ALIAS})
@@ -590,7 +601,7 @@ def parse_stack_config(values: Mapping[str, Any], stack: str) -> StackConfig:
 
 @dataclass(frozen=True)
 class Placeholder:
-    """A config key whose line in the stack file still carries the `# REPLACE` marker."""
+    """A config key that still holds one of the template's example values (components/example_values.py)."""
 
     key: str
     line: int
@@ -599,7 +610,8 @@ class Placeholder:
 
 @dataclass(frozen=True)
 class StackFile:
-    """Pulumi.<stack>.yaml as read from disk: config values, encrypted keys and example-value markers."""
+    """Pulumi.<stack>.yaml as read from disk: config values, encrypted keys and the keys still holding the
+    template's example values."""
 
     path: Path
     config: dict[str, Any]
@@ -610,8 +622,8 @@ class StackFile:
     def warnings(self) -> list[str]:
         """One line per key still holding an example value."""
         return [
-            f"warning: {self.path.name}:{p.line}: {p.key} still holds the example value {p.value!r} "
-            f"(marked {PLACEHOLDER_MARK}): put in your own before deploying"
+            f"warning: {self.path.name}:{p.line}: {p.key} still holds the template's example value "
+            f"{p.value!r}: put in your own before deploying"
             for p in self.placeholders
         ]
 
@@ -619,20 +631,25 @@ class StackFile:
 _CONFIG_KEY_LINE = re.compile(r"^  (?P<key>[A-Za-z][\w-]*:[A-Za-z][\w-]*):(?P<rest>.*)$")
 
 
-def find_placeholders(text: str) -> tuple[Placeholder, ...]:
-    """Config keys marked `# REPLACE` on their own line or on one of their list entries (first mark wins)."""
-    found: dict[str, Placeholder] = {}
-    current: tuple[str, str] | None = None
+def _key_lines(text: str) -> dict[str, int]:
+    """The line number of each config key in a stack file's text."""
+    lines: dict[str, int] = {}
     for number, line in enumerate(text.splitlines(), start=1):
         match = _CONFIG_KEY_LINE.match(line)
         if match:
-            current = (match["key"], match["rest"].split("#", 1)[0].strip())
-        if current and PLACEHOLDER_MARK in line and current[0] not in found:
-            value = line.split("#", 1)[0].strip().lstrip("-").strip()
-            if match:
-                value = current[1]
-            found[current[0]] = Placeholder(current[0], number, value)
-    return tuple(found.values())
+            lines.setdefault(match["key"], number)
+    return lines
+
+
+def find_placeholders(text: str, config: Mapping[str, Any]) -> tuple[Placeholder, ...]:
+    """The keys of `config` still holding a template example value, in file order, with their lines."""
+    lines = _key_lines(text)
+    found = []
+    for key, value in config.items():
+        example = example_text(key, value)
+        if example is not None:
+            found.append(Placeholder(key, lines.get(key, 0), _brief(example)))
+    return tuple(sorted(found, key=lambda placeholder: placeholder.line))
 
 
 def read_stack_file(path: Path) -> StackFile:
@@ -659,10 +676,7 @@ def read_stack_file(path: Path) -> StackFile:
             secret_keys.append(str(key))
             continue
         config[str(key)] = value
-    placeholders = tuple(
-        Placeholder(p.key, p.line, _brief(config[p.key]) if p.key in config else p.value)
-        for p in find_placeholders(text)
-    )
+    placeholders = find_placeholders(text, config)
     provider = document.get("secretsprovider")
     secrets_provider = provider if isinstance(provider, str) and provider else None
     return StackFile(path, config, tuple(secret_keys), placeholders, secrets_provider)
@@ -735,9 +749,13 @@ def _accepts(name: str) -> str:
     kinds = sorted({str(o.get("type")) for o in options if o.get("type") not in (None, "null")})
     text = " or ".join(kinds) or "object"
     pattern = next((o["pattern"] for o in options if "pattern" in o), None)
-    form = next((o["format"] for o in [*options, schema.get("items", {})] if "format" in o), None)
+    parts = [*options, schema.get("items", {})]
+    form = next((o["format"] for o in parts if "format" in o), None)
+    described = next((o["description"] for o in parts[1:] if "description" in o), None)
     if form:
         text += f" of {form}s" if text == "array" else f" ({form})"
+    elif described and text == "array":
+        text += f", each {described}"
     elif pattern and len(pattern) < 40:
         text += " matching `" + pattern.replace("|", "\\|") + "`"
     return text

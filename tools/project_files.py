@@ -6,7 +6,6 @@ stack file or the catalog means the same thing to `make plan`, `make up`, `make 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -50,7 +49,9 @@ def read_stack(stack: str, root: Path = ROOT) -> StackFile:
 def engine_config(stack_file: StackFile) -> tuple[dict[str, str], list[str]]:
     """(config, secret keys) as the engine hands them to a program or a policy pack: every value a
     string, structured values as JSON. Encrypted values are left out; nothing here reads them."""
-    config = {key: v if isinstance(v, str) else json.dumps(v) for key, v in stack_file.config.items()}
+    from components.stack_config import engine_form
+
+    config = {key: engine_form(value) for key, value in stack_file.config.items()}
     return config, list(stack_file.secret_keys)
 
 

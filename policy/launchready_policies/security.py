@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from fnmatch import fnmatchcase
 from typing import Any
 
+import pulumi
 from pulumi_policy import (
     EnforcementLevel,
     PolicyConfigSchema,
@@ -18,6 +19,8 @@ from pulumi_policy import (
     Severity,
     StackValidationArgs,
 )
+
+from components.function_env import CONSOLE, WEB_API_KEY_SETTING, WEB_API_KEY_VARIABLE
 
 from .common import (
     COMPUTED_MEMBER,
@@ -255,12 +258,28 @@ SECRET_ACCESSORS = stack_policy(
 # ---- no credential in a plain environment variable -------------------------------------------------------
 
 
+def _is_the_consoles_web_api_key(args: ResourceValidationArgs, block: str, name: str, value: Any) -> bool:
+    """The Firebase web API key is public by design, but shaped like every Google API key (server keys
+    included): it is exempt only as the configured launchready:firebaseWebApiKey, in the variable the ops
+    console reads, on the ops console's function."""
+    configured = pulumi.runtime.get_config(WEB_API_KEY_SETTING)
+    return (
+        block == "serviceConfig"
+        and name == WEB_API_KEY_VARIABLE
+        and bool(configured)
+        and value == configured
+        and args.props.get("name") == catalog().function(CONSOLE).resource_name
+    )
+
+
 def _no_plain_credentials(args: ResourceValidationArgs, report: Report) -> None:
     for block in ("serviceConfig", "buildConfig"):
         variables = get(args.props, block, "environmentVariables")
         if not isinstance(variables, Mapping):
             continue
         for name in variables:
+            if _is_the_consoles_web_api_key(args, block, str(name), variables[name]):
+                continue
             reason = credential_reason(str(name), variables[name])
             if reason:
                 report(f"{block}.environmentVariables.{name} looks like a credential: {reason}")

@@ -30,8 +30,30 @@ from components.config_types import (
             ["localhost", "Example.com", "-a.example.com", "a..b.com"],
         ),
         (AuthorizedDomain, ["app.example.com", "localhost"], ["local host", "app.example.com/"]),
-        # Today an SPF include is a hostname: an underscored label (_spf.google.com) is refused.
-        (SpfDomainSpec, ["amazonses.com", "spf.protection.outlook.com"], ["_spf.google.com", "bad include"]),
+        # RFC 7208 7.1 domain-specs: underscores below the top label, macros, a final dot; the top label is
+        # an LDH label holding a letter.
+        (
+            SpfDomainSpec,
+            [
+                "amazonses.com",
+                "spf.protection.outlook.com",
+                "_spf.google.com",
+                "_spf.mx.cloudflare.net",
+                "_spf.example.co.uk",
+                "mailgun.org.",
+                "%{i}._spf.example.com",
+                "%{d2r}.spf.example.net",
+            ],
+            [
+                "bad include",
+                "com",
+                "example.123",
+                "example.-com",
+                "example.com-",
+                "%{z}.example.com",
+                "a%b.com",
+            ],
+        ),
         (
             EmailAddress,
             ["ops@example.com", "first.last+alerts@Mail.Example.co.uk", "o'neil@example.org"],

@@ -268,19 +268,6 @@ def test_every_region_in_the_committed_lists_is_accepted() -> None:
         parse_stack_config({**stack_values("staging"), "launchready:firestoreLocation": location}, "staging")
 
 
-def test_example_values_warn_once_per_key(repo_root: Any) -> None:
-    from components.stack_config import read_stack_file
-
-    stack_file = read_stack_file(repo_root / "Pulumi.prod.yaml")
-    keys = [p.key for p in stack_file.placeholders]
-    assert len(keys) == len(set(keys))
-    assert "launchready:projectId" in keys and "launchready:dkimRecords" in keys
-    assert "launchready:region" not in keys  # not marked: a real choice, not an example
-    warnings = stack_file.warnings()
-    assert len(warnings) == len(keys)
-    assert all(w.startswith("warning: Pulumi.prod.yaml:") and "\n" not in w for w in warnings)
-
-
 def test_yaml_syntax_error_is_one_line_with_file_line_column(tmp_path: Any) -> None:
     from components.stack_config import read_stack_file
 
@@ -326,3 +313,65 @@ def test_the_ops_console_web_api_key_is_optional_and_checked() -> None:
     values[setting] = "x" * 8  # not the AIza... form of a Google API key
     with pytest.raises(StackConfigError, match=setting):
         parse_stack_config(values, "staging")
+
+
+def test_spf_includes_take_rfc_7208_domain_specs() -> None:
+    # Google Workspace and Cloudflare Email Routing publish their SPF under underscored labels.
+    includes = ["_spf.google.com", "_spf.mx.cloudflare.net", "spf.protection.outlook.com"]
+    values = {**stack_values("prod"), "launchready:spfIncludes": includes}
+    assert parse_stack_config(values, "prod").spf_includes == tuple(includes)
+    with pytest.raises(StackConfigError, match=r"spfIncludes\[0\] is malformed: 'google\.com-'"):
+        parse_stack_config({**values, "launchready:spfIncludes": ["google.com-"]}, "prod")
+
+
+def _patterns(annotation: Any) -> list[str]:
+    """Every string pattern constraining a field's type, through Annotated, unions and tuples."""
+    from typing import get_args
+
+    found = [m.pattern for m in getattr(annotation, "__metadata__", ()) if getattr(m, "pattern", None)]
+    for meta in getattr(annotation, "__metadata__", ()):
+        found += [m.pattern for m in getattr(meta, "metadata", ()) if getattr(m, "pattern", None)]
+    for arg in get_args(annotation):
+        found += _patterns(arg)
+    return found
+
+
+def _constrained_fields() -> list[tuple[str, bool, str]]:
+    """(key, takes a list, pattern) for every stack setting whose values must match a pattern."""
+    from typing import get_args, get_origin
+
+    from components.stack_config import StackConfig
+
+    fields = []
+    for field in StackConfig.model_fields.values():
+        annotation = field.rebuild_annotation()
+        patterns = sorted(set(_patterns(annotation)))
+        is_list = any(get_origin(arg) is tuple for arg in (annotation, *get_args(annotation)))
+        fields += [(str(field.alias), is_list, pattern) for pattern in patterns]
+    return fields
+
+
+@pytest.mark.parametrize(("key", "is_list", "pattern"), _constrained_fields())
+def test_every_malformed_value_error_names_the_expected_form(key: str, is_list: bool, pattern: str) -> None:
+    from components.config_types import expected_form
+
+    form = expected_form(pattern)
+    assert form, f"{key}: its type's pattern has no expected form in components/config_types.py"
+    bad = "not a valid value"
+    with pytest.raises(StackConfigError) as raised:
+        parse_stack_config({**stack_values("prod"), key: [bad] if is_list else bad}, "prod")
+    (line,) = [line for line in str(raised.value).splitlines() if key in line]
+    assert f"is malformed: {bad!r}, expected {form}" in line
+
+
+def test_the_walk_covers_the_constrained_settings() -> None:
+    keys = {key for key, _, _ in _constrained_fields()}
+    assert {"launchready:projectId", "launchready:spfIncludes", "launchready:folderId", "gcp:project"} <= keys
+
+
+def test_an_unquoted_numeric_folder_id_reads_as_the_engine_hands_it() -> None:
+    # The Pulumi engine hands the program every value as text: YAML's number 123456789012 is "123456789012".
+    values = stack_values("staging")
+    assert values["launchready:createProject"] is True and "launchready:orgId" not in values
+    config = parse_stack_config({**values, "launchready:folderId": 123456789012}, "staging")
+    assert config.folder_id == "123456789012"

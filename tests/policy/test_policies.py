@@ -336,3 +336,25 @@ def test_alerts_good_from_the_real_plan_bad_without_channels(plans: dict[str, An
     ]
     fired = violations(run(silent, "prod", only=["alert-per-guardrail"]), "alert-per-guardrail")
     assert fired and all("notifies nobody" in f.message for f in fired)
+
+
+def test_the_web_api_key_is_exempt_only_as_the_consoles_configured_key() -> None:
+    from components.function_env import WEB_API_KEY_SETTING, WEB_API_KEY_VARIABLE
+    from tests.policy.conftest import pack_config, stack_config
+
+    name = "no-credentials-in-plain-environment"
+    key, other_key = "AIza" + "Q" * 35, "AIza" + "R" * 35
+    config = {**stack_config("staging"), WEB_API_KEY_SETTING: key}
+    policies = [p for p in runner.POLICIES if p.name == name]
+    configs = {name: pack_config("staging")[name]}
+
+    def found(variables: dict[str, str], function: str = "ops-console") -> list[runner.Finding]:
+        plan = [fn(function, ingress="ALLOW_ALL", env=variables)]
+        findings = runner.run_policies(plan, "staging", config, configs, policies)
+        return violations(findings, name)
+
+    assert found({WEB_API_KEY_VARIABLE: key}) == []
+    # The same shape anywhere else is a credential: another value, variable or function.
+    assert found({WEB_API_KEY_VARIABLE: other_key})
+    assert found({"MAPS_KEY": key})
+    assert found({WEB_API_KEY_VARIABLE: key}, function="crm-worker")

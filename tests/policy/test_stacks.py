@@ -78,7 +78,7 @@ def test_a_config_breaking_a_schema_is_refused(tmp_path: Any) -> None:
 def test_separation_config_names_the_other_stacks_identifiers(
     plans: dict[str, Any], stack: str, other: str
 ) -> None:
-    """config.<stack>.json's otherStacks must match what the other stack's plan really uses."""
+    """The generated pack config's otherStacks must match what the other stack's plan really uses."""
     from launchready_policies.environment import stack_identifiers
     from pulumi_policy import EnforcementLevel, StackValidationPolicy
 

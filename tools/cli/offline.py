@@ -59,6 +59,21 @@ def _write_first_preview_plan(stack: str) -> Path:
         done(ExitCode.USAGE)
 
 
+@app.command("policy-config")
+def policy_config(stack: Stack) -> None:
+    """Write the policy pack's configuration of a stack, generated from the stack files, to
+    build/policy-config-<stack>.json (the path `pulumi preview --policy-pack-config` takes)."""
+    from components.stack_config import StackConfigError
+    from tools.offline.policy.pack_config import write_pack_config
+
+    try:
+        print(write_pack_config(stack))
+    except StackConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        done(ExitCode.USAGE)
+    done(ExitCode.OK)
+
+
 @app.command()
 def policy(
     stack: Stack,
@@ -74,7 +89,8 @@ def policy(
         Path | None, typer.Option(help="a plan already written (default: write build/plan-<stack>.json)")
     ] = None,
     config: Annotated[
-        Path | None, typer.Option(help="pack config (default policy/config.<stack>.json)")
+        Path | None,
+        typer.Option(help="pack config (default: build/policy-config-<stack>.json, from the stack files)"),
     ] = None,
     out: Annotated[Path | None, typer.Option(help="report (default build/policy-<stack>.json)")] = None,
     preview_plan: Annotated[Path | None, typer.Option(hidden=True)] = None,

@@ -139,13 +139,14 @@ def dead_letter_backlog(endpoints: dict[str, Any], catalog: Catalog) -> dict[str
     return backlog
 
 
-def stack_ports(layout: Layout) -> dict[str, int]:
-    """Part -> port of the last stack in this state directory: from its endpoints.json when a killed
-    supervisor left one (it may have run on another port base), else the layout's."""
+def stack_ports(layout: Layout) -> dict[str, int] | None:
+    """Part -> port of the last stack in this state directory, from the endpoints.json a killed supervisor
+    left (it may have run on another port base); None when it left none (nothing says which ports were
+    its own)."""
     try:
         endpoints = json.loads(layout.endpoints_path.read_text())
     except (OSError, ValueError):
-        return layout.named_ports()
+        return None
     ports = {}
     for part, url in http_checks(endpoints).items():
         host = url.removeprefix("http://").split("/", 1)[0]
@@ -155,7 +156,7 @@ def stack_ports(layout: Layout) -> dict[str, int]:
 
 def leftovers(layout: Layout, lock: dict[str, Any] | None) -> list[str]:
     """What a stack that is not running left behind: listening ports and live process groups."""
-    found = [f"port {port} ({part}) still listens" for part, port in stack_ports(layout).items()
+    found = [f"port {port} ({part}) still listens" for part, port in (stack_ports(layout) or {}).items()
              if port_in_use(port)]
     for pgid_text, command in ((lock or {}).get("children") or {}).items():
         pgid = int(pgid_text)
@@ -186,6 +187,12 @@ def run_status(layout: Layout, catalog: Catalog | None = None) -> ExitCode:
         left = leftovers(layout, lock)
         if not left:
             print(f"not running (no live supervisor for {layout.state_dir}); start it with `make up`")
+            # Listeners no stack of this state directory recorded belong to other programs: `make up`
+            # needs other ports then, it did not leave them.
+            busy = [f"{port} ({part})" for part, port in layout.named_ports().items() if port_in_use(port)]
+            if busy and stack_ports(layout) is None:
+                print(f"  note: other programs listen on port(s) {', '.join(busy)}; "
+                      "start it beside them with LOCAL_PORT_BASE=<port>")
             return ExitCode.ENVIRONMENT
         print(f"not running, but a stack that was stopped uncleanly left {len(left)} thing(s) behind; "
               "`make up` stops the process groups it recorded, other listeners must be stopped by hand:")

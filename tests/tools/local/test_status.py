@@ -167,3 +167,19 @@ def test_the_crash_line_says_why(code: int, tail: str, expected: str) -> None:
 
 def test_a_crash_with_a_log_does_not_claim_an_empty_log() -> None:
     assert "log is empty" not in exit_reason(0, "[firestore] Killed")
+
+
+def test_an_unrelated_listener_is_not_blamed_on_a_stopped_stack(
+        state_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Nothing of a stack in this state directory (no lock, no endpoints.json): a program listening on one
+    # of the layout's ports is another program's, not a leftover.
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        layout = build_layout(CATALOG, state_dir=state_dir, port_base=free_block(), sandbox_port=port)
+
+        assert status.run_status(layout, CATALOG) == ExitCode.ENVIRONMENT
+    out = capsys.readouterr().out
+    assert "stopped uncleanly" not in out
+    assert f"other programs listen on port(s) {port} (provider sandbox)" in out

@@ -42,8 +42,8 @@ def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("FAKE_PULUMI_LOG", str(tmp_path / "calls.log"))
     monkeypatch.setenv("FAKE_PULUMI_STATE", str(tmp_path / "state.json"))
     monkeypatch.setenv("FAKE_CERT_STATE", "CERT_PROPAGATING")
-    # A stack file with real values: the example markers removed.
-    text = (ROOT / "Pulumi.staging.yaml").read_text(encoding="utf-8").replace("# REPLACE", "#")
+    # A stack file with a founder's own values.
+    text = (ROOT / "tests" / "founder" / "Pulumi.staging.yaml").read_text(encoding="utf-8")
     (tmp_path / "Pulumi.staging.yaml").write_text(text, encoding="utf-8")
     return tmp_path
 
@@ -159,7 +159,12 @@ def test_missing_secret_values_stop_before_the_functions(fake: Path) -> None:
 
 
 def test_example_values_refuse_the_deploy(fake: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    (fake / "Pulumi.staging.yaml").write_text((ROOT / "Pulumi.staging.yaml").read_text(encoding="utf-8"))
+    from components.example_values import EXAMPLE_VALUES
+
+    # The founder's project id put back to one of the template's example ids.
+    example = EXAMPLE_VALUES["launchready:projectId"][0]
+    text = (fake / "Pulumi.staging.yaml").read_text(encoding="utf-8").replace("myapp-staging-4821", example)
+    (fake / "Pulumi.staging.yaml").write_text(text, encoding="utf-8")
     assert deploy.run("staging", runner=runner_with_secrets(True), root=fake) == ExitCode.USAGE
     assert calls(fake) == []
     err = capsys.readouterr().err

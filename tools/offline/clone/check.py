@@ -103,12 +103,15 @@ class PlanCache:
         self.progress(f"  evaluating the program for {label or stack} under mocks ...")
         mocks = evaluate_config(stack, config, list(secret_keys), self.root, preview=True)
         entries = sorted(
-            ({**entry, "inputs": redact(entry["inputs"])} for entry in mocks.plan()),
+            (
+                {**entry, "inputs": redact(entry["inputs"], public=mocks.public_values)}
+                for entry in mocks.plan()
+            ),
             key=lambda entry: (entry["type"], entry["name"]),
         )
         # Values only the cloud computes stay unknown at preview: one marker, as in the plan JSON.
         text = json.dumps(
-            {"entries": entries, "outputs": redact(dict(mocks.stack_outputs))},
+            {"entries": entries, "outputs": redact(dict(mocks.stack_outputs), public=mocks.public_values)},
             sort_keys=True,
             default=lambda _value: UNKNOWN,
         )
@@ -206,9 +209,15 @@ def _slug(text: str) -> str:
 
 def twin_values(source: dict[str, Any], target: dict[str, Any]) -> dict[str, Any]:
     """The target's config with the source's environment-policy values: differs from the source only
-    by the rewritten (and never-copied) keys, so its plan must be the source plan under the rewrite map."""
+    by the rewritten (and never-copied) keys, so its plan must be the source plan under the rewrite map.
+    An optional never-copied key the target has not been given yet (launchready:firebaseWebApiKey, the new
+    project's own to fill in) keeps the source's value in the twin: leaving it out is the clone's choice,
+    reported among the differences, not a broken graph."""
     twin = {key: value for key, value in target.items() if clone_class(key) is not Clone.POLICY}
     twin.update({key: value for key, value in source.items() if clone_class(key) is Clone.POLICY})
+    twin.update(
+        {key: value for key, value in source.items() if clone_class(key) is Clone.NEVER and key not in target}
+    )
     return twin
 
 

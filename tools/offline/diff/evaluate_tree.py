@@ -72,8 +72,9 @@ def evaluate_here(root: Path, stacks: list[str]) -> dict[str, list[dict[str, Any
             plans[stack] = None
             continue
         mocks = evaluate_stack(stack, root)
+        public = mocks.public_values
         entries = [
-            {**entry, "inputs": _relative_assets(redact(entry["inputs"]), root.resolve())}
+            {**entry, "inputs": _relative_assets(redact(entry["inputs"], public=public), root.resolve())}
             for entry in mocks.plan()
         ]
         plans[stack] = sorted(entries, key=lambda e: e["urn"])

@@ -24,14 +24,17 @@ class Finding:
         return f"{self.document}:{self.line}: a {self.shape} shape"
 
 
-def scan(documents: dict[str, str]) -> list[Finding]:
-    """Every credential-shaped string in `documents` ({name: text}), by document and line."""
+def scan(documents: dict[str, str], public: frozenset[str] = frozenset()) -> list[Finding]:
+    """Every credential-shaped string in `documents` ({name: text}), by document and line; a string in
+    `public` (the configured values of the stacks' public settings, tools.offline.plan.evaluate
+    PUBLIC_SETTINGS) is not one."""
     pattern = text_pattern()
     findings = []
     for name, text in documents.items():
         for number, line in enumerate(text.splitlines(), start=1):
             for match in pattern.finditer(line):
-                findings.append(Finding(name, number, shape_name(match)))
+                if match.group(0) not in public:
+                    findings.append(Finding(name, number, shape_name(match)))
     return findings
 
 

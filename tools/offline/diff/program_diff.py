@@ -15,6 +15,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from components.example_values import example_text
 from tools.exit_codes import ExitCode
 from tools.offline.diff import evaluate_tree
 from tools.offline.diff.compare import compare
@@ -26,7 +29,8 @@ from tools.offline.diff.render import (
     render_markdown,
     render_terminal,
 )
-from tools.project_files import ROOT, stack_name, stack_names
+from tools.offline.plan.credential_shapes import PUBLIC_SETTINGS
+from tools.project_files import ROOT, stack_name, stack_names, stack_path
 
 Plans = dict[str, list[dict[str, Any]] | None]
 
@@ -137,6 +141,30 @@ def run_policy(
     return f"{mandatory} mandatory, {len(findings) - mandatory} advisory", findings
 
 
+def template_example(root: Path, commit: str, stack: str) -> str | None:
+    """`key = value` of a template example value the base's Pulumi.<stack>.yaml still holds (the stack's
+    first configuration), or None."""
+    try:
+        document = yaml.safe_load(_git(root, "show", f"{commit}:Pulumi.{stack}.yaml"))
+    except (DiffError, yaml.YAMLError):
+        return None
+    config = document.get("config") if isinstance(document, dict) else None
+    for key, value in (config or {}).items():
+        example = example_text(str(key), value)
+        if example is not None:
+            return f"{key} = {example}"
+    return None
+
+
+def first_configuration_note(stack: str, example: str) -> str:
+    return (
+        f"first configuration of {stack}: the base's Pulumi.{stack}.yaml still holds the template's example "
+        f"values ({example}), so it was never deployed with them. Replacements and deletions below are "
+        "against the template's example identities and destroy nothing: they are not gated as destructive. "
+        f"After merging, `make deploy STACK={stack}` creates the environment."
+    )
+
+
 def _note(base_plan: Any, head_plan: Any, stack: str) -> str:
     if base_plan is None and head_plan is not None:
         return f"Pulumi.{stack}.yaml is new on this branch: every resource is created"
@@ -159,6 +187,26 @@ def failure_report(log_path: Path, out: Path, lines: int = 30) -> None:
         f"for this commit. Last lines of its output:\n\n```\n{text}\n```\n",
         encoding="utf-8",
     )
+
+
+def _public_values(root: Path, base: str, stacks: list[str]) -> frozenset[str]:
+    """The configured values of the public settings in the stack files on both sides."""
+    commit = base_commit(root, base)
+    values: set[str] = set()
+    for stack in stacks:
+        texts = []
+        try:
+            texts.append(_git(root, "show", f"{commit}:Pulumi.{stack}.yaml"))
+        except DiffError:
+            pass  # the stack is new on this branch
+        if stack_path(stack, root).is_file():
+            texts.append(stack_path(stack, root).read_text(encoding="utf-8"))
+        for text in texts:
+            document = yaml.safe_load(text)
+            config = document.get("config") if isinstance(document, dict) else None
+            if isinstance(config, dict):
+                values.update(str(config[key]) for key in PUBLIC_SETTINGS if config.get(key))
+    return frozenset(values)
 
 
 def run(
@@ -209,14 +257,16 @@ def run(
             run_policy(root, stack, head_plan, build) if policy else ("not run (--no-policy)", [])
         )
         steps = compare(base_plan, head_plan)
-        diffs.append(StackDiff(stack, steps, cell, findings, _note(base_plan, head_plan, stack)))
+        example = template_example(root, base_commit(root, base), stack) if head_plan is not None else None
+        note = first_configuration_note(stack, example) if example else _note(base_plan, head_plan, stack)
+        diffs.append(StackDiff(stack, steps, cell, findings, note, first_configuration=example is not None))
     documents = {
         "diff.md": render_markdown(base, diffs, acknowledged, gate_source),
         "diff-full.md": render_markdown(base, diffs, acknowledged, gate_source, limit=None),
         "diff.json": render_json(base, diffs, acknowledged),
         "terminal": render_terminal(diffs),
     }
-    findings_found = scan(documents)
+    findings_found = scan(documents, _public_values(root, base, stacks))
     if findings_found:
         for finding in findings_found:
             print(f"error: {finding}", file=sys.stderr)

@@ -28,6 +28,9 @@ class StackDiff:
     policy: str  # one cell: "0 mandatory, 2 advisory" or "not run: <why>"
     policy_findings: list[dict[str, Any]] = field(default_factory=list)
     note: str = ""  # e.g. "Pulumi.prod.yaml only in the base: every resource deleted"
+    # The base's stack file still held the template's example values: never deployed with them, so its
+    # replacements and deletions destroy nothing and are not gated.
+    first_configuration: bool = False
 
     @property
     def changed(self) -> list[Step]:
@@ -35,7 +38,7 @@ class StackDiff:
 
     @property
     def destructive(self) -> list[Step]:
-        return [s for s in self.steps if s.destructive]
+        return [] if self.first_configuration else [s for s in self.steps if s.destructive]
 
 
 def _state(entry: dict[str, Any] | None) -> dict[str, Any] | None:

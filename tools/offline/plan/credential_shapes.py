@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from components.function_env import WEB_API_KEY_SETTING
+
 
 @dataclass(frozen=True)
 class Shape:
@@ -51,6 +53,11 @@ SHAPES: tuple[Shape, ...] = (
     # gitleaks cloudflare-origin-ca-key: v1.0-<24 hex>-<146 hex>
     Shape("Cloudflare Origin CA key", r"v1\.0-[a-f0-9]{24}-[a-f0-9]{146}"),
 )
+
+
+# Settings public by design though shaped like a credential (a Firebase web API key is a Google API key):
+# their configured values stay in the plan and the diff; the policy pack judges where they are used.
+PUBLIC_SETTINGS = (WEB_API_KEY_SETTING,)
 
 
 def value_pattern() -> re.Pattern[str]:

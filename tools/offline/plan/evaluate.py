@@ -19,11 +19,12 @@ from pulumi.output import Unknown
 from pulumi.runtime import rpc
 from pulumi.runtime.config import set_all_config
 
+from components.function_env import WEB_API_KEY_SETTING
 from components.phases import print_phases
 from components.stack_config import StackConfigError, parse_stack_config
 from tools.exit_codes import ExitCode
 from tools.offline.contracts.check import Environment, Violation
-from tools.offline.plan.credential_shapes import value_pattern
+from tools.offline.plan.credential_shapes import PUBLIC_SETTINGS, value_pattern
 from tools.offline.plan.mocks import PlanMocks, run_under_mocks
 from tools.project_files import ROOT, engine_config, read_stack
 
@@ -49,18 +50,20 @@ def looks_like_credential(key: str, value: str) -> bool:
     return bool(value) and bool(_SECRET_KEY.search(key) or _CREDENTIAL_VALUE.search(value))
 
 
-def redact(value: Any, key: str = "") -> Any:
+def redact(value: Any, key: str = "", public: frozenset[str] = frozenset()) -> Any:
     """JSON-ready copy of a resource's inputs with secrets, assets and unknowns made explicit.
 
     A Pulumi secret becomes REDACTED; a plain-text credential becomes CREDENTIAL_SHAPED, a different
     marker, because it is a defect (it would sit unencrypted in the state) that a policy must catch.
+    A value in `public` (the stack's public settings, `PlanMocks.public_values`) is kept as it is, whatever
+    its shape: the policy pack then checks where it is used.
     """
     if rpc.is_rpc_secret(value):
         return REDACTED
     if isinstance(value, dict):
-        return {k: redact(v, k) for k, v in sorted(value.items())}
+        return {k: redact(v, k, public) for k, v in sorted(value.items())}
     if isinstance(value, list | tuple):
-        return [redact(v, key) for v in value]
+        return [redact(v, key, public) for v in value]
     if isinstance(value, pulumi.FileAsset):
         path = Path(str(value.path))
         return {"fileAsset": str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)}
@@ -68,7 +71,7 @@ def redact(value: Any, key: str = "") -> Any:
         return {"stringAsset": f"{len(value.text)} characters"}
     if value == rpc.UNKNOWN:
         return UNKNOWN
-    if isinstance(value, str) and looks_like_credential(key, value):
+    if isinstance(value, str) and value not in public and looks_like_credential(key, value):
         return CREDENTIAL_SHAPED
     return value
 
@@ -158,6 +161,7 @@ def evaluate_config(
     # Validate before the engine starts so the user sees exactly one readable message.
     parse_stack_config(config, stack)
     mocks = PlanMocks(environment=Environment.from_config(config), preview=preview)
+    mocks.public_values = frozenset(value for key in PUBLIC_SETTINGS if (value := config.get(key)))
     mocks.install(project=PROJECT_NAME, stack=stack)
     set_all_config(config, secret_keys)
 
@@ -214,7 +218,8 @@ def mark_unknown_at_preview(stack: str, root: Path, violations: list[Violation])
 def plan_stack(stack: str, root: Path = ROOT) -> tuple[list[dict[str, Any]], list[Violation]]:
     """Evaluate the program for `stack` under mocks: (sorted, redacted resources, contract violations)."""
     mocks = evaluate_stack(stack, root)
-    plan = [{**entry, "inputs": redact(entry["inputs"])} for entry in mocks.plan()]
+    public = mocks.public_values
+    plan = [{**entry, "inputs": redact(entry["inputs"], public=public)} for entry in mocks.plan()]
     violations = mark_unknown_at_preview(stack, root, mocks.violations)
     return sorted(plan, key=lambda entry: (entry["type"], entry["name"])), violations
 
@@ -234,12 +239,19 @@ def run(stack: str, *, out: Path | None = None, quiet: bool = False, root: Path 
     provider-contract violation (the plan is still written then, for review)."""
     try:
         stack_file = read_stack(stack, root)
+        config = parse_stack_config(engine_config(stack_file)[0], stack)
         plan, violations = plan_stack(stack, root)
     except (PlanError, StackConfigError, pulumi.RunError) as error:
         print(f"error: {error}", file=sys.stderr)
         return ExitCode.USAGE
     for warning in stack_file.warnings():
         print(warning, file=sys.stderr)
+    if config.firebase_web_api_key is None:
+        print(
+            f"warning: {WEB_API_KEY_SETTING} is not set: the ops console cannot sign anyone in; set it to "
+            "your Firebase web app's apiKey (Project settings > Your apps, AIza...)",
+            file=sys.stderr,
+        )
     out = out or plan_path(stack, root)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(plan, indent=2, sort_keys=True) + "\n", encoding="utf-8")
@@ -253,5 +265,5 @@ def run(stack: str, *, out: Path | None = None, quiet: bool = False, root: Path 
             print(violation.line(), file=sys.stderr)
         print(f"{stack}: {len(violations)} provider contract violation(s)", file=sys.stderr)
         return ExitCode.USAGE
-    print_phases(parse_stack_config(stack_file.config, stack))
+    print_phases(config)
     return ExitCode.OK

@@ -271,6 +271,8 @@ class PlanMocks(pulumi.runtime.Mocks):
         self.violations: list[Violation] = []
         # `pulumi.export` values once settled, filled by `run_under_mocks(..., mocks)`.
         self.stack_outputs: dict[str, Any] = {}
+        # The configured values of the stack's public settings (evaluate.PUBLIC_SETTINGS), never redacted.
+        self.public_values: frozenset[str] = frozenset()
         self._lock = threading.Lock()
         self._registering = threading.local()
 

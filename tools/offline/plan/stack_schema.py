@@ -28,8 +28,9 @@ Every key of `Pulumi.<stack>.yaml`, generated from `components/stack_config.py` 
 YAML language server validate and complete the stack files from `docs/stack-config.schema.json`.
 
 - One kind-of-environment key, `launchready:environment`, drives every rule that differs by environment.
-- Values still marked `# REPLACE` in a stack file are example values: `make plan` warns once per key,
-  `make deploy` refuses to run until they are replaced.
+- A key still holding one of the template's example values (`components/data/example_values.json`,
+  whatever its comments say) gets one warning line from `make plan`, and `make deploy` refuses to run
+  until it is replaced. The `# REPLACE` comments only point at what to fill in.
 - Regions and Firestore locations are checked against Google's published lists, committed with their
   source and date in `components/data/gcp_locations.json`.
 - The accepted forms (hostnames, email addresses, senders, SPF includes, the value sets) are the types of

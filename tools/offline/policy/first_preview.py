@@ -31,7 +31,11 @@ def build_first_preview_plan(stack: str, root: Path = ROOT) -> list[dict[str, An
     """Evaluate the program for `stack` as a first preview (tools.offline.plan.evaluate's preview mode: the
     mocks answer a create with its inputs only); return the sorted, redacted resource list."""
     mocks = evaluate_stack(stack, root, preview=True)
-    plan = [{**entry, "inputs": redact(_known_or_marker(entry["inputs"]))} for entry in mocks.plan()]
+    public = mocks.public_values
+    plan = [
+        {**entry, "inputs": redact(_known_or_marker(entry["inputs"]), public=public)}
+        for entry in mocks.plan()
+    ]
     return sorted(plan, key=lambda entry: (entry["type"], entry["name"]))
 
 

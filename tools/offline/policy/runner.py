@@ -25,6 +25,7 @@ from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
 from components.stack_config import StackConfigError
 from tools.exit_codes import ExitCode
 from tools.offline.plan.evaluate import PROJECT_NAME, REDACTED, UNKNOWN, PlanError
+from tools.offline.policy.pack_config import write_pack_config
 from tools.project_files import ROOT, engine_config, read_stack
 
 PACK_DIR = ROOT / "policy"
@@ -296,12 +297,13 @@ def run(
     preview_plan: Path | None = None,
 ) -> ExitCode:
     """Run the pack on the plan and write the report: OK, FAILED on a mandatory violation, USAGE on bad
-    input (nothing written). Paths default to build/plan-<stack>.json, policy/config.<stack>.json,
-    build/policy-<stack>.json and build/plan-<stack>-first-preview.json."""
+    input (nothing written). Paths default to build/plan-<stack>.json, build/policy-config-<stack>.json
+    (generated from the stack files here), build/policy-<stack>.json and
+    build/plan-<stack>-first-preview.json."""
     build = ROOT / "build"
-    config_path = config or PACK_DIR / f"config.{stack}.json"
     try:
         stack_config, _ = engine_config(read_stack(stack, ROOT))
+        config_path = config or write_pack_config(stack, ROOT)
         loaded = load_plan(plan or build / f"plan-{stack}.json")
         configs = policy_configs(config_path if config_path.is_file() else None, POLICIES)
         loaded_preview = None

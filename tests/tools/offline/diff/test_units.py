@@ -213,3 +213,37 @@ def test_policy_column_says_why_the_runner_did_not_run(tmp_path: Path) -> None:
     runner.write_text("")
     assert run_policy(tmp_path, "staging", plan, tmp_path)[0] == "not run: `make setup-policy` first"
     assert run_policy(tmp_path, "staging", None, tmp_path)[0] == "no stack"
+
+
+def test_scan_passes_the_configured_public_value_only() -> None:
+    key, other = "AIza" + "Q" * 35, "AIza" + "R" * 35
+    text = f"FIREBASE_WEB_API_KEY={key}\nMAPS_KEY={other}\n"
+    assert [f.line for f in scan({"diff.md": text}, public=frozenset({key}))] == [2]
+    assert [f.line for f in scan({"diff.md": text})] == [1, 2]
+
+
+def test_a_first_configuration_says_so_and_is_not_gated(tmp_path: Path) -> None:
+    import subprocess
+
+    from components.example_values import EXAMPLE_VALUES
+    from tools.offline.diff.program_diff import template_example
+
+    example = EXAMPLE_VALUES["launchready:projectId"][0]
+    (tmp_path / "Pulumi.staging.yaml").write_text(f"config:\n  launchready:projectId: {example}\n")
+    (tmp_path / "Pulumi.prod.yaml").write_text("config:\n  launchready:projectId: myapp-prod-4821\n")
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t.invalid"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "base"], check=True)
+    assert template_example(tmp_path, "HEAD", "staging") == f"launchready:projectId = {example}"
+    assert template_example(tmp_path, "HEAD", "prod") is None
+    assert template_example(tmp_path, "HEAD", "pr") is None  # no such stack file at the base
+
+    base = [resource(DATABASE, "db", locationId="europe-west1")]
+    head = copy.deepcopy(base)
+    head[0]["inputs"]["locationId"] = "eur3"
+    steps = compare(base, head)
+    assert StackDiff("staging", steps, "-").destructive
+    first = StackDiff("staging", steps, "-", note="first configuration", first_configuration=True)
+    assert first.destructive == []
+    assert "not acknowledged" not in render_markdown("main", [first], False, "ACK_DESTRUCTIVE=1")

@@ -11,6 +11,7 @@ import pulumi
 import pytest
 from pulumi.runtime import rpc
 
+from components.function_env import WEB_API_KEY_SETTING
 from tools.offline.plan.evaluate import CREDENTIAL_SHAPED, REDACTED, redact
 from tools.offline.plan.mocks import default_options
 
@@ -53,6 +54,10 @@ def test_plan_writes_the_inventory(stack: str, tmp_path: Path) -> None:
     # The table names each resource with its settings.
     assert "functions-stripe-webhook" in result.stdout and "ingress=ALLOW_ALL" in result.stdout
     assert f"{stack}: " in result.stdout
+    # Without a web API key the console cannot sign in: one warning says so.
+    configured = WEB_API_KEY_SETTING in (ROOT / f"Pulumi.{stack}.yaml").read_text(encoding="utf-8")
+    warned = [line for line in result.stderr.splitlines() if f"warning: {WEB_API_KEY_SETTING}" in line]
+    assert len(warned) == (0 if configured else 1)
 
 
 def test_bad_config_prints_one_readable_error(tmp_path: Path) -> None:
@@ -108,3 +113,25 @@ def test_redaction_keeps_secrets_and_plaintext_credentials_apart() -> None:
     assert REDACTED != CREDENTIAL_SHAPED
     text = json.dumps(redact(inputs))
     assert "sk_live_" not in text and "whsec_" not in text and "BEGIN RSA" not in text
+
+
+def test_the_web_api_key_reaches_the_console_alone_unredacted(tmp_path: Path) -> None:
+    from components.function_env import WEB_API_KEY_VARIABLE
+    from tests.founders import hand_written
+    from tools.offline.plan.evaluate import plan_stack
+    from tools.project_files import engine_config, read_stack
+
+    root = hand_written().write(tmp_path)
+    for name in ("__main__.py", "Pulumi.yaml", "components", "functions_src", "firestore.rules"):
+        (root / name).symlink_to(ROOT / name)
+    (root / "firestore.indexes.json").symlink_to(ROOT / "firestore.indexes.json")
+    key = engine_config(read_stack("staging", root))[0][WEB_API_KEY_SETTING]
+    plan, _ = plan_stack("staging", root)
+    holders = {
+        entry["name"]: entry["inputs"]["serviceConfig"]["environmentVariables"][WEB_API_KEY_VARIABLE]
+        for entry in plan
+        if entry["type"] == "gcp:cloudfunctionsv2/function:Function"
+        and WEB_API_KEY_VARIABLE in entry["inputs"]["serviceConfig"]["environmentVariables"]
+    }
+    assert holders == {"functions-ops-console": key}
+

@@ -96,3 +96,22 @@ def test_a_justification_without_a_reason_is_refused(tmp_path: Path) -> None:
     path.write_text(json.dumps({"justifications": [{"check_id": "CKV_GCP_1", "resource": "x"}]}))
     with pytest.raises(policy_scan.ScanError, match="missing reason"):
         policy_scan.load_justifications(path)
+
+
+def test_every_public_entry_point_and_auth_admin_grant_of_the_catalog_is_justified() -> None:
+    # make scan fails on an unjustified failure: each public HTTP function fails CKV_GCP_124 (ingress
+    # ALLOW_ALL) and each firebaseauth.admin grant CKV_GCP_42, so each needs its entry.
+    from tools.project_files import ROOT, read_catalog
+
+    entries = json.loads((ROOT / "policy" / "checkov-justifications.json").read_text(encoding="utf-8"))
+    justified = {(e["check_id"], e["resource"]) for e in entries["justifications"]}
+    catalog = read_catalog()
+    expected = {
+        ("CKV_GCP_124", f"google_cloudfunctions2_function.functions-{spec.resource_name}")
+        for spec in catalog.public_http
+    } | {
+        ("CKV_GCP_42", f"google_project_iam_member.fn-identity-{spec.resource_name}-firebaseauth-admin")
+        for spec in catalog.functions
+        if any(grant.role == "roles/firebaseauth.admin" for grant in spec.roles)
+    }
+    assert expected - justified == set()
