@@ -170,6 +170,7 @@ def main() -> None:
             dead_letter_subscriptions=list(functions.dead_letter_subscriptions.values()) if functions else [],
             log_retention_days=config.log_retention_days,
             alerts=functions is not None,
+            uptime_alerts=reaches(phase, "complete"),
             endpoint_functions=[spec.name for spec in catalog.public_http],
         ),
         opts=pulumi.ResourceOptions(depends_on=project.services),

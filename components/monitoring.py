@@ -78,6 +78,9 @@ class MonitoringArgs:
     # False on a first deploy's foundation phase: the log-based metrics are created, the alert policies
     # that filter on them wait for a later phase (Monitoring answers 404 for a new metric for minutes).
     alerts: bool = True
+    # False until the API host's certificate serves (first deploy's last phase): an uptime check fails
+    # before it, and its alert would page ops during every first deploy. The checks themselves run earlier.
+    uptime_alerts: bool = True
     # The automation endpoints whose 5xx rate is alerted on (catalog or service names); must be a
     # subset of function_names. Workers are left out: their deliberate 500 asks Pub/Sub to retry.
     endpoint_functions: Sequence[str] = ()
@@ -289,7 +292,8 @@ class Monitoring(pulumi.ComponentResource):
         for target in args.uptime_targets if args.alerts else []:
             check = self._uptime_check(target)
             checks[target.name] = check.uptime_check_id
-            policies[f"uptime-{target.name}"] = self._uptime_alert(target, check).name
+            if args.uptime_alerts:
+                policies[f"uptime-{target.name}"] = self._uptime_alert(target, check).name
 
         metric_alerts = {
             "function-errors": self._function_errors(services),

@@ -118,6 +118,15 @@ def test_uptime_alert_watches_its_own_check(monitoring: PlanMocks) -> None:
     assert aggregation["crossSeriesReducer"] == "REDUCE_COUNT_FALSE"
 
 
+def test_uptime_alerts_wait_for_the_certificate_while_the_checks_run() -> None:
+    # A first deploy's functions phase: the API host has no certificate yet, so every check fails.
+    mocks = build(monitoring_args(uptime_alerts=False))
+    assert {r.name for r in mocks.of_type(UPTIME)} == {"monitoring-uptime-api", "monitoring-uptime-app"}
+    names = {r.name for r in mocks.of_type(POLICY)}
+    assert not any("uptime" in name for name in names)
+    assert "monitoring-alert-dead-letters" in names
+
+
 def test_function_errors_alert_on_any_error_log_of_the_functions(monitoring: PlanMocks) -> None:
     errors = metric(monitoring, "function-errors").inputs
     assert "severity>=ERROR" in errors["filter"]
