@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
+import re
 from typing import Any
 
 import pulumi
 import pytest
 
 from components.config_types import DnsRecord
-from components.edge import Edge, EdgeArgs
+from components.edge import Edge, EdgeArgs, txt_content
 from tools.offline.plan.mocks import PlanMocks, RecordedResource, run_under_mocks
 
 DNS_RECORD = "cloudflare:index/dnsRecord:DnsRecord"
@@ -127,6 +129,35 @@ def test_exactly_one_spf_record_at_the_apex(edge: PlanMocks) -> None:
     assert unquoted(spf[0].inputs["content"]) == "v=spf1 include:_spf.google.com ~all"
     # Cloudflare's API documents TXT content as quoted character strings.
     assert spf[0].inputs["content"].startswith('"')
+
+
+def character_strings(content: str) -> list[str]:
+    """The RFC 1035 5.1 character-strings of a TXT content: quoted, `\\X` stands for X."""
+    assert re.fullmatch(r'"(?:[^"\\]|\\.)*"(?: "(?:[^"\\]|\\.)*")*', content), content
+    return [re.sub(r"\\(.)", r"\1", s) for s in re.findall(r'"((?:[^"\\]|\\.)*)"', content)]
+
+
+def test_a_2048_bit_dkim_key_is_sent_in_the_255_byte_strings_cloudflare_returns() -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    public = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
+    der = public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    value = "v=DKIM1; k=rsa; p=" + base64.b64encode(der).decode()
+    assert len(value) > 255
+    dkim = DnsRecord(name="resend._domainkey", type="TXT", value=value)
+    (record,) = records(build(edge_args(dkim_records=[dkim])), "TXT", "resend._domainkey.example.com")
+    strings = character_strings(record.inputs["content"])
+    assert len(strings) == 2 and all(len(s.encode()) <= 255 for s in strings)
+    assert "".join(strings) == value
+
+
+def test_txt_strings_split_on_character_boundaries_and_keep_quotes_escaped() -> None:
+    text = 'say "hi" \\ ' + "é" * 200
+    strings = character_strings(txt_content(text))
+    assert "".join(strings) == text
+    assert all(len(s.encode()) <= 255 for s in strings)
+    assert txt_content("v=spf1 -all") == '"v=spf1 -all"'
 
 
 def test_spf_without_includes_rejects_all_mail_from_the_apex() -> None:
