@@ -39,6 +39,12 @@ def read_api_domain(config: StackConfig) -> CustomDomainState:
     return read_custom_domain(config.project_id, config.site_id, config.api_host)
 
 
+def run_preflight(stack: str, root: Path) -> ExitCode:
+    from .preflight.check import run
+
+    return run(stack, root)
+
+
 def run_command(argv: Sequence[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """Run a command; its output passes through, except what the driver reads (`stack output`, `check`)."""
     capture = "output" in argv or "check" in argv
@@ -191,6 +197,18 @@ class Deployer:
         return ExitCode.OK if self.up("complete") else ExitCode.FAILED
 
 
+def preflight_passed(
+    stack: str, root: Path, preflight: Callable[[str, Path], ExitCode] | None
+) -> ExitCode | None:
+    """None when the preflight found no problem (checks it could not make are printed, not fatal);
+    otherwise its exit code, after saying that nothing was changed."""
+    checked = (preflight or run_preflight)(stack, root)
+    if checked in (ExitCode.OK, ExitCode.NOT_ALL_CHECKED):
+        return None
+    print("stopped by the preflight before any change: fix the problems above", file=sys.stderr)
+    return checked
+
+
 def run(
     stack: str,
     *,
@@ -199,10 +217,12 @@ def run(
     root: Path = ROOT,
     sleep: Callable[[float], None] = time.sleep,
     custom_domain: CustomDomainReader = read_api_domain,
+    preflight: Callable[[str, Path], ExitCode] | None = None,
 ) -> ExitCode:
     """Deploy the next phases of `stack` (or with `preview`, show the next phase's diff): OK, FAILED when
     Pulumi fails, USAGE for a bad or unfinished stack file, WAITING when a phase waits on the outside,
-    ENVIRONMENT when a gate's API cannot be read."""
+    ENVIRONMENT when a gate's API cannot be read. The preflight runs first (tools/ops/preflight): a problem
+    stops here, before anything is created; checks it could not make are printed and do not stop it."""
     try:
         stack_file = read_stack(stack, root)
         config = parse_stack_config(stack_file.config, stack)
@@ -214,10 +234,10 @@ def run(
     if preview:
         for warning in stack_file.warnings():
             print(warning, file=sys.stderr)
-        return deployer.preview()
+        return preflight_passed(stack, root, preflight) or deployer.preview()
     if stack_file.placeholders:
         for warning in stack_file.warnings():
             print(warning.replace("warning:", "error:", 1), file=sys.stderr)
         print(f"refusing to deploy {stack}: replace the example values above first", file=sys.stderr)
         return ExitCode.USAGE
-    return deployer.deploy(config)
+    return preflight_passed(stack, root, preflight) or deployer.deploy(config)

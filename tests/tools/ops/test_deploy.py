@@ -136,6 +136,19 @@ def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+@pytest.fixture(autouse=True)
+def preflight(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The preflight passes (its own tests: test_preflight.py); the stacks it ran for."""
+    ran: list[str] = []
+
+    def passed(stack: str, root: Path) -> ExitCode:
+        ran.append(stack)
+        return ExitCode.NOT_ALL_CHECKED
+
+    monkeypatch.setattr(deploy, "run_preflight", passed)
+    return ran
+
+
 @pytest.fixture
 def cloud(fake: Path) -> Cloud:
     return Cloud(fake / "timeline.json")
@@ -327,6 +340,15 @@ def test_no_up_runs_after_a_failed_phase(
     assert status == ExitCode.FAILED
     assert ups(fake)[-1] == failing and "complete" not in ups(fake)
     assert cloud.reads == 0
+
+
+def test_a_preflight_problem_stops_before_any_pulumi_call(fake: Path, cloud: Cloud) -> None:
+    def refused(stack: str, root: Path) -> ExitCode:
+        return ExitCode.FAILED
+
+    assert deploy_once(fake, cloud, custom_domain=hosting(cloud), preflight=refused) == ExitCode.FAILED
+    assert deploy.run("staging", preview=True, root=fake, preflight=refused) == ExitCode.FAILED
+    assert calls(fake) == [] and cloud.reads == 0
 
 
 def test_an_unreadable_certificate_stops_with_what_to_grant(
