@@ -130,11 +130,12 @@ def test_uptime_alerts_only_once_the_certificate_gate_has_passed() -> None:
     assert uptime_alerts(complete)
 
 
-def test_6_complete_phase_proxies_and_orders_alerts_after_their_metrics(
+def test_6_complete_phase_keeps_the_api_dns_only_and_orders_alerts_after_their_metrics(
     prod_complete: tuple[PlanMocks, OptionsMonitor],
 ) -> None:
     mocks, monitor = prod_complete
-    assert mocks.named(*API_RECORD).inputs["proxied"] is True
+    # Firebase Hosting must see its own records: the API record stays DNS-only in every phase.
+    assert mocks.named(*API_RECORD).inputs["proxied"] is False
     metric_urns = {m.urn for m in monitor.of_type("gcp:logging/metric:Metric")}
     on_metrics = [
         p
