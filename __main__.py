@@ -147,8 +147,6 @@ def main() -> None:
             rate_limited_paths=[
                 str(spec.trigger.path) for spec in catalog.public_http if not spec.trigger.is_prefix
             ],
-            # Proxied only once Hosting has the certificate (Cloudflare answers 526 before): last phase.
-            proxied=config.proxy_api_host and reaches(phase, "complete"),
             manage_zone=config.manage_zone,
             mail_domain=config.sending_domain,
             cloudflare_plan=config.cloudflare_plan,

@@ -51,7 +51,6 @@ class EdgeArgs:
     caa_issuers: Sequence[Hostname]
     # Exact URL paths (catalog public HTTP paths), rate limited per client.
     rate_limited_paths: Sequence[str]
-    proxied: bool = True
     # Where CAs report refused certificate requests (mailto: or https: URL); empty for none.
     caa_iodef: CaaIodef = ""
     # Per client IP and Cloudflare data centre, per 10 s. Stripe delivers bursts from a few IPs, so this is
@@ -159,7 +158,11 @@ class Edge(pulumi.ComponentResource):
             name=api_host,
             type="CNAME",
             content=pulumi.Output.from_input(args.api_target).apply(hostname_of),
-            proxied=args.proxied,
+            # DNS-only: Firebase Hosting must resolve its own records to keep the domain and renew the
+            # certificate; proxied, the host resolves to Cloudflare (HOST_MISMATCH) and the origin Host
+            # overrides that would fix it are Enterprise-only (docs/architecture.md, "The API host is
+            # DNS-only").
+            proxied=False,
             ttl=AUTOMATIC_TTL,
             comment="API hostname (Launch Ready)",
             opts=child,

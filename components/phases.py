@@ -49,8 +49,8 @@ PHASES = (
     ),
     Phase(
         "complete",
-        "the uptime alert policies (an uptime check fails until the API host has its certificate), and "
-        "the API record proxied through Cloudflare when launchready:proxyApiHost is true",
+        "the uptime and certificate-expiry alert policies (an uptime check fails until the API host has "
+        "its certificate)",
         f"the Hosting custom domain's certificate serves ({CERTIFICATE_ACTIVE} or CERT_EXPIRING_SOON)",
         "Firebase Hosting API projects.sites.customDomains.get, cert.state, read on every run "
         "(tools/ops/hosting_api.py)",

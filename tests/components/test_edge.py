@@ -87,17 +87,17 @@ def test_every_child_is_parented_to_the_component(edge: PlanMocks) -> None:
     assert all(r.name.startswith("edge-") for r in children)
 
 
-def test_api_hostname_is_a_proxied_cname_to_the_target_host(edge: PlanMocks) -> None:
+def test_api_hostname_is_a_dns_only_cname_to_the_target_host(edge: PlanMocks) -> None:
+    # Firebase Hosting keeps the domain and renews its certificate only while it sees its own records.
     (api,) = records(edge, "CNAME", "api.example.com")
     assert api.inputs["content"] == "stripe-webhook-abc123-ew.a.run.app"
-    assert api.inputs["proxied"] is True
+    assert api.inputs["proxied"] is False
     assert api.inputs["ttl"] == 1
 
 
-def test_api_hostname_can_be_dns_only() -> None:
-    (api,) = records(build(edge_args(proxied=False, api_host="api.example.com")), "CNAME")
+def test_a_relative_api_host_is_placed_in_the_zone() -> None:
+    (api,) = records(build(edge_args(api_host="api")), "CNAME")
     assert api.inputs["name"] == "api.example.com"
-    assert api.inputs["proxied"] is False
 
 
 @pytest.mark.parametrize(
@@ -179,9 +179,9 @@ def test_provider_mail_records_are_created_and_never_proxied(edge: PlanMocks) ->
     assert all(r.inputs["proxied"] is False for r in mail)
 
 
-def test_cname_dkim_records_are_dns_only_even_when_the_api_is_proxied() -> None:
+def test_cname_dkim_records_are_dns_only() -> None:
     dkim = DnsRecord(name="s1._domainkey", type="CNAME", value="s1.domainkey.u1.wl.sendgrid.net")
-    mocks = build(edge_args(dkim_records=[dkim], proxied=True))
+    mocks = build(edge_args(dkim_records=[dkim]))
     (record,) = records(mocks, "CNAME", "s1._domainkey.example.com")
     assert record.inputs["proxied"] is False
 
