@@ -20,7 +20,8 @@ from components.stack_config import StackConfig, StackConfigError, parse_stack_c
 from tools.exit_codes import ExitCode
 from tools.project_files import ROOT, read_stack
 
-from .hosting_api import CannotRead, CustomDomainState, read_custom_domain
+from .hosting_api import CustomDomainState, read_custom_domain
+from .preflight.google_reads import CannotCheck
 
 # A new project's service agents (Eventarc, Pub/Sub) receive their roles minutes after their API is on;
 # until then creating the Firestore trigger fails with the API's own advice: "Permission denied while using
@@ -31,7 +32,7 @@ PROPAGATION_RETRIES = 3
 PROPAGATION_WAIT_SECONDS = 120
 
 Runner = Callable[[Sequence[str], dict[str, str]], "subprocess.CompletedProcess[str]"]
-# The live custom domain of a stack's API host (tools/ops/hosting_api.py); raises CannotRead.
+# The live custom domain of a stack's API host (tools/ops/hosting_api.py); raises CannotCheck.
 CustomDomainReader = Callable[[StackConfig], CustomDomainState]
 
 
@@ -159,7 +160,7 @@ class Deployer:
         (not issued yet) or ENVIRONMENT (the API cannot be read), with the line that says why."""
         try:
             domain = self.custom_domain(config)
-        except CannotRead as exc:
+        except CannotCheck as exc:
             print(f"error: {exc}", file=sys.stderr)
             return ExitCode.ENVIRONMENT
         if domain.certificate_serving:

@@ -9,20 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .preflight.google_reads import GoogleReads
+
 # Firebase Hosting REST v1beta1, CustomDomain.cert.state: "Only the CERT_ACTIVE and CERT_EXPIRING_SOON
 # states provide SSL coverage for a domain name." (discovery document firebasehosting.v1beta1, revision
 # 20260920, shipped in google-api-python-client; https://firebase.google.com/docs/reference/hosting/rest/
 # v1beta1/projects.sites.customDomains#Certificate)
 SERVING_CERTIFICATE_STATES = frozenset({"CERT_ACTIVE", "CERT_EXPIRING_SOON"})
-# projects.sites.customDomains.get accepts any of these; the read-only one is enough.
-READ_SCOPE = "https://www.googleapis.com/auth/firebase.readonly"
 # Firebase Hosting's only read permissions are firebasehosting.sites.get/list; roles/firebasehosting.viewer
 # holds both (https://cloud.google.com/iam/docs/roles-permissions/firebasehosting).
 READ_PERMISSION = "roles/firebasehosting.viewer (firebasehosting.sites.get)"
-
-
-class CannotRead(Exception):
-    """The API refused or could not be reached; the message names what to grant or fix."""
 
 
 @dataclass(frozen=True)
@@ -60,36 +56,10 @@ def custom_domain_name(project: str, site: str, domain: str) -> str:
 
 def read_custom_domain(project: str, site: str, domain: str, http: Any = None) -> CustomDomainState:
     """GET v1beta1/projects/{project}/sites/{site}/customDomains/{domain}. `http` (an httplib2-compatible
-    object) replaces the deployer's Application Default Credentials, for tests. Raises CannotRead on 403,
+    object) replaces the deployer's Application Default Credentials, for tests. Raises CannotCheck on 403,
     an API not enabled, or no credentials; a 404 is a domain not created yet (`exists` False)."""
-    from googleapiclient.discovery import build
-    from googleapiclient.errors import HttpError
-
-    if http is None:
-        import google.auth
-
-        try:
-            credentials, _ = google.auth.default(scopes=[READ_SCOPE])
-        except Exception as exc:
-            raise CannotRead(
-                f"no Google credentials ({exc}): run `gcloud auth application-default login`"
-            ) from exc
-        service = build("firebasehosting", "v1beta1", credentials=credentials, static_discovery=True)
-    else:
-        service = build("firebasehosting", "v1beta1", http=http, static_discovery=True)
+    reads = GoogleReads(http)
+    service = reads.service("firebasehosting", "v1beta1")
     request = service.projects().sites().customDomains().get(name=custom_domain_name(project, site, domain))
-    try:
-        body = request.execute()
-    except HttpError as error:
-        status = int(error.resp.status)
-        if status == 404:
-            return CustomDomainState(exists=False)
-        if status == 403:
-            raise CannotRead(
-                f"cannot check the certificate of {domain}: grant the deployer {READ_PERMISSION} on "
-                f"{project} and enable firebasehosting.googleapis.com ({error.reason})"
-            ) from error
-        raise CannotRead(
-            f"cannot check the certificate of {domain}: HTTP {status} ({error.reason})"
-        ) from error
-    return CustomDomainState.from_resource(body)
+    body = reads.read(request, f"the certificate of {domain} in {project}", READ_PERMISSION)
+    return CustomDomainState(exists=False) if body is None else CustomDomainState.from_resource(body)

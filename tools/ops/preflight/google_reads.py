@@ -101,7 +101,7 @@ class GoogleReads:
             self._services[(api, version)] = built
         return self._services[(api, version)]
 
-    def _execute(self, request: Any, what: str, permission: str) -> dict[str, Any] | None:
+    def read(self, request: Any, what: str, permission: str) -> dict[str, Any] | None:
         """The response body; None on 404. CannotCheck on 403 or any other failure."""
         from googleapiclient.errors import HttpError
 
@@ -126,8 +126,8 @@ class GoogleReads:
         request = (
             getattr(service, kind)().policies().getEffectivePolicy(name=f"{parent}/policies/{constraint}")
         )
-        return self._execute(request, f"{constraint} on {parent}", ORG_POLICY_PERMISSION) or {}
+        return self.read(request, f"{constraint} on {parent}", ORG_POLICY_PERMISSION) or {}
 
     def exists(self, reader: Reader, inputs: dict[str, Any], project: str, what: str) -> bool:
         request = reader.request(self.service(reader.api, reader.version), inputs, project)
-        return self._execute(request, what, reader.permission) is not None
+        return self.read(request, what, reader.permission) is not None
