@@ -9,6 +9,7 @@ import copy
 import io
 import json
 import shutil
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -52,8 +53,8 @@ class FakeGoogle:
     def __init__(
         self,
         policies: dict[str, dict[str, Any]] | None = None,
-        existing: set[str] = frozenset(),
-        denied: set[str] = frozenset(),
+        existing: Collection[str] = (),
+        denied: Collection[str] = (),
     ) -> None:
         self.policies = policies or {}
         self.existing = existing
