@@ -5,7 +5,7 @@ PYTHON := .venv/bin/python
 TOOLS := $(PYTHON) -m tools
 STACK ?= staging
 
-.PHONY: help setup setup-dev up demo status test test-founder lint typecheck test-python test-rules test-rules-mutants plan preview deploy secrets secrets-check replay-dlq bench bench-fresh bench-cold-start clean setup-policy setup-checkov policy policy-config scan test-policy secret-scan secrets-baseline diff grant-ops test-browser bench-console clone-env check-env smoke
+.PHONY: help setup setup-dev up demo status test test-founder lint typecheck test-python test-rules test-rules-mutants plan preview deploy secrets secrets-check replay-dlq bench bench-fresh bench-cold-start clean setup-policy setup-checkov policy policy-config scan test-policy secret-scan secrets-baseline diff grant-ops test-browser bench-console clone-env check-env smoke preflight
 
 help:
 	@echo "make up                      run the whole stack locally on the emulators"
@@ -21,6 +21,7 @@ help:
 	@echo "make diff BASE=main [STACK=] what this branch changes per stack vs BASE -> build/diff.md, diff.json"
 	@echo "make clone-env FROM= TO=     derive Pulumi.<TO>.yaml from a stack: no secrets, new identities, offline proof"
 	@echo "make check-env STACK= AGAINST=  offline proof: valid, no shared identifiers, same graph but the policy"
+	@echo "make preflight STACK=        read-only: what the live org policies and project refuse, from the plan"
 	@echo "make preview STACK=          pulumi preview --diff of the next deploy phase (needs the Pulumi CLI)"
 	@echo "make deploy STACK=           pulumi up in first-deploy phases, idempotent (needs the Pulumi CLI)"
 	@echo "make secrets STACK=          add Secret Manager versions (hidden input or environment)"
@@ -157,7 +158,10 @@ check-env: setup-dev
 	@$(TOOLS) check-env --stack="$(STACK)" --against="$(AGAINST)"
 
 # Checks the CLI, its login, the stack and Google credentials first (one line says what is missing).
-preview deploy: setup-dev
+# The preflight asks the live APIs what build/plan-<stack>.json would be refused (read-only); `deploy` and
+# `preview` run it first and stop on a problem.
+preflight preview deploy: setup-dev
+	@$(TOOLS) plan --stack="$(STACK)" --quiet
 	@$(TOOLS) $@ --stack="$(STACK)"
 
 secrets: setup-dev

@@ -145,8 +145,6 @@ def main() -> None:
             rate_limited_paths=[
                 str(spec.trigger.path) for spec in catalog.public_http if not spec.trigger.is_prefix
             ],
-            # Proxied only once Hosting has the certificate (Cloudflare answers 526 before): last phase.
-            proxied=config.proxy_api_host and reaches(phase, "complete"),
             manage_zone=config.manage_zone,
             mail_domain=config.sending_domain,
             cloudflare_plan=config.cloudflare_plan,
@@ -168,6 +166,7 @@ def main() -> None:
             dead_letter_subscriptions=list(functions.dead_letter_subscriptions.values()) if functions else [],
             log_retention_days=config.log_retention_days,
             alerts=functions is not None,
+            uptime_alerts=reaches(phase, "complete"),
             endpoint_functions=[spec.name for spec in catalog.public_http],
         ),
         opts=pulumi.ResourceOptions(depends_on=project.services),

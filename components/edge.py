@@ -51,7 +51,6 @@ class EdgeArgs:
     caa_issuers: Sequence[Hostname]
     # Exact URL paths (catalog public HTTP paths), rate limited per client.
     rate_limited_paths: Sequence[str]
-    proxied: bool = True
     # Where CAs report refused certificate requests (mailto: or https: URL); empty for none.
     caa_iodef: CaaIodef = ""
     # Per client IP and Cloudflare data centre, per 10 s. Stripe delivers bursts from a few IPs, so this is
@@ -84,12 +83,34 @@ def rate_limit_response(plan: CloudflarePlan) -> cloudflare.RulesetRuleActionPar
     )
 
 
+# RFC 1035 3.3: a <character-string> is one length octet followed by at most 255 octets.
+TXT_STRING_MAX_BYTES = 255
+
+
+def txt_chunks(text: str) -> list[str]:
+    """`text` cut into pieces of at most 255 UTF-8 bytes, never inside a character."""
+    chunks: list[str] = []
+    current, size = "", 0
+    for char in text:
+        width = len(char.encode("utf-8"))
+        if size + width > TXT_STRING_MAX_BYTES:
+            chunks.append(current)
+            current, size = "", 0
+        current += char
+        size += width
+    return [*chunks, current]
+
+
 def txt_content(text: str) -> str:
-    """TXT content as RFC 1035 quoted character strings, the form Cloudflare's API documents."""
+    """TXT content as RFC 1035 quoted character strings of at most 255 bytes each, joined by one space:
+    the form Cloudflare stores and returns ("each with a length of up to 255 bytes. Strings exceeding this
+    allowed maximum length are automatically split", cloudflare-python types/dns/txt_record_param.py).
+    Sent unsplit, a 2048-bit DKIM key comes back split and never converges
+    (cloudflare/terraform-provider-cloudflare#6238). Content already in quotes is taken as written."""
     text = text.strip()
     if text.startswith('"') and text.endswith('"'):
         return text
-    return '"' + text.replace('"', '\\"') + '"'
+    return " ".join('"' + chunk.replace("\\", "\\\\").replace('"', '\\"') + '"' for chunk in txt_chunks(text))
 
 
 def spf_value(includes: Sequence[str]) -> str:
@@ -137,7 +158,11 @@ class Edge(pulumi.ComponentResource):
             name=api_host,
             type="CNAME",
             content=pulumi.Output.from_input(args.api_target).apply(hostname_of),
-            proxied=args.proxied,
+            # DNS-only: Firebase Hosting must resolve its own records to keep the domain and renew the
+            # certificate; proxied, the host resolves to Cloudflare (HOST_MISMATCH) and the origin Host
+            # overrides that would fix it are Enterprise-only (docs/architecture.md, "The API host is
+            # DNS-only").
+            proxied=False,
             ttl=AUTOMATIC_TTL,
             comment="API hostname (Launch Ready)",
             opts=child,

@@ -370,8 +370,8 @@ class Functions(pulumi.ComponentResource):
         )
         event_trigger = None
         if spec.trigger.type == "firestore":
-            event_trigger, receiver = self._firestore_trigger(name, spec, args)
-            depends_on = [*depends_on, receiver]
+            event_trigger, grants = self._firestore_trigger(name, spec, args)
+            depends_on = [*depends_on, *grants]
         return gcp.cloudfunctionsv2.Function(
             f"{name}-{spec.resource_name}",
             project=project,
@@ -414,15 +414,27 @@ class Functions(pulumi.ComponentResource):
 
     def _firestore_trigger(
         self, name: str, spec: FunctionSpec, args: FunctionsArgs
-    ) -> tuple[gcp.cloudfunctionsv2.FunctionEventTriggerArgs, gcp.projects.IAMMember]:
+    ) -> tuple[gcp.cloudfunctionsv2.FunctionEventTriggerArgs, list[pulumi.Resource]]:
         """Eventarc trigger on a document event (catalog `event`: created or deleted); the function's own
-        identity receives the events."""
+        identity receives the events, and the grants the trigger needs before it is created."""
         account = args.identities.accounts[spec.name]
         receiver = gcp.projects.IAMMember(
             f"{name}-{spec.resource_name}-event-receiver",
             project=args.project_id,
             role="roles/eventarc.eventReceiver",
             member=account.member,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        # Eventarc delivers through Pub/Sub, whose service agent mints the push tokens as the trigger's
+        # account. Agents enabled on or before 8 April 2021 lack that role on adopted projects ("If you
+        # enabled the Cloud Pub/Sub service agent on or before April 8, 2021, grant the Service Account
+        # Token Creator role", https://cloud.google.com/eventarc/docs/roles-permissions); granted on every
+        # project, it is a no-op where Google already did.
+        token_creator = gcp.serviceaccount.IAMMember(
+            f"{name}-{spec.resource_name}-agent-token-creator",
+            service_account_id=account.name,
+            role="roles/iam.serviceAccountTokenCreator",
+            member=self.pubsub_agent.member,
             opts=pulumi.ResourceOptions(parent=self),
         )
         trigger = gcp.cloudfunctionsv2.FunctionEventTriggerArgs(
@@ -440,7 +452,7 @@ class Functions(pulumi.ComponentResource):
                 ),
             ],
         )
-        return trigger, receiver
+        return trigger, [receiver, token_creator]
 
     def _publisher(
         self,

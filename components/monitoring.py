@@ -18,6 +18,12 @@ UPTIME_PERIOD = "60s"
 UPTIME_TIMEOUT = "10s"
 # Google's recommended uptime alert: fire when more than one checker region sees a failure.
 UPTIME_FAILED_REGIONS_THRESHOLD = 1
+# HTTPS uptime checks record the served certificate's remaining lifetime in days ("For HTTPS checks, the
+# SSL certificate expiry time is computed based on the server certificate received in the final
+# response", https://cloud.google.com/monitoring/uptime-checks; metric uptime_check/
+# time_until_ssl_cert_expires, GAUGE DOUBLE in d, https://cloud.google.com/monitoring/api/metrics_gcp).
+CERTIFICATE_EXPIRY_METRIC = "monitoring.googleapis.com/uptime_check/time_until_ssl_cert_expires"
+CERTIFICATE_MIN_DAYS = 14
 
 FUNCTION_ERROR_WINDOW_SECONDS = 300
 FUNCTION_ERROR_THRESHOLD = 0  # Transient failures log WARNING; any ERROR line is a bug or a lost step.
@@ -78,6 +84,9 @@ class MonitoringArgs:
     # False on a first deploy's foundation phase: the log-based metrics are created, the alert policies
     # that filter on them wait for a later phase (Monitoring answers 404 for a new metric for minutes).
     alerts: bool = True
+    # False until the API host's certificate serves (first deploy's last phase): an uptime check fails
+    # before it, and its alert would page ops during every first deploy. The checks themselves run earlier.
+    uptime_alerts: bool = True
     # The automation endpoints whose 5xx rate is alerted on (catalog or service names); must be a
     # subset of function_names. Workers are left out: their deliberate 500 asks Pub/Sub to retry.
     endpoint_functions: Sequence[str] = ()
@@ -107,6 +116,7 @@ class AlertRule:
     documentation: str
     group_by: tuple[str, ...] = ()
     duration: str = "0s"
+    comparison: str = "COMPARISON_GT"
 
 
 FUNCTION_ERRORS_ALERT = AlertRule(
@@ -235,6 +245,30 @@ def _uptime_down_alert(target: UptimeTarget) -> AlertRule:
     )
 
 
+def _certificate_alert(target: UptimeTarget) -> AlertRule:
+    """Named after the first uptime target of the host, so a cloned stack's other host keeps the name."""
+    host = target.host
+    return AlertRule(
+        key=f"certificate-{target.name}",
+        display_name=f"Launch Ready: {host}'s certificate expires within {CERTIFICATE_MIN_DAYS} days",
+        severity="WARNING",
+        condition=f"Served certificate valid for fewer than {CERTIFICATE_MIN_DAYS} days",
+        threshold=CERTIFICATE_MIN_DAYS,
+        window_seconds=1200,
+        aligner="ALIGN_NEXT_OLDER",
+        reducer="REDUCE_MIN",
+        group_by=("metric.label.check_id",),
+        duration="600s",
+        comparison="COMPARISON_LT",
+        documentation=(
+            f"The certificate served for **{host}** expires within {CERTIFICATE_MIN_DAYS} days: Firebase "
+            "Hosting renews it only while the host's DNS records point at Hosting unproxied. Check the "
+            "custom domain in the Firebase console (host and certificate state) and the DNS records in "
+            "Cloudflare; see the runbook."
+        ),
+    )
+
+
 def _counter(label: str, label_description: str) -> gcp.logging.MetricMetricDescriptorArgs:
     """A log-based counter (one per matching line) broken down by one string label."""
     return gcp.logging.MetricMetricDescriptorArgs(
@@ -286,10 +320,16 @@ class Monitoring(pulumi.ComponentResource):
 
         policies: dict[str, pulumi.Output[str]] = {}
         checks: dict[str, pulumi.Output[str]] = {}
+        # One certificate alert per host, on the first uptime check of that host.
+        certificate_checks: dict[str, tuple[UptimeTarget, gcp.monitoring.UptimeCheckConfig]] = {}
         for target in args.uptime_targets if args.alerts else []:
             check = self._uptime_check(target)
             checks[target.name] = check.uptime_check_id
-            policies[f"uptime-{target.name}"] = self._uptime_alert(target, check).name
+            if args.uptime_alerts:
+                policies[f"uptime-{target.name}"] = self._uptime_alert(target, check).name
+                certificate_checks.setdefault(target.host, (target, check))
+        for first, check in certificate_checks.values():
+            policies[_certificate_alert(first).key] = self._certificate_alert(first, check).name
 
         metric_alerts = {
             "function-errors": self._function_errors(services),
@@ -371,6 +411,17 @@ class Monitoring(pulumi.ComponentResource):
             )
         )
         return self._policy(_uptime_down_alert(target), check_filter)
+
+    def _certificate_alert(
+        self, target: UptimeTarget, check: gcp.monitoring.UptimeCheckConfig
+    ) -> gcp.monitoring.AlertPolicy:
+        check_filter = check.uptime_check_id.apply(
+            lambda check_id: (
+                f'metric.type="{CERTIFICATE_EXPIRY_METRIC}" '
+                f'AND metric.label.check_id="{check_id}" AND resource.type="uptime_url"'
+            )
+        )
+        return self._policy(_certificate_alert(target), check_filter)
 
     # ---- log-based metrics and their alerts -----------------------------------------------------
 
@@ -490,7 +541,7 @@ class Monitoring(pulumi.ComponentResource):
             display_name=alert.condition,
             condition_threshold=gcp.monitoring.AlertPolicyConditionConditionThresholdArgs(
                 filter=metric_filter,
-                comparison="COMPARISON_GT",
+                comparison=alert.comparison,
                 threshold_value=alert.threshold,
                 duration=alert.duration,
                 aggregations=aggregations,

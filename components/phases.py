@@ -25,6 +25,9 @@ class Phase:
     registers: str
     # What must hold before this phase runs, and how the deploy driver checks it.
     gate: str
+    # Where the driver reads the gate's state: a source that changes when the outside does (the stack file,
+    # a live API read on every run), never a stack output only `pulumi refresh` would update.
+    gate_source: str
 
 
 PHASES = (
@@ -34,19 +37,23 @@ PHASES = (
         "the Eventarc service agent), empty secrets, the Hosting site and custom domain (its certificate "
         "starts now), the API DNS record unproxied, log-based metrics, notification channel, log retention",
         "stack config valid, none of the template's example values left",
+        "the stack file Pulumi.<stack>.yaml (components/stack_config.py)",
     ),
     Phase(
         "functions",
         "functions, Pub/Sub topics and subscriptions, Firestore trigger, scheduler job, Hosting routes, "
-        "uptime checks and every alert policy",
+        "uptime checks and every alert policy but the uptime alerts",
         "every secret has an enabled version (`make secrets-check`); values come from the "
         "environment in CI, from a hidden prompt on a terminal",
+        "Secret Manager API projects.secrets.versions.list, read on every run (tools/ops/secrets_cli.py)",
     ),
     Phase(
         "complete",
-        "the API record proxied through Cloudflare (TLS settings and rate limit apply)",
-        f"the Hosting custom domain's certificate is {CERTIFICATE_ACTIVE} (stack output "
-        "apiCertificateState); skipped when launchready:proxyApiHost is false",
+        "the uptime and certificate-expiry alert policies (an uptime check fails until the API host has "
+        "its certificate)",
+        f"the Hosting custom domain's certificate serves ({CERTIFICATE_ACTIVE} or CERT_EXPIRING_SOON)",
+        "Firebase Hosting API projects.sites.customDomains.get, cert.state, read on every run "
+        "(tools/ops/hosting_api.py)",
     ),
 )
 PHASE_NAMES = tuple(phase.name for phase in PHASES)
@@ -77,11 +84,8 @@ def describe(config: StackConfig) -> list[str]:
         f"first deploy of {config.stack} ({config.environment}) runs in {len(PHASES)} phases (make deploy):"
     ]
     for number, phase in enumerate(PHASES, start=1):
-        gate = phase.gate
-        if phase.name == "complete" and not config.proxy_api_host:
-            gate = "nothing: launchready:proxyApiHost is false, the API record stays unproxied"
         lines.append(f"  {number}. {phase.name}: {phase.registers}")
-        lines.append(f"     before it: {gate}")
+        lines.append(f"     before it: {phase.gate} (read from: {phase.gate_source})")
     if not config.create_project:
         lines.append(
             "  adopt mode (createProject false): the project's existing Firebase, (default) database, "

@@ -266,7 +266,10 @@ class StackConfig(BaseModel):
         True,
     )
     proxy_api_host: Flag = _setting(
-        Clone.COPY, "proxyApiHost", "proxy the API host through Cloudflare (TLS settings, rate limit)", True
+        Clone.COPY,
+        "proxyApiHost",
+        "must stay false: Firebase Hosting serves the API host DNS-only (docs/architecture.md)",
+        False,
     )
     hosting_site_id: Annotated[HostingSiteId | None, BeforeValidator(_blank_is_unset)] = _setting(
         Clone.REWRITE,
@@ -426,18 +429,18 @@ def _cross_field_problems(config: StackConfig) -> list[tuple[str, str]]:
                     "or launchready:orgId (exactly one) is required when createProject is true",
                 )
             )
-    if not config.api_host.endswith("." + config.domain):
-        problems.append((_key("apiHost"), f"must be a subdomain of {config.domain}"))
-    elif config.proxy_api_host and config.edge_certificate == "universal" and config.api_host_depth > 1:
+    if config.proxy_api_host:
         problems.append(
             (
-                _key("apiHost"),
-                f"{config.api_host} is {config.api_host_depth} levels below {config.domain}: Universal SSL "
-                f"covers the apex and one level only ({UNIVERSAL_SSL_DOC}); use api.<domain>-style hosts, "
-                "set launchready:edgeCertificate: advanced (a certificate covering it) or "
-                "launchready:proxyApiHost: false",
+                _key("proxyApiHost"),
+                "true is refused: behind Cloudflare's proxy the host resolves to Cloudflare, Firebase "
+                "Hosting reports HOST_MISMATCH and cannot renew its certificate (the API answers 526 weeks "
+                "later); "
+                "set it to false (docs/architecture.md, 'The API host is DNS-only')",
             )
         )
+    if not config.api_host.endswith("." + config.domain):
+        problems.append((_key("apiHost"), f"must be a subdomain of {config.domain}"))
     if config.edge_certificate == "custom" and config.cloudflare_plan not in CUSTOM_CERTIFICATE_PLANS:
         problems.append(
             (

@@ -38,6 +38,13 @@ from .common import (
 SUBSCRIPTION = "gcp:pubsub/subscription:Subscription"
 DATABASE = "gcp:firestore/database:Database"
 LOG_BUCKET = "gcp:logging/projectBucketConfig:ProjectBucketConfig"
+# Every log bucket type the provider has: a bucket the program declares at any level keeps logs as long.
+LOG_BUCKET_TYPES = (
+    LOG_BUCKET,
+    "gcp:logging/folderBucketConfig:FolderBucketConfig",
+    "gcp:logging/organizationBucketConfig:OrganizationBucketConfig",
+    "gcp:logging/billingAccountBucketConfig:BillingAccountBucketConfig",
+)
 UPTIME = "gcp:monitoring/uptimeCheckConfig:UptimeCheckConfig"
 ALERT = "gcp:monitoring/alertPolicy:AlertPolicy"
 METRIC = "gcp:logging/metric:Metric"
@@ -156,22 +163,32 @@ DATA_PROTECTION = resource_policy(
 MIN_RETENTION_DAYS = 7
 
 
+# LogBucket.retentionDays: "If this value is set to zero at bucket creation time, the default time of 30
+# days will be used." https://cloud.google.com/logging/docs/reference/v2/rest/v2/projects.locations.buckets
+API_DEFAULT_RETENTION_DAYS = 30
+
+
 def _log_retention(args: StackValidationArgs, report: Report) -> None:
     minimum = int(args.get_config().get("minimumDays") or MIN_RETENTION_DAYS)
-    buckets = [r for r in of_type(args, LOG_BUCKET) if r.props.get("bucketId") == "_Default"]
-    if not buckets:
+    buckets = of_type(args, *LOG_BUCKET_TYPES)
+    if not any(r.resource_type == LOG_BUCKET and r.props.get("bucketId") == "_Default" for r in buckets):
         report(f"the _Default log bucket's retention is not managed; it must keep logs >= {minimum} days")
     for bucket in buckets:
+        bucket_id = bucket.props.get("bucketId")
         days = bucket.props.get("retentionDays")
+        # _Default is adopted, not created: an unset retention leaves whatever the project had.
+        if days in (None, 0) and bucket_id != "_Default":
+            days = API_DEFAULT_RETENTION_DAYS
         if not isinstance(days, int | float) or days < minimum:
-            report(
-                f"_Default log bucket keeps logs {days!r} days; this stack's minimum is {minimum}", bucket.urn
-            )
+            shown = f"{days:g}" if isinstance(days, int | float) else repr(days)
+            message = f"{bucket_id} log bucket keeps logs {shown} days; this stack's minimum is {minimum}"
+            report(message, bucket.urn)
 
 
 LOG_RETENTION = stack_policy(
     "log-retention-minimum",
-    "The project's _Default log bucket keeps logs at least the stack's minimum number of days.",
+    "Every log bucket the program declares, and the project's _Default one, keeps logs at least the "
+    "stack's minimum number of days.",
     _log_retention,
     enforcement_level=EnforcementLevel.MANDATORY,
     severity=Severity.MEDIUM,
@@ -179,7 +196,10 @@ LOG_RETENTION = stack_policy(
         properties={"minimumDays": {"type": "integer", "minimum": MIN_RETENTION_DAYS, "maximum": 3650}}
     ),
     tags=["reliability", "logging"],
-    remediation_steps="Raise launchready:logRetentionDays in Pulumi.<stack>.yaml to at least the minimum.",
+    remediation_steps=(
+        "Raise launchready:logRetentionDays in Pulumi.<stack>.yaml to at least the minimum, and give every "
+        "other log bucket a retention_days of at least the minimum."
+    ),
 )
 
 # ---- an uptime check per public path ----------------------------------------------------------------------

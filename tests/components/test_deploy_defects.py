@@ -116,11 +116,26 @@ def test_6_foundation_phase_defers_what_cannot_work_yet(
     assert mocks.stack_outputs["deployPhase"] == "foundation"
 
 
-def test_6_complete_phase_proxies_and_orders_alerts_after_their_metrics(
+def test_uptime_alerts_only_once_the_certificate_gate_has_passed() -> None:
+    # Issue: uptime alert policies went live in the functions phase and paged ops during every first deploy.
+    functions, _ = evaluate("staging", ROOT, "functions")
+    complete, _ = evaluate("staging", ROOT, "complete")
+
+    def uptime_alerts(mocks: PlanMocks) -> list[str]:
+        policies = mocks.of_type("gcp:monitoring/alertPolicy:AlertPolicy")
+        return [p.name for p in policies if "uptime" in p.name]
+
+    assert functions.of_type("gcp:monitoring/uptimeCheckConfig:UptimeCheckConfig")
+    assert uptime_alerts(functions) == []
+    assert uptime_alerts(complete)
+
+
+def test_6_complete_phase_keeps_the_api_dns_only_and_orders_alerts_after_their_metrics(
     prod_complete: tuple[PlanMocks, OptionsMonitor],
 ) -> None:
     mocks, monitor = prod_complete
-    assert mocks.named(*API_RECORD).inputs["proxied"] is True
+    # Firebase Hosting must see its own records: the API record stays DNS-only in every phase.
+    assert mocks.named(*API_RECORD).inputs["proxied"] is False
     metric_urns = {m.urn for m in monitor.of_type("gcp:logging/metric:Metric")}
     on_metrics = [
         p

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
+import re
 from typing import Any
 
 import pulumi
 import pytest
 
 from components.config_types import DnsRecord
-from components.edge import Edge, EdgeArgs
+from components.edge import Edge, EdgeArgs, txt_content
 from tools.offline.plan.mocks import PlanMocks, RecordedResource, run_under_mocks
 
 DNS_RECORD = "cloudflare:index/dnsRecord:DnsRecord"
@@ -85,17 +87,17 @@ def test_every_child_is_parented_to_the_component(edge: PlanMocks) -> None:
     assert all(r.name.startswith("edge-") for r in children)
 
 
-def test_api_hostname_is_a_proxied_cname_to_the_target_host(edge: PlanMocks) -> None:
+def test_api_hostname_is_a_dns_only_cname_to_the_target_host(edge: PlanMocks) -> None:
+    # Firebase Hosting keeps the domain and renews its certificate only while it sees its own records.
     (api,) = records(edge, "CNAME", "api.example.com")
     assert api.inputs["content"] == "stripe-webhook-abc123-ew.a.run.app"
-    assert api.inputs["proxied"] is True
+    assert api.inputs["proxied"] is False
     assert api.inputs["ttl"] == 1
 
 
-def test_api_hostname_can_be_dns_only() -> None:
-    (api,) = records(build(edge_args(proxied=False, api_host="api.example.com")), "CNAME")
+def test_a_relative_api_host_is_placed_in_the_zone() -> None:
+    (api,) = records(build(edge_args(api_host="api")), "CNAME")
     assert api.inputs["name"] == "api.example.com"
-    assert api.inputs["proxied"] is False
 
 
 @pytest.mark.parametrize(
@@ -129,6 +131,35 @@ def test_exactly_one_spf_record_at_the_apex(edge: PlanMocks) -> None:
     assert spf[0].inputs["content"].startswith('"')
 
 
+def character_strings(content: str) -> list[str]:
+    """The RFC 1035 5.1 character-strings of a TXT content: quoted, `\\X` stands for X."""
+    assert re.fullmatch(r'"(?:[^"\\]|\\.)*"(?: "(?:[^"\\]|\\.)*")*', content), content
+    return [re.sub(r"\\(.)", r"\1", s) for s in re.findall(r'"((?:[^"\\]|\\.)*)"', content)]
+
+
+def test_a_2048_bit_dkim_key_is_sent_in_the_255_byte_strings_cloudflare_returns() -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    public = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
+    der = public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    value = "v=DKIM1; k=rsa; p=" + base64.b64encode(der).decode()
+    assert len(value) > 255
+    dkim = DnsRecord(name="resend._domainkey", type="TXT", value=value)
+    (record,) = records(build(edge_args(dkim_records=[dkim])), "TXT", "resend._domainkey.example.com")
+    strings = character_strings(record.inputs["content"])
+    assert len(strings) == 2 and all(len(s.encode()) <= 255 for s in strings)
+    assert "".join(strings) == value
+
+
+def test_txt_strings_split_on_character_boundaries_and_keep_quotes_escaped() -> None:
+    text = 'say "hi" \\ ' + "é" * 200
+    strings = character_strings(txt_content(text))
+    assert "".join(strings) == text
+    assert all(len(s.encode()) <= 255 for s in strings)
+    assert txt_content("v=spf1 -all") == '"v=spf1 -all"'
+
+
 def test_spf_without_includes_rejects_all_mail_from_the_apex() -> None:
     (spf,) = records(build(edge_args(spf_includes=[])), "TXT", "example.com")
     assert unquoted(spf.inputs["content"]) == "v=spf1 -all"
@@ -148,9 +179,9 @@ def test_provider_mail_records_are_created_and_never_proxied(edge: PlanMocks) ->
     assert all(r.inputs["proxied"] is False for r in mail)
 
 
-def test_cname_dkim_records_are_dns_only_even_when_the_api_is_proxied() -> None:
+def test_cname_dkim_records_are_dns_only() -> None:
     dkim = DnsRecord(name="s1._domainkey", type="CNAME", value="s1.domainkey.u1.wl.sendgrid.net")
-    mocks = build(edge_args(dkim_records=[dkim], proxied=True))
+    mocks = build(edge_args(dkim_records=[dkim]))
     (record,) = records(mocks, "CNAME", "s1._domainkey.example.com")
     assert record.inputs["proxied"] is False
 

@@ -201,6 +201,25 @@ def test_firestore_trigger_fires_on_user_creation(stack_plan: PlanMocks) -> None
     assert trigger["serviceAccountEmail"] == sa(stack_plan, "fn-user-created")
 
 
+def test_the_pubsub_agent_mints_tokens_as_each_trigger_account(
+    stack_plan: PlanMocks, catalog: Catalog
+) -> None:
+    # Adopted projects whose Pub/Sub agent predates 8 April 2021 lack this role; the triggers then fail to
+    # authenticate without an error anywhere (https://cloud.google.com/eventarc/docs/roles-permissions).
+    grants = {
+        r.name: r.inputs
+        for r in stack_plan.of_type("gcp:serviceaccount/iAMMember:IAMMember")
+        if r.name.endswith("-agent-token-creator") and "push-invoker" not in r.name
+    }
+    triggered = catalog.by_trigger("firestore")
+    assert triggered and len(grants) == len(triggered)
+    for spec in triggered:
+        grant = grants[f"functions-{spec.resource_name}-agent-token-creator"]
+        assert grant["role"] == "roles/iam.serviceAccountTokenCreator"
+        assert grant["member"].endswith("@gcp-sa-pubsub.iam.gserviceaccount.com")
+        assert sa(stack_plan, f"fn-{spec.resource_name}") in grant["serviceAccountId"]
+
+
 def test_firestore_trigger_fires_on_user_deletion(stack_plan: PlanMocks) -> None:
     trigger = function(stack_plan, "user_deleted").inputs["eventTrigger"]
     assert trigger["eventType"] == "google.cloud.firestore.document.v1.deleted"

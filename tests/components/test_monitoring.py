@@ -80,9 +80,9 @@ def test_email_notification_channel(monitoring: PlanMocks) -> None:
 
 def test_every_alert_policy_notifies_the_email_channel(monitoring: PlanMocks) -> None:
     policies = monitoring.of_type(POLICY)
-    # One per uptime target plus function errors, webhook failures, payment sync lag, dead letters,
-    # p95 latency and the endpoints' error rate.
-    assert len(policies) == 2 + 6
+    # One per uptime target and one certificate expiry per host (two hosts here), plus function errors,
+    # webhook failures, payment sync lag, dead letters, p95 latency and the endpoints' error rate.
+    assert len(policies) == 2 + 2 + 6
     channel_name = f"projects/{PROJECT}/notificationChannels/"
     for resource in policies:
         (channel,) = resource.inputs["notificationChannels"]
@@ -116,6 +116,30 @@ def test_uptime_alert_watches_its_own_check(monitoring: PlanMocks) -> None:
     assert condition["thresholdValue"] == 1
     (aggregation,) = condition["aggregations"]
     assert aggregation["crossSeriesReducer"] == "REDUCE_COUNT_FALSE"
+
+
+def test_an_alert_fires_two_weeks_before_each_hosts_certificate_expires(monitoring: PlanMocks) -> None:
+    for target in ("api", "app"):
+        resource = policy(monitoring, f"certificate-{target}")
+        condition = threshold_of(resource)
+        assert 'metric.type="monitoring.googleapis.com/uptime_check/time_until_ssl_cert_expires"' in (
+            condition["filter"]
+        )
+        assert 'resource.type="uptime_url"' in condition["filter"]
+        assert condition["comparison"] == "COMPARISON_LT"
+        assert condition["thresholdValue"] >= 14
+    # One per host, however many paths of that host are checked.
+    names = [r.name for r in monitoring.of_type(POLICY) if "certificate" in r.name]
+    assert len(names) == 2
+
+
+def test_uptime_alerts_wait_for_the_certificate_while_the_checks_run() -> None:
+    # A first deploy's functions phase: the API host has no certificate yet, so every check fails.
+    mocks = build(monitoring_args(uptime_alerts=False))
+    assert {r.name for r in mocks.of_type(UPTIME)} == {"monitoring-uptime-api", "monitoring-uptime-app"}
+    names = {r.name for r in mocks.of_type(POLICY)}
+    assert not any("uptime" in name or "certificate" in name for name in names)
+    assert "monitoring-alert-dead-letters" in names
 
 
 def test_function_errors_alert_on_any_error_log_of_the_functions(monitoring: PlanMocks) -> None:
@@ -238,6 +262,8 @@ def test_component_outputs_name_every_policy() -> None:
     assert set(seen["policies"]) == {
         "uptime-api",
         "uptime-app",
+        "certificate-api",
+        "certificate-app",
         "function-errors",
         "webhook-failures",
         "payment-sync-lag",

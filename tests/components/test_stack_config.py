@@ -142,11 +142,6 @@ def test_defaults_and_scaling() -> None:
             "App <hello@other.org>",
             "launchready:emailFrom sends from other.org, outside",
         ),
-        (
-            "launchready:apiHost",
-            "api.eu.staging.example.com",
-            "Universal SSL covers the apex and one level only",
-        ),
         ("gcp:userProjectOverride", False, "gcp:userProjectOverride must be true"),
         (
             "launchready:cloudflarePlan",
@@ -256,6 +251,12 @@ def test_a_deeper_api_host_is_accepted_with_an_advanced_certificate_or_unproxied
         parse_stack_config({**deep, "launchready:edgeCertificate": "advanced"}, "staging").api_host_depth == 2
     )
     assert parse_stack_config({**deep, "launchready:proxyApiHost": False}, "staging").api_host_depth == 2
+
+
+def test_a_proxied_api_host_is_refused_with_the_reason() -> None:
+    # A proxied Hosting custom domain resolves to Cloudflare: HOST_MISMATCH, then no certificate renewal.
+    with pytest.raises(StackConfigError, match="proxyApiHost true is refused: .*HOST_MISMATCH"):
+        parse_stack_config({**stack_values("staging"), "launchready:proxyApiHost": True}, "staging")
 
 
 def test_every_region_in_the_committed_lists_is_accepted() -> None:

@@ -71,6 +71,7 @@ def txt(name: str, content: str, stack: str = "staging", proxied: bool = False) 
 PUBLIC_PATHS = ("/v1/stripe/webhook", "/v1/checkout", "/v1/support", "/ops/healthz")
 
 # policy, stack, good plan, bad plan, words in the bad plan's violation
+FOLDER_LOG_BUCKET = "gcp:logging/folderBucketConfig:FolderBucketConfig"
 CASES: list[tuple[str, str, list[dict[str, Any]], list[dict[str, Any]], str]] = [
     (
         "no-public-iam",
@@ -239,6 +240,31 @@ CASES: list[tuple[str, str, list[dict[str, Any]], list[dict[str, Any]], str]] = 
         [resource(LOG_BUCKET, "l", {"bucketId": "_Default", "retentionDays": 7})],
         [resource(LOG_BUCKET, "l", {"bucketId": "_Default", "retentionDays": 3})],
         "3",
+    ),
+    (
+        # Not only _Default: a bucket the program adds keeps logs as long.
+        "log-retention-minimum",
+        "prod",
+        [
+            resource(LOG_BUCKET, "l", {"bucketId": "_Default", "retentionDays": 30}),
+            resource(LOG_BUCKET, "audit", {"bucketId": "audit", "retentionDays": 90}),
+            resource(LOG_BUCKET, "api-default", {"bucketId": "api-default"}),
+        ],
+        [
+            resource(LOG_BUCKET, "l", {"bucketId": "_Default", "retentionDays": 30}),
+            resource(LOG_BUCKET, "audit", {"bucketId": "audit", "retentionDays": 3}),
+        ],
+        "audit log bucket keeps logs 3 days",
+    ),
+    (
+        "log-retention-minimum",
+        "prod",
+        [resource(LOG_BUCKET, "l", {"bucketId": "_Default", "retentionDays": 30})],
+        [
+            resource(LOG_BUCKET, "l", {"bucketId": "_Default", "retentionDays": 30}),
+            resource(FOLDER_LOG_BUCKET, "f", {"bucketId": "shared", "retentionDays": 1}),
+        ],
+        "shared log bucket keeps logs 1 days",
     ),
     (
         "uptime-check-per-public-path",

@@ -1,4 +1,5 @@
-"""The commands that act on a deployed environment: preview, deploy, secrets, replay, the ops role."""
+"""The commands that act on a deployed environment: preflight, preview, deploy, secrets, replay, the ops
+role."""
 
 from __future__ import annotations
 
@@ -11,6 +12,14 @@ from tools.cli.common import DEFAULT_ENDPOINTS, Endpoints, Stack, done
 app = typer.Typer()
 secrets = typer.Typer(help="Secret Manager values the functions read.", no_args_is_help=True)
 app.add_typer(secrets, name="secrets")
+
+
+@app.command()
+def preflight(stack: Stack) -> None:
+    """Read-only: what the live org policies and project would refuse in build/plan-<stack>.json."""
+    from tools.ops.preflight.check import run
+
+    done(run(stack))
 
 
 @app.command()

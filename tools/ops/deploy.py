@@ -1,6 +1,7 @@
 """`make deploy|preview`: a stack deployed in the first-deploy phases of components/phases.py.
 
-Idempotent: a re-run continues from the phase the stack output `deployPhase` records (docs/tools.md).
+Idempotent: a re-run continues from the phase the stack output `deployPhase` records (only this driver's
+own `up` changes it); every gate on the outside is read live on each run, never from a stack output.
 """
 
 from __future__ import annotations
@@ -14,10 +15,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from components.phases import CERTIFICATE_ACTIVE, PHASE_NAMES, PHASE_VARIABLE, phase_index
+from components.phases import PHASE_NAMES, PHASE_VARIABLE, phase_index
 from components.stack_config import StackConfig, StackConfigError, parse_stack_config
 from tools.exit_codes import ExitCode
 from tools.project_files import ROOT, read_stack
+
+from .hosting_api import CustomDomainState, read_custom_domain
+from .preflight.google_reads import CannotCheck
 
 # A new project's service agents (Eventarc, Pub/Sub) receive their roles minutes after their API is on;
 # until then creating the Firestore trigger fails with the API's own advice: "Permission denied while using
@@ -28,6 +32,18 @@ PROPAGATION_RETRIES = 3
 PROPAGATION_WAIT_SECONDS = 120
 
 Runner = Callable[[Sequence[str], dict[str, str]], "subprocess.CompletedProcess[str]"]
+# The live custom domain of a stack's API host (tools/ops/hosting_api.py); raises CannotCheck.
+CustomDomainReader = Callable[[StackConfig], CustomDomainState]
+
+
+def read_api_domain(config: StackConfig) -> CustomDomainState:
+    return read_custom_domain(config.project_id, config.site_id, config.api_host)
+
+
+def run_preflight(stack: str, root: Path) -> ExitCode:
+    from .preflight.check import run
+
+    return run(stack, root)
 
 
 def run_command(argv: Sequence[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -54,12 +70,14 @@ class Deployer:
         runner: Runner = run_command,
         root: Path = ROOT,
         sleep: Callable[[float], None] = time.sleep,
+        custom_domain: CustomDomainReader = read_api_domain,
     ) -> None:
         self.stack = stack
         self.interactive = interactive
         self.runner = runner
         self.root = root
         self.sleep = sleep
+        self.custom_domain = custom_domain
 
     def pulumi(self, *args: str, phase: str | None = None) -> subprocess.CompletedProcess[str]:
         argv = ["pulumi", *args, "--stack", self.stack]
@@ -137,6 +155,26 @@ class Deployer:
         succeeded = self.pulumi("preview", "--diff", phase=phase).returncode == 0
         return ExitCode.OK if succeeded else ExitCode.FAILED
 
+    def certificate_gate(self, config: StackConfig) -> ExitCode | None:
+        """None when the API host's certificate serves, read from the Hosting API now; otherwise WAITING
+        (not issued yet) or ENVIRONMENT (the API cannot be read), with the line that says why."""
+        try:
+            domain = self.custom_domain(config)
+        except CannotCheck as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return ExitCode.ENVIRONMENT
+        if domain.certificate_serving:
+            return None
+        state = domain.certificate_state or ("not issued" if domain.exists else "no custom domain yet")
+        host, ownership = domain.host_state or "?", domain.ownership_state or "?"
+        print(
+            f"waiting: Hosting's certificate for {config.api_host} is {state} (host {host}, ownership "
+            f"{ownership}); the uptime alerts wait for it. Re-run make deploy "
+            "once it is active (usually within an hour of the DNS record).",
+            file=sys.stderr,
+        )
+        return ExitCode.WAITING
+
     def deploy(self, config: StackConfig) -> ExitCode:
         reached = str(self.outputs().get("deployPhase", ""))
         if reached == "complete":
@@ -154,17 +192,22 @@ class Deployer:
             return ExitCode.WAITING
         if not self.up_after_propagation("functions", fresh=start == 0):
             return ExitCode.FAILED
-        if config.proxy_api_host:
-            state = str(self.outputs().get("apiCertificateState", ""))
-            if state != CERTIFICATE_ACTIVE:
-                print(
-                    f"waiting: Hosting's certificate for {config.api_host} is {state or 'not issued'}; "
-                    "the API record stays unproxied (a proxied record would answer 526). Re-run make deploy "
-                    "once it is active (usually within an hour of the DNS record).",
-                    file=sys.stderr,
-                )
-                return ExitCode.WAITING
+        gate = self.certificate_gate(config)
+        if gate is not None:
+            return gate
         return ExitCode.OK if self.up("complete") else ExitCode.FAILED
+
+
+def preflight_passed(
+    stack: str, root: Path, preflight: Callable[[str, Path], ExitCode] | None
+) -> ExitCode | None:
+    """None when the preflight found no problem (checks it could not make are printed, not fatal);
+    otherwise its exit code, after saying that nothing was changed."""
+    checked = (preflight or run_preflight)(stack, root)
+    if checked in (ExitCode.OK, ExitCode.NOT_ALL_CHECKED):
+        return None
+    print("stopped by the preflight before any change: fix the problems above", file=sys.stderr)
+    return checked
 
 
 def run(
@@ -174,9 +217,13 @@ def run(
     runner: Runner = run_command,
     root: Path = ROOT,
     sleep: Callable[[float], None] = time.sleep,
+    custom_domain: CustomDomainReader = read_api_domain,
+    preflight: Callable[[str, Path], ExitCode] | None = None,
 ) -> ExitCode:
     """Deploy the next phases of `stack` (or with `preview`, show the next phase's diff): OK, FAILED when
-    Pulumi fails, USAGE for a bad or unfinished stack file, WAITING when a phase waits on the outside."""
+    Pulumi fails, USAGE for a bad or unfinished stack file, WAITING when a phase waits on the outside,
+    ENVIRONMENT when a gate's API cannot be read. The preflight runs first (tools/ops/preflight): a problem
+    stops here, before anything is created; checks it could not make are printed and do not stop it."""
     try:
         stack_file = read_stack(stack, root)
         config = parse_stack_config(stack_file.config, stack)
@@ -184,14 +231,14 @@ def run(
         print(f"error: {error}", file=sys.stderr)
         return ExitCode.USAGE
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
-    deployer = Deployer(stack, interactive, runner, root, sleep)
+    deployer = Deployer(stack, interactive, runner, root, sleep, custom_domain)
     if preview:
         for warning in stack_file.warnings():
             print(warning, file=sys.stderr)
-        return deployer.preview()
+        return preflight_passed(stack, root, preflight) or deployer.preview()
     if stack_file.placeholders:
         for warning in stack_file.warnings():
             print(warning.replace("warning:", "error:", 1), file=sys.stderr)
         print(f"refusing to deploy {stack}: replace the example values above first", file=sys.stderr)
         return ExitCode.USAGE
-    return deployer.deploy(config)
+    return preflight_passed(stack, root, preflight) or deployer.deploy(config)

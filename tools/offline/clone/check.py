@@ -15,7 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from components.stack_config import (
+    STACK_FILE_KEYS_NEVER_COPIED,
     Clone,
     StackConfig,
     StackConfigError,
@@ -23,7 +26,7 @@ from components.stack_config import (
     parse_stack_config,
 )
 from tools.exit_codes import ExitCode
-from tools.project_files import ROOT, read_catalog, read_stack, stack_names
+from tools.project_files import ROOT, read_catalog, read_stack, stack_names, stack_path
 
 CACHE_DIR = Path("build") / "plan-cache"
 # What the plan depends on besides the config: a change to any of these invalidates the cache.
@@ -197,6 +200,48 @@ def collisions(new: Plan, others: list[Plan]) -> list[str]:
     for other in others:
         for identifier in sorted(set(mine) & set(identifiers(other))):
             lines.append(f"{identifier} (from {mine[identifier]}) is also in Pulumi.{other.stack}.yaml")
+    return lines
+
+
+# --- Encryption state copied from another stack ----------------------------------------------------------
+
+
+def _encryption_state(path: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """(top-level encryption keys, config key -> `secure:` ciphertext) of a stack file as written."""
+    document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(document, dict):
+        return {}, {}
+    top = {k: str(document[k]) for k in STACK_FILE_KEYS_NEVER_COPIED if document.get(k)}
+    config = document.get("config") if isinstance(document.get("config"), dict) else {}
+    secure = {
+        str(key): str(value["secure"])
+        for key, value in (config or {}).items()
+        if isinstance(value, dict) and set(value) == {"secure"}
+    }
+    return top, secure
+
+
+def copied_encryption(stack: str, root: Path = ROOT) -> list[str]:
+    """One line per encryption value `stack`'s file shares with another stack file: its `encryptedkey`
+    or `encryptionsalt` (the other stack's data key: every secret of that stack decrypts here), a
+    `secure:` ciphertext (that stack's secret, e.g. production's Cloudflare token), or its
+    `secretsprovider` without a data key of its own. Pulumi writes these per stack at `pulumi stack init`
+    (https://www.pulumi.com/docs/iac/concepts/projects/stack-settings-file/)."""
+    top, secure = _encryption_state(stack_path(stack, root))
+    lines = []
+    for other in other_stacks(root, stack):
+        other_top, other_secure = _encryption_state(stack_path(other, root))
+        for key in ("encryptedkey", "encryptionsalt"):
+            if key in top and top[key] == other_top.get(key):
+                lines.append(f"{key} is Pulumi.{other}.yaml's")
+        provider = top.get("secretsprovider")
+        shares_provider = provider is not None and provider == other_top.get("secretsprovider")
+        own_key = "encryptedkey" in top and top["encryptedkey"] != other_top.get("encryptedkey")
+        if shares_provider and not own_key:
+            lines.append(f"secretsprovider is Pulumi.{other}.yaml's and there is no data key of its own")
+        for key, ciphertext in sorted(secure.items()):
+            if ciphertext in other_secure.values():
+                lines.append(f"{key} holds a secure value copied from Pulumi.{other}.yaml")
     return lines
 
 
@@ -418,6 +463,15 @@ def run(stack: str, against: str, root: Path = ROOT) -> ExitCode:
     """Print the proof for `stack` cloned from `against`: OK, FAILED when a check fails, USAGE for an
     invalid stack file."""
     try:
+        copied = copied_encryption(stack, root)
+        if copied:
+            raise CheckError(
+                f"Pulumi.{stack}.yaml carries another stack's encryption state:\n"
+                + "\n".join(f"  - {line}" for line in copied)
+                + f"\n  remove secretsprovider, encryptedkey, encryptionsalt and every secure: value, run "
+                f"`pulumi stack init {stack}` (with --secrets-provider for a key of its own), then set its "
+                "secrets with `pulumi config set --secret`"
+            )
         print(prove(stack, read_stack(stack, root).config, against, root, print))
     except StackConfigError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -90,8 +90,9 @@ def load_contracts(directory: Path = HERE) -> Contracts:
     hand = yaml.safe_load((directory / "rules.yaml").read_text(encoding="utf-8"))
     for raw in hand.get("inputs", []):
         spec = {k: v for k, v in raw.items() if k not in ("type", "kind", "stage", "source")}
-        rule = Rule(raw["type"], raw["kind"], raw["stage"], raw["source"], spec)
-        rules.setdefault(raw["type"], []).append(rule)
+        # `type` is one type, or a list of types that share the rule (e.g. every IAM member resource).
+        for typ in raw["type"] if isinstance(raw["type"], list) else [raw["type"]]:
+            rules.setdefault(typ, []).append(Rule(typ, raw["kind"], raw["stage"], raw["source"], spec))
     return Contracts(
         rules=rules,
         immutable=immutable,

@@ -44,6 +44,7 @@ class Step:
     changes: list[PropertyChange] = field(default_factory=list)
     option_changes: dict[str, tuple[Any, Any]] = field(default_factory=dict)
     destructive: list[str] = field(default_factory=list)  # why, one line each
+    refused: list[str] = field(default_factory=list)  # what the provider refuses as planned, and the fix
     rename_of: str | None = None  # on a create: the deleted URN it probably is
     renamed_to: str | None = None  # on a delete: the created URN it probably became
     delete_before_replace: bool = False
@@ -171,7 +172,54 @@ def compare(base: list[dict[str, Any]] | None, head: list[dict[str, Any]] | None
                 step.destructive.append("drops protect")
         steps.append(step)
     _pair_renames(steps)
+    _flag_dns_type_changes(steps)
     return steps
+
+
+DNS_RECORD = "cloudflare:index/dnsRecord:DnsRecord"
+# A CNAME cannot share its name with any record; Cloudflare refuses the create with 81053 ("An A, AAAA, or
+# CNAME record with that host already exists") or 81054 ("A CNAME record with that host already exists").
+# https://developers.cloudflare.com/dns/manage-dns-records/troubleshooting/records-with-same-name/
+_DNS_REFUSAL = "Cloudflare refuses the create beside the old record on that name (81053/81054)"
+_DNS_TYPE_FIX = (
+    "fix: delete the old record first: set deleteBeforeReplace=True on one resource per DNS name (alias the "
+    "old one), or deploy the removal before the new record (a brief gap in resolution either way)"
+)
+
+
+def _conflicting_types(old: str, new: str) -> bool:
+    return old != new and "CNAME" in (old, new)
+
+
+def _flag_dns_type_changes(steps: list[Step]) -> None:
+    """A DNS record whose type changes on the same name: pulumi-cloudflare v6 replaces create-first (the
+    DeleteBeforeReplace override of pulumi/pulumi-cloudflare#693 is gone since v6.0.0), and a record that
+    moves to a new resource is created before the old one is deleted (pulumi/pulumi
+    pkg/resource/deploy/deployment_executor.go, performPostSteps: deletes come after registration)."""
+    deleted = [s.old for s in steps if s.op == "delete" and s.type == DNS_RECORD and s.old is not None]
+    for step in steps:
+        if step.type != DNS_RECORD or step.new is None:
+            continue
+        new = step.new["inputs"]
+        if step.op == "replace" and step.old is not None and not step.delete_before_replace:
+            old_type = str(step.old["inputs"].get("type"))
+            if _conflicting_types(old_type, str(new.get("type"))):
+                step.refused.append(
+                    f"type {old_type} -> {new.get('type')} on {new.get('name')} is replaced create-first: "
+                    f"{_DNS_REFUSAL}; {_DNS_TYPE_FIX}"
+                )
+        if step.op == "create":
+            for old in deleted:
+                same_name = (old["inputs"].get("zoneId"), old["inputs"].get("name")) == (
+                    new.get("zoneId"),
+                    new.get("name"),
+                )
+                old_type = str(old["inputs"].get("type"))
+                if same_name and _conflicting_types(old_type, str(new.get("type"))):
+                    step.refused.append(
+                        f"{new.get('name')} moves from {old_type} ({old['urn']}) to {new.get('type')}: the "
+                        f"engine creates before it deletes, so {_DNS_REFUSAL}; {_DNS_TYPE_FIX}"
+                    )
 
 
 def _pair_renames(steps: list[Step]) -> None:

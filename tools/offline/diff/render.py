@@ -77,6 +77,8 @@ def step_json(step: Step) -> dict[str, Any]:
         extra["optionChanges"] = {k: {"old": o, "new": n} for k, (o, n) in step.option_changes.items()}
     if step.destructive:
         extra["destructive"] = step.destructive
+    if step.refused:
+        extra["refusedByProvider"] = step.refused
     if step.rename_of:
         extra["probableRenameOf"] = step.rename_of
         extra["aliases"] = [step.rename_of]
@@ -178,6 +180,8 @@ def details(stack: str, step: Step) -> str:
         extra = " · probably renamed"
     if step.destructive:
         extra += " · destructive"
+    if step.refused:
+        extra += " · refused as planned"
     head = (
         f"<details><summary><code>{html.escape(_SYMBOL[step.op] + ' ' + label)}</code> {stack}: "
         f"<code>{html.escape(step.type)}</code> <b>{html.escape(step.name)}</b>{extra}</summary>"
@@ -197,6 +201,8 @@ def details(stack: str, step: Step) -> str:
         body.append(f"replaced because {', '.join(step.replace_reasons)} cannot change in place; {order}")
     for why in step.destructive:
         body.append(f"destructive: {why}")
+    for why in step.refused:
+        body.append(f"refused as planned: {why}")
     for change in step.changes:
         mark = "!" if change.kind.endswith("-replace") else {"add": "+", "delete": "-"}.get(change.kind, "~")
         if change.kind.startswith("add"):

@@ -199,6 +199,50 @@ def test_no_secret_reaches_the_new_file(repo: Path) -> None:
     assert "--secrets-provider gcpkms://projects/launch-ready-qa/locations/global" in output
 
 
+def _plant(path: Path, header: str, secure: str = "") -> None:
+    text = path.read_text()
+    if secure:
+        text = text.replace("config:\n", f"config:\n  cloudflare:apiToken:\n    secure: {secure}\n", 1)
+    path.write_text(header + text)
+
+
+@pytest.mark.parametrize(
+    ("header", "secure", "named"),
+    [
+        ("encryptedkey: CiQAPLANTEDKEY0000\n", "", "encryptedkey is Pulumi.prod.yaml's"),
+        ("encryptionsalt: v1:PLANTEDSALT:0000\n", "", "encryptionsalt is Pulumi.prod.yaml's"),
+        ("", "v1:PLANTEDCF0000", "cloudflare:apiToken holds a secure value copied from Pulumi.prod.yaml"),
+        (
+            "secretsprovider: gcpkms://projects/p/locations/global/keyRings/r/cryptoKeys/k\n",
+            "",
+            "secretsprovider is Pulumi.prod.yaml's",
+        ),
+    ],
+)
+def test_check_env_refuses_another_stacks_encryption_state(
+    repo: Path, capsys: pytest.CaptureFixture[str], header: str, secure: str, named: str
+) -> None:
+    from tools.offline.clone.check import run as check_env
+
+    status, output = run_clone(repo, "--from", "prod", "--to", "qa")
+    assert status == 0, output
+    # The founder copies prod's encryption header or a secure value into the new file by hand.
+    _plant(repo / "Pulumi.prod.yaml", header, secure)
+    _plant(repo / "Pulumi.qa.yaml", header, secure)
+    assert check_env("qa", "prod", repo) == 1
+    err = capsys.readouterr().err
+    assert named in err and "pulumi stack init qa" in err
+
+
+def test_a_shared_kms_key_with_a_data_key_of_its_own_is_accepted(repo: Path) -> None:
+    from tools.offline.clone.check import copied_encryption
+
+    provider = "secretsprovider: gcpkms://projects/p/locations/global/keyRings/r/cryptoKeys/k\n"
+    _plant(repo / "Pulumi.prod.yaml", provider + "encryptedkey: CiQAPRODKEY\n", "v1:PROD")
+    _plant(repo / "Pulumi.staging.yaml", provider + "encryptedkey: CiQASTAGINGKEY\n", "v1:STAGING")
+    assert copied_encryption("staging", repo) == []
+
+
 def test_an_existing_stack_file_is_kept_without_force(repo: Path) -> None:
     (repo / "Pulumi.qa.yaml").write_text("config: {}\n")
     status, _output = run_clone(repo, "--from", "staging", "--to", "qa")

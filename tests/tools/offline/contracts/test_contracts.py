@@ -94,6 +94,13 @@ _gcp.cloudfunctionsv2.Function(
     ),
 )
 _gcp.pubsub.Topic("good-topic", project=_P, name="good-topic", message_retention_duration="86400s")
+_gcp.pubsub.TopicIAMMember(
+    "bad-member-prefix", project=_P, topic="good-topic", role="roles/pubsub.publisher",
+    member="robot@launch-ready-prod.iam.gserviceaccount.com",
+)
+_gcp.pubsub.TopicIAMMember(
+    "good-member", project=_P, topic="good-topic", role="roles/pubsub.publisher", member="allUsers",
+)
 """
 
 
@@ -161,6 +168,23 @@ def test_format_and_range(appended_plan: tuple[int, list[str]]) -> None:
     (line,) = lines_for(appended_plan, "gcp:pubsub/subscription:Subscription", "bad-range")
     assert "deadLetterPolicy.maxDeliveryAttempts: range: must be in [5, 100]; got 3" in line
     assert "[the API rejects it]" in line and "projects.subscriptions#deadletterpolicy" in line
+
+
+def test_an_iam_member_without_a_type_prefix_fails_as_the_provider_check_would(
+    appended_plan: tuple[int, list[str]],
+) -> None:
+    typ = "gcp:pubsub/topicIAMMember:TopicIAMMember"
+    (line,) = lines_for(appended_plan, typ, "bad-member-prefix")
+    assert "member: format: IAM member must match" in line and "resource_iam_member.go" in line
+    assert lines_for(appended_plan, typ, "good-member") == []
+
+
+def test_every_iam_member_type_carries_the_member_rule() -> None:
+    contracts = load_contracts()
+    iam_types = {t for t in contracts.types if t.lower().endswith("iammember")}
+    assert iam_types
+    for typ in iam_types:
+        assert any(r.kind == "format" and r.spec["path"] == "member" for r in contracts.for_type(typ)), typ
 
 
 def test_singleton_replacement_without_delete_before_replace(appended_plan: tuple[int, list[str]]) -> None:

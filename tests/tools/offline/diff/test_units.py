@@ -103,6 +103,35 @@ def test_rename_needs_the_same_identity_inputs() -> None:
     assert next(s for s in steps if s.name == "fresh").rename_of is None
 
 
+DNS = "cloudflare:index/dnsRecord:DnsRecord"
+ZONE = "023e105f4ecef8ad9ca31a8372d0c353"
+
+
+def test_a_dns_type_change_on_one_resource_is_refused_unless_deleted_first() -> None:
+    base = [resource(DNS, "edge-api", zoneId=ZONE, name="api.example.com", type="A", content="192.0.2.1")]
+    head = [resource(DNS, "edge-api", zoneId=ZONE, name="api.example.com", type="CNAME", content="x.web.app")]
+    (step,) = compare(base, head)
+    assert step.op == "replace" and step.replace_reasons == ["type"]
+    (why,) = step.refused
+    assert "type A -> CNAME on api.example.com" in why and "81053" in why and "deleteBeforeReplace" in why
+    head[0]["options"] = {**head[0]["options"], "deleteBeforeReplace": True}
+    assert compare(base, head)[0].refused == []
+
+
+def test_a_dns_name_moving_to_a_new_resource_of_another_type_is_refused() -> None:
+    base = [resource(DNS, "edge-api-a", zoneId=ZONE, name="api.example.com", type="A", content="192.0.2.1")]
+    head = [resource(DNS, "edge-api-cname", zoneId=ZONE, name="api.example.com", type="CNAME", content="x.a")]
+    steps = compare(base, head)
+    (create,) = only(steps, "create")
+    (why,) = create.refused
+    assert "moves from A" in why and "creates before it deletes" in why
+    markdown = render_markdown("main", [StackDiff("staging", steps, "0 mandatory")], False, "ACK", limit=None)
+    assert "refused as planned: api.example.com moves from A" in markdown
+    # Two address records on one name may coexist: nothing to refuse.
+    head[0]["inputs"]["type"] = "AAAA"
+    assert all(s.refused == [] for s in compare(base, head))
+
+
 def test_rename_of_a_type_identified_only_by_project_needs_equal_inputs() -> None:
     base = [resource(ALERT, "old", project="p", displayName="5xx")]
     same = compare(base, [resource(ALERT, "new", project="p", displayName="5xx")])
