@@ -103,7 +103,7 @@ def test_package_data_travels_with_its_package(source: Path, tmp_path: Path) -> 
 USED_BY = {
     "launchready/providers/hubspot.py": {"crm_worker", "user_deleted"},
     "launchready/providers/zendesk.py": {"support_worker"},
-    "launchready/providers/stripe.py": {"create_checkout", "user_deleted"},
+    "launchready/providers/stripe.py": {"create_checkout", "user_deleted", "billing_worker"},
     "launchready/providers/stripe_webhooks.py": {"stripe_webhook"},
     "launchready/domain/billing_state.py": {"stripe_webhook", "billing_worker"},
     "launchready/domain/emails.py": {"billing_worker", "support_worker", "email_worker", "ops_digest"},
