@@ -86,7 +86,9 @@ def catalog_env(*functions: str) -> dict[str, str]:
     catalog = load_catalog()
     env: dict[str, str] = {}
     for name in functions:
-        for variable, value in catalog_environment(catalog, catalog.function(name)).items():
+        spec = catalog.function(name)
+        # The program and the local runner give a function its catalog `env` on top (components/functions.py).
+        for variable, value in {**catalog_environment(catalog, spec), **spec.env}.items():
             if variable in (PUBLISHES, FUNCTIONS) and variable in env:
                 env[variable] = ",".join(dict.fromkeys([*env[variable].split(","), *value.split(",")]))
             else:
