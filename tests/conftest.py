@@ -24,6 +24,7 @@ os.environ.setdefault("LAUNCHREADY_ENV", "test")
 from components.catalog import Catalog, load_catalog  # noqa: E402
 from components.function_env import FUNCTIONS, PUBLISHES, catalog_environment  # noqa: E402
 from tools.local import emulators  # noqa: E402
+from tools.local.environment import FAKE_SECRETS  # noqa: E402
 from tools.offline.plan.evaluate import evaluate_stack  # noqa: E402
 from tools.offline.plan.mocks import PlanMocks  # noqa: E402
 
@@ -85,7 +86,9 @@ def catalog_env(*functions: str) -> dict[str, str]:
     catalog = load_catalog()
     env: dict[str, str] = {}
     for name in functions:
-        for variable, value in catalog_environment(catalog, catalog.function(name)).items():
+        spec = catalog.function(name)
+        # The program and the local runner give a function its catalog `env` on top (components/functions.py).
+        for variable, value in {**catalog_environment(catalog, spec), **spec.env}.items():
             if variable in (PUBLISHES, FUNCTIONS) and variable in env:
                 env[variable] = ",".join(dict.fromkeys([*env[variable].split(","), *value.split(",")]))
             else:
@@ -101,6 +104,17 @@ def runs_as(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
     marker = request.node.get_closest_marker("runs_as")
     for name, value in catalog_env(*marker.args).items() if marker else ():
         monkeypatch.setenv(name, value)
+    for secret in catalog_secrets(*marker.args) if marker else ():
+        # As the local runner does: the catalog's secrets in their test-mode formats (a webhook signing
+        # secret is each test's own).
+        if secret in FAKE_SECRETS and secret not in os.environ:
+            monkeypatch.setenv(secret, FAKE_SECRETS[secret])
+
+
+def catalog_secrets(*functions: str) -> list[str]:
+    """The secrets the catalog grants the functions named, each once."""
+    catalog = load_catalog()
+    return sorted({secret for name in functions for secret in catalog.function(name).secrets})
 
 
 @pytest.fixture(scope="session")

@@ -92,7 +92,9 @@ def test_push_and_scheduler_identities_invoke_only_their_targets(
     granted = invokers(stack_plan)
     workers = {spec.resource_name for spec in catalog.by_trigger("pubsub")}
     assert granted[f"serviceAccount:{sa(stack_plan, 'pubsub-push-invoker')}"] == workers
-    assert granted[f"serviceAccount:{sa(stack_plan, 'scheduler-invoker')}"] == {"ops-digest"}
+    scheduled = {spec.resource_name for spec in catalog.by_trigger("schedule")}
+    assert scheduled >= {"ops-digest", "reconcile"}
+    assert granted[f"serviceAccount:{sa(stack_plan, 'scheduler-invoker')}"] == scheduled
     # Each Firestore-triggered function is invoked by its own identity (Eventarc), and only itself.
     eventarc = {f"serviceAccount:{sa(stack_plan, f'fn-{spec.resource_name}')}": {spec.resource_name}
                 for spec in catalog.by_trigger("firestore")}

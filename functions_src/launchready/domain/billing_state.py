@@ -15,11 +15,13 @@ from enum import StrEnum
 from typing import Any
 
 ACCESS_STATUSES = frozenset({"active", "trialing", "past_due"})
-BILLING_STATUSES = frozenset(
-    {"none", "active", "trialing", "past_due", "payment_failed", "canceled", "unpaid", "incomplete"})
+BILLING_STATUSES = frozenset({"none", "active", "trialing", "past_due", "payment_failed", "canceled",
+                              "unpaid", "incomplete", "paused"})
 
 # Stripe subscription.status -> billing status. incomplete_expired is a subscription Stripe ended
-# (its first payment never arrived); paused is a trial that ended without a payment method.
+# (its first payment never arrived); paused (a trial that ended without a payment method, or the pause
+# endpoint since 2026-09-30.endive: https://docs.stripe.com/changelog/endive/2026-09-30/pause-subscription)
+# is neither canceled nor unpaid: it resumes without a new checkout.
 SUBSCRIPTION_STATUSES = {
     "active": "active",
     "trialing": "trialing",
@@ -28,7 +30,7 @@ SUBSCRIPTION_STATUSES = {
     "unpaid": "unpaid",
     "incomplete": "incomplete",
     "incomplete_expired": "canceled",
-    "paused": "unpaid",
+    "paused": "paused",
 }
 
 APPLIED = "applied"
@@ -465,6 +467,10 @@ def _async_payment_failed(state: State, session: StripeObject, created: int, tie
 def _invoice_paid(state: State, invoice: StripeObject, created: int, tie: bool) -> _Change:
     _link_customer(state, invoice)
     subscription = invoice_subscription_id(invoice)
+    if subscription is None:
+        # A one-off invoice (`billing_reason: manual`, no `parent.subscription_details`): access follows
+        # the subscriptions, so the payment is recorded (the ledger's stage) and nothing else changes.
+        return _Change(stage="one_off_invoice_paid")
     if not proves_payment("invoice.paid", invoice):
         return _invoice_settled_without_payment(state, invoice, subscription)
     _payment_succeeded(state, paid=True)

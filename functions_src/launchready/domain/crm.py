@@ -43,6 +43,8 @@ def tags_for(billing: Mapping[str, Any] | None) -> frozenset[str]:
         tags.add("payment_failed")
     if status in CANCELED_STATUSES:
         tags.add("canceled")
+    elif status == "paused":
+        tags.add("paused")
     if billing.get("refunded"):
         tags.add("refunded")
     if billing.get("disputed"):

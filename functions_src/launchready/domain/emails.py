@@ -57,6 +57,21 @@ def support_acknowledgement(*, reference: str, name: str | None, subject: str) -
     return Email(email_subject, text, html)
 
 
+def support_failed_message(reference: str) -> str:
+    """What the user is told (in the app and by email) when their request could not be filed."""
+    return (f"We could not file your request {reference} with our support system. Our team has been "
+            f"alerted and will contact you by email; you do not need to send it again.")
+
+
+def support_failed(*, reference: str, name: str | None, subject: str) -> Email:
+    """Sent once when a support request was accepted (202) but its ticket could not be created."""
+    email_subject = f"About your request [{reference}]"
+    text = f"{_greeting(name)}\n\nAbout \"{subject}\": {support_failed_message(reference)}\n"
+    html = _layout([_escape(_greeting(name)),
+                    f"About &ldquo;{_escape(subject)}&rdquo;: {_escape(support_failed_message(reference))}"])
+    return Email(email_subject, text, html)
+
+
 def payment_failed(*, name: str | None, billing_url: str, amount: str | None = None) -> Email:
     """Recovery email after a failed renewal payment: what happened and where to fix it."""
     what = f"your payment of {amount}" if amount else "your latest payment"

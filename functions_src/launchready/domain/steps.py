@@ -17,6 +17,7 @@ HUBSPOT_UPSERT = "hubspot_upsert"
 ZENDESK_TICKET = "zendesk_ticket"
 WRITE_BACK = "write_back"
 ACK_EMAIL = "ack_email"
+FAILED_NOTICE = "failed_notice"  # a request Zendesk refused: marked failed, the user told once
 RESEND_SEND = "resend_send"
 # ops_digest: the day's digest email.
 DIGEST_EMAIL = "email"

@@ -19,12 +19,14 @@ from launchready.platform.errors import PermanentError, TransientError
 from launchready.platform.ledger import EVENTS, Ledger, doc_id, now, published_record
 from launchready.platform.pubsub import publish
 from launchready.platform.push import PushMessage, worker
+from launchready.providers import stripe
 from launchready.providers.resend_queue import queue_email
-from launchready.records.ops import record_dispute, record_unmatched
+from launchready.records.ops import record_dispute, record_sync_failure, record_unmatched
 from launchready.records.tombstones import tombstone, tombstone_ref
 
 FUNCTION = "billing_worker"
 ACCOUNT_DELETED = "account_deleted"
+MODE_MISMATCH = "mode_mismatch"
 USERS = "users"
 STRIPE_CUSTOMERS = "stripe_customers"
 # charge / payment intent id -> uid, so a dispute (which names no customer) can be matched.
@@ -50,6 +52,9 @@ def billing_worker(message: PushMessage) -> None:
     ledger.update(key, event_type=event["type"], event_created=event["created"],
                   **published_record(message.message_id))
 
+    if bool(event.get("livemode")) != stripe.live_key():
+        _mode_mismatch(ledger, key, event)
+        return
     uid, matched_by = resolve_uid(event)
     if event["type"].startswith("charge.dispute."):
         record_dispute(event_id=key, event_type=event["type"], dispute=obj["id"], uid=uid)
@@ -70,7 +75,7 @@ def billing_worker(message: PushMessage) -> None:
         _alert_dispute(ledger, key, event, uid)  # nothing else: no profile, claim or contact to update
         return
     if result["outcome"] == billing_state.APPLIED:
-        ledger.run_step(key, steps.CLAIMS, lambda: set_pro_claim(uid, current_pro(uid)))
+        _set_claims(ledger, key, uid)
     if result.get("crm_reason"):
         reason = result["crm_reason"]
         ledger.run_step(key, steps.CRM, lambda: publish_crm_sync(uid, reason, key, event["created"]))
@@ -150,6 +155,16 @@ def _unmatched(ledger: Ledger, key: str, event: dict[str, Any], reason: str) -> 
     _alert_dispute(ledger, key, event)
 
 
+def _mode_mismatch(ledger: Ledger, key: str, event: dict[str, Any]) -> None:
+    """A live event on a stack holding a test key, or the other way round: a misrouted endpoint. Applying
+    it would grant access from money that does not exist in this stack's mode."""
+    customer = billing_state.expandable_id(billing_state.event_object(event).get("customer"))
+    log.error("billing event in the other Stripe mode than the key, not applied",
+              event_livemode=bool(event.get("livemode")), customer=customer)
+    record_unmatched(event_id=key, event_type=event["type"], reason=MODE_MISMATCH, customer=customer)
+    ledger.update(key, billing_outcome=MODE_MISMATCH)
+
+
 def _alert_dispute(ledger: Ledger, key: str, event: dict[str, Any], uid: str | None = None) -> None:
     obj = billing_state.event_object(event)
     if event["type"] == "charge.dispute.created":
@@ -203,6 +218,19 @@ def _deleted_account_result(uid: str, deleted: dict[str, Any]) -> dict[str, Any]
     return {"outcome": ACCOUNT_DELETED, "stage": ACCOUNT_DELETED, "uid": uid, "status": None, "pro": False,
             "reason": f"users/{uid} was deleted ({tombstone_ref(uid).path}, {deleted.get('deleted_at')})",
             "crm_reason": None, "notices": []}
+
+
+def _set_claims(ledger: Ledger, key: str, uid: str) -> None:
+    """The `claims` step. Claims Firebase refuses (PermanentError) are recorded for ops, and the CRM and
+    notification steps still run: the billing state is already written, and the app reads
+    `entitlements.pro` from users/{uid} as well."""
+    try:
+        ledger.run_step(key, steps.CLAIMS, lambda: set_pro_claim(uid, current_pro(uid)))
+    except PermanentError as exc:
+        log.error("custom claims refused, billing and CRM still updated", error_code=exc.code,
+                  reason=exc.detail, provider=exc.provider)
+        record_sync_failure(function=FUNCTION, event_id=key, code=exc.code, detail=exc.detail,
+                            provider=exc.provider)
 
 
 def current_pro(uid: str) -> bool:

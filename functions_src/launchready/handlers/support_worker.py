@@ -18,6 +18,7 @@ from launchready.providers import zendesk
 from launchready.providers.resend_queue import queue_email
 
 SUPPORT_REQUESTS = "support_requests"
+FAILED = "failed"
 # Money problems first; ideas can wait. Categories are the ones support_request accepts.
 PRIORITY_BY_CATEGORY = {"billing": "high", "account": "normal", "bug": "normal", "feature": "low",
                         "other": "normal"}
@@ -63,14 +64,20 @@ def support_worker(message: PushMessage) -> None:
     def find_ticket() -> int | None:
         return zendesk.find_ticket(reference=request.reference, correlation_id=correlation_id)
 
-    ticket_id = ledger.run_step(key, steps.ZENDESK_TICKET, create_ticket, reconcile=find_ticket)
+    try:
+        ticket_id = ledger.run_step(key, steps.ZENDESK_TICKET, create_ticket, reconcile=find_ticket)
+    except PermanentError as refused:
+        # The 202 promised a confirmation: the request says it failed, and the user hears so once.
+        code = refused.code
+        ledger.run_step(key, steps.FAILED_NOTICE, lambda: _fail(request, code))
+        raise
     ledger.run_step(key, steps.WRITE_BACK, lambda: _write_back(request, ticket_id))
     ledger.run_step(key, steps.ACK_EMAIL, lambda: _queue_acknowledgement(request))
     log.info("support request handed to zendesk", ticket_id=ticket_id)
 
 
-def _write_back(request: SupportRequest, ticket_id: int) -> str:
-    """Record the ticket on the request; returns the request's document id."""
+def _request_document(request: SupportRequest) -> Any:
+    """The support_requests document of the request. Raises PermanentError when none or several match."""
     # The document id is support_request's business; the reference (with the uid) identifies it.
     matches = list(db().collection(SUPPORT_REQUESTS)
                    .where(filter=FieldFilter("reference", "==", request.reference))
@@ -79,9 +86,31 @@ def _write_back(request: SupportRequest, ticket_id: int) -> str:
     if len(matches) != 1:
         raise PermanentError("support_request_not_found" if not matches else "ambiguous_reference",
                              f"{len(matches)} support_requests documents match {request.reference}")
-    matches[0].reference.update({"ticket_id": ticket_id, "status": "ticket_created",
-                                 "ticket_created_at": now()})
-    return matches[0].id
+    return matches[0]
+
+
+def _write_back(request: SupportRequest, ticket_id: int) -> str:
+    """Record the ticket on the request; returns the request's document id."""
+    document = _request_document(request)
+    document.reference.update({"ticket_id": ticket_id, "status": "ticket_created",
+                               "ticket_created_at": now()})
+    return str(document.id)
+
+
+def _fail(request: SupportRequest, code: str) -> dict[str, str]:
+    """Zendesk refused the ticket for good: the request's status becomes `failed` with the message the
+    user is shown (and emailed); ops see the sync failure. A request without its document is only
+    recorded (there is nothing to mark)."""
+    try:
+        document = _request_document(request)
+    except PermanentError:
+        return {"status": "not_marked"}
+    email = emails.support_failed(reference=request.reference, name=request.name, subject=request.subject)
+    document.reference.update({"status": FAILED, "failure_code": code, "failed_at": now(),
+                               "user_message": emails.support_failed_message(request.reference)})
+    queue_email(key=f"support-failed:{request.reference}", to=[request.email], subject=email.subject,
+                text=email.text, html=email.html, tags={"kind": "support_failed"})
+    return {"status": FAILED}
 
 
 def _queue_acknowledgement(request: SupportRequest) -> None:

@@ -36,6 +36,7 @@ NETWORK_RETRIES = 1
 # Look for a session created by an earlier attempt from a little before that attempt: clocks differ.
 LOOKUP_SLACK_SECONDS = 300
 PAGE_SIZE = 100
+LIVE_KEY_PREFIXES = ("sk_live_", "rk_live_")
 
 ERRORS_DOC = "https://docs.stripe.com/error-handling"
 RATE_LIMITS_DOC = "https://docs.stripe.com/rate-limits"
@@ -66,6 +67,13 @@ def client() -> stripe.StripeClient:
     STRIPE_API_KEY."""
     config = settings()
     return _client(secret("STRIPE_API_KEY"), config.stripe_api_base, config.provider_timeout_seconds)
+
+
+def live_key() -> bool:
+    """Whether STRIPE_API_KEY is a live-mode key: `sk_live_` or `rk_live_`; test-mode and sandbox keys
+    are `sk_test_`/`rk_test_` (https://docs.stripe.com/keys). Every Stripe object and event carries the
+    mode it exists in as `livemode`. Raises MissingSetting without the key."""
+    return secret("STRIPE_API_KEY").startswith(LIVE_KEY_PREFIXES)
 
 
 def failure_rule(exc: stripe.StripeError) -> Rule:

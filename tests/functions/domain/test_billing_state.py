@@ -404,6 +404,31 @@ def test_paying_leftover_invoice_does_not_revive_canceled_subscription() -> None
     assert billing["status"] == "canceled" and results[2].pro is False
 
 
+def one_off_invoice(invoice_id: str, *, amount: int = 5000) -> dict[str, Any]:
+    """An invoice created by hand (Dashboard or POST /v1/invoices): `billing_reason: manual`, no `parent`,
+    one invoice-item line (https://docs.stripe.com/api/invoices/object#invoice_object-billing_reason)."""
+    return {**invoice(invoice_id, sub_id=None, amount=amount), "billing_reason": "manual",
+            "lines": {"object": "list", "data": [invoice_item_line(PRICE, 1_900_000_000, amount=amount,
+                                                                  line_id="il_manual", proration=False)]}}
+
+
+@pytest.mark.parametrize("amount", [5000, 0])
+def test_a_one_off_invoice_after_cancellation_is_a_payment_not_access(amount: int) -> None:
+    billing, results = run([
+        stripe_event("invoice.paid", invoice("in_1First"), created=100),
+        stripe_event("customer.subscription.deleted", subscription("canceled"), created=300),
+        stripe_event("invoice.paid", one_off_invoice("in_3Manual", amount=amount), created=400),
+    ])
+    assert results[2].outcome == APPLIED and results[2].stage == "one_off_invoice_paid"
+    assert billing["status"] == "canceled" and results[2].pro is False and results[2].crm_reason is None
+    assert billing["subscription_id"] == SUBSCRIPTION and billing["last_payment_intent"] is None
+
+
+def test_a_one_off_invoice_grants_nothing_to_someone_who_never_subscribed() -> None:
+    change = transition(None, stripe_event("invoice.paid", one_off_invoice("in_1Manual"), created=100))
+    assert change.pro is False and change.billing["status"] == "none"
+
+
 # ---- one-off payments --------------------------------------------------------------------------
 
 
@@ -448,7 +473,7 @@ def test_subscription_payment_intents_are_left_to_invoice_events() -> None:
     ("unpaid", "unpaid", False),
     ("incomplete", "incomplete", False),
     ("incomplete_expired", "canceled", False),
-    ("paused", "unpaid", False),
+    ("paused", "paused", False),
 ])
 def test_subscription_status_maps_to_billing_status(stripe_status: str, status: str, pro: bool) -> None:
     change = transition(None, stripe_event("customer.subscription.updated", subscription(stripe_status),
@@ -456,6 +481,16 @@ def test_subscription_status_maps_to_billing_status(stripe_status: str, status: 
     assert (change.billing["status"], change.pro) == (status, pro)
     assert change.billing["plan"] == PRICE and change.billing["current_period_end"] == 1_900_000_000
     assert change.stage == f"subscription_{stripe_status}"
+
+
+def test_a_paused_subscription_is_paused_not_canceled() -> None:
+    paused_event = stripe_event("customer.subscription.paused", subscription("paused"), created=100)
+    assert transition(None, paused_event).outcome == IGNORED  # customer.subscription.updated carries it
+    paused = transition(None, stripe_event("customer.subscription.updated", subscription("paused"),
+                                           created=100))
+    assert paused.crm_reason == "subscription_updated" and paused.billing["status"] == "paused"
+    contact = crm.contact_state({"email": "ada@example.com", "billing": paused.billing})
+    assert contact is not None and "paused" in contact.tags and "canceled" not in contact.tags
 
 
 def test_subscription_deleted_revokes() -> None:

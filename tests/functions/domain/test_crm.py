@@ -18,6 +18,8 @@ from launchready.domain import crm
     ({"status": "canceled", "refunded": True}, {"signed_up", "canceled", "refunded"}),
     ({"status": "unpaid", "disputed": True}, {"signed_up", "canceled", "disputed"}),
     ({"status": "incomplete"}, {"signed_up"}),
+    # Paused (a trial without a payment method, or paused on request) resumes without a new checkout.
+    ({"status": "paused", "ever_paid": True}, {"signed_up", "paused"}),
 ])
 def test_tags_are_the_full_set_derived_from_billing(billing: dict[str, Any] | None, tags: set[str]) -> None:
     assert crm.tags_for(billing) == tags

@@ -174,6 +174,60 @@ def test_stale_update_is_dropped_without_side_effects(uid: str, crm_sync: Subscr
     assert [decoded(m)["source_event_id"] for m in crm_sync.drain()][-1] == f"stripe:{newer['id']}"
 
 
+# ---- Stripe mode: a live event never changes a test stack, nor the other way round -----------------
+
+
+@pytest.mark.parametrize(("key", "event_livemode"), [("sk_test_" + "k" * 24, True),
+                                                      ("rk_live_" + "k" * 24, False)])
+def test_an_event_in_the_other_mode_than_the_key_is_recorded_never_applied(
+        uid: str, crm_sync: Subscription, monkeypatch: pytest.MonkeyPatch, key: str,
+        event_livemode: bool) -> None:
+    monkeypatch.setenv("STRIPE_API_KEY", key)
+    event = {**stripe_event("checkout.session.completed", {**checkout_session(uid=uid),
+                                                            "livemode": event_livemode}, created=1000),
+             "livemode": event_livemode}
+    assert deliver(event).status_code == 200  # acknowledged: a redelivery cannot change the mode
+
+    assert "billing" not in user_doc(uid) and claims(uid) == OTHER_CLAIMS
+    assert not db().collection("stripe_customers").document(CUSTOMER).get().exists
+    assert crm_sync.drain() == []
+    assert ledger_entry(event)["billing_outcome"] == "mode_mismatch" and done_steps(event) == set()
+    record = db().collection("unmatched_events").document(f"stripe:{event['id']}").get().to_dict()
+    assert record["reason"] == "mode_mismatch" and record["customer"] == CUSTOMER  # the ops console lists it
+
+
+def test_an_event_in_the_key_s_mode_is_applied(uid: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STRIPE_API_KEY", "sk_live_" + "k" * 24)
+    event = {**stripe_event("checkout.session.completed", {**checkout_session(uid=uid), "livemode": True},
+                            created=1000), "livemode": True}
+    assert deliver(event).status_code == 200
+    assert user_doc(uid)["entitlements"] == {"pro": True}
+
+
+# ---- custom claims Firebase refuses --------------------------------------------------------------
+
+
+def test_claims_with_no_room_left_are_a_recorded_failure_and_billing_and_crm_still_run(
+        uid: str, crm_sync: Subscription) -> None:
+    """An admin tool filled the claims (Firebase caps their JSON at 1000 bytes, firebase-admin checks it
+    before calling): the pro claim cannot be added, which no retry changes."""
+    crowded = {**OTHER_CLAIMS, "notes": "x" * (1000 - len('{"role": "admin", "beta_features": ["export"], '
+                                                         '"notes": ""}'))}
+    auth.set_custom_user_claims(uid, crowded, app=firebase_app())
+    event = stripe_event("checkout.session.completed", checkout_session(uid=uid), created=1000)
+
+    response = deliver(event, attempt=1)
+
+    assert response.status_code == 200  # acknowledged: never retried into a dead letter
+    assert claims(uid) == crowded  # the other claims are kept as they were
+    assert user_doc(uid)["entitlements"] == {"pro": True} and user_doc(uid)["billing"]["status"] == "active"
+    assert [decoded(m)["reason"] for m in crm_sync.drain()] == ["checkout_completed"]
+    assert done_steps(event) == {"apply", "crm"}
+    failure = db().collection("sync_failures").document(f"billing_worker:stripe:{event['id']}").get()
+    assert failure.to_dict()["code"] == "claims_rejected" and "1000" in failure.to_dict()["detail"]
+    assert list(db().collection("dead_letters").stream()) == []
+
+
 # ---- matching ----------------------------------------------------------------------------------
 
 

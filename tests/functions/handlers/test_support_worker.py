@@ -225,8 +225,15 @@ def test_a_validation_error_is_recorded_as_a_sync_failure_and_acked(sandbox: San
     assert response.status_code == 200
     failure = db().collection("sync_failures").document(f"support_worker:{EVENT_ID}").get().to_dict()
     assert (failure["provider"], failure["status"], failure["code"]) == ("zendesk", 422, "RecordInvalid")
-    assert "ticket_id" not in request_doc()
-    assert outbox.drain() == []
+    written = request_doc()
+    assert "ticket_id" not in written
+    # The 202 promised a confirmation: the request says it failed and what the user is told, once.
+    assert written["status"] == "failed" and written["failure_code"] == "RecordInvalid"
+    assert REFERENCE in written["user_message"] and "alerted" in written["user_message"]
+    [message] = outbox.drain()
+    email = json.loads(message.data)
+    assert email["key"] == f"support-failed:{REFERENCE}" and email["to"] == ["ada@example.com"]
+    assert written["user_message"] in email["text"] and email["tags"] == {"kind": "support_failed"}
 
 
 def test_a_message_outside_the_contract_is_recorded_without_calling_zendesk(sandbox: Sandbox) -> None:

@@ -41,8 +41,8 @@ LIFECYCLE_ORDER = (
 LIFECYCLE_STAGES = frozenset(LIFECYCLE_ORDER)
 # The multi-checkbox property the runbook has founders create, with one option per tag (docs/operations.md).
 TAGS_PROPERTY = "launchready_tags"
-TAG_OPTIONS = ("signed_up", "customer", "trialing", "payment_failed", "canceled", "refunded", "disputed",
-               "account_deleted")
+TAG_OPTIONS = ("signed_up", "customer", "trialing", "payment_failed", "canceled", "paused", "refunded",
+               "disputed", "account_deleted")
 # HubSpot's default contact properties the adapter may write, plus read-only ones it sets itself.
 _DEFAULT_PROPERTIES: dict[str, dict[str, Any]] = {
     "email": {"type": "string", "fieldType": "text"},
