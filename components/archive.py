@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import fnmatch
+import functools
 import hashlib
 import importlib.util
 import re
@@ -111,12 +112,18 @@ def _traverse(source_dir: Path, module: str, *, at_import_only: bool) -> tuple[d
     return files, external
 
 
-def _imports(path: Path, package: str) -> list[tuple[str, str, bool, bool]]:
+def _imports(path: Path, package: str) -> tuple[tuple[str, str, bool, bool], ...]:
     """(module name, statement, whether the name may be something else than a module, whether it runs
     when the module is imported) for every import in the file, at any depth: `from a import b` imports
     a, and b if that is a module."""
+    return _parsed_imports(path.read_bytes(), str(path), package)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed_imports(source: bytes, filename: str, package: str) -> tuple[tuple[str, str, bool, bool], ...]:
+    """`_imports` of one file's bytes; every archive of a program run shares the parse of each module."""
     found: list[tuple[str, str, bool, bool]] = []
-    for node, at_import in _import_nodes(ast.parse(path.read_bytes(), filename=str(path)), True):
+    for node, at_import in _import_nodes(ast.parse(source, filename=filename), True):
         if isinstance(node, ast.Import):
             found += [(alias.name, ast.unparse(ast.Import(names=[alias])), False, at_import)
                       for alias in node.names]
@@ -127,7 +134,7 @@ def _imports(path: Path, package: str) -> list[tuple[str, str, bool, bool]]:
             found.append((base, statement, False, at_import))
             found += [(f"{base}.{alias.name}", statement, True, at_import)
                       for alias in node.names if alias.name != "*"]
-    return found
+    return tuple(found)
 
 
 def _import_nodes(node: ast.AST, at_import: bool) -> Iterator[tuple[ast.Import | ast.ImportFrom, bool]]:

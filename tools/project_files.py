@@ -39,10 +39,19 @@ def stack_names(root: Path = ROOT) -> list[str]:
 def read_stack(stack: str, root: Path = ROOT) -> StackFile:
     """The stack file of `stack` in `root`: config values, encrypted keys, example-value markers.
 
-    Raises components.stack_config.StackConfigError for a missing file or a YAML error (file:line:column).
+    Raises components.stack_config.StackConfigError for a name that is not a Pulumi stack name (nothing
+    outside `root` is read), a missing file or a YAML error (file:line:column).
     """
-    from components.stack_config import read_stack_file
+    from pydantic import TypeAdapter, ValidationError
 
+    from components.config_types import StackName, expected_form
+    from components.stack_config import StackConfigError, read_stack_file
+
+    try:
+        TypeAdapter(StackName).validate_python(stack)
+    except ValidationError as error:
+        form = expected_form(error.errors()[0].get("ctx", {}).get("pattern", "")) or "a Pulumi stack name"
+        raise StackConfigError(f"stack name {stack!r} is malformed, expected {form}") from None
     return read_stack_file(stack_path(stack, root))
 
 

@@ -254,3 +254,16 @@ def test_a_computed_setting_counts_as_set_and_a_computed_member_is_never_public(
     assert findings == []
     basic = run([grant], "staging", only=["no-basic-roles-on-service-accounts"])
     assert [f.kind for f in basic] == ["violation"]  # a basic role to a deploy-time account still fails
+
+
+def test_a_pack_config_that_does_not_exist_is_refused_and_nothing_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tools.exit_codes import ExitCode
+    from tools.offline.policy.runner import run as run_pack
+
+    out = tmp_path / "report.json"
+    code = run_pack("staging", config=tmp_path / "missing.json", out=out)
+
+    assert code == ExitCode.USAGE and not out.exists()
+    assert "policy pack config" in capsys.readouterr().err

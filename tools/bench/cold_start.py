@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -182,6 +183,7 @@ def run(
     json_out: Path | None = None,
 ) -> ExitCode:
     """Measure, print the table and the verdict; USAGE for an unknown function name."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))  # so the work directory is removed
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="launchready-bench-cold-start-") as workdir:
         subjects = prepare(Path(workdir), set(functions) if functions else None)

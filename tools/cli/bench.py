@@ -96,7 +96,9 @@ def bench_cold_start(
     warmup: Annotated[
         int, typer.Option(min=1, help="unmeasured rounds first (they write bytecode caches)")
     ] = 1,
-    function: Annotated[list[str] | None, typer.Option(help="only this function (repeatable)")] = None,
+    function: Annotated[
+        list[str] | None, typer.Option(metavar="NAME", help="only this function (repeatable)")
+    ] = None,
     baseline: Annotated[
         Path | None, typer.Option(help="also start each function from this checkout's functions_src")
     ] = None,

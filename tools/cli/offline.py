@@ -136,7 +136,8 @@ def scan(
 def diff(
     base: Annotated[str | None, typer.Option(help="git ref of the base (a branch, tag or commit)")] = None,
     stack: Annotated[
-        list[str] | None, typer.Option(help="only these stacks (default: every stack file)")
+        list[str] | None,
+        typer.Option(metavar="STACK", help="only this stack (repeatable; default: every stack file)"),
     ] = None,
     allow_destructive: Annotated[
         bool,

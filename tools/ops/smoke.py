@@ -86,19 +86,21 @@ def public_urls(
         return {spec.name: f"{base}{spec.trigger.base_path}" for spec in catalog.public_http}
     if run is None:
         if shutil.which("pulumi") is None:
-            raise SmokeRefused("no --base-url and no Pulumi CLI to read the stack outputs: pass BASE_URL=")
+            raise SmokeUnavailable(
+                "no --base-url and no Pulumi CLI to read the stack outputs: pass BASE_URL="
+            )
         run = _pulumi_output
     outputs = json.loads(run(["pulumi", "stack", "output", "--json", "--stack", stack]))
     endpoints = outputs.get("publicEndpoints")
     if not isinstance(endpoints, dict) or not endpoints:
-        raise SmokeRefused(f"stack {stack} has no publicEndpoints output: deploy it first (make deploy)")
+        raise SmokeUnavailable(f"stack {stack} has no publicEndpoints output: deploy it first (make deploy)")
     return {str(name): str(url) for name, url in endpoints.items()}
 
 
 def _pulumi_output(argv: list[str]) -> str:
     result = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=120)
     if result.returncode != 0:
-        raise SmokeRefused(f"{' '.join(argv)} failed: {result.stderr.strip().splitlines()[-1:]}")
+        raise SmokeUnavailable(f"{' '.join(argv)} failed: {result.stderr.strip().splitlines()[-1:]}")
     return result.stdout
 
 
@@ -337,6 +339,9 @@ def run(
     except SmokeRefused as error:
         print(f"refused: {error}", file=sys.stderr)
         return ExitCode.USAGE
+    except SmokeUnavailable as error:
+        print(f"unavailable: {error}", file=sys.stderr)
+        return ExitCode.ENVIRONMENT
     listed = ", ".join(f"{name} {url}" for name, url in sorted(urls.items()))
     say(f"{stack} ({config.environment}, project {config.project_id}): {listed}")
     dead = unreachable(urls)

@@ -17,6 +17,7 @@ from tools.journey.steps import Journey, Step, run_steps
 from tools.journey.target import NotChecked
 from tools.ops import smoke
 from tools.ops.smoke import SmokeRefused, SmokeUnavailable, deployed_target, public_urls, refuse_unsafe
+from tools.project_files import read_catalog
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -39,7 +40,8 @@ def test_urls_come_from_the_base_url_and_the_catalog_paths() -> None:
     assert urls["stripe_webhook"] == "https://api-staging.example.com/v1/stripe/webhook"
     # A prefix route is reached at its directory (the ops console at /ops/).
     assert urls["ops_console"] == "https://api-staging.example.com/ops/"
-    assert set(urls) == {"stripe_webhook", "create_checkout", "support_request", "ops_console"}
+    assert set(urls) == {spec.name for spec in read_catalog().public_http}
+    assert {"stripe_webhook", "create_checkout", "support_request", "ops_console"} <= set(urls)
 
 
 def test_urls_come_from_the_stack_outputs() -> None:
@@ -53,8 +55,18 @@ def test_urls_come_from_the_stack_outputs() -> None:
 
     assert public_urls("qa", None, run) == {"stripe_webhook": "https://api-qa.example.com/v1/stripe/webhook"}
     assert asked == [["pulumi", "stack", "output", "--json", "--stack", "qa"]]
-    with pytest.raises(SmokeRefused, match="no publicEndpoints output"):
+    with pytest.raises(SmokeUnavailable, match="no publicEndpoints output"):
         public_urls("qa", None, lambda _argv: "{}")
+
+
+def test_no_pulumi_cli_and_no_base_url_is_the_environment_not_the_input(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(smoke.shutil, "which", lambda _name: None)
+    monkeypatch.setattr(smoke, "refuse_unsafe", lambda *_args: None)
+
+    assert smoke.run(stack="staging") == ExitCode.ENVIRONMENT
+    assert "unavailable: no --base-url and no Pulumi CLI" in capsys.readouterr().err
 
 
 def test_refusals_exit_2_before_any_request(capsys: pytest.CaptureFixture[str]) -> None:
@@ -316,7 +328,7 @@ def test_a_target_that_does_not_answer_its_health_check_is_unavailable_before_an
     status = smoke.run(stack="staging", base_url="http://127.0.0.1:9", out=lines.append)
     assert status == ExitCode.ENVIRONMENT
     err = capsys.readouterr().err
-    assert "unavailable: no health answer from create_checkout: ConnectionError" in err
+    assert "unavailable: no health answer from " in err and "create_checkout: ConnectionError" in err
     assert not any(line.startswith("1. ") for line in lines)  # no step ran
 
 

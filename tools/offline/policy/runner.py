@@ -303,9 +303,11 @@ def run(
     build = ROOT / "build"
     try:
         stack_config, _ = engine_config(read_stack(stack, ROOT))
+        if config is not None and not config.is_file():
+            raise RunnerError(f"policy pack config {config} not found")
         config_path = config or write_pack_config(stack, ROOT)
         loaded = load_plan(plan or build / f"plan-{stack}.json")
-        configs = policy_configs(config_path if config_path.is_file() else None, POLICIES)
+        configs = policy_configs(config_path, POLICIES)
         loaded_preview = None
         if preview_fidelity:
             loaded_preview = load_plan(preview_plan or build / f"plan-{stack}-first-preview.json")
