@@ -30,7 +30,9 @@ def _git(root: Path, *args: str) -> str:
 
 @pytest.fixture(scope="session")
 def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The working tree as it is (tracked and untracked files, no ignored ones) committed in a fresh repo."""
+    """The working tree as it is (tracked and untracked files, no ignored ones) committed in a fresh repo,
+    configured with a founder's own values (tests/founder/): a base still holding the template's example
+    values would be a first configuration, which the diff does not gate."""
     target = tmp_path_factory.mktemp("clone")
     files = _git(ROOT, "ls-files", "-co", "--exclude-standard", "-z").split("\0")
     for name in filter(None, files):
@@ -38,6 +40,8 @@ def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
         if source.is_file():
             (target / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target / name)
+    for stack_file in (ROOT / "tests" / "founder").glob("Pulumi.*.yaml"):
+        shutil.copy2(stack_file, target / stack_file.name)
     _git(target, "init", "-q", "-b", "main")
     _git(target, "add", "-A")
     _git(target, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "base")
