@@ -188,14 +188,9 @@ GoogleApiKey = Annotated[
 ]
 StripePriceId = Annotated[str, Strict(), Field(pattern=_form(r"^price_", "a Stripe price id, price_..."))]
 # Pulumi stack names: letters, digits, hyphens, underscores and periods, at most 100 characters.
+STACK_NAME_FORM = "1-100 letters, digits, _, . or -, not starting with _ . -"
 StackName = Annotated[
-    str,
-    Strict(),
-    Field(
-        pattern=_form(
-            r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$", "1-100 letters, digits, _, . or -, not starting with _ . -"
-        )
-    ),
+    str, Strict(), Field(pattern=_form(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$", STACK_NAME_FORM))
 ]
 
 # This project keeps logs a week at least (the design's floor); Cloud Logging keeps them at most 3650 days

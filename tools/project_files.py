@@ -42,16 +42,11 @@ def read_stack(stack: str, root: Path = ROOT) -> StackFile:
     Raises components.stack_config.StackConfigError for a name that is not a Pulumi stack name (nothing
     outside `root` is read), a missing file or a YAML error (file:line:column).
     """
-    from pydantic import TypeAdapter, ValidationError
-
-    from components.config_types import StackName, expected_form
+    from components.config_types import STACK_NAME_FORM, StackName, conforms
     from components.stack_config import StackConfigError, read_stack_file
 
-    try:
-        TypeAdapter(StackName).validate_python(stack)
-    except ValidationError as error:
-        form = expected_form(error.errors()[0].get("ctx", {}).get("pattern", "")) or "a Pulumi stack name"
-        raise StackConfigError(f"stack name {stack!r} is malformed, expected {form}") from None
+    if not conforms(StackName, stack):
+        raise StackConfigError(f"stack name {stack!r} is malformed, expected {STACK_NAME_FORM}")
     return read_stack_file(stack_path(stack, root))
 
 
