@@ -51,6 +51,13 @@ def test_usage_errors_exit_usage_with_a_hint() -> None:
     assert both.returncode == ExitCode.USAGE and "exactly one of --stack and --local" in both.stderr
 
 
+def test_a_missing_policy_pack_config_is_refused_before_a_plan_is_written(tmp_path: Path) -> None:
+    missing = run("policy", "--stack", "staging", "--config", str(tmp_path / "missing.json"),
+                  "--out", str(tmp_path / "report.json"))
+    assert missing.returncode == ExitCode.USAGE and "does not exist" in missing.stderr
+    assert "staging:" not in missing.stdout and not (tmp_path / "report.json").exists()
+
+
 def test_a_message_exit_is_printed_and_failed(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -90,7 +90,11 @@ def policy(
     ] = None,
     config: Annotated[
         Path | None,
-        typer.Option(help="pack config (default: build/policy-config-<stack>.json, from the stack files)"),
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help="pack config (default: build/policy-config-<stack>.json, from the stack files)",
+        ),
     ] = None,
     out: Annotated[Path | None, typer.Option(help="report (default build/policy-<stack>.json)")] = None,
     preview_plan: Annotated[Path | None, typer.Option(hidden=True)] = None,
